@@ -1,0 +1,278 @@
+//! The embedded model catalog (`data/models.toml`), every entry with its source.
+
+use super::{Arch, MlaSpec, ModelSpec, MoeSpec};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+/// One catalog entry, as written in `data/models.toml` (Hugging Face config names).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    /// Stable id, e.g. `deepseek-r1-distill-qwen-7b`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Family used for filtering (`deepseek-r1`, `llama`, `qwen`).
+    pub family: String,
+    /// Hugging Face repository of the original weights.
+    pub hf_repo: String,
+    /// llama.cpp architecture string.
+    pub arch: String,
+    /// Row of `data/model_configs.csv` the shape values come from.
+    #[serde(default)]
+    pub config_row: Option<String>,
+    /// Why an entry shares another model's row.
+    #[serde(default)]
+    pub same_as_row_note: Option<String>,
+    /// Source of the shape values when there is no `config_row`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Ollama library tags for this model.
+    #[serde(default)]
+    pub ollama: Vec<String>,
+    /// A caveat about the Ollama tags.
+    #[serde(default)]
+    pub ollama_note: Option<String>,
+    /// Other spellings people type.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub hidden_size: u64,
+    pub num_hidden_layers: u64,
+    pub num_attention_heads: u64,
+    pub num_key_value_heads: u64,
+    #[serde(default)]
+    pub head_dim: Option<u64>,
+    pub intermediate_size: u64,
+    pub vocab_size: u64,
+    pub tie_word_embeddings: bool,
+    pub max_position_embeddings: u64,
+    #[serde(default)]
+    pub rope_scaling: Option<String>,
+    #[serde(default)]
+    pub moe_intermediate_size: Option<u64>,
+    #[serde(default)]
+    pub n_routed_experts: Option<u64>,
+    #[serde(default)]
+    pub n_shared_experts: Option<u64>,
+    #[serde(default)]
+    pub num_experts_per_tok: Option<u64>,
+    #[serde(default)]
+    pub first_k_dense_replace: Option<u64>,
+    #[serde(default)]
+    pub q_lora_rank: Option<u64>,
+    #[serde(default)]
+    pub kv_lora_rank: Option<u64>,
+    #[serde(default)]
+    pub qk_nope_head_dim: Option<u64>,
+    #[serde(default)]
+    pub qk_rope_head_dim: Option<u64>,
+    #[serde(default)]
+    pub v_head_dim: Option<u64>,
+    #[serde(default)]
+    pub num_nextn_predict_layers: Option<u64>,
+    /// Fields whose values are assumed, not confirmed by a source.
+    #[serde(default)]
+    pub unconfirmed: Vec<String>,
+    /// Published total parameter count.
+    pub params_published: u64,
+    /// Whether `params_published` is a rounded figure such as "671B".
+    #[serde(default)]
+    pub params_published_is_rounded: bool,
+    /// Whether `params_published` includes the MTP layers.
+    #[serde(default)]
+    pub params_published_includes_mtp: bool,
+    /// Where the parameter count was published.
+    pub params_source: String,
+    /// Dtype of the original checkpoint (BF16, FP8, F16).
+    pub native_dtype: String,
+    /// Source of `native_dtype` when it is not obvious.
+    #[serde(default)]
+    pub native_dtype_source: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CatalogFile {
+    model: Vec<CatalogEntry>,
+}
+
+static CATALOG: LazyLock<Vec<CatalogEntry>> = LazyLock::new(|| {
+    let file: CatalogFile = toml::from_str(include_str!("../../data/models.toml"))
+        .expect("embedded models.toml is valid (checked by a test)");
+    file.model
+});
+
+/// All catalog entries.
+pub fn catalog() -> &'static [CatalogEntry] {
+    &CATALOG
+}
+
+impl CatalogEntry {
+    /// Where the shape values come from, in one line.
+    pub fn config_source(&self) -> String {
+        match (&self.config_row, &self.source) {
+            (_, Some(s)) => s.clone(),
+            (Some(row), None) => format!("data/model_configs.csv row '{row}'"),
+            (None, None) => "unsourced".into(),
+        }
+    }
+
+    /// The architecture, if canirun knows it.
+    pub fn arch(&self) -> Option<Arch> {
+        Arch::parse(&self.arch)
+    }
+
+    /// The shape as the rest of the pipeline wants it.
+    pub fn spec(&self) -> ModelSpec {
+        let arch = self.arch().expect("catalog archs are known (checked by a test)");
+        let head_dim = self
+            .head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1));
+        let moe = self.n_routed_experts.map(|n_expert| MoeSpec {
+            n_expert,
+            n_expert_used: self.num_experts_per_tok.unwrap_or(1),
+            n_expert_shared: self.n_shared_experts.unwrap_or(0),
+            n_ff_exp: self.moe_intermediate_size.unwrap_or(self.intermediate_size),
+            n_layer_dense_lead: self.first_k_dense_replace.unwrap_or(0),
+        });
+        let mla = self.kv_lora_rank.map(|kv_lora_rank| MlaSpec {
+            q_lora_rank: self.q_lora_rank,
+            kv_lora_rank,
+            qk_nope_head_dim: self.qk_nope_head_dim.unwrap_or(128),
+            qk_rope_head_dim: self.qk_rope_head_dim.unwrap_or(64),
+            v_head_dim: self.v_head_dim.unwrap_or(128),
+        });
+        let (head_dim_k, head_dim_v) = match mla {
+            Some(m) => (m.qk_nope_head_dim + m.qk_rope_head_dim, m.v_head_dim),
+            None => (head_dim, head_dim),
+        };
+        ModelSpec {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            arch,
+            n_embd: self.hidden_size,
+            n_layer: self.num_hidden_layers,
+            n_head: self.num_attention_heads,
+            n_head_kv: self.num_key_value_heads,
+            head_dim_k,
+            head_dim_v,
+            n_ff: self.intermediate_size,
+            n_vocab: self.vocab_size,
+            tied_embeddings: self.tie_word_embeddings,
+            n_ctx_train: self.max_position_embeddings,
+            moe,
+            mla,
+            n_mtp_layers: self.num_nextn_predict_layers.unwrap_or(0),
+            rope_freqs: self.rope_scaling.as_deref() == Some("llama3"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tensors::param_counts;
+    use std::collections::HashMap;
+
+    #[test]
+    fn every_entry_is_sourced_and_known() {
+        assert!(catalog().len() >= 17);
+        for e in catalog() {
+            assert!(e.arch().is_some(), "{}: unknown arch {}", e.id, e.arch);
+            assert!(
+                e.config_row.is_some() || e.source.is_some(),
+                "{} has no source",
+                e.id
+            );
+            assert!(!e.params_source.is_empty(), "{} has no params source", e.id);
+        }
+    }
+
+    /// The catalog's shapes must equal the sourced rows of data/model_configs.csv.
+    #[test]
+    fn shapes_match_the_sourced_config_rows() {
+        let mut rdr =
+            csv::Reader::from_reader(include_str!("../../data/model_configs.csv").as_bytes());
+        let headers = rdr.headers().unwrap().clone();
+        let mut rows: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for rec in rdr.records() {
+            let rec = rec.unwrap();
+            let row: HashMap<String, String> = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
+            rows.insert(row["model"].clone(), row);
+        }
+        // "unconfirmed(assumed 18432)" -> "18432"
+        let clean = |v: &str| -> String {
+            v.strip_prefix("unconfirmed(assumed ")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or(v)
+                .to_string()
+        };
+        for e in catalog() {
+            let Some(row_name) = &e.config_row else {
+                continue;
+            };
+            let row = rows
+                .get(row_name)
+                .unwrap_or_else(|| panic!("{}: no row {row_name}", e.id));
+            let check = |field: &str, ours: Option<u64>| {
+                let theirs = clean(&row[field]);
+                match ours {
+                    Some(v) => assert_eq!(theirs, v.to_string(), "{} {field}", e.id),
+                    None => assert!(theirs.is_empty(), "{} {field} missing", e.id),
+                }
+            };
+            check("hidden_size", Some(e.hidden_size));
+            check("num_hidden_layers", Some(e.num_hidden_layers));
+            check("num_attention_heads", Some(e.num_attention_heads));
+            check("num_key_value_heads", Some(e.num_key_value_heads));
+            check("intermediate_size", Some(e.intermediate_size));
+            check("vocab_size", Some(e.vocab_size));
+            check("max_position_embeddings", Some(e.max_position_embeddings));
+            check("moe_intermediate_size", e.moe_intermediate_size);
+            check("n_routed_experts", e.n_routed_experts);
+            check("n_shared_experts", e.n_shared_experts);
+            check("num_experts_per_tok", e.num_experts_per_tok);
+            check("first_k_dense_replace", e.first_k_dense_replace);
+            check("q_lora_rank", e.q_lora_rank);
+            check("kv_lora_rank", e.kv_lora_rank);
+            check("qk_nope_head_dim", e.qk_nope_head_dim);
+            check("qk_rope_head_dim", e.qk_rope_head_dim);
+            check("v_head_dim", e.v_head_dim);
+            let tie = clean(&row["tie_word_embeddings"]);
+            if tie != "unconfirmed" {
+                assert_eq!(tie, e.tie_word_embeddings.to_string(), "{} tie", e.id);
+            }
+        }
+    }
+
+    /// Parameter counts equal the published exact totals; rounded ones within rounding.
+    #[test]
+    fn parameter_counts_match_published_totals() {
+        for e in catalog() {
+            let c = param_counts(&e.spec());
+            let ours = if e.params_published_includes_mtp {
+                c.checkpoint
+            } else {
+                c.main
+            };
+            if e.params_published_is_rounded {
+                let rel = (ours as f64 - e.params_published as f64).abs() / e.params_published as f64;
+                assert!(rel < 0.001, "{}: {ours} vs ~{}", e.id, e.params_published);
+            } else {
+                assert_eq!(ours, e.params_published, "{}", e.id);
+            }
+        }
+    }
+
+    #[test]
+    fn deepseek_r1_counts_follow_deepseeks_accounting() {
+        let r1 = catalog().iter().find(|e| e.id == "deepseek-r1").unwrap();
+        let c = param_counts(&r1.spec());
+        assert_eq!(c.main, 671_026_419_200);
+        assert_eq!(c.mtp_unique, 11_610_068_224);
+        assert_eq!(c.checkpoint, 684_489_845_504);
+    }
+}

@@ -1,0 +1,154 @@
+//! Model architectures: the shape facts that decide memory and speed, and the
+//! list of weight tensors under llama.cpp's GGUF names.
+
+pub mod catalog;
+pub mod resolve;
+pub mod tensors;
+
+use serde::Serialize;
+use std::fmt;
+
+pub use catalog::{catalog, CatalogEntry};
+pub use resolve::{resolve, ModelRef, ResolveError};
+pub use tensors::{enumerate_tensors, MlaTensorLayout, TensorSpec};
+
+/// A model architecture as llama.cpp names it (`general.architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Llama 1/2/3, Mistral and the R1 Llama distills: GQA, SwiGLU, no biases.
+    Llama,
+    /// Qwen2 / Qwen2.5 and the R1 Qwen distills: like Llama plus q/k/v biases.
+    Qwen2,
+    /// Qwen3: like Llama plus per-head RMS norms on q and k.
+    Qwen3,
+    /// DeepSeek V2/V3/R1: multi-head latent attention (MLA) and a routed MoE.
+    Deepseek2,
+}
+
+impl Arch {
+    /// llama.cpp's architecture string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Deepseek2 => "deepseek2",
+        }
+    }
+
+    /// Parse llama.cpp's architecture string (also Mistral, which llama.cpp loads as llama).
+    pub fn parse(s: &str) -> Option<Arch> {
+        match s {
+            "llama" | "mistral" => Some(Arch::Llama),
+            "qwen2" => Some(Arch::Qwen2),
+            "qwen3" => Some(Arch::Qwen3),
+            "deepseek2" | "deepseek_v3" | "deepseek_v2" => Some(Arch::Deepseek2),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Mixture-of-experts shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MoeSpec {
+    /// Routed experts per MoE layer.
+    pub n_expert: u64,
+    /// Routed experts used per token.
+    pub n_expert_used: u64,
+    /// Shared experts (always active) per MoE layer.
+    pub n_expert_shared: u64,
+    /// Hidden width of one expert.
+    pub n_ff_exp: u64,
+    /// Leading layers that use a dense FFN instead of experts.
+    pub n_layer_dense_lead: u64,
+}
+
+/// Multi-head latent attention shape (DeepSeek V2/V3/R1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MlaSpec {
+    /// Rank of the query compression (`None`: queries are not compressed, as in V2-Lite).
+    pub q_lora_rank: Option<u64>,
+    /// Rank of the joint key/value compression: the latent that MLA caches.
+    pub kv_lora_rank: u64,
+    /// Per-head query/key width without rotary part.
+    pub qk_nope_head_dim: u64,
+    /// Per-head rotary width (shared across heads in the cache).
+    pub qk_rope_head_dim: u64,
+    /// Per-head value width.
+    pub v_head_dim: u64,
+}
+
+/// Everything canirun needs to know about a model's shape.
+///
+/// Built from the embedded catalog, or from a GGUF header or a config.json:
+/// the rest of the pipeline does not care which.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSpec {
+    /// Stable identifier (catalog id or file name).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Architecture.
+    pub arch: Arch,
+    /// Hidden size.
+    pub n_embd: u64,
+    /// Transformer blocks used at inference (not counting MTP layers).
+    pub n_layer: u64,
+    /// Attention heads.
+    pub n_head: u64,
+    /// Key/value heads (grouped-query attention); for MLA, the HF value (= n_head).
+    pub n_head_kv: u64,
+    /// Per-head key width.
+    pub head_dim_k: u64,
+    /// Per-head value width.
+    pub head_dim_v: u64,
+    /// Dense FFN hidden width.
+    pub n_ff: u64,
+    /// Vocabulary size (rows of the embedding).
+    pub n_vocab: u64,
+    /// Whether the output head reuses the token embedding.
+    pub tied_embeddings: bool,
+    /// Training context length.
+    pub n_ctx_train: u64,
+    /// Mixture of experts, if any.
+    pub moe: Option<MoeSpec>,
+    /// Multi-head latent attention, if any.
+    pub mla: Option<MlaSpec>,
+    /// Multi-token-prediction layers in the original checkpoint (not loaded by llama.cpp).
+    pub n_mtp_layers: u64,
+    /// Whether the GGUF carries a `rope_freqs.weight` (Llama 3.1-style rope scaling).
+    pub rope_freqs: bool,
+}
+
+impl ModelSpec {
+    /// Query heads per KV head.
+    pub fn n_gqa(&self) -> u64 {
+        self.n_head / self.n_head_kv.max(1)
+    }
+
+    /// Whether layer `il` has routed experts.
+    pub fn is_moe_layer(&self, il: u64) -> bool {
+        self.moe.is_some_and(|m| il >= m.n_layer_dense_lead)
+    }
+
+    /// Parameters that take part in one token's forward pass (routed experts: only the used ones).
+    pub fn active_params(&self) -> u64 {
+        let tensors = enumerate_tensors(self, MlaTensorLayout::Split);
+        let mut n = 0u64;
+        for t in tensors.iter().filter(|t| t.in_gguf && t.is_param) {
+            let elems = t.n_elements();
+            n += match (t.is_routed_expert(), self.moe) {
+                (true, Some(m)) => elems / m.n_expert * m.n_expert_used,
+                _ => elems,
+            };
+        }
+        n
+    }
+}

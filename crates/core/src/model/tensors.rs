@@ -1,0 +1,256 @@
+//! Every weight tensor of a model, with llama.cpp's GGUF name and shape.
+//!
+//! Shapes are in ggml order: `ne[0]` is the row length (the input width of a
+//! matrix), as the GGUF tensor infos store them. The lists mirror what
+//! llama.cpp's converter writes and its loader expects for each architecture.
+
+use super::{Arch, ModelSpec};
+use serde::{Deserialize, Serialize};
+
+/// How a DeepSeek (MLA) GGUF stores the key/value up-projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MlaTensorLayout {
+    /// `attn_k_b` + `attn_v_b` (converter after llama.cpp PR #12801, April 2025).
+    #[default]
+    Split,
+    /// One `attn_kv_b` (GGUFs converted before April 2025, e.g. unsloth's January 2025 R1 files).
+    Fused,
+}
+
+/// One weight tensor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorSpec {
+    /// GGUF tensor name, e.g. `blk.3.ffn_gate_exps.weight`.
+    pub name: String,
+    /// Shape in ggml order (`ne[0]` = row length).
+    pub shape: Vec<u64>,
+    /// Block index, `None` for embedding, output and final norm.
+    pub layer: Option<u64>,
+    /// Whether llama.cpp's GGUF holds it (MTP layers are dropped by the converter).
+    pub in_gguf: bool,
+    /// Whether it counts as a model parameter in the published totals
+    /// (`rope_freqs` is a derived constant, not a parameter).
+    pub is_param: bool,
+}
+
+impl TensorSpec {
+    fn new(name: String, shape: &[u64], layer: Option<u64>) -> Self {
+        TensorSpec {
+            name,
+            shape: shape.to_vec(),
+            layer,
+            in_gguf: true,
+            is_param: true,
+        }
+    }
+
+    /// Number of elements.
+    pub fn n_elements(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// Row length (`ne[0]`).
+    pub fn ne0(&self) -> u64 {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// Number of dimensions.
+    pub fn n_dims(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Whether this is a routed-expert tensor (`*_exps`), of which a token reads only a few slices.
+    pub fn is_routed_expert(&self) -> bool {
+        self.name.contains("_exps.")
+    }
+}
+
+/// List every weight tensor of `m` in the order llama.cpp's loader sorts them
+/// (non-block tensors first, then block by block, names sorted within a block).
+pub fn enumerate_tensors(m: &ModelSpec, layout: MlaTensorLayout) -> Vec<TensorSpec> {
+    let mut out = Vec::new();
+    let e = m.n_embd;
+    out.push(TensorSpec::new(
+        "token_embd.weight".into(),
+        &[e, m.n_vocab],
+        None,
+    ));
+    out.push(TensorSpec::new("output_norm.weight".into(), &[e], None));
+    if !m.tied_embeddings {
+        out.push(TensorSpec::new(
+            "output.weight".into(),
+            &[e, m.n_vocab],
+            None,
+        ));
+    }
+    if m.rope_freqs {
+        let mut t = TensorSpec::new("rope_freqs.weight".into(), &[m.head_dim_k / 2], None);
+        t.is_param = false;
+        out.push(t);
+    }
+    let n_total = m.n_layer + m.n_mtp_layers;
+    for il in 0..n_total {
+        let mut block = Vec::new();
+        block_tensors(m, il, layout, &mut block);
+        if il >= m.n_layer {
+            mtp_extras(m, il, &mut block);
+            for t in &mut block {
+                t.in_gguf = false;
+            }
+        }
+        block.sort_by(|a, b| a.name.cmp(&b.name));
+        out.extend(block);
+    }
+    out
+}
+
+fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<TensorSpec>) {
+    let e = m.n_embd;
+    let l = Some(il);
+    let mut t = |suffix: &str, shape: &[u64]| {
+        out.push(TensorSpec::new(format!("blk.{il}.{suffix}"), shape, l));
+    };
+    t("attn_norm.weight", &[e]);
+    t("ffn_norm.weight", &[e]);
+    match (m.arch, m.mla) {
+        (Arch::Deepseek2, Some(mla)) => {
+            let qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+            if let Some(q_rank) = mla.q_lora_rank {
+                t("attn_q_a_norm.weight", &[q_rank]);
+                t("attn_q_a.weight", &[e, q_rank]);
+                t("attn_q_b.weight", &[q_rank, m.n_head * qk_head]);
+            } else {
+                t("attn_q.weight", &[e, m.n_head * qk_head]);
+            }
+            t("attn_kv_a_norm.weight", &[mla.kv_lora_rank]);
+            t(
+                "attn_kv_a_mqa.weight",
+                &[e, mla.kv_lora_rank + mla.qk_rope_head_dim],
+            );
+            match layout {
+                MlaTensorLayout::Split => {
+                    t(
+                        "attn_k_b.weight",
+                        &[mla.qk_nope_head_dim, mla.kv_lora_rank, m.n_head],
+                    );
+                    t(
+                        "attn_v_b.weight",
+                        &[mla.kv_lora_rank, mla.v_head_dim, m.n_head],
+                    );
+                }
+                MlaTensorLayout::Fused => t(
+                    "attn_kv_b.weight",
+                    &[
+                        mla.kv_lora_rank,
+                        m.n_head * (mla.qk_nope_head_dim + mla.v_head_dim),
+                    ],
+                ),
+            }
+            t("attn_output.weight", &[m.n_head * mla.v_head_dim, e]);
+        }
+        _ => {
+            let q = m.n_head * m.head_dim_k;
+            let kv = m.n_head_kv * m.head_dim_k;
+            let v = m.n_head_kv * m.head_dim_v;
+            t("attn_q.weight", &[e, q]);
+            t("attn_k.weight", &[e, kv]);
+            t("attn_v.weight", &[e, v]);
+            t("attn_output.weight", &[m.n_head * m.head_dim_v, e]);
+            if m.arch == Arch::Qwen2 {
+                t("attn_q.bias", &[q]);
+                t("attn_k.bias", &[kv]);
+                t("attn_v.bias", &[v]);
+            }
+            if m.arch == Arch::Qwen3 {
+                t("attn_q_norm.weight", &[m.head_dim_k]);
+                t("attn_k_norm.weight", &[m.head_dim_k]);
+            }
+        }
+    }
+    match m.moe {
+        Some(moe) if il >= moe.n_layer_dense_lead => {
+            let ne = moe.n_expert;
+            let f = moe.n_ff_exp;
+            t("ffn_gate_inp.weight", &[e, ne]);
+            if m.arch == Arch::Deepseek2 {
+                // DeepSeek V3's sigmoid router carries a per-expert score correction bias.
+                t("exp_probs_b.bias", &[ne]);
+            }
+            t("ffn_gate_exps.weight", &[e, f, ne]);
+            t("ffn_up_exps.weight", &[e, f, ne]);
+            t("ffn_down_exps.weight", &[f, e, ne]);
+            if moe.n_expert_shared > 0 {
+                let fs = f * moe.n_expert_shared;
+                t("ffn_gate_shexp.weight", &[e, fs]);
+                t("ffn_up_shexp.weight", &[e, fs]);
+                t("ffn_down_shexp.weight", &[fs, e]);
+            }
+        }
+        _ => {
+            t("ffn_gate.weight", &[e, m.n_ff]);
+            t("ffn_up.weight", &[e, m.n_ff]);
+            t("ffn_down.weight", &[m.n_ff, e]);
+        }
+    }
+}
+
+/// The extra tensors of a DeepSeek multi-token-prediction block (checkpoint only).
+fn mtp_extras(m: &ModelSpec, il: u64, out: &mut Vec<TensorSpec>) {
+    let e = m.n_embd;
+    let l = Some(il);
+    out.push(TensorSpec::new(
+        format!("blk.{il}.nextn.eh_proj.weight"),
+        &[2 * e, e],
+        l,
+    ));
+    out.push(TensorSpec::new(
+        format!("blk.{il}.nextn.enorm.weight"),
+        &[e],
+        l,
+    ));
+    out.push(TensorSpec::new(
+        format!("blk.{il}.nextn.hnorm.weight"),
+        &[e],
+        l,
+    ));
+    out.push(TensorSpec::new(
+        format!("blk.{il}.nextn.shared_head_norm.weight"),
+        &[e],
+        l,
+    ));
+}
+
+/// Parameter counts in DeepSeek's accounting: the main model, the unique MTP
+/// parameters, and the checkpoint total (which stores a copy of the embedding
+/// and output head for each MTP layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ParamCounts {
+    /// Parameters of the model llama.cpp runs (no MTP layers).
+    pub main: u64,
+    /// Unique parameters of the MTP layers.
+    pub mtp_unique: u64,
+    /// Everything in the original checkpoint: main + MTP + MTP's embedding/head copies.
+    pub checkpoint: u64,
+}
+
+/// Count parameters the way the model's publisher does.
+pub fn param_counts(m: &ModelSpec) -> ParamCounts {
+    let tensors = enumerate_tensors(m, MlaTensorLayout::Fused);
+    let main: u64 = tensors
+        .iter()
+        .filter(|t| t.in_gguf && t.is_param)
+        .map(TensorSpec::n_elements)
+        .sum();
+    let mtp_unique: u64 = tensors
+        .iter()
+        .filter(|t| !t.in_gguf && t.is_param)
+        .map(TensorSpec::n_elements)
+        .sum();
+    let copies = m.n_mtp_layers * 2 * m.n_embd * m.n_vocab;
+    ParamCounts {
+        main,
+        mtp_unique,
+        checkpoint: main + mtp_unique + copies,
+    }
+}
