@@ -1,14 +1,33 @@
 //! The `canirun` binary: parses arguments, calls the core, renders results.
 //! It stays thin: every number comes from `canirun-core`.
 
+mod args;
 mod cmd;
+mod render;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+const EXAMPLES: &str = "\
+Examples:
+  canirun deepseek-r1:7b                         memory for the 7B distill at Q4_K_M, 4096 context
+  canirun deepseek-r1:32b -c 16384 -q q4_k_m --vram 24GiB
+  canirun deepseek-r1:671b -q UD-IQ1_S -c 8192 -fa on --explain
+  canirun r1-70b -q q8_0 --json
+  canirun models                                 the model catalog
+  canirun table -c 8192                          VRAM at a glance for every R1 variant
+  canirun validate sizes ../shared/data/quant_file_sizes.csv
+  canirun bench                                  time the estimator over the whole catalog
+  canirun hw                                     what this machine has";
+
 /// Can my hardware run DeepSeek R1? Exact memory, speed and the command to run it.
 #[derive(Parser, Debug)]
-#[command(name = "canirun", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "canirun",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = EXAMPLES
+)]
 pub struct Cli {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
@@ -16,20 +35,52 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub estimate: cmd::estimate::EstimateArgs,
 }
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// List the model catalog.
+    Models(cmd::models::ModelsArgs),
+    /// The "VRAM requirements at a glance" table for every R1 variant, computed.
+    Table(cmd::table::TableArgs),
+    /// Compare predictions with published ground truth.
+    #[command(subcommand)]
+    Validate(cmd::validate::ValidateCmd),
+    /// Time the estimator over the whole catalog × quantizations × contexts.
+    Bench(cmd::bench::BenchArgs),
     /// Hardware: detect this machine, or list the catalog.
     Hw(cmd::hw::HwArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_from(args::llama_style_args(std::env::args())) {
+        Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // One line: clap's first line names the flag and the problem.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error");
+            eprintln!("{first} (see canirun --help)");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     let result = match cli.command {
-        Some(Command::Hw(args)) => cmd::hw::run(&args, cli.json),
-        None => Ok(()),
+        Some(Command::Models(a)) => cmd::models::run(&a, cli.json),
+        Some(Command::Table(a)) => cmd::table::run(&a, cli.json),
+        Some(Command::Validate(a)) => cmd::validate::run(&a, cli.json),
+        Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
+        Some(Command::Hw(a)) => cmd::hw::run(&a, cli.json),
+        None => cmd::estimate::run(&cli.estimate, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

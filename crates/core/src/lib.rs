@@ -1,1 +1,11 @@
+//! canirun's pure core: models, quantization, memory, placement, speed and cost.
+//!
+//! No I/O, no async: every function here is deterministic and fast, so the
+//! command line, the web page and the tests all share one pipeline.
+
+pub mod hardware;
+pub mod memory;
+pub mod model;
+pub mod quant;
 pub mod units;
+pub mod validate;

@@ -1,2 +1,7 @@
 //! One file per subcommand.
+pub mod bench;
+pub mod estimate;
 pub mod hw;
+pub mod models;
+pub mod table;
+pub mod validate;

@@ -46,7 +46,9 @@ impl StorageType {
                 let mats: u64 = shape.iter().skip(2).product();
                 n + 4 * ne0.div_ceil(128) * ne1.div_ceil(128) * mats
             }
-            StorageType::Int4Group { group } => n / 2 + n.div_ceil(group) * 2 + n.div_ceil(group) / 2,
+            StorageType::Int4Group { group } => {
+                n / 2 + n.div_ceil(group) * 2 + n.div_ceil(group) / 2
+            }
             StorageType::Mlx { bits, group } => n * bits / 8 + n.div_ceil(group) * 4,
             StorageType::Exl2 { millibits } => (n * millibits).div_ceil(8000),
         }
@@ -60,7 +62,9 @@ impl fmt::Display for StorageType {
             StorageType::Fp8Block128 => "FP8(e4m3,128x128)".into(),
             StorageType::Int4Group { group } => format!("INT4(g{group})"),
             StorageType::Mlx { bits, group } => format!("MLX{bits}(g{group})"),
-            StorageType::Exl2 { millibits } => format!("EXL2({:.2}bpw)", *millibits as f64 / 1000.0),
+            StorageType::Exl2 { millibits } => {
+                format!("EXL2({:.2}bpw)", *millibits as f64 / 1000.0)
+            }
         };
         f.pad(&s)
     }
@@ -110,7 +114,10 @@ impl Quant {
         Quant::Gguf {
             ftype,
             variant: None,
-            imatrix: matches!(ftype, IQ1_S | IQ1_M | IQ2_XXS | IQ2_XS | IQ2_S | IQ2_M | IQ3_XXS),
+            imatrix: matches!(
+                ftype,
+                IQ1_S | IQ1_M | IQ2_XXS | IQ2_XS | IQ2_S | IQ2_M | IQ3_XXS
+            ),
         }
     }
 
@@ -179,6 +186,16 @@ impl Quant {
         Err(err())
     }
 
+    /// A file type with a named publisher variant from `data/quant_variants.toml`.
+    pub fn with_variant(ftype: FileType, name: &str) -> Option<Quant> {
+        let v = find_variant(name)?;
+        Some(Quant::Gguf {
+            ftype: v.base().unwrap_or(ftype),
+            variant: Some(v.name.clone()),
+            imatrix: v.imatrix,
+        })
+    }
+
     /// The publisher variant, if any.
     pub fn variant(&self) -> Option<&'static Variant> {
         match self {
@@ -213,9 +230,7 @@ impl Quant {
     /// Storage of every tensor of `tensors` (in load order) under this quantization.
     pub fn storage_types(&self, model: &ModelSpec, tensors: &[TensorSpec]) -> Vec<StorageType> {
         match self {
-            Quant::Gguf {
-                ftype, imatrix, ..
-            } => {
+            Quant::Gguf { ftype, imatrix, .. } => {
                 let base = assign_types(model, tensors, *ftype, *imatrix);
                 let v = self.variant();
                 tensors
@@ -279,6 +294,9 @@ impl fmt::Display for Quant {
             } => {
                 let base = match variant.as_deref() {
                     Some(v) if v.starts_with("UD-") => v.to_string(),
+                    Some(v) if v.starts_with("unsloth-") => {
+                        format!("{}_L (unsloth, recipe inferred)", ftype.name())
+                    }
                     Some("XL") => "Q3_K_XL".to_string(),
                     Some(v) => {
                         let n = ftype.name();

@@ -186,7 +186,10 @@ fn choose(c: &Ctx, q: &mut Counters, t: &TensorSpec, mut ty: GgmlType) -> GgmlTy
             (counter, c.n_layer)
         }
     };
-    let iq12 = matches!(f, F::IQ2_XXS | F::IQ2_XS | F::IQ1_S | F::IQ2_S | F::IQ2_M | F::IQ1_M);
+    let iq12 = matches!(
+        f,
+        F::IQ2_XXS | F::IQ2_XS | F::IQ1_S | F::IQ2_S | F::IQ2_M | F::IQ1_M
+    );
     if cat == Category::Output || (c.tied && cat == Category::TokenEmbd) {
         let nx = t.ne0();
         if f == F::MXFP4_MOE || c.falcon || !nx.is_multiple_of(ty.block_size()) {

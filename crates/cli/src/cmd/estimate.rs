@@ -1,0 +1,174 @@
+//! `canirun MODEL [settings]`: the memory llama.cpp allocates, and whether it fits.
+
+use crate::args::{parse_size, SettingsArgs};
+use crate::render;
+use anyhow::{bail, Context, Result};
+use canirun_core::memory::fit::{verdict, Verdict};
+use canirun_core::memory::llama_cpp;
+use canirun_core::model::{resolve, tensors::param_counts};
+use canirun_core::quant::{weights, Quant};
+use canirun_core::units::Bytes;
+use clap::Args;
+use serde_json::json;
+
+/// Arguments of the default command.
+#[derive(Args, Debug)]
+pub struct EstimateArgs {
+    /// Model: an Ollama tag (deepseek-r1:7b), a Hugging Face id, or a short name (r1-7b).
+    #[arg(value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Quantization: Q4_K_M, Q8_0, IQ2_XXS, Q5_K_L, UD-IQ1_S, F16, BF16, FP8, AWQ, EXL2-4.0bpw, MLX-4bit …
+    #[arg(short = 'q', long = "quant", value_name = "QUANT")]
+    pub quant: Option<String>,
+    /// Quantized with an importance matrix (changes a few llama.cpp rules).
+    #[arg(long)]
+    pub imatrix: bool,
+    /// GPU memory available, e.g. 24GiB (stands in until hardware is named or detected).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub vram: Option<Bytes>,
+    /// System RAM available for offloaded layers, e.g. 64GiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<Bytes>,
+    /// Print the terms behind every number.
+    #[arg(long)]
+    pub explain: bool,
+    /// Also list every tensor with its type and size.
+    #[arg(long)]
+    pub tensors: bool,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// Run the estimate.
+pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
+    let Some(name) = a.model.as_deref() else {
+        bail!("name a model, e.g. `canirun deepseek-r1:7b` (run `canirun models` for the list, `canirun --help` for more)");
+    };
+    let r = resolve(name)?;
+    let entry = r.entry;
+    let spec = entry.spec();
+    let quant_text = a
+        .quant
+        .clone()
+        .or(r.quant.clone())
+        .unwrap_or_else(|| "Q4_K_M".to_string());
+    let mut quant = Quant::parse(&quant_text)?;
+    if a.imatrix {
+        quant = quant.with_imatrix(true);
+    }
+    if let Some(v) = quant.variant() {
+        if let Some(arch) = &v.arch {
+            if arch != spec.arch.as_str() {
+                bail!(
+                    "{} is a recipe for {arch} models (DeepSeek R1/V3), not {}; pick a standard quant such as Q4_K_M",
+                    v.name,
+                    spec.name
+                );
+            }
+        }
+    }
+    let s = a.settings.settings();
+    let w = weights(&spec, &quant, a.settings.mla_tensors);
+    let b = llama_cpp::estimate(&spec, &w, &s).context("llama.cpp would refuse these settings")?;
+    let v = verdict(&b, &w, spec.n_layer, a.vram, a.ram);
+    let counts = param_counts(&spec);
+    let gguf_note = (!quant.is_gguf()).then(|| {
+        format!(
+            "{quant} is not a GGUF format: weights are exact for that format, but llama.cpp cannot load it; the KV/compute terms follow llama.cpp and serve as a guide until the vLLM/SGLang/ExLlamaV2/MLX engines are modelled"
+        )
+    });
+
+    if json_out {
+        let out = json!({
+            "model": {"id": entry.id, "name": entry.name, "arch": spec.arch, "hf_repo": entry.hf_repo,
+                       "params": counts.main, "params_source": entry.params_source,
+                       "config_source": entry.config_source()},
+            "quant": quant.to_string(),
+            "engine": "llama.cpp",
+            "settings": s,
+            "resolved": b.resolved,
+            "memory": {
+                "weights": b.weights.bytes, "kv": b.kv.bytes, "compute": b.compute.bytes,
+                "output": b.output.bytes, "overhead": b.overhead.bytes, "total": b.total(),
+            },
+            "terms": {
+                "weights": b.weights.terms, "kv": b.kv.terms, "compute": b.compute.terms,
+                "output": b.output.terms, "overhead": b.overhead.terms,
+            },
+            "vram": a.vram, "ram": a.ram,
+            "verdict": v,
+            "notes": b.notes.iter().chain(gguf_note.iter()).collect::<Vec<_>>(),
+            "tensors": if a.tensors { serde_json::to_value(&w.tensors)? } else { serde_json::Value::Null },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+
+    let r = &b.resolved;
+    println!(
+        "{} ({}, {:.2}B params) · {} · llama.cpp on {}",
+        entry.name,
+        spec.arch,
+        counts.main as f64 / 1e9,
+        quant,
+        s.backend
+    );
+    println!(
+        "context {} ({} per sequence × {}), flash attention {}, cache K {} / V {}, micro-batch {} tokens",
+        r.n_ctx,
+        r.n_ctx_seq,
+        r.n_stream,
+        if r.flash_attn { "on" } else { "off" },
+        s.type_k,
+        s.type_v,
+        r.n_tokens
+    );
+    println!("{}", render::breakdown_table(&b));
+    match &v {
+        Verdict::Fits { headroom } => {
+            println!("verdict: FITS, {headroom} to spare")
+        }
+        Verdict::FitsOffloaded {
+            gpu_layers,
+            n_layer,
+            in_ram,
+        } => println!(
+            "verdict: FITS WITH PART OFFLOADED: {gpu_layers}/{n_layer} layers on the GPU (-ngl {gpu_layers}), {in_ram} in system RAM; expect slower generation"
+        ),
+        Verdict::DoesNotFit { short_by } => {
+            println!("verdict: DOES NOT FIT, short by {short_by}; try a smaller quant (-q), a shorter context (-c) or a quantized cache (-ctk q8_0 -ctv q8_0)")
+        }
+        Verdict::Unknown => println!(
+            "verdict: give --vram (and --ram for offload) to check a fit, e.g. --vram 24GiB --ram 64GiB"
+        ),
+    }
+    for n in b.notes.iter().chain(gguf_note.iter()) {
+        println!("note: {n}");
+    }
+    if a.explain {
+        println!();
+        println!("{}", render::explain(&b));
+        println!("weight types:");
+        for (ty, n, bytes) in w.type_census() {
+            println!("  {ty:<20} {n:>5} tensors  {bytes:>12}");
+        }
+        println!(
+            "sources: config {}; params {}",
+            entry.config_source(),
+            entry.params_source
+        );
+    }
+    if a.tensors {
+        let mut t = render::table(&["tensor", "shape", "type", "bytes"]);
+        for tw in &w.tensors {
+            t.add_row(vec![
+                comfy_table::Cell::new(&tw.tensor.name),
+                comfy_table::Cell::new(format!("{:?}", tw.tensor.shape)),
+                comfy_table::Cell::new(tw.storage.to_string()),
+                render::right(tw.bytes.0),
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(())
+}

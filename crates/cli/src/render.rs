@@ -1,0 +1,80 @@
+//! Terminal rendering helpers shared by the commands.
+
+use canirun_core::memory::{MemoryBreakdown, Part};
+use canirun_core::units::Bytes;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
+
+/// A table with canirun's look.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    t
+}
+
+/// A right-aligned cell.
+pub fn right(s: impl ToString) -> Cell {
+    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// `4.36 GiB (4.68 GB)`: binary first, decimal for comparison with listings.
+pub fn size(b: Bytes) -> String {
+    if b.0 >= 1_000_000_000 {
+        format!("{b} ({:.2} GB)", b.as_gb())
+    } else {
+        b.to_string()
+    }
+}
+
+/// The memory breakdown table.
+pub fn breakdown_table(b: &MemoryBreakdown) -> Table {
+    let mut t = table(&["part", "size", "what"]);
+    let rows: [(&str, &Part, &str); 5] = [
+        ("weights", &b.weights, "model tensors"),
+        ("KV cache", &b.kv, "keys/values for the whole context"),
+        ("compute", &b.compute, "scheduler's activation buffer"),
+        ("output", &b.output, "logits buffer"),
+        (
+            "overhead",
+            &b.overhead,
+            "runtime context (fixed, not a llama.cpp buffer)",
+        ),
+    ];
+    for (name, part, what) in rows {
+        t.add_row(vec![
+            Cell::new(name),
+            right(size(part.bytes)),
+            Cell::new(what),
+        ]);
+    }
+    t.add_row(vec![
+        Cell::new("total"),
+        right(size(b.total())),
+        Cell::new(""),
+    ]);
+    t
+}
+
+/// The `--explain` listing: every term behind every part.
+pub fn explain(b: &MemoryBreakdown) -> String {
+    let mut s = String::new();
+    for (name, part) in [
+        ("weights", &b.weights),
+        ("KV cache", &b.kv),
+        ("compute buffer", &b.compute),
+        ("output buffer", &b.output),
+        ("overhead", &b.overhead),
+    ] {
+        s.push_str(&format!("{name} = {:#}\n", part.bytes));
+        for term in &part.terms {
+            s.push_str(&format!(
+                "  {:<40} {:>12}  {}\n",
+                term.label,
+                term.bytes.to_string(),
+                term.formula
+            ));
+        }
+    }
+    s
+}

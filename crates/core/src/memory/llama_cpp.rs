@@ -1,0 +1,653 @@
+//! llama.cpp's memory: what `llama_model_load` and `llama_init_from_model`
+//! allocate, following the code of llama.cpp commit 0c1e57098 (the tree
+//! vendored in PyPI llama-cpp-python 0.3.36).
+//!
+//! - The context is padded to a multiple of 256; without a unified KV cache it
+//!   is split into one stream per sequence, each padded to 256 again.
+//! - The KV cache holds, per layer and cell, one K row of `n_head_kv × head_k`
+//!   and one V row of `n_head_kv × head_v` values in the cache type. DeepSeek's
+//!   MLA caches only the compressed latent (K = kv_lora_rank + rope dims, no V).
+//! - The compute buffer is the peak of the scheduler's allocator over a
+//!   worst-case graph: one micro-batch of `min(n_ctx, n_ubatch)` tokens
+//!   attending to the full cache. Tensors die after their last use and the
+//!   allocator reuses their memory, so the peak is the largest set of
+//!   activations alive at one time, which this module lists stage by stage.
+//! - The output buffer holds F32 logits for the reserved output rows.
+
+use super::{
+    Backend, FlashAttn, MemoryBreakdown, MlaCache, Part, ResolvedSettings, RunSettings,
+    SettingsError, Term, CACHE_TYPES,
+};
+use crate::model::ModelSpec;
+use crate::quant::{GgmlType, Weights};
+use crate::units::Bytes;
+use serde::Deserialize;
+use std::sync::LazyLock;
+
+/// llama.cpp pads the context (and each stream's share) to this many cells.
+const CTX_PAD: u64 = 256;
+
+/// Largest context canirun accepts (far above any model's training context).
+const MAX_CTX: u64 = 10_000_000;
+
+fn pad(n: u64, to: u64) -> u64 {
+    n.div_ceil(to) * to
+}
+
+#[derive(Deserialize)]
+struct OverheadFile {
+    backend: Vec<OverheadRow>,
+}
+
+#[derive(Deserialize)]
+struct OverheadRow {
+    name: String,
+    overhead_mib: u64,
+    source: String,
+}
+
+static OVERHEADS: LazyLock<Vec<OverheadRow>> = LazyLock::new(|| {
+    let f: OverheadFile = toml::from_str(include_str!("../../data/backend_overheads.toml"))
+        .expect("embedded backend_overheads.toml is valid (checked by a test)");
+    f.backend
+});
+
+/// The fixed overhead of a backend and its source.
+pub fn backend_overhead(b: Backend) -> (Bytes, &'static str) {
+    OVERHEADS
+        .iter()
+        .find(|r| r.name == b.as_str())
+        .map(|r| (Bytes::mib(r.overhead_mib), r.source.as_str()))
+        .unwrap_or((Bytes::ZERO, "no overhead recorded"))
+}
+
+/// Check settings the way llama.cpp does before it allocates anything, and
+/// resolve the context, streams, worst-case tokens and flash attention.
+pub fn resolve_settings(m: &ModelSpec, s: &RunSettings) -> Result<ResolvedSettings, SettingsError> {
+    if s.n_ctx > MAX_CTX {
+        return Err(SettingsError::Context(s.n_ctx));
+    }
+    for (what, value, max) in [
+        ("-b/--batch-size", s.n_batch, 1u64 << 20),
+        ("-ub/--ubatch-size", s.n_ubatch, 1 << 20),
+        ("-np/--parallel", s.n_parallel, 4096),
+    ] {
+        if value == 0 || value > max {
+            return Err(SettingsError::Range {
+                what,
+                value,
+                range: "1 to 1,048,576 for batches, 1 to 4096 sequences",
+            });
+        }
+    }
+    for t in [s.type_k, s.type_v] {
+        if !CACHE_TYPES.contains(&t) {
+            return Err(SettingsError::CacheType(t));
+        }
+    }
+    let mla = m.mla.is_some() && s.mla_cache != MlaCache::Expanded;
+    if mla && s.type_k != s.type_v {
+        return Err(SettingsError::MlaCacheTypes(s.type_k, s.type_v));
+    }
+    let flash_attn = match s.flash_attn {
+        FlashAttn::On => true,
+        // llama.cpp turns "auto" on when the device supports the kernel: every
+        // backend canirun models does for these head sizes.
+        FlashAttn::Auto => true,
+        FlashAttn::Off => {
+            if s.type_v.is_quantized() {
+                return Err(SettingsError::QuantizedVNeedsFlashAttn(s.type_v));
+            }
+            false
+        }
+    };
+    if flash_attn {
+        let (hk, hv) = cache_head_dims(m, s.mla_cache);
+        for (ty, head) in [(s.type_k, hk), (s.type_v, hv)] {
+            if ty.is_quantized() && !head.is_multiple_of(ty.block_size()) {
+                return Err(SettingsError::HeadBlock {
+                    ty,
+                    block: ty.block_size(),
+                    head,
+                });
+            }
+        }
+    }
+    let requested = if s.n_ctx == 0 { m.n_ctx_train } else { s.n_ctx };
+    let mut n_ctx = pad(requested.max(1), CTX_PAD);
+    let n_seq = s.n_parallel;
+    let (n_ctx_seq, n_stream) = if s.kv_unified || n_seq == 1 {
+        (n_ctx, 1)
+    } else {
+        let per = pad(n_ctx / n_seq, CTX_PAD).max(CTX_PAD);
+        n_ctx = per * n_seq;
+        (per, n_seq)
+    };
+    let n_batch = s.n_batch.min(n_ctx);
+    let n_ubatch = s.n_ubatch.min(n_batch);
+    let mut n_tokens = n_ctx.min(n_ubatch);
+    if !n_tokens.is_multiple_of(n_seq) {
+        n_tokens = pad(n_tokens, n_seq);
+    }
+    // llama-server reserves one logit row per sequence (n_outputs_max = n_parallel).
+    let n_outputs = n_tokens.min(n_seq);
+    Ok(ResolvedSettings {
+        n_ctx,
+        n_ctx_seq,
+        n_stream,
+        n_tokens,
+        n_outputs,
+        flash_attn,
+    })
+}
+
+/// Per-head K and V widths as the cache stores them.
+fn cache_head_dims(m: &ModelSpec, layout: MlaCache) -> (u64, u64) {
+    match (m.mla, layout) {
+        (Some(mla), MlaCache::Latent) => (mla.kv_lora_rank + mla.qk_rope_head_dim, 0),
+        (Some(mla), MlaCache::LatentKv) => {
+            (mla.kv_lora_rank + mla.qk_rope_head_dim, mla.kv_lora_rank)
+        }
+        _ => (m.head_dim_k, m.head_dim_v),
+    }
+}
+
+/// Cached K and V values per token and layer (all KV heads).
+fn kv_row_widths(m: &ModelSpec, layout: MlaCache) -> (u64, u64) {
+    let (hk, hv) = cache_head_dims(m, layout);
+    match (m.mla, layout) {
+        (Some(_), MlaCache::Latent | MlaCache::LatentKv) => (hk, hv),
+        _ => (m.n_head_kv * hk, m.n_head_kv * hv),
+    }
+}
+
+/// The KV cache: every layer holds `cells` rows of K (and V) in the cache type.
+pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
+    let (wk, wv) = kv_row_widths(m, s.mla_cache);
+    let cells = r.n_ctx;
+    let k_row = s.type_k.row_size(wk);
+    let v_row = if wv > 0 { s.type_v.row_size(wv) } else { 0 };
+    let k = Bytes(m.n_layer * cells * k_row);
+    let v = Bytes(m.n_layer * cells * v_row);
+    let mut terms = vec![Term::new(
+        "K cache",
+        format!(
+            "{} layers × {} cells × {} values × {} B ({}: {} B per row)",
+            m.n_layer,
+            cells,
+            wk,
+            fmt_bytes_per_value(s.type_k),
+            s.type_k,
+            k_row
+        ),
+        k,
+    )];
+    if wv > 0 {
+        terms.push(Term::new(
+            "V cache",
+            format!(
+                "{} layers × {} cells × {} values × {} B ({}: {} B per row)",
+                m.n_layer,
+                cells,
+                wv,
+                fmt_bytes_per_value(s.type_v),
+                s.type_v,
+                v_row
+            ),
+            v,
+        ));
+    } else {
+        terms.push(Term::new(
+            "V cache",
+            "none: llama.cpp reads V from the cached MLA latent (V-less cache, PR #19067)",
+            Bytes::ZERO,
+        ));
+    }
+    Part {
+        bytes: k + v,
+        terms,
+    }
+}
+
+fn fmt_bytes_per_value(t: GgmlType) -> String {
+    let b = t.bytes_per_block() as f64 / t.block_size() as f64;
+    if b.fract() == 0.0 {
+        format!("{b:.0}")
+    } else {
+        format!("{b:.4}")
+    }
+}
+
+/// One stage of the graph and the activations alive at its peak.
+struct Stage {
+    name: &'static str,
+    live: Vec<(String, u64)>,
+}
+
+impl Stage {
+    fn bytes(&self) -> u64 {
+        self.live.iter().map(|(_, b)| b).sum()
+    }
+}
+
+/// The compute buffer: the largest set of activations alive at once.
+pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
+    const F32: u64 = 4;
+    let t = r.n_tokens;
+    let e = m.n_embd;
+    let n_kv = r.n_ctx_seq; // cells each stream's attention spans
+    let mask_elem = if r.flash_attn { 2 } else { 4 };
+    // Inputs live for the whole graph.
+    let inputs: Vec<(String, u64)> = vec![
+        (
+            format!("KQ mask {n_kv} × {t} × {mask_elem} B"),
+            n_kv * t * mask_elem,
+        ),
+        (format!("token ids + positions {t} × 8 B"), t * 8),
+    ];
+    let residual = (format!("residual stream {e} × {t} × 4 B"), e * t * F32);
+    let normed = (format!("normed input {e} × {t} × 4 B"), e * t * F32);
+
+    let mut stages = Vec::new();
+    // Attention.
+    let attn = match (m.mla, s.mla_cache) {
+        (Some(mla), MlaCache::Latent | MlaCache::LatentKv) => {
+            // Absorbed MLA: queries are projected into the latent space, attention runs
+            // as MQA over 576-wide keys, then the 512-wide result is decompressed by attn_v_b.
+            let lat = mla.kv_lora_rank + mla.qk_rope_head_dim;
+            let h = m.n_head;
+            let mut live = vec![
+                residual.clone(),
+                (
+                    format!("absorbed Q {lat} × {h} heads × {t} × 4 B"),
+                    lat * h * t * F32,
+                ),
+            ];
+            if r.flash_attn {
+                live.push((
+                    format!("attention out {} × {h} × {t} × 4 B", mla.kv_lora_rank),
+                    mla.kv_lora_rank * h * t * F32,
+                ));
+            } else {
+                live.push((
+                    format!("KQ scores {n_kv} × {t} × {h} heads × 4 B"),
+                    n_kv * t * h * F32,
+                ));
+                live.push((
+                    format!(
+                        "V copy {} × {n_kv} × {} B",
+                        mla.kv_lora_rank,
+                        s.type_v.bytes_per_block() / s.type_v.block_size().max(1)
+                    ),
+                    s.type_v.row_size(mla.kv_lora_rank) * n_kv * r.n_stream,
+                ));
+            }
+            Stage {
+                name: "attention (MLA)",
+                live,
+            }
+        }
+        _ => {
+            let h = m.n_head;
+            let hk = m.head_dim_k;
+            let hv = m.head_dim_v;
+            let mut live = vec![
+                residual.clone(),
+                (format!("Q {hk} × {h} heads × {t} × 4 B"), hk * h * t * F32),
+            ];
+            if r.flash_attn {
+                live.push((
+                    format!("attention out {hv} × {h} × {t} × 4 B"),
+                    hv * h * t * F32,
+                ));
+            } else {
+                live.push((
+                    format!("KQ scores {n_kv} × {t} × {h} heads × 4 B"),
+                    n_kv * t * h * F32,
+                ));
+                live.push((format!("KQV {hv} × {h} × {t} × 4 B"), hv * h * t * F32));
+            }
+            Stage {
+                name: "attention",
+                live,
+            }
+        }
+    };
+    stages.push(attn);
+    // Feed-forward.
+    let ffn = match m.moe {
+        Some(moe) => {
+            let k = moe.n_expert_used;
+            let f = moe.n_ff_exp;
+            let mut live = vec![
+                residual.clone(),
+                normed.clone(),
+                (
+                    format!("expert gate+up {f} × {k} used × {t} × 2 × 4 B"),
+                    2 * f * k * t * F32,
+                ),
+                (
+                    format!("expert outputs {e} × {k} × {t} × 4 B"),
+                    e * k * t * F32,
+                ),
+                (
+                    format!("router logits/probs {} × {t} × 2 × 4 B", moe.n_expert),
+                    2 * moe.n_expert * t * F32,
+                ),
+            ];
+            if moe.n_expert_shared > 0 {
+                live.push((format!("shared expert out {e} × {t} × 4 B"), e * t * F32));
+            }
+            Stage {
+                name: "feed-forward (MoE)",
+                live,
+            }
+        }
+        None => Stage {
+            name: "feed-forward",
+            live: vec![
+                residual.clone(),
+                normed.clone(),
+                (
+                    format!("gate, up {} × {t} × 2 × 4 B", m.n_ff),
+                    2 * m.n_ff * t * F32,
+                ),
+                (
+                    format!("activation {} × {t} × 4 B", m.n_ff),
+                    m.n_ff * t * F32,
+                ),
+            ],
+        },
+    };
+    stages.push(ffn);
+    // Output head on the reserved output rows.
+    let o = r.n_outputs;
+    stages.push(Stage {
+        name: "output head",
+        live: vec![
+            residual,
+            (
+                format!("logits {} × {o} × 4 B", m.n_vocab),
+                m.n_vocab * o * F32,
+            ),
+        ],
+    });
+    let peak = stages
+        .iter()
+        .max_by_key(|st| st.bytes())
+        .expect("three stages");
+    let input_bytes: u64 = inputs.iter().map(|(_, b)| b).sum();
+    let mut terms: Vec<Term> = inputs
+        .into_iter()
+        .map(|(l, b)| Term::new("input", l, Bytes(b)))
+        .collect();
+    for (l, b) in &peak.live {
+        terms.push(Term::new(
+            format!("peak: {}", peak.name),
+            l.clone(),
+            Bytes(*b),
+        ));
+    }
+    for st in &stages {
+        if st.name != peak.name {
+            terms.push(Term::new(
+                format!("(smaller stage: {})", st.name),
+                "not at the peak",
+                Bytes(st.bytes()),
+            ));
+        }
+    }
+    Part {
+        bytes: Bytes(input_bytes + peak.bytes()),
+        terms: terms
+            .into_iter()
+            .filter(|t| !t.label.starts_with('(') || t.bytes.0 > 0)
+            .collect(),
+    }
+}
+
+/// The output buffer: F32 logits for the reserved rows (at least one per sequence).
+pub fn output_buffer(m: &ModelSpec, r: &ResolvedSettings, n_seq: u64) -> Part {
+    let rows = r.n_outputs.max(n_seq);
+    let b = Bytes(m.n_vocab * rows * 4);
+    Part {
+        bytes: b,
+        terms: vec![Term::new(
+            "logits",
+            format!("{} vocab × {rows} rows × 4 B", m.n_vocab),
+            b,
+        )],
+    }
+}
+
+/// The full llama.cpp breakdown for one device holding the whole model.
+pub fn estimate(
+    m: &ModelSpec,
+    weights: &Weights,
+    s: &RunSettings,
+) -> Result<MemoryBreakdown, SettingsError> {
+    let r = resolve_settings(m, s)?;
+    let mut w_terms: Vec<Term> = Vec::new();
+    let non_layer = weights.non_layer_bytes();
+    w_terms.push(Term::new(
+        "embedding, output head, final norm",
+        "sum of tensor bytes outside the blocks",
+        non_layer,
+    ));
+    // Group consecutive layers of equal size so a 61-layer model explains itself in a few lines.
+    let mut il = 0;
+    while il < m.n_layer {
+        let b = weights.layer_bytes(il);
+        let mut j = il;
+        while j + 1 < m.n_layer && weights.layer_bytes(j + 1) == b {
+            j += 1;
+        }
+        let n = j - il + 1;
+        w_terms.push(Term::new(
+            if n == 1 {
+                format!("block {il}")
+            } else {
+                format!("blocks {il}-{j}")
+            },
+            format!("{n} × {}", b),
+            b * n,
+        ));
+        il = j + 1;
+    }
+    let weights_part = Part {
+        bytes: weights.total(),
+        terms: w_terms,
+    };
+    let kv = kv_cache(m, s, &r);
+    let compute = compute_buffer(m, s, &r);
+    let output = output_buffer(m, &r, s.n_parallel);
+    let (oh, src) = backend_overhead(s.backend);
+    let overhead = Part {
+        bytes: oh,
+        terms: vec![Term::new(format!("{} runtime", s.backend), src, oh)],
+    };
+    let mut notes = Vec::new();
+    if s.flash_attn == FlashAttn::Auto {
+        notes.push("flash attention 'auto' resolves to on for this backend".into());
+    }
+    if r.n_ctx != s.n_ctx && s.n_ctx != 0 {
+        notes.push(format!(
+            "context {} padded to {} (llama.cpp pads to multiples of 256)",
+            s.n_ctx, r.n_ctx
+        ));
+    }
+    if m.mla.is_some() && s.mla_cache != MlaCache::Latent {
+        notes.push(format!(
+            "MLA cache layout '{:?}' models an older llama.cpp; current builds cache the latent only",
+            s.mla_cache
+        ));
+    }
+    if s.backend == Backend::Cpu {
+        notes.push("on x86 CPUs llama.cpp also repacks Q4_0/Q4_K/IQ4_NL/Q8_0 weights into a CPU_REPACK buffer; with mmap the file pages can be reclaimed".into());
+    }
+    Ok(MemoryBreakdown {
+        weights: weights_part,
+        kv,
+        compute,
+        output,
+        overhead,
+        resolved: r,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{catalog, MlaTensorLayout};
+    use crate::quant::{weights, Quant};
+    use crate::units::MIB;
+
+    fn spec(id: &str) -> ModelSpec {
+        catalog().iter().find(|e| e.id == id).unwrap().spec()
+    }
+
+    fn kv(id: &str, ctx: u64, t: GgmlType) -> Bytes {
+        let m = spec(id);
+        let s = RunSettings {
+            n_ctx: ctx,
+            type_k: t,
+            type_v: t,
+            ..Default::default()
+        };
+        let r = resolve_settings(&m, &s).unwrap();
+        kv_cache(&m, &s, &r).bytes
+    }
+
+    #[test]
+    fn r1_latent_cache_at_32k_is_2196_mib() {
+        // 61 layers × 32768 cells × 576 values × 2 B
+        assert_eq!(
+            kv("deepseek-r1", 32768, GgmlType::F16),
+            Bytes(61 * 32768 * 576 * 2)
+        );
+        assert_eq!(kv("deepseek-r1", 32768, GgmlType::F16), Bytes::mib(2196));
+        // q8_0 uses its row size: 576/32 blocks × 34 B = 612 B per row (1166.6 MiB, ik_llama.cpp#259).
+        let q8 = kv("deepseek-r1", 32768, GgmlType::Q8_0);
+        assert_eq!(q8, Bytes(61 * 32768 * 612));
+        assert!((q8.as_mib() - 1166.62).abs() < 0.01);
+    }
+
+    #[test]
+    fn qwen_7b_cache_at_2k_is_112_mib() {
+        assert_eq!(
+            kv("deepseek-r1-distill-qwen-7b", 2048, GgmlType::F16),
+            Bytes::mib(112)
+        );
+        // 448 MiB at 8192 (llama-server log in scout-deps.md §2)
+        assert_eq!(
+            kv("deepseek-r1-distill-qwen-7b", 8192, GgmlType::F16),
+            Bytes::mib(448)
+        );
+    }
+
+    #[test]
+    fn older_mla_layouts_are_selectable() {
+        let m = spec("deepseek-r1");
+        let s = RunSettings {
+            n_ctx: 2048,
+            mla_cache: MlaCache::Expanded,
+            ..Default::default()
+        };
+        let r = resolve_settings(&m, &s).unwrap();
+        // 61 × 2048 × (128·192 + 128·128) × 2 B = 9760 MiB (Ollama logged 9.5 GiB, ollama#8667)
+        assert_eq!(kv_cache(&m, &s, &r).bytes, Bytes::mib(9760));
+        let s = RunSettings {
+            n_ctx: 2048,
+            mla_cache: MlaCache::LatentKv,
+            ..Default::default()
+        };
+        assert_eq!(
+            kv_cache(&m, &s, &r).bytes,
+            Bytes(61 * 2048 * (576 + 512) * 2)
+        );
+    }
+
+    #[test]
+    fn context_is_padded_and_split_like_llama_cpp() {
+        let m = spec("deepseek-r1-distill-qwen-7b");
+        let s = RunSettings {
+            n_ctx: 1000,
+            ..Default::default()
+        };
+        assert_eq!(resolve_settings(&m, &s).unwrap().n_ctx, 1024);
+        let s = RunSettings {
+            n_ctx: 10000,
+            n_parallel: 3,
+            ..Default::default()
+        };
+        let r = resolve_settings(&m, &s).unwrap();
+        assert_eq!((r.n_ctx_seq, r.n_stream, r.n_ctx), (3584, 3, 10752));
+        let s = RunSettings {
+            n_ctx: 0,
+            ..Default::default()
+        };
+        assert_eq!(resolve_settings(&m, &s).unwrap().n_ctx, 131072);
+    }
+
+    #[test]
+    fn refuses_what_llama_cpp_refuses() {
+        let m = spec("deepseek-r1-distill-qwen-7b");
+        let s = RunSettings {
+            flash_attn: FlashAttn::Off,
+            type_v: GgmlType::Q8_0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve_settings(&m, &s),
+            Err(SettingsError::QuantizedVNeedsFlashAttn(_))
+        ));
+        let s = RunSettings {
+            type_k: GgmlType::Q4_K,
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve_settings(&m, &s),
+            Err(SettingsError::CacheType(_))
+        ));
+        let r1 = spec("deepseek-r1");
+        let s = RunSettings {
+            type_k: GgmlType::Q8_0,
+            type_v: GgmlType::F16,
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve_settings(&r1, &s),
+            Err(SettingsError::MlaCacheTypes(..))
+        ));
+        let s = RunSettings {
+            n_ctx: 20_000_000,
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve_settings(&m, &s),
+            Err(SettingsError::Context(_))
+        ));
+    }
+
+    #[test]
+    fn r1_without_flash_attention_reserves_gigabytes_for_scores() {
+        let m = spec("deepseek-r1");
+        let w = weights(&m, &Quant::parse("Q4_K_M").unwrap(), MlaTensorLayout::Split);
+        let off = RunSettings {
+            n_ctx: 32768,
+            flash_attn: FlashAttn::Off,
+            ..Default::default()
+        };
+        let on = RunSettings {
+            n_ctx: 32768,
+            flash_attn: FlashAttn::On,
+            ..Default::default()
+        };
+        let c_off = estimate(&m, &w, &off).unwrap().compute.bytes;
+        let c_on = estimate(&m, &w, &on).unwrap().compute.bytes;
+        // 128 heads × 32768 cells × 512 tokens × 4 B = 8 GiB of scores alone.
+        assert!(c_off.0 > 8 * 1024 * MIB, "{c_off}");
+        assert!(c_on.0 < 1024 * MIB, "{c_on}");
+    }
+}
