@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Args, Debug, Clone)]
 pub struct SettingsArgs {
     /// Context size in tokens, all sequences together (0 = the model's training context).
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 4096, value_parser = parse_ctx)]
+    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 4096, value_parser = parse_ctx, allow_negative_numbers = true)]
     pub ctx: u64,
     /// Flash attention: on, off or auto.
     #[arg(long = "flash-attn", visible_alias = "fa", value_name = "on|off|auto", default_value = "auto", value_parser = parse_fa)]

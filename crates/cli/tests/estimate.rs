@@ -1,0 +1,151 @@
+//! The `canirun` binary end to end: estimates, catalog, table, validation, errors.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn canirun() -> Command {
+    Command::cargo_bin("canirun").unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = canirun().args(args).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn estimate_prints_a_table_and_a_verdict() {
+    canirun()
+        .args(["deepseek-r1:32b", "-c", "16384", "--quant", "q4_k_m", "--vram", "24GiB"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("weights"))
+        .stdout(predicate::str::contains("KV cache"))
+        .stdout(predicate::str::contains("verdict: FITS"));
+}
+
+#[test]
+fn json_memory_parts_add_up() {
+    let v = json(&["deepseek-r1:7b", "-c", "2048", "-fa", "off"]);
+    let m = &v["memory"];
+    let sum: u64 = ["weights", "kv", "compute", "output", "overhead"]
+        .iter()
+        .map(|k| m[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, m["total"].as_u64().unwrap());
+    assert_eq!(m["kv"].as_u64().unwrap(), 112 * 1024 * 1024);
+    assert_eq!(m["weights"].as_u64().unwrap(), 4_677_120_000);
+}
+
+#[test]
+fn r1_kv_at_32k_and_q8_0_cache() {
+    let v = json(&["deepseek-r1:671b", "-c", "32768"]);
+    assert_eq!(v["memory"]["kv"].as_u64().unwrap(), 61 * 32768 * 576 * 2);
+    let v = json(&["deepseek-r1:671b", "-c", "32768", "-ctk", "q8_0", "-ctv", "q8_0"]);
+    assert_eq!(v["memory"]["kv"].as_u64().unwrap(), 61 * 32768 * 612);
+}
+
+#[test]
+fn llama_cpp_flag_spellings_are_accepted() {
+    for args in [
+        vec!["r1-7b", "-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0", "-np", "2", "-ub", "256", "-b", "1024"],
+        vec!["r1-7b", "--flash-attn", "off", "--cache-type-k", "f16", "--parallel", "1", "--ubatch-size", "512"],
+    ] {
+        canirun().args(&args).assert().success();
+    }
+}
+
+#[test]
+fn explain_names_the_terms() {
+    canirun()
+        .args(["deepseek-r1:671b", "-c", "32768", "--explain"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("61 layers × 32768 cells × 576 values"))
+        .stdout(predicate::str::contains("V-less"));
+}
+
+#[test]
+fn models_lists_the_catalog() {
+    let v = json(&["models"]);
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    for id in ["deepseek-r1", "deepseek-r1-0528", "deepseek-v3", "deepseek-r1-distill-qwen-1.5b",
+               "deepseek-r1-distill-llama-70b", "llama-2-7b", "llama-3-8b", "qwen2.5-32b"] {
+        assert!(ids.contains(&id), "{id} missing");
+    }
+}
+
+#[test]
+fn table_names_a_gpu_for_every_distill() {
+    let v = json(&["table", "-c", "8192"]);
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows.len() >= 18);
+    for r in rows {
+        let gpu = r["smallest_single_gpu"].as_str();
+        if r["model"] == "deepseek-r1" || r["model"] == "deepseek-r1-0528" {
+            assert!(gpu.is_none(), "671B fits no single GPU");
+            assert!(r["multi_gpu"].as_str().is_some());
+        } else {
+            let mem = r["smallest_single_gpu_memory"].as_u64().unwrap();
+            assert!(mem >= r["memory"]["total"].as_u64().unwrap());
+        }
+    }
+}
+
+#[test]
+fn validate_sizes_meets_the_bar() {
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/data/quant_file_sizes.csv");
+    let out = canirun().args(["validate", "sizes", csv]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("summary: rows="), "{last}");
+    let field = |k: &str| -> f64 {
+        last.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(field("median_abs_err_pct") <= 1.0, "{last}");
+    assert!(field("max_abs_err_pct") <= 3.0, "{last}");
+    // Only rows whose size the source itself calls unconfirmed are skipped.
+    for line in text.lines().filter(|l| l.starts_with("skipped")) {
+        assert!(line.contains("unconfirmed"), "{line}");
+    }
+}
+
+#[test]
+fn bench_reports_its_time() {
+    canirun()
+        .args(["bench", "--repeat", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("estimates in"));
+}
+
+/// Bad input: exit code 2, one line, the problem and the choices, no panic.
+#[test]
+fn bad_input_is_one_clear_line() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["deepseek-r1:9b"], "closest matches"),
+        (&["r1-7b", "-q", "q9_k"], "valid:"),
+        (&["r1-7b", "-c", "0x10"], "context"),
+        (&["r1-7b", "-c", "-5"], "negative"),
+        (&["r1-7b", "-c", "999999999"], "absurd"),
+        (&["r1-7b", "--vram", "24XB"], "memory size"),
+        (&["r1-7b", "-fa", "maybe"], "on, off or auto"),
+        (&["r1-7b", "-fa", "off", "-ctv", "q8_0"], "flash attention"),
+        (&["r1-7b", "-ctk", "q4_k"], "cache type"),
+    ];
+    for (args, needle) in cases {
+        let out = canirun().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(err.to_lowercase().contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
