@@ -10,14 +10,26 @@ fn canirun() -> Command {
 
 fn json(args: &[&str]) -> Value {
     let out = canirun().args(args).arg("--json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
 fn estimate_prints_a_table_and_a_verdict() {
     canirun()
-        .args(["deepseek-r1:32b", "-c", "16384", "--quant", "q4_k_m", "--vram", "24GiB"])
+        .args([
+            "deepseek-r1:32b",
+            "-c",
+            "16384",
+            "--quant",
+            "q4_k_m",
+            "--vram",
+            "24GiB",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("weights"))
@@ -42,15 +54,36 @@ fn json_memory_parts_add_up() {
 fn r1_kv_at_32k_and_q8_0_cache() {
     let v = json(&["deepseek-r1:671b", "-c", "32768"]);
     assert_eq!(v["memory"]["kv"].as_u64().unwrap(), 61 * 32768 * 576 * 2);
-    let v = json(&["deepseek-r1:671b", "-c", "32768", "-ctk", "q8_0", "-ctv", "q8_0"]);
+    let v = json(&[
+        "deepseek-r1:671b",
+        "-c",
+        "32768",
+        "-ctk",
+        "q8_0",
+        "-ctv",
+        "q8_0",
+    ]);
     assert_eq!(v["memory"]["kv"].as_u64().unwrap(), 61 * 32768 * 612);
 }
 
 #[test]
 fn llama_cpp_flag_spellings_are_accepted() {
     for args in [
-        vec!["r1-7b", "-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0", "-np", "2", "-ub", "256", "-b", "1024"],
-        vec!["r1-7b", "--flash-attn", "off", "--cache-type-k", "f16", "--parallel", "1", "--ubatch-size", "512"],
+        vec![
+            "r1-7b", "-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0", "-np", "2", "-ub", "256", "-b",
+            "1024",
+        ],
+        vec![
+            "r1-7b",
+            "--flash-attn",
+            "off",
+            "--cache-type-k",
+            "f16",
+            "--parallel",
+            "1",
+            "--ubatch-size",
+            "512",
+        ],
     ] {
         canirun().args(&args).assert().success();
     }
@@ -62,16 +95,31 @@ fn explain_names_the_terms() {
         .args(["deepseek-r1:671b", "-c", "32768", "--explain"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("61 layers × 32768 cells × 576 values"))
+        .stdout(predicate::str::contains(
+            "61 layers × 32768 cells × 576 values",
+        ))
         .stdout(predicate::str::contains("V-less"));
 }
 
 #[test]
 fn models_lists_the_catalog() {
     let v = json(&["models"]);
-    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    for id in ["deepseek-r1", "deepseek-r1-0528", "deepseek-v3", "deepseek-r1-distill-qwen-1.5b",
-               "deepseek-r1-distill-llama-70b", "llama-2-7b", "llama-3-8b", "qwen2.5-32b"] {
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "deepseek-r1",
+        "deepseek-r1-0528",
+        "deepseek-v3",
+        "deepseek-r1-distill-qwen-1.5b",
+        "deepseek-r1-distill-llama-70b",
+        "llama-2-7b",
+        "llama-3-8b",
+        "qwen2.5-32b",
+    ] {
         assert!(ids.contains(&id), "{id} missing");
     }
 }
@@ -95,7 +143,10 @@ fn table_names_a_gpu_for_every_distill() {
 
 #[test]
 fn validate_sizes_meets_the_bar() {
-    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/data/quant_file_sizes.csv");
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/data/quant_file_sizes.csv"
+    );
     let out = canirun().args(["validate", "sizes", csv]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();

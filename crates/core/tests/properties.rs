@@ -9,14 +9,25 @@ use proptest::prelude::*;
 const CHAINS: [&[FileType]; 3] = {
     use FileType::*;
     [
-        &[Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, Q8_0, F16, F32],
-        &[IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ2_M, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ4_XS, IQ4_NL],
+        &[
+            Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, Q8_0, F16, F32,
+        ],
+        &[
+            IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ2_M, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ4_XS,
+            IQ4_NL,
+        ],
         &[Q4_0, Q4_1, Q5_0, Q5_1, Q8_0],
     ]
 };
 
 fn cache_type() -> impl Strategy<Value = GgmlType> {
-    prop::sample::select(vec![GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::F32])
+    prop::sample::select(vec![
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::F32,
+    ])
 }
 
 proptest! {

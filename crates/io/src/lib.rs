@@ -1,1 +1,4 @@
 //! I/O edges.
+
+pub mod detect;
+pub mod gguf;

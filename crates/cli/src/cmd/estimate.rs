@@ -162,8 +162,8 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         let mut t = render::table(&["tensor", "shape", "type", "bytes"]);
         for tw in &w.tensors {
             t.add_row(vec![
-                comfy_table::Cell::new(&tw.tensor.name),
-                comfy_table::Cell::new(format!("{:?}", tw.tensor.shape)),
+                comfy_table::Cell::new(tw.tensor.name()),
+                comfy_table::Cell::new(format!("{:?}", tw.tensor.shape())),
                 comfy_table::Cell::new(tw.storage.to_string()),
                 render::right(tw.bytes.0),
             ]);

@@ -81,8 +81,9 @@ pub fn verdict(
             let fixed = b.compute.bytes + b.overhead.bytes;
             let mut used = fixed;
             let mut gpu_layers = 0;
+            let per_layer = w.per_layer(n_layer);
             for il in (0..n_layer).rev() {
-                let need = w.layer_bytes(il) + kv_per_layer;
+                let need = per_layer[il as usize] + kv_per_layer;
                 if used + need > vram {
                     break;
                 }

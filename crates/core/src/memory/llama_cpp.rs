@@ -435,11 +435,12 @@ pub fn estimate(
         non_layer,
     ));
     // Group consecutive layers of equal size so a 61-layer model explains itself in a few lines.
+    let per_layer = weights.per_layer(m.n_layer);
     let mut il = 0;
     while il < m.n_layer {
-        let b = weights.layer_bytes(il);
+        let b = per_layer[il as usize];
         let mut j = il;
-        while j + 1 < m.n_layer && weights.layer_bytes(j + 1) == b {
+        while j + 1 < m.n_layer && per_layer[(j + 1) as usize] == b {
             j += 1;
         }
         let n = j - il + 1;

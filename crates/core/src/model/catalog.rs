@@ -123,7 +123,9 @@ impl CatalogEntry {
 
     /// The shape as the rest of the pipeline wants it.
     pub fn spec(&self) -> ModelSpec {
-        let arch = self.arch().expect("catalog archs are known (checked by a test)");
+        let arch = self
+            .arch()
+            .expect("catalog archs are known (checked by a test)");
         let head_dim = self
             .head_dim
             .unwrap_or(self.hidden_size / self.num_attention_heads.max(1));
@@ -259,7 +261,8 @@ mod tests {
                 c.main
             };
             if e.params_published_is_rounded {
-                let rel = (ours as f64 - e.params_published as f64).abs() / e.params_published as f64;
+                let rel =
+                    (ours as f64 - e.params_published as f64).abs() / e.params_published as f64;
                 assert!(rel < 0.001, "{}: {ours} vs ~{}", e.id, e.params_published);
             } else {
                 assert_eq!(ours, e.params_published, "{}", e.id);

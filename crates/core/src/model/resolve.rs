@@ -203,10 +203,19 @@ mod tests {
     fn resolves_the_ways_people_type_names() {
         assert_eq!(id("deepseek-r1:7b"), "deepseek-r1-distill-qwen-7b");
         assert_eq!(id("deepseek-r1:671b"), "deepseek-r1");
-        assert_eq!(id("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"), "deepseek-r1-distill-qwen-7b");
+        assert_eq!(
+            id("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"),
+            "deepseek-r1-distill-qwen-7b"
+        );
         assert_eq!(id("r1-7b"), "deepseek-r1-distill-qwen-7b");
-        assert_eq!(id("DeepSeek R1 Distill Llama 70B"), "deepseek-r1-distill-llama-70b");
-        assert_eq!(id("deepseek-r1:latest".replace(":latest", ":7b").as_str()), "deepseek-r1-distill-qwen-7b");
+        assert_eq!(
+            id("DeepSeek R1 Distill Llama 70B"),
+            "deepseek-r1-distill-llama-70b"
+        );
+        assert_eq!(
+            id("deepseek-r1:latest".replace(":latest", ":7b").as_str()),
+            "deepseek-r1-distill-qwen-7b"
+        );
         assert_eq!(id("hf.co/deepseek-ai/DeepSeek-R1"), "deepseek-r1");
         assert_eq!(id("Llama 2 7B"), "llama-2-7b");
     }

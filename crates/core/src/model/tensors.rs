@@ -5,7 +5,8 @@
 //! llama.cpp's converter writes and its loader expects for each architecture.
 
 use super::{Arch, ModelSpec};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use std::borrow::Cow;
 
 /// How a DeepSeek (MLA) GGUF stores the key/value up-projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -19,12 +20,18 @@ pub enum MlaTensorLayout {
 }
 
 /// One weight tensor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// The GGUF name is kept as its block-independent part (`ffn_gate_exps.weight`)
+/// plus the block index, so that enumerating a 61-block model allocates no
+/// strings; [`TensorSpec::name`] spells the full name when it is shown.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TensorSpec {
-    /// GGUF tensor name, e.g. `blk.3.ffn_gate_exps.weight`.
-    pub name: String,
-    /// Shape in ggml order (`ne[0]` = row length).
-    pub shape: Vec<u64>,
+    /// Name without the `blk.N.` prefix, e.g. `ffn_gate_exps.weight` or `token_embd.weight`.
+    pub base: Cow<'static, str>,
+    /// Shape in ggml order (`ne[0]` = row length), padded with 1s to 4 dims; see [`TensorSpec::shape`].
+    pub dims: [u64; 4],
+    /// Number of dimensions in use.
+    pub n_dims: usize,
     /// Block index, `None` for embedding, output and final norm.
     pub layer: Option<u64>,
     /// Whether llama.cpp's GGUF holds it (MTP layers are dropped by the converter).
@@ -34,35 +41,78 @@ pub struct TensorSpec {
     pub is_param: bool,
 }
 
+impl Serialize for TensorSpec {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            name: Cow<'a, str>,
+            shape: &'a [u64],
+            layer: Option<u64>,
+            in_gguf: bool,
+            is_param: bool,
+        }
+        Shown {
+            name: self.name(),
+            shape: self.shape(),
+            layer: self.layer,
+            in_gguf: self.in_gguf,
+            is_param: self.is_param,
+        }
+        .serialize(ser)
+    }
+}
+
 impl TensorSpec {
-    fn new(name: String, shape: &[u64], layer: Option<u64>) -> Self {
+    /// A tensor with a static base name.
+    pub fn new(base: impl Into<Cow<'static, str>>, shape: &[u64], layer: Option<u64>) -> Self {
+        let mut dims = [1u64; 4];
+        let n_dims = shape.len().min(4);
+        dims[..n_dims].copy_from_slice(&shape[..n_dims]);
         TensorSpec {
-            name,
-            shape: shape.to_vec(),
+            base: base.into(),
+            dims,
+            n_dims,
             layer,
             in_gguf: true,
             is_param: true,
         }
     }
 
+    /// The full GGUF name, e.g. `blk.3.ffn_gate_exps.weight`.
+    pub fn name(&self) -> Cow<'_, str> {
+        match self.layer {
+            Some(il) => Cow::Owned(format!("blk.{il}.{}", self.base)),
+            None => Cow::Borrowed(&self.base),
+        }
+    }
+
+    /// Shape in ggml order (`ne[0]` = row length).
+    pub fn shape(&self) -> &[u64] {
+        &self.dims[..self.n_dims]
+    }
+
     /// Number of elements.
     pub fn n_elements(&self) -> u64 {
-        self.shape.iter().product()
+        self.dims.iter().product()
     }
 
     /// Row length (`ne[0]`).
     pub fn ne0(&self) -> u64 {
-        self.shape.first().copied().unwrap_or(0)
+        if self.n_dims == 0 {
+            0
+        } else {
+            self.dims[0]
+        }
     }
 
     /// Number of dimensions.
     pub fn n_dims(&self) -> usize {
-        self.shape.len()
+        self.n_dims
     }
 
     /// Whether this is a routed-expert tensor (`*_exps`), of which a token reads only a few slices.
     pub fn is_routed_expert(&self) -> bool {
-        self.name.contains("_exps.")
+        self.base.contains("_exps.")
     }
 }
 
@@ -71,21 +121,13 @@ impl TensorSpec {
 pub fn enumerate_tensors(m: &ModelSpec, layout: MlaTensorLayout) -> Vec<TensorSpec> {
     let mut out = Vec::new();
     let e = m.n_embd;
-    out.push(TensorSpec::new(
-        "token_embd.weight".into(),
-        &[e, m.n_vocab],
-        None,
-    ));
-    out.push(TensorSpec::new("output_norm.weight".into(), &[e], None));
+    out.push(TensorSpec::new("token_embd.weight", &[e, m.n_vocab], None));
+    out.push(TensorSpec::new("output_norm.weight", &[e], None));
     if !m.tied_embeddings {
-        out.push(TensorSpec::new(
-            "output.weight".into(),
-            &[e, m.n_vocab],
-            None,
-        ));
+        out.push(TensorSpec::new("output.weight", &[e, m.n_vocab], None));
     }
     if m.rope_freqs {
-        let mut t = TensorSpec::new("rope_freqs.weight".into(), &[m.head_dim_k / 2], None);
+        let mut t = TensorSpec::new("rope_freqs.weight", &[m.head_dim_k / 2], None);
         t.is_param = false;
         out.push(t);
     }
@@ -99,7 +141,7 @@ pub fn enumerate_tensors(m: &ModelSpec, layout: MlaTensorLayout) -> Vec<TensorSp
                 t.in_gguf = false;
             }
         }
-        block.sort_by(|a, b| a.name.cmp(&b.name));
+        block.sort_by(|a, b| a.base.cmp(&b.base));
         out.extend(block);
     }
     out
@@ -108,8 +150,8 @@ pub fn enumerate_tensors(m: &ModelSpec, layout: MlaTensorLayout) -> Vec<TensorSp
 fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<TensorSpec>) {
     let e = m.n_embd;
     let l = Some(il);
-    let mut t = |suffix: &str, shape: &[u64]| {
-        out.push(TensorSpec::new(format!("blk.{il}.{suffix}"), shape, l));
+    let mut t = |suffix: &'static str, shape: &[u64]| {
+        out.push(TensorSpec::new(suffix, shape, l));
     };
     t("attn_norm.weight", &[e]);
     t("ffn_norm.weight", &[e]);
@@ -199,26 +241,10 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
 fn mtp_extras(m: &ModelSpec, il: u64, out: &mut Vec<TensorSpec>) {
     let e = m.n_embd;
     let l = Some(il);
-    out.push(TensorSpec::new(
-        format!("blk.{il}.nextn.eh_proj.weight"),
-        &[2 * e, e],
-        l,
-    ));
-    out.push(TensorSpec::new(
-        format!("blk.{il}.nextn.enorm.weight"),
-        &[e],
-        l,
-    ));
-    out.push(TensorSpec::new(
-        format!("blk.{il}.nextn.hnorm.weight"),
-        &[e],
-        l,
-    ));
-    out.push(TensorSpec::new(
-        format!("blk.{il}.nextn.shared_head_norm.weight"),
-        &[e],
-        l,
-    ));
+    out.push(TensorSpec::new("nextn.eh_proj.weight", &[2 * e, e], l));
+    out.push(TensorSpec::new("nextn.enorm.weight", &[e], l));
+    out.push(TensorSpec::new("nextn.hnorm.weight", &[e], l));
+    out.push(TensorSpec::new("nextn.shared_head_norm.weight", &[e], l));
 }
 
 /// Parameter counts in DeepSeek's accounting: the main model, the unique MTP

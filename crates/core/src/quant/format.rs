@@ -263,9 +263,7 @@ impl Quant {
                     .map(|t| {
                         // Checkpoint formats quantize the linear layers only; the embedding,
                         // the output head, norms and router stay in the native 16-bit dtype.
-                        let linear = allows_quantization(t)
-                            && t.name != "token_embd.weight"
-                            && t.name != "output.weight";
+                        let linear = allows_quantization(t) && t.layer.is_some();
                         if linear && t.is_param {
                             q
                         } else if t.is_param {

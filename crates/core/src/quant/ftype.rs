@@ -61,9 +61,11 @@ struct Row {
     default_type: GgmlType,
 }
 
-static ROWS: LazyLock<HashMap<String, Row>> = LazyLock::new(|| {
+/// Rows indexed by the enum's discriminant: a table lookup on the hot path.
+static ROWS: LazyLock<Vec<Option<Row>>> = LazyLock::new(|| {
     let mut rdr = csv::Reader::from_reader(include_str!("../../data/file_types.csv").as_bytes());
-    rdr.records()
+    let mut by_name: HashMap<String, Row> = rdr
+        .records()
         .map(|r| {
             let r = r.expect("embedded file_types.csv is valid");
             (
@@ -74,7 +76,12 @@ static ROWS: LazyLock<HashMap<String, Row>> = LazyLock::new(|| {
                 },
             )
         })
-        .collect()
+        .collect();
+    let mut table: Vec<Option<Row>> = (0..ALL_FILE_TYPES.len()).map(|_| None).collect();
+    for f in ALL_FILE_TYPES {
+        table[f as usize] = by_name.remove(&f.name());
+    }
+    table
 });
 
 impl FileType {
@@ -84,7 +91,8 @@ impl FileType {
     }
 
     fn row(self) -> &'static Row {
-        ROWS.get(&self.name())
+        ROWS[self as usize]
+            .as_ref()
             .expect("every FileType has a row in file_types.csv (checked by a test)")
     }
 

@@ -65,8 +65,9 @@ pub struct TypeTraits {
     pub source: String,
 }
 
-static TRAITS: LazyLock<HashMap<GgmlType, TypeTraits>> = LazyLock::new(|| {
-    let mut map = HashMap::new();
+/// Traits indexed by the enum's discriminant: a table lookup on the hot path.
+static TRAITS: LazyLock<Vec<Option<TypeTraits>>> = LazyLock::new(|| {
+    let mut map: HashMap<GgmlType, TypeTraits> = HashMap::new();
     let mut rdr = csv::Reader::from_reader(include_str!("../../data/ggml_types.csv").as_bytes());
     for rec in rdr.records() {
         let rec = rec.expect("embedded ggml_types.csv is valid CSV");
@@ -86,14 +87,18 @@ static TRAITS: LazyLock<HashMap<GgmlType, TypeTraits>> = LazyLock::new(|| {
             },
         );
     }
-    map
+    let mut table = vec![None; ALL_GGML_TYPES.len()];
+    for t in ALL_GGML_TYPES {
+        table[t as usize] = map.remove(&t);
+    }
+    table
 });
 
 impl GgmlType {
     /// Block layout of this type.
     pub fn traits(self) -> &'static TypeTraits {
-        TRAITS
-            .get(&self)
+        TRAITS[self as usize]
+            .as_ref()
             .expect("every GgmlType variant has a row in ggml_types.csv (checked by a test)")
     }
 

@@ -58,6 +58,17 @@ impl Weights {
             .sum()
     }
 
+    /// Bytes of every block, indexed by block, in one pass over the tensors.
+    pub fn per_layer(&self, n_layer: u64) -> Vec<Bytes> {
+        let mut v = vec![Bytes::ZERO; n_layer as usize];
+        for t in &self.tensors {
+            if let Some(slot) = t.tensor.layer.and_then(|l| v.get_mut(l as usize)) {
+                *slot += t.bytes;
+            }
+        }
+        v
+    }
+
     /// Bytes outside the repeating blocks (embedding, output head, final norm).
     pub fn non_layer_bytes(&self) -> Bytes {
         self.tensors
@@ -108,7 +119,7 @@ pub fn weights(model: &ModelSpec, quant: &Quant, layout: MlaTensorLayout) -> Wei
         .zip(storage)
         .filter(|(t, _)| t.in_gguf)
         .map(|(tensor, storage)| {
-            let bytes = Bytes(storage.bytes(&tensor.shape));
+            let bytes = Bytes(storage.bytes(tensor.shape()));
             TensorWeight {
                 tensor,
                 storage,
@@ -129,7 +140,7 @@ pub fn checkpoint_bytes(model: &ModelSpec, quant: &Quant) -> Bytes {
     let mut total: u64 = all
         .iter()
         .zip(&storage)
-        .map(|(t, s)| s.bytes(&t.shape))
+        .map(|(t, s)| s.bytes(t.shape()))
         .sum();
     // Each MTP layer stores its own copy of the embedding and the output head, unquantized.
     let head = StorageType::Ggml(GgmlType::BF16).bytes(&[model.n_embd, model.n_vocab]);

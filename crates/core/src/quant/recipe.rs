@@ -26,10 +26,54 @@ enum Category {
     Other,
 }
 
-fn category(name: &str) -> Category {
-    if name == "output.weight" {
+/// Category of a tensor; block tensors are categorized by their base name,
+/// which holds every substring llama.cpp's full-name tests look for.
+fn category(t: &TensorSpec) -> Category {
+    let name: &str = &t.base;
+    // The names canirun itself enumerates, matched exactly (a hot path: a
+    // catalog sweep categorizes a third of a million tensors)...
+    let known = match name {
+        "output.weight" if t.layer.is_none() => Some(Category::Output),
+        "token_embd.weight" if t.layer.is_none() => Some(Category::TokenEmbd),
+        "attn_q.weight" => Some(Category::AttnQ),
+        "attn_k.weight" => Some(Category::AttnK),
+        "attn_v.weight" => Some(Category::AttnV),
+        "attn_kv_b.weight" => Some(Category::AttnKvB),
+        "attn_output.weight" => Some(Category::AttnOutput),
+        "ffn_up.weight" | "ffn_up_exps.weight" | "ffn_up_shexp.weight" => Some(Category::FfnUp),
+        "ffn_gate.weight"
+        | "ffn_gate_exps.weight"
+        | "ffn_gate_shexp.weight"
+        | "ffn_gate_inp.weight" => Some(Category::FfnGate),
+        "ffn_down.weight" | "ffn_down_exps.weight" | "ffn_down_shexp.weight" => {
+            Some(Category::FfnDown)
+        }
+        "attn_norm.weight"
+        | "ffn_norm.weight"
+        | "output_norm.weight"
+        | "attn_q_a.weight"
+        | "attn_q_b.weight"
+        | "attn_kv_a_mqa.weight"
+        | "attn_k_b.weight"
+        | "attn_v_b.weight"
+        | "attn_q_a_norm.weight"
+        | "attn_kv_a_norm.weight"
+        | "exp_probs_b.bias"
+        | "attn_q.bias"
+        | "attn_k.bias"
+        | "attn_v.bias"
+        | "attn_q_norm.weight"
+        | "attn_k_norm.weight"
+        | "rope_freqs.weight" => Some(Category::Other),
+        _ => None,
+    };
+    if let Some(c) = known {
+        return c;
+    }
+    // ...and anything else (a GGUF of another architecture) by llama.cpp's substring tests.
+    if t.layer.is_none() && name == "output.weight" {
         Category::Output
-    } else if name == "token_embd.weight" {
+    } else if t.layer.is_none() && name == "token_embd.weight" {
         Category::TokenEmbd
     } else if name.contains("attn_qkv.weight") {
         Category::AttnQkv
@@ -61,9 +105,9 @@ fn is_attn_v_like(c: Category) -> bool {
 /// Whether llama.cpp's quantizer touches a tensor at all (else it keeps its source type).
 pub fn allows_quantization(t: &TensorSpec) -> bool {
     t.n_dims() >= 2
-        && t.name.ends_with("weight")
-        && !t.name.contains("_norm.weight")
-        && !t.name.contains("ffn_gate_inp.weight")
+        && t.base.ends_with("weight")
+        && !t.base.contains("_norm.weight")
+        && !t.base.contains("ffn_gate_inp.weight")
 }
 
 /// The shape fallback: a row length that the block size does not divide.
@@ -128,7 +172,7 @@ pub fn assign_types(
     let n_expert = model.moe.map_or(0, |m| m.n_expert);
     // MLA GGUFs converted after llama.cpp PR #12801 store head_count_kv = 1 (MQA over the latent);
     // older ones store the HF value. The split layout identifies the new conversion.
-    let n_head_kv = if model.mla.is_some() && tensors.iter().any(|t| t.name.contains("attn_k_b")) {
+    let n_head_kv = if model.mla.is_some() && tensors.iter().any(|t| t.base.contains("attn_k_b")) {
         1
     } else {
         model.n_head_kv.max(1)
@@ -145,19 +189,24 @@ pub fn assign_types(
                 _ => false,
             },
         imatrix,
-        tied: !tensors.iter().any(|t| t.name == "output.weight"),
+        tied: !tensors
+            .iter()
+            .any(|t| t.layer.is_none() && t.base == "output.weight"),
         falcon: false,
     };
+    let cats: Vec<Category> = tensors.iter().map(category).collect();
     let mut cnt = Counters {
         n_attention_wv: tensors
             .iter()
-            .filter(|t| t.in_gguf && is_attn_v_like(category(&t.name)))
+            .zip(&cats)
+            .filter(|(t, c)| t.in_gguf && is_attn_v_like(**c))
             .count() as u64,
         ..Default::default()
     };
     tensors
         .iter()
-        .map(|t| {
+        .zip(cats)
+        .map(|(t, cat)| {
             if !t.is_param || t.n_dims() < 2 || !allows_quantization(t) {
                 return GgmlType::F32;
             }
@@ -165,18 +214,17 @@ pub fn assign_types(
             if !default.is_quantized() {
                 return default;
             }
-            let ty = choose(&ctx, &mut cnt, t, default);
+            let ty = choose(&ctx, &mut cnt, t, cat, default);
             fallback(ty, t.ne0())
         })
         .collect()
 }
 
 /// One tensor's type under the standard mixture rules (before the shape fallback).
-fn choose(c: &Ctx, q: &mut Counters, t: &TensorSpec, mut ty: GgmlType) -> GgmlType {
+fn choose(c: &Ctx, q: &mut Counters, t: &TensorSpec, cat: Category, mut ty: GgmlType) -> GgmlType {
     use FileType as F;
     use GgmlType as G;
     let f = c.ftype;
-    let cat = category(&t.name);
     let layer_of = |counter: u64| -> (u64, u64) {
         // MoE files: llama.cpp reads the layer from the tensor name, since expert
         // tensors are not one per layer in file order.
@@ -203,11 +251,7 @@ fn choose(c: &Ctx, q: &mut Counters, t: &TensorSpec, mut ty: GgmlType) -> GgmlTy
             ty = G::Q6_K;
         }
     } else if f == F::MXFP4_MOE {
-        ty = if t.shape.get(2).copied().unwrap_or(1) > 1 {
-            G::MXFP4
-        } else {
-            G::Q8_0
-        };
+        ty = if t.dims[2] > 1 { G::MXFP4 } else { G::Q8_0 };
     } else if cat == Category::TokenEmbd {
         ty = match f {
             F::IQ2_XXS | F::IQ2_XS | F::IQ1_S | F::IQ1_M => G::Q2_K,

@@ -72,7 +72,7 @@ fn mla_split_tensors_fall_back_as_llama_cpp_does() {
     let kb = w
         .tensors
         .iter()
-        .find(|t| t.tensor.name == "blk.0.attn_k_b.weight")
+        .find(|t| t.tensor.name() == "blk.0.attn_k_b.weight")
         .unwrap();
     // ne0 = qk_nope_head_dim = 128 is not a multiple of 256: Q4_K falls back to Q5_0.
     assert_eq!(kb.storage, StorageType::Ggml(GgmlType::Q5_0));
@@ -83,7 +83,7 @@ fn bartowski_l_puts_embed_and_output_at_q8_0() {
     let m = spec("deepseek-r1-distill-qwen-7b");
     let w = weights(&m, &Quant::parse("Q5_K_L").unwrap(), MlaTensorLayout::Split);
     for name in ["token_embd.weight", "output.weight"] {
-        let t = w.tensors.iter().find(|t| t.tensor.name == name).unwrap();
+        let t = w.tensors.iter().find(|t| t.tensor.name() == name).unwrap();
         assert_eq!(t.storage, StorageType::Ggml(GgmlType::Q8_0), "{name}");
     }
 }

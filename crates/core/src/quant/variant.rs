@@ -70,9 +70,10 @@ impl Variant {
     /// The override for a tensor, if a rule matches.
     pub fn override_for(&self, t: &TensorSpec) -> Option<GgmlType> {
         self.rules.iter().find_map(|r| {
+            // Anchored patterns name whole non-block tensors (`^output.weight`).
             let hit = match r.pattern.strip_prefix('^') {
-                Some(prefix) => t.name.starts_with(prefix),
-                None => t.name.contains(&r.pattern),
+                Some(prefix) => t.layer.is_none() && t.base.starts_with(prefix),
+                None => t.base.contains(r.pattern.as_str()),
             };
             if !hit {
                 return None;

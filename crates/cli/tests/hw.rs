@@ -1,0 +1,77 @@
+//! `canirun hw` end to end.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn canirun() -> Command {
+    let mut c = Command::cargo_bin("canirun").unwrap();
+    // Keep a developer's cached measurement out of the assertions.
+    c.env(
+        "XDG_CACHE_HOME",
+        std::env::temp_dir().join("canirun-hw-test-cache-none"),
+    );
+    c
+}
+
+#[test]
+fn hw_prints_cpu_ram_and_gpus() {
+    let out = canirun().arg("hw").assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("CPU:"), "{text}");
+    assert!(text.contains("RAM:"), "{text}");
+    assert!(text.contains("GPU"), "{text}");
+    assert!(text.contains("detected (sysinfo)"), "{text}");
+}
+
+#[test]
+fn hw_json_is_data() {
+    let out = canirun().args(["hw", "--json"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v["cpu"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(v["cpu"]["ram_total"].as_u64().unwrap() > 0);
+    assert!(v["gpus"].is_array());
+    assert!(v["facts"].as_array().unwrap().len() >= 3);
+}
+
+#[test]
+fn hw_list_and_filter() {
+    canirun()
+        .args(["hw", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("rtx-4090-24gb"))
+        .stdout(predicate::str::contains("epyc-9004-12ch-ddr5-4800"));
+    let out = canirun()
+        .args(["hw", "list", "--filter", "mi300x", "--json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["id"], "mi300x-192gb");
+}
+
+#[test]
+fn hw_show_resolves_names() {
+    canirun()
+        .args(["hw", "show", "2x4090"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 × NVIDIA GeForce RTX 4090 24GB"))
+        .stdout(predicate::str::contains("techpowerup"));
+    let out = canirun()
+        .args(["hw", "show", "m3-ultra-512", "--json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v[0]["device"]["id"], "m3-ultra-32c-cpu-80c-gpu-512gb");
+}
+
+#[test]
+fn unknown_name_is_a_bad_input_with_suggestions() {
+    canirun()
+        .args(["hw", "show", "rtx 4095"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown hardware 'rtx 4095'"))
+        .stderr(predicate::str::contains("rtx-4090-24gb"));
+}

@@ -1,0 +1,804 @@
+//! Names as people write them → catalog devices.
+//!
+//! Accepted forms: ids and aliases (`rtx-4090-24gb`, `4090`, `h100-sxm`),
+//! counts (`2x4090`, `rtx3090*4`, `h100-sxm x8`), memory configurations
+//! (`m3-ultra-512`, `mac-studio-m2-ultra-192gb`), free text from benchmark
+//! tables ("NVIDIA GeForce RTX 4090 24GB", "Apple M1 Max (32-core GPU)
+//! 64GB") and mixed sets joined by ` + `.
+//!
+//! Free text is matched on tokens: a device matches when the concatenation
+//! of a contiguous run of the query's words equals one of the device's keys
+//! (its name without vendor words, memory size and core counts, or an
+//! alias). Whole tokens are required, so `a100` never matches the `A10`, and
+//! the longest key wins, so `4070 ti super` beats `4070 ti` and `4070`.
+
+use super::{Catalog, CatalogError, Device, DeviceKind, HardwareSet};
+use crate::units::{Bytes, GIB};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Words that say nothing about which device is meant.
+const NOISE: &[&str] = &[
+    "nvidia", "geforce", "amd", "radeon", "intel", "apple", "tesla", "instinct", "mac", "studio",
+    "mini", "macbook", "imac", "the",
+];
+
+/// Family prefixes people drop: `rtx 4090` is also written `4090`.
+const FAMILY: &[&str] = &["rtx", "gtx", "rx", "arc"];
+
+/// Words that name a variant; a match directly followed by one of them means
+/// the user asked for a variant the catalog does not have (`4090 ti`).
+const VARIANT: &[&str] = &[
+    "ti",
+    "super",
+    "xt",
+    "xtx",
+    "d",
+    "s",
+    "max",
+    "pro",
+    "ultra",
+    "sxm",
+    "sxm2",
+    "sxm4",
+    "sxm5",
+    "pcie",
+    "nvl",
+    "q",
+    "ada",
+    "blackwell",
+    "plus",
+];
+
+/// Largest count accepted in `Nx…`; a bigger one is a typo.
+const MAX_COUNT: u32 = 4096;
+
+/// One resolved name: a device (configured if the name gave its memory) and a count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolved {
+    /// What the user wrote.
+    pub input: String,
+    /// The device; for a Mac named with its memory, the chip with that memory.
+    pub device: Device,
+    /// How many of it.
+    pub count: u32,
+    /// What was assumed to pick it (shown so a wrong pick can be corrected).
+    pub assumptions: Vec<String>,
+}
+
+/// Why a name did not resolve.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResolveError {
+    /// Nothing was given.
+    #[error("empty hardware name")]
+    Empty,
+    /// No device matches; `suggestions` are the closest ids.
+    #[error("unknown hardware '{input}'{}; `canirun hw list` shows the catalog", fmt_suggestions(.suggestions))]
+    Unknown {
+        /// What the user wrote.
+        input: String,
+        /// Closest catalog entries, as `id (name)`.
+        suggestions: Vec<String>,
+    },
+    /// The device exists but not with that memory size.
+    #[error("'{input}': no {} with {memory_gb} GB; known: {}", .family, .known.join(", "))]
+    MemoryMismatch {
+        /// What the user wrote.
+        input: String,
+        /// The device family that matched.
+        family: String,
+        /// The memory asked for, in GB.
+        memory_gb: f64,
+        /// Configurations that exist.
+        known: Vec<String>,
+    },
+    /// The count is not a whole number in 1..=4096.
+    #[error("'{input}': {reason}")]
+    BadCount {
+        /// What the user wrote.
+        input: String,
+        /// What is wrong with the count.
+        reason: String,
+    },
+    /// The catalog itself failed to load.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+fn fmt_suggestions(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; closest matches: {}", s.join(", "))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Tok {
+    text: String,
+    in_parens: bool,
+}
+
+/// Lower-case alphanumeric words, each marked if it sat inside parentheses.
+fn tokenize(s: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0u32;
+    let mut cur_in = false;
+    for c in s.chars() {
+        if c.is_alphanumeric()
+            || (c == '.' && !cur.is_empty() && cur.chars().all(|d| d.is_ascii_digit()))
+        {
+            if cur.is_empty() {
+                cur_in = depth > 0;
+            }
+            cur.extend(c.to_lowercase());
+            continue;
+        }
+        if !cur.is_empty() {
+            out.push(Tok {
+                text: std::mem::take(&mut cur).trim_end_matches('.').to_string(),
+                in_parens: cur_in,
+            });
+        }
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if !cur.is_empty() {
+        out.push(Tok {
+            text: cur.trim_end_matches('.').to_string(),
+            in_parens: cur_in,
+        });
+    }
+    out
+}
+
+fn is_number(t: &str) -> bool {
+    !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') && t.parse::<f64>().is_ok()
+}
+
+/// `24gb`, `512g`, `1tb` → GB.
+fn memory_token(t: &str) -> Option<f64> {
+    for (suf, mult) in [
+        ("gib", 1.0),
+        ("gb", 1.0),
+        ("g", 1.0),
+        ("tib", 1024.0),
+        ("tb", 1024.0),
+    ] {
+        if let Some(n) = t.strip_suffix(suf) {
+            if is_number(n) {
+                return n.parse::<f64>().ok().map(|v| v * mult);
+            }
+        }
+    }
+    None
+}
+
+/// Attributes pulled out of a name, and the words left for matching.
+#[derive(Debug, Default)]
+struct Parsed {
+    words: Vec<Tok>,
+    memory_gb: Option<f64>,
+    memory_in_parens: bool,
+    gpu_cores: Option<u32>,
+    cpu_cores: Option<u32>,
+}
+
+fn parse_words(s: &str) -> Parsed {
+    let toks = tokenize(s);
+    let mut p = Parsed::default();
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i].text;
+        let next = toks.get(i + 1).map(|t| t.text.as_str());
+        // Memory: `24gb`, or `24 gb`. Outside parentheses wins over inside.
+        let mem = memory_token(t).map(|v| (v, 1)).or_else(|| match next {
+            Some("gb" | "gib") if is_number(t) => t.parse().ok().map(|v| (v, 2)),
+            _ => None,
+        });
+        if let Some((v, used)) = mem {
+            if p.memory_gb.is_none() || (p.memory_in_parens && !toks[i].in_parens) {
+                p.memory_gb = Some(v);
+                p.memory_in_parens = toks[i].in_parens;
+            }
+            i += used;
+            continue;
+        }
+        // Cores: `80 core gpu`, `14 core cpu`, or an unlabelled `10 core`.
+        if is_number(t) && next == Some("core") {
+            let n = t.parse::<f64>().ok().map(|v| v as u32);
+            match toks.get(i + 2).map(|t| t.text.as_str()) {
+                Some("gpu") => {
+                    p.gpu_cores = n;
+                    i += 3;
+                }
+                Some("cpu") => {
+                    p.cpu_cores = n;
+                    i += 3;
+                }
+                _ => i += 2,
+            }
+            continue;
+        }
+        if !NOISE.contains(&t.as_str()) {
+            p.words.push(toks[i].clone());
+        }
+        i += 1;
+    }
+    p
+}
+
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The keys a device answers to in free text.
+fn device_keys(d: &Device) -> Vec<String> {
+    let p = parse_words(&d.name);
+    let words: Vec<&str> = p
+        .words
+        .iter()
+        .filter(|t| !t.in_parens)
+        .map(|t| t.text.as_str())
+        .collect();
+    let mut keys = vec![words.concat()];
+    if words.len() > 1 && FAMILY.contains(&words[0]) {
+        keys.push(words[1..].concat());
+    }
+    for a in &d.aliases {
+        keys.push(
+            parse_words(a)
+                .words
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect(),
+        );
+    }
+    keys.retain(|k| !k.is_empty());
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+struct Index<'a> {
+    catalog: &'a Catalog,
+    keys: HashMap<String, Vec<usize>>,
+    exact: HashMap<String, usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(catalog: &'a Catalog) -> Self {
+        let mut keys: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut exact = HashMap::new();
+        for (i, d) in catalog.devices().iter().enumerate() {
+            for k in device_keys(d) {
+                keys.entry(k).or_default().push(i);
+            }
+            for name in std::iter::once(&d.id)
+                .chain(std::iter::once(&d.name))
+                .chain(d.aliases.iter())
+            {
+                exact.entry(squash(name)).or_insert(i);
+            }
+        }
+        Index {
+            catalog,
+            keys,
+            exact,
+        }
+    }
+}
+
+/// Split `2x4090`, `rtx3090*4`, `h100-sxm x8` into count and name.
+fn split_count(input: &str) -> Result<(u32, String), ResolveError> {
+    let t = input.trim();
+    let bad = |reason: &str| ResolveError::BadCount {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
+    let parse = |n: &str| -> Result<u32, ResolveError> {
+        match n.parse::<u32>() {
+            Ok(v) if (1..=MAX_COUNT).contains(&v) => Ok(v),
+            _ => Err(bad(&format!("device count must be 1 to {MAX_COUNT}"))),
+        }
+    };
+    let is_x = |c: char| matches!(c, 'x' | 'X' | '×' | '*');
+    // Leading `N x name`.
+    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
+    if !digits.is_empty() {
+        let rest = t[digits.len()..].trim_start();
+        if rest.starts_with('-')
+            && rest[1..]
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_digit())
+        {
+            let after: String = rest[1..]
+                .trim_start()
+                .chars()
+                .skip_while(|c| c.is_ascii_digit())
+                .collect();
+            if after.trim_start().starts_with(is_x) {
+                return Err(bad(
+                    "a range of counts (like 1-4x) is not one hardware set; name each",
+                ));
+            }
+        }
+        if let Some(c) = rest.chars().next() {
+            if is_x(c) {
+                let name = rest[c.len_utf8()..].trim();
+                if !name.is_empty() {
+                    return Ok((parse(&digits)?, name.to_string()));
+                }
+            }
+        }
+    }
+    // Trailing `name x N` / `name*N`.
+    let tail: String = t
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if !tail.is_empty() {
+        let head = t[..t.len() - tail.len()].trim_end();
+        if let Some(c) = head.chars().last() {
+            let before = head[..head.len() - c.len_utf8()].chars().last();
+            let sep_ok = c == '*'
+                || c == '×'
+                || before.is_some_and(|b| b.is_whitespace() || b == '-' || b == '_');
+            if is_x(c) && sep_ok {
+                let name = head[..head.len() - c.len_utf8()].trim_end_matches(['-', '_', ' ']);
+                if !name.trim().is_empty() {
+                    return Ok((parse(&tail)?, name.trim().to_string()));
+                }
+            }
+        }
+    }
+    Ok((1, t.to_string()))
+}
+
+/// Split a mixed set on `+` that stands alone (`4090 + 3090`) or joins two
+/// names without spaces (`4090+3090`), but not `Max+ 395`.
+fn split_plus(input: &str) -> Vec<String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '+' {
+            let before = i > 0 && chars[i - 1].is_whitespace();
+            let after = chars.get(i + 1).is_some_and(|c| c.is_whitespace());
+            if before == after {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn gb_matches(dev: Bytes, gb: f64) -> bool {
+    let have = dev.as_gib();
+    (have - gb).abs() <= (0.1 * gb).max(1.0)
+}
+
+fn gib_f(gb: f64) -> Bytes {
+    Bytes((gb * GIB as f64).round() as u64)
+}
+
+fn fmt_gb(gb: f64) -> String {
+    if gb.fract() == 0.0 {
+        format!("{gb:.0}")
+    } else {
+        format!("{gb}")
+    }
+}
+
+fn resolve_one(index: &Index, input: &str) -> Result<Resolved, ResolveError> {
+    let cat = index.catalog;
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(ResolveError::Empty);
+    }
+    // An id, full name or alias, exactly as written in the catalog.
+    if let Some(&i) = index.exact.get(&squash(trimmed)) {
+        return Ok(Resolved {
+            input: input.to_string(),
+            device: cat.devices()[i].clone(),
+            count: 1,
+            assumptions: Vec::new(),
+        });
+    }
+    let (count, name) = split_count(trimmed)?;
+    if let Some(&i) = index.exact.get(&squash(&name)) {
+        return Ok(Resolved {
+            input: input.to_string(),
+            device: cat.devices()[i].clone(),
+            count,
+            assumptions: Vec::new(),
+        });
+    }
+    let parsed = parse_words(&name);
+    let words = &parsed.words;
+
+    // Longest key equal to a contiguous run of words.
+    let mut best: Option<(usize, usize, &Vec<usize>)> = None;
+    let mut best_len = 0;
+    for i in 0..words.len() {
+        let mut run = String::new();
+        for (j, w) in words.iter().enumerate().skip(i).take(8) {
+            run.push_str(&w.text);
+            if let Some(devs) = index.keys.get(&run) {
+                if run.len() > best_len {
+                    best_len = run.len();
+                    best = Some((i, j + 1, devs));
+                }
+            }
+        }
+    }
+    let unknown = || ResolveError::Unknown {
+        input: input.to_string(),
+        suggestions: suggest(index, &name, 5),
+    };
+    let Some((start, end, devs)) = best else {
+        return Err(unknown());
+    };
+    if let Some(next) = words.get(end) {
+        if VARIANT.contains(&next.text.as_str()) {
+            return Err(unknown());
+        }
+    }
+    let candidates: Vec<&Device> = devs.iter().map(|&i| &cat.devices()[i]).collect();
+    let kind = candidates[0].kind;
+
+    // A bare number after the name is the memory of a Mac or a platform (`m3-ultra-512`).
+    let mut memory_gb = parsed.memory_gb;
+    let mut mem_in_parens = parsed.memory_in_parens;
+    if memory_gb.is_none() && kind != DeviceKind::Gpu {
+        if let Some(t) = words[end..]
+            .iter()
+            .find(|t| !t.in_parens && is_number(&t.text))
+        {
+            memory_gb = t.text.parse().ok().filter(|v| (4.0..=4096.0).contains(v));
+            mem_in_parens = false;
+        }
+    }
+    // "12x DDR5-4800 64GB" inside parentheses is per DIMM, not the machine.
+    if kind == DeviceKind::CpuPlatform && mem_in_parens {
+        memory_gb = None;
+    }
+    let _ = start;
+
+    let mut kept: Vec<&Device> = candidates
+        .iter()
+        .copied()
+        .filter(|d| {
+            parsed.gpu_cores.is_none() || d.gpu_cores.is_none() || d.gpu_cores == parsed.gpu_cores
+        })
+        .filter(|d| {
+            parsed.cpu_cores.is_none() || d.cpu_cores.is_none() || d.cpu_cores == parsed.cpu_cores
+        })
+        .collect();
+    if kept.is_empty() {
+        return Err(unknown());
+    }
+    if let Some(gb) = memory_gb {
+        let fits: Vec<&Device> = kept
+            .iter()
+            .copied()
+            .filter(|d| match (d.memory, d.memory_max) {
+                (Some(m), _) => gb_matches(m, gb),
+                (None, Some(max)) => gb <= max.as_gib() + 0.5,
+                (None, None) => d.kind.memory_is_configurable() || d.kind == DeviceKind::UnifiedSoc,
+            })
+            .collect();
+        if fits.is_empty() {
+            let mut known: Vec<String> = kept
+                .iter()
+                .map(|d| match (d.memory, d.memory_max) {
+                    (Some(m), _) => format!("{} ({:.0} GB)", d.id, m.as_gib()),
+                    (None, Some(m)) => format!("{} (up to {:.0} GB)", d.id, m.as_gib()),
+                    _ => d.id.clone(),
+                })
+                .collect();
+            known.dedup();
+            return Err(ResolveError::MemoryMismatch {
+                input: input.to_string(),
+                family: words[start..end]
+                    .iter()
+                    .map(|t| t.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                memory_gb: gb,
+                known,
+            });
+        }
+        kept = fits;
+    }
+    // Rank: with a memory size, a row of exactly that size beats a chip that
+    // can be configured to it; without one, the configurable chip row beats a
+    // fixed configuration. Then the biggest variant.
+    let rank = |d: &Device| {
+        let fixed = d.memory.is_some();
+        let primary = if memory_gb.is_some() { fixed } else { !fixed };
+        (
+            primary,
+            d.gpu_cores.unwrap_or(0),
+            d.usable_memory().unwrap_or(Bytes::ZERO),
+            d.bandwidth.map(|b| b.0 as u64).unwrap_or(0),
+        )
+    };
+    kept.sort_by_key(|d| std::cmp::Reverse(rank(d)));
+    let chosen = kept[0];
+    let mut assumptions = Vec::new();
+    if kept.len() > 1 {
+        assumptions.push(format!(
+            "'{}' matches {} catalog entries; chose {} (name the memory size or GPU cores to pick another)",
+            name.trim(),
+            kept.len(),
+            chosen.id
+        ));
+    }
+    let mut device = chosen.clone();
+    if device.memory.is_none() {
+        match memory_gb {
+            Some(gb) if device.memory_max.is_some() || device.kind.memory_is_configurable() => {
+                device.memory = Some(gib_f(gb));
+                device.id = format!("{}-{}gb", device.id, fmt_gb(gb));
+                device.name = format!("{} {}GB", device.name, fmt_gb(gb));
+            }
+            _ => {
+                if let Some(max) = device.memory_max {
+                    device.memory = Some(max);
+                    assumptions.push(format!(
+                        "memory of {} not given; assumed its largest configuration, {:.0} GB",
+                        device.id,
+                        max.as_gib()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Resolved {
+        input: input.to_string(),
+        device,
+        count,
+        assumptions,
+    })
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The `n` catalog entries nearest to `name`, as `id (name)`.
+fn suggest(index: &Index, name: &str, n: usize) -> Vec<String> {
+    let q: String = parse_words(name)
+        .words
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect();
+    if q.is_empty() {
+        return Vec::new();
+    }
+    let mut scored: Vec<(f64, usize)> = index
+        .catalog
+        .devices()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut keys = device_keys(d);
+            keys.push(squash(&d.id));
+            let score = keys
+                .iter()
+                .map(|k| {
+                    let len = q.chars().count().max(k.chars().count()).max(1) as f64;
+                    let mut s = levenshtein(&q, k) as f64 / len;
+                    // A key contained in the query or the query in a key is close.
+                    if k.contains(q.as_str()) || q.contains(k.as_str()) {
+                        s *= 0.5;
+                    }
+                    s
+                })
+                .fold(f64::INFINITY, f64::min);
+            (score, i)
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    scored
+        .into_iter()
+        .take(n)
+        .map(|(_, i)| {
+            let d = &index.catalog.devices()[i];
+            format!("{} ({})", d.id, d.name)
+        })
+        .collect()
+}
+
+/// Resolve one name, which may be a mixed set (`2x4090 + 3090`).
+pub fn resolve(catalog: &Catalog, input: &str) -> Result<Vec<Resolved>, ResolveError> {
+    let index = Index::new(catalog);
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(ResolveError::Empty);
+    }
+    // A catalog name that itself contains `+` ("Ryzen AI Max+ 395") wins over splitting.
+    if index.exact.contains_key(&squash(trimmed)) {
+        return Ok(vec![resolve_one(&index, trimmed)?]);
+    }
+    split_plus(trimmed)
+        .iter()
+        .map(|p| resolve_one(&index, p))
+        .collect()
+}
+
+/// Resolve several names (`--gpu 4090 --gpu 3090`) into one set; the same
+/// device named twice is counted twice.
+pub fn resolve_set<S: AsRef<str>>(
+    catalog: &Catalog,
+    inputs: &[S],
+) -> Result<HardwareSet, ResolveError> {
+    let mut set = HardwareSet::default();
+    for input in inputs {
+        for r in resolve(catalog, input.as_ref())? {
+            set.assumptions.extend(r.assumptions);
+            if let Some(entry) = set.devices.iter_mut().find(|(d, _)| d.id == r.device.id) {
+                entry.1 = entry.1.saturating_add(r.count);
+            } else {
+                set.devices.push((r.device, r.count));
+            }
+        }
+    }
+    if set.devices.is_empty() {
+        return Err(ResolveError::Empty);
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> &'static Catalog {
+        Catalog::embedded().expect("embedded catalog parses")
+    }
+
+    fn one(s: &str) -> Resolved {
+        let mut v = resolve(cat(), s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(v.len(), 1, "{s}");
+        v.remove(0)
+    }
+
+    #[test]
+    fn names_from_the_issue() {
+        assert_eq!(one("4090").device.id, "rtx-4090-24gb");
+        assert_eq!(one("rtx-4090").device.id, "rtx-4090-24gb");
+        let r = one("2x4090");
+        assert_eq!((r.device.id.as_str(), r.count), ("rtx-4090-24gb", 2));
+        let r = one("rtx3090*4");
+        assert_eq!((r.device.id.as_str(), r.count), ("rtx-3090", 4));
+        let r = one("m3-ultra-512");
+        assert_eq!(r.device.id, "m3-ultra-32c-cpu-80c-gpu-512gb");
+        let r = one("mac-studio-m2-ultra-192gb");
+        assert!(r.device.id.starts_with("m2-ultra-"), "{}", r.device.id);
+        assert_eq!(r.device.memory, Some(Bytes::gib(192)));
+        let r = one("h100-sxm x8");
+        assert_eq!((r.device.id.as_str(), r.count), ("h100-sxm5-80gb", 8));
+        assert_eq!(
+            one("epyc-9654-12ch-ddr5").device.id,
+            "epyc-9004-12ch-ddr5-4800"
+        );
+        assert_eq!(
+            one("NVIDIA GeForce RTX 4090 24GB").device.id,
+            "rtx-4090-24gb"
+        );
+        let r = one("Apple M1 Max (32-core GPU) 64GB");
+        assert_eq!(r.device.id, "m1-max-32c-gpu-64gb");
+        assert_eq!(r.device.memory, Some(Bytes::gib(64)));
+        assert_eq!(r.device.gpu_cores, Some(32));
+    }
+
+    #[test]
+    fn variants_do_not_bleed() {
+        assert_eq!(one("a100").device.id, "a100-sxm4-80gb");
+        assert_eq!(one("A10").device.id, "a10-24gb");
+        assert_eq!(one("rtx 4070 ti super").device.id, "rtx-4070-ti-super-16gb");
+        assert_eq!(one("4070 ti").device.id, "rtx-4070-ti-12gb");
+        assert_eq!(one("4090D").device.id, "rtx-4090-d-24gb");
+        assert_eq!(one("L40").device.id, "l40-48gb");
+        assert_eq!(one("L40S").device.id, "l40s-48gb");
+        assert_eq!(one("mi50 32gb").device.id, "mi50-32gb");
+        assert!(resolve(cat(), "4090 ti").is_err());
+    }
+
+    #[test]
+    fn mixed_sets() {
+        let set = resolve_set(cat(), &["4090", "3090", "2x4090"]).unwrap();
+        assert_eq!(set.devices.len(), 2);
+        assert_eq!(set.count(), 4);
+        let v = resolve(cat(), "2x Intel Xeon Gold 6454S + RTX 4090 24GB").unwrap();
+        assert_eq!(v[0].device.id, "xeon-4th-gen-8ch-ddr5-4800");
+        assert_eq!(v[0].count, 2);
+        assert_eq!(v[1].device.id, "rtx-4090-24gb");
+        // `Max+ 395` is a name, not a set.
+        assert_eq!(one("Ryzen AI Max+ 395").device.id, "ryzen-ai-max-plus-395");
+    }
+
+    #[test]
+    fn memory_configurations() {
+        assert!(matches!(
+            resolve(cat(), "m2-max 512gb"),
+            Err(ResolveError::MemoryMismatch { .. })
+        ));
+        let r = one("m3 ultra");
+        assert_eq!(r.device.memory, Some(Bytes::gib(512)));
+        assert!(!r.assumptions.is_empty());
+        let r = one("epyc-9654 768gb");
+        assert_eq!(r.device.memory, Some(Bytes::gib(768)));
+    }
+
+    #[test]
+    fn unknown_names_suggest_neighbours() {
+        match resolve(cat(), "rtx 4095") {
+            Err(ResolveError::Unknown { suggestions, .. }) => {
+                assert!(!suggestions.is_empty());
+                assert!(
+                    suggestions.iter().any(|s| s.contains("4090")),
+                    "{suggestions:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(resolve(cat(), "  "), Err(ResolveError::Empty)));
+        assert!(matches!(
+            resolve(cat(), "0x4090"),
+            Err(ResolveError::BadCount { .. })
+        ));
+        assert!(matches!(
+            resolve(cat(), "1-4x RTX 4090D"),
+            Err(ResolveError::BadCount { .. })
+        ));
+    }
+
+    #[test]
+    fn every_catalog_name_and_id_resolves_to_itself() {
+        for d in cat().devices() {
+            for n in [&d.id, &d.name] {
+                let r = one(n);
+                assert_eq!(r.device.id, d.id, "{n}");
+                assert_eq!(r.count, 1, "{n}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = resolve(cat(), &s);
+        }
+    }
+}
