@@ -231,143 +231,127 @@ impl Stage {
 }
 
 /// The compute buffer: the largest set of activations alive at once.
+///
+/// The live sets below were read off llama.cpp's graph builders and checked
+/// against the CPU buffers llama.cpp reports for R1-Distill-Qwen-7B,
+/// Llama-3.1-8B and DeepSeek-R1 widths (`data/llama_cpp_cpu_buffers.csv`):
+/// - inputs live for the whole graph; the attention mask is F16 with flash
+///   attention (and always for MLA's K-only cache), F32 without;
+/// - without flash attention the KQ score matrix (cells × tokens × heads, F32)
+///   dominates; softmax runs in place on it;
+/// - the dense feed-forward holds gate, up and activation (3 × n_ff) next to
+///   four hidden-size tensors per token.
 pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
     const F32: u64 = 4;
     let t = r.n_tokens;
     let e = m.n_embd;
     let n_kv = r.n_ctx_seq; // cells each stream's attention spans
-    let mask_elem = if r.flash_attn { 2 } else { 4 };
+    let mla = m.mla.filter(|_| s.mla_cache != MlaCache::Expanded);
+    let mask_elem = if r.flash_attn || mla.is_some() { 2 } else { 4 };
     // Inputs live for the whole graph.
     let inputs: Vec<(String, u64)> = vec![
         (
-            format!("KQ mask {n_kv} × {t} × {mask_elem} B"),
+            format!("KQ mask {n_kv} cells × {t} tokens × {mask_elem} B"),
             n_kv * t * mask_elem,
         ),
         (format!("token ids + positions {t} × 8 B"), t * 8),
     ];
-    let residual = (format!("residual stream {e} × {t} × 4 B"), e * t * F32);
-    let normed = (format!("normed input {e} × {t} × 4 B"), e * t * F32);
-
+    let per_tok = |label: &str, floats: u64| -> (String, u64) {
+        (
+            format!("{label}: {floats} × {t} tokens × 4 B"),
+            floats * t * F32,
+        )
+    };
+    let h = m.n_head;
     let mut stages = Vec::new();
     // Attention.
-    let attn = match (m.mla, s.mla_cache) {
-        (Some(mla), MlaCache::Latent | MlaCache::LatentKv) => {
+    let mut attn = match mla {
+        Some(mla) => {
             // Absorbed MLA: queries are projected into the latent space, attention runs
-            // as MQA over 576-wide keys, then the 512-wide result is decompressed by attn_v_b.
+            // as MQA over the (kv_lora_rank + rope)-wide cached latent, and attn_v_b
+            // decompresses the result.
             let lat = mla.kv_lora_rank + mla.qk_rope_head_dim;
-            let h = m.n_head;
-            let mut live = vec![
-                residual.clone(),
-                (
-                    format!("absorbed Q {lat} × {h} heads × {t} × 4 B"),
-                    lat * h * t * F32,
-                ),
-            ];
-            if r.flash_attn {
-                live.push((
-                    format!("attention out {} × {h} × {t} × 4 B", mla.kv_lora_rank),
-                    mla.kv_lora_rank * h * t * F32,
-                ));
-            } else {
-                live.push((
-                    format!("KQ scores {n_kv} × {t} × {h} heads × 4 B"),
-                    n_kv * t * h * F32,
-                ));
-                live.push((
-                    format!(
-                        "V copy {} × {n_kv} × {} B",
-                        mla.kv_lora_rank,
-                        s.type_v.bytes_per_block() / s.type_v.block_size().max(1)
-                    ),
-                    s.type_v.row_size(mla.kv_lora_rank) * n_kv * r.n_stream,
-                ));
-            }
             Stage {
                 name: "attention (MLA)",
-                live,
+                live: vec![
+                    per_tok("residual", e),
+                    per_tok(
+                        "absorbed q_nope (heads × kv_lora_rank)",
+                        h * mla.kv_lora_rank,
+                    ),
+                    per_tok("Q (heads × (kv_lora_rank + rope))", h * lat),
+                    per_tok(
+                        "attention output (heads × kv_lora_rank)",
+                        h * mla.kv_lora_rank,
+                    ),
+                ],
             }
         }
-        _ => {
-            let h = m.n_head;
-            let hk = m.head_dim_k;
-            let hv = m.head_dim_v;
-            let mut live = vec![
-                residual.clone(),
-                (format!("Q {hk} × {h} heads × {t} × 4 B"), hk * h * t * F32),
-            ];
-            if r.flash_attn {
-                live.push((
-                    format!("attention out {hv} × {h} × {t} × 4 B"),
-                    hv * h * t * F32,
-                ));
-            } else {
-                live.push((
-                    format!("KQ scores {n_kv} × {t} × {h} heads × 4 B"),
-                    n_kv * t * h * F32,
-                ));
-                live.push((format!("KQV {hv} × {h} × {t} × 4 B"), hv * h * t * F32));
-            }
+        None => {
+            let (hk, hv, kvh) = (m.head_dim_k, m.head_dim_v, m.n_head_kv);
             Stage {
                 name: "attention",
-                live,
+                live: vec![
+                    per_tok("residual + normed input", 2 * e),
+                    per_tok("Q", h * hk),
+                    per_tok("K + V", kvh * (hk + hv)),
+                    per_tok("attention output + contiguous copy", 2 * h * hv),
+                ],
             }
         }
     };
+    if !r.flash_attn {
+        attn.live.push((
+            format!("KQ scores {n_kv} cells × {t} tokens × {h} heads × 4 B (F32)"),
+            n_kv * t * h * F32,
+        ));
+    }
     stages.push(attn);
-    // Feed-forward.
-    let ffn = match m.moe {
-        Some(moe) => {
-            let k = moe.n_expert_used;
-            let f = moe.n_ff_exp;
-            let mut live = vec![
-                residual.clone(),
-                normed.clone(),
-                (
-                    format!("expert gate+up {f} × {k} used × {t} × 2 × 4 B"),
-                    2 * f * k * t * F32,
-                ),
-                (
-                    format!("expert outputs {e} × {k} × {t} × 4 B"),
-                    e * k * t * F32,
-                ),
-                (
-                    format!("router logits/probs {} × {t} × 2 × 4 B", moe.n_expert),
-                    2 * moe.n_expert * t * F32,
-                ),
-            ];
-            if moe.n_expert_shared > 0 {
-                live.push((format!("shared expert out {e} × {t} × 4 B"), e * t * F32));
-            }
-            Stage {
-                name: "feed-forward (MoE)",
-                live,
-            }
-        }
-        None => Stage {
+    // Feed-forward: dense blocks (all of a dense model, the leading ones of an MoE).
+    let has_dense = m.moe.is_none_or(|moe| moe.n_layer_dense_lead > 0);
+    if has_dense {
+        stages.push(Stage {
             name: "feed-forward",
             live: vec![
-                residual.clone(),
-                normed.clone(),
-                (
-                    format!("gate, up {} × {t} × 2 × 4 B", m.n_ff),
-                    2 * m.n_ff * t * F32,
-                ),
-                (
-                    format!("activation {} × {t} × 4 B", m.n_ff),
-                    m.n_ff * t * F32,
+                per_tok("gate, up, activation", 3 * m.n_ff),
+                per_tok(
+                    "hidden-size tensors (residual, attention out, normed, FFN out)",
+                    4 * e,
                 ),
             ],
-        },
-    };
-    stages.push(ffn);
+        });
+    }
+    if let Some(moe) = m.moe {
+        let k = moe.n_expert_used;
+        let f = moe.n_ff_exp;
+        let mut live = vec![
+            per_tok("residual + normed input", 2 * e),
+            per_tok("router logits, probabilities, selection", 3 * moe.n_expert),
+            per_tok(
+                "routed experts' gate, up, activation (used experts)",
+                3 * f * k,
+            ),
+            per_tok(
+                "routed experts' outputs, weighted (used experts)",
+                2 * e * k,
+            ),
+        ];
+        if moe.n_expert_shared > 0 {
+            live.push(per_tok("shared expert output", e));
+        }
+        stages.push(Stage {
+            name: "feed-forward (MoE)",
+            live,
+        });
+    }
     // Output head on the reserved output rows.
     let o = r.n_outputs;
     stages.push(Stage {
         name: "output head",
         live: vec![
-            residual,
+            per_tok("residual", e),
             (
-                format!("logits {} × {o} × 4 B", m.n_vocab),
+                format!("logits {} × {o} rows × 4 B", m.n_vocab),
                 m.n_vocab * o * F32,
             ),
         ],
@@ -375,7 +359,7 @@ pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> P
     let peak = stages
         .iter()
         .max_by_key(|st| st.bytes())
-        .expect("three stages");
+        .expect("at least two stages");
     let input_bytes: u64 = inputs.iter().map(|(_, b)| b).sum();
     let mut terms: Vec<Term> = inputs
         .into_iter()
@@ -399,10 +383,7 @@ pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> P
     }
     Part {
         bytes: Bytes(input_bytes + peak.bytes()),
-        terms: terms
-            .into_iter()
-            .filter(|t| !t.label.starts_with('(') || t.bytes.0 > 0)
-            .collect(),
+        terms,
     }
 }
 
