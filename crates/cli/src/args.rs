@@ -33,9 +33,9 @@ pub struct SettingsArgs {
     /// Physical batch size (tokens per graph evaluation).
     #[arg(long = "ubatch-size", visible_alias = "ub", value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub ubatch: u64,
-    /// Backend that holds the model: cpu, cuda, metal, vulkan, rocm.
-    #[arg(long, value_name = "NAME", default_value = "cuda", value_parser = parse_backend)]
-    pub backend: Backend,
+    /// Backend that holds the model: cpu, cuda, metal, vulkan, rocm (default: from the hardware, else cuda).
+    #[arg(long, value_name = "NAME", value_parser = parse_backend)]
+    pub backend: Option<Backend>,
     /// DeepSeek MLA cache layout of the engine version: latent (llama.cpp since Jan 2026), latent-kv (Apr 2025–Jan 2026), expanded (before Apr 2025).
     #[arg(long = "mla-cache", value_name = "LAYOUT", default_value = "latent", value_parser = parse_mla)]
     pub mla_cache: MlaCache,
@@ -45,7 +45,15 @@ pub struct SettingsArgs {
 }
 
 impl SettingsArgs {
-    /// As core run settings.
+    /// As core run settings, with `default_backend` when `--backend` was not given.
+    pub fn settings_on(&self, default_backend: Backend) -> RunSettings {
+        RunSettings {
+            backend: self.backend.unwrap_or(default_backend),
+            ..self.settings()
+        }
+    }
+
+    /// As core run settings (CUDA unless `--backend` says otherwise).
     pub fn settings(&self) -> RunSettings {
         RunSettings {
             n_ctx: self.ctx,
@@ -56,7 +64,7 @@ impl SettingsArgs {
             flash_attn: self.flash_attn,
             type_k: self.type_k,
             type_v: self.type_v,
-            backend: self.backend,
+            backend: self.backend.unwrap_or(Backend::Cuda),
             mla_cache: self.mla_cache,
         }
     }

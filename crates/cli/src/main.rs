@@ -4,6 +4,7 @@
 mod args;
 mod cmd;
 mod render;
+mod target;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

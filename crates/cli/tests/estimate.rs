@@ -38,6 +38,26 @@ fn estimate_prints_a_table_and_a_verdict() {
 }
 
 #[test]
+fn named_hardware_is_checked() {
+    let v = json(&["deepseek-r1:70b", "--gpu", "2x4090", "-c", "8192"]);
+    assert_eq!(v["hardware"]["origin"], "named");
+    assert_eq!(v["hardware"]["gpus"].as_array().unwrap().len(), 2);
+    assert_eq!(v["verdict"]["verdict"], "fits");
+    let v = json(&["deepseek-r1:70b", "--gpu", "4090", "-c", "8192"]);
+    assert_ne!(v["verdict"]["verdict"], "fits");
+    let v = json(&["deepseek-r1:671b", "--gpu", "m3-ultra-512", "-c", "16384"]);
+    assert_eq!(v["settings"]["backend"], "metal");
+    assert_eq!(v["verdict"]["verdict"], "fits");
+}
+
+#[test]
+fn this_machine_is_detected_when_nothing_is_named() {
+    let v = json(&["deepseek-r1:7b"]);
+    assert_eq!(v["hardware"]["origin"], "detected");
+    assert!(v["hardware"]["ram"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn json_memory_parts_add_up() {
     let v = json(&["deepseek-r1:7b", "-c", "2048", "-fa", "off"]);
     let m = &v["memory"];
@@ -179,7 +199,8 @@ fn bench_reports_its_time() {
 /// Bad input: exit code 2, one line, the problem and the choices, no panic.
 #[test]
 fn bad_input_is_one_clear_line() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["r1-7b", "--gpu", "rtx-9999"], "closest"),
         (&["deepseek-r1:9b"], "closest matches"),
         (&["r1-7b", "-q", "q9_k"], "valid:"),
         (&["r1-7b", "-c", "0x10"], "context"),

@@ -2,6 +2,7 @@
 
 use crate::args::{parse_size, SettingsArgs};
 use crate::render;
+use crate::target::target;
 use anyhow::{bail, Context, Result};
 use canirun_core::memory::fit::{verdict, Verdict};
 use canirun_core::memory::llama_cpp;
@@ -23,10 +24,13 @@ pub struct EstimateArgs {
     /// Quantized with an importance matrix (changes a few llama.cpp rules).
     #[arg(long)]
     pub imatrix: bool,
-    /// GPU memory available, e.g. 24GiB (stands in until hardware is named or detected).
+    /// Hardware to check against: 4090, 2x4090, rtx3090*4, m3-ultra-512, h100-sxm x8 … (repeatable). Default: this machine.
+    #[arg(long = "gpu", visible_alias = "hw", value_name = "NAME")]
+    pub gpu: Vec<String>,
+    /// GPU memory available, e.g. 24GiB (instead of naming or detecting the GPU).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub vram: Option<Bytes>,
-    /// System RAM available for offloaded layers, e.g. 64GiB.
+    /// System RAM available for offloaded layers, e.g. 64GiB (default: detected or none).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub ram: Option<Bytes>,
     /// Print the terms behind every number.
@@ -67,10 +71,12 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             }
         }
     }
-    let s = a.settings.settings();
+    let hw = target(&a.gpu, a.vram, a.ram)?;
+    let s = a.settings.settings_on(hw.backend);
     let w = weights(&spec, &quant, a.settings.mla_tensors);
     let b = llama_cpp::estimate(&spec, &w, &s).context("llama.cpp would refuse these settings")?;
-    let v = verdict(&b, &w, spec.n_layer, a.vram, a.ram);
+    let per_device = b.compute.bytes + b.overhead.bytes;
+    let v = verdict(&b, &w, spec.n_layer, hw.effective_vram(per_device), hw.ram);
     let counts = param_counts(&spec);
     let gguf_note = (!quant.is_gguf()).then(|| {
         format!(
@@ -95,7 +101,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
                 "weights": b.weights.terms, "kv": b.kv.terms, "compute": b.compute.terms,
                 "output": b.output.terms, "overhead": b.overhead.terms,
             },
-            "vram": a.vram, "ram": a.ram,
+            "hardware": hw,
             "verdict": v,
             "notes": b.notes.iter().chain(gguf_note.iter()).collect::<Vec<_>>(),
             "tensors": if a.tensors { serde_json::to_value(&w.tensors)? } else { serde_json::Value::Null },
@@ -124,6 +130,21 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         r.n_tokens
     );
     println!("{}", render::breakdown_table(&b));
+    println!("hardware: {}", hw.description);
+    if hw.gpus.len() > 1 {
+        println!(
+            "note: {} GPUs hold one model: every GPU pays its own compute buffer and runtime ({per_device} each); per-device placement comes with `--tensor-split`",
+            hw.gpus.len()
+        );
+    }
+    let label = if hw.origin == crate::target::Origin::Detected {
+        "detection"
+    } else {
+        "assumed"
+    };
+    for asm in &hw.assumptions {
+        println!("{label}: {asm}");
+    }
     match &v {
         Verdict::Fits { headroom } => {
             println!("verdict: FITS, {headroom} to spare")
@@ -139,7 +160,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             println!("verdict: DOES NOT FIT, short by {short_by}; try a smaller quant (-q), a shorter context (-c) or a quantized cache (-ctk q8_0 -ctv q8_0)")
         }
         Verdict::Unknown => println!(
-            "verdict: give --vram (and --ram for offload) to check a fit, e.g. --vram 24GiB --ram 64GiB"
+            "verdict: no memory to check against; name the hardware (--gpu 4090) or give --vram/--ram"
         ),
     }
     for n in b.notes.iter().chain(gguf_note.iter()) {

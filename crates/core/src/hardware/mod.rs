@@ -212,3 +212,17 @@ impl HardwareSet {
         self.devices.is_empty()
     }
 }
+
+/// Source of [`metal_working_set`]'s default share.
+pub const METAL_WORKING_SET_SOURCE: &str = "iogpu.wired_limit_mb not set: assumed macOS default working set, 2/3 of RAM up to 36 GiB and 3/4 above (observed recommendedMaxWorkingSetSize; not documented by Apple)";
+
+/// Memory the GPU of an Apple Silicon Mac may use by default (Metal's
+/// `recommendedMaxWorkingSetSize`), unless `iogpu.wired_limit_mb` raises it.
+pub fn metal_working_set(ram: Bytes) -> Bytes {
+    const GIB: u64 = 1 << 30;
+    if ram.0 <= 36 * GIB {
+        Bytes(ram.0 / 3 * 2)
+    } else {
+        Bytes(ram.0 / 4 * 3)
+    }
+}

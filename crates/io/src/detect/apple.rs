@@ -7,7 +7,7 @@
 //! `iogpu.wired_limit_mb` (`debug.iogpu.wired_limit` before macOS 14).
 
 use super::{DetectedGpu, GpuVendor};
-use canirun_core::units::{Bytes, GIB, MIB};
+use canirun_core::units::{Bytes, MIB};
 use serde::Serialize;
 use std::process::Command;
 
@@ -63,11 +63,7 @@ impl AppleInfo {
 
 /// Default Metal working set for a given RAM size (see [`DEFAULT_SHARE_SOURCE`]).
 pub fn default_working_set(ram: Bytes) -> Bytes {
-    if ram.0 <= 36 * GIB {
-        Bytes(ram.0 / 3 * 2)
-    } else {
-        Bytes(ram.0 / 4 * 3)
-    }
+    canirun_core::hardware::metal_working_set(ram)
 }
 
 /// Value of `key` in `sysctl` output (`key: value` or `key = value` lines).

@@ -1,0 +1,186 @@
+//! The hardware an estimate is checked against: named (`--gpu`), given
+//! (`--vram`/`--ram`) or, when nothing is said, detected on this machine.
+
+use anyhow::{Context, Result};
+use canirun_core::hardware::{metal_working_set, resolve_set, Catalog, DeviceKind};
+use canirun_core::memory::Backend;
+use canirun_core::units::Bytes;
+use canirun_io::detect::{self, bandwidth, GpuVendor};
+use serde::Serialize;
+
+/// Where the numbers of a target come from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// `--vram`/`--ram` sizes.
+    Given,
+    /// `--gpu` names resolved in the hardware catalog.
+    Named,
+    /// Detected on this machine.
+    Detected,
+}
+
+/// Memory to fit into.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// One line describing it.
+    pub description: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Memory of each accelerator (GPU VRAM, or a Mac's Metal working set).
+    pub gpus: Vec<Bytes>,
+    /// System RAM that can hold offloaded layers.
+    pub ram: Option<Bytes>,
+    /// The backend the hardware implies.
+    pub backend: Backend,
+    /// What was assumed along the way.
+    pub assumptions: Vec<String>,
+}
+
+impl Target {
+    /// GPU memory usable for one model split across all GPUs: each extra GPU
+    /// holds its own compute buffer and runtime overhead (`per_device`).
+    pub fn effective_vram(&self, per_device: Bytes) -> Option<Bytes> {
+        if self.gpus.is_empty() {
+            return None;
+        }
+        let sum: Bytes = self.gpus.iter().copied().sum();
+        Some(sum.saturating_sub(per_device * (self.gpus.len() as u64 - 1)))
+    }
+}
+
+/// Work out the target from the flags, or detect it.
+pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result<Target> {
+    if let Some(v) = vram {
+        return Ok(Target {
+            description: format!(
+                "given: {v} of GPU memory{}",
+                ram.map(|r| format!(", {r} of RAM")).unwrap_or_default()
+            ),
+            origin: Origin::Given,
+            gpus: vec![v],
+            ram,
+            backend: Backend::Cuda,
+            assumptions: vec![],
+        });
+    }
+    let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
+    if !gpu.is_empty() {
+        let set = resolve_set(catalog, gpu)?;
+        let mut gpus = Vec::new();
+        let mut names = Vec::new();
+        let mut backend = Backend::Cuda;
+        let mut ram_total = ram;
+        let mut assumptions = set.assumptions.clone();
+        for (d, n) in &set.devices {
+            names.push(if *n > 1 {
+                format!("{n}× {}", d.name)
+            } else {
+                d.name.clone()
+            });
+            match d.kind {
+                DeviceKind::Gpu | DeviceKind::UnifiedSoc => {
+                    let mem = d.usable_memory().with_context(|| {
+                        format!("{} has no memory size in the catalog; give --vram", d.name)
+                    })?;
+                    for _ in 0..*n {
+                        gpus.push(mem);
+                    }
+                    backend = match d.vendor.as_str() {
+                        "AMD" => Backend::Rocm,
+                        "Intel" => Backend::Vulkan,
+                        _ => Backend::Cuda,
+                    };
+                }
+                DeviceKind::AppleSoc => {
+                    let mem = d.usable_memory().with_context(|| {
+                        format!(
+                            "{} has no memory size; name it with one, e.g. m3-ultra-512",
+                            d.name
+                        )
+                    })?;
+                    let ws = metal_working_set(mem);
+                    for _ in 0..*n {
+                        gpus.push(ws);
+                    }
+                    assumptions.push(format!(
+                        "{}: GPU may use {ws} of {mem} ({})",
+                        d.name,
+                        canirun_core::hardware::METAL_WORKING_SET_SOURCE
+                    ));
+                    backend = Backend::Metal;
+                    ram_total = ram_total.or(Some(mem.saturating_sub(ws)));
+                }
+                DeviceKind::CpuPlatform => {
+                    backend = Backend::Cpu;
+                    if ram_total.is_none() {
+                        ram_total = d.usable_memory();
+                    }
+                    if ram_total.is_none() {
+                        anyhow::bail!(
+                            "{} is a memory platform of any size; add --ram, e.g. --ram 384GiB",
+                            d.name
+                        );
+                    }
+                }
+            }
+        }
+        return Ok(Target {
+            description: format!("named: {}", names.join(" + ")),
+            origin: Origin::Named,
+            gpus,
+            ram: ram_total,
+            backend,
+            assumptions,
+        });
+    }
+    if let Some(r) = ram {
+        return Ok(Target {
+            description: format!("given: {r} of RAM, no GPU"),
+            origin: Origin::Given,
+            gpus: vec![],
+            ram: Some(r),
+            backend: Backend::Cpu,
+            assumptions: vec![],
+        });
+    }
+    let d = detect::detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
+    let mut gpus = Vec::new();
+    let mut backend = Backend::Cpu;
+    let mut names = Vec::new();
+    for g in d.gpus.iter().filter(|g| !g.integrated) {
+        if let Some(m) = g.memory_total {
+            gpus.push(m);
+            names.push(g.name.clone());
+            backend = match g.vendor {
+                GpuVendor::Nvidia => Backend::Cuda,
+                GpuVendor::Amd => Backend::Rocm,
+                GpuVendor::Intel => Backend::Vulkan,
+                GpuVendor::Apple => Backend::Metal,
+            };
+        }
+    }
+    let mut ram = Some(d.cpu.ram_available);
+    if let Some(a) = &d.apple {
+        gpus = vec![a.working_set];
+        names = vec![a.chip.clone()];
+        backend = Backend::Metal;
+        ram = Some(a.memory.saturating_sub(a.working_set));
+    }
+    let gpu_text = if names.is_empty() {
+        "no GPU".to_string()
+    } else {
+        names.join(" + ")
+    };
+    Ok(Target {
+        description: format!(
+            "detected: {}, {} RAM available of {} ({})",
+            gpu_text, d.cpu.ram_available, d.cpu.ram_total, d.cpu.brand
+        ),
+        origin: Origin::Detected,
+        gpus,
+        ram,
+        backend,
+        assumptions: d.notes.clone(),
+    })
+}
