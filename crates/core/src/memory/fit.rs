@@ -34,11 +34,26 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Decide with `vram` on one GPU and `ram` of system memory (either may be absent).
+/// Bytes llama.cpp keeps in host memory even when every block is on the GPU:
+/// the token embedding (its input layer is never offloaded; the 32B's
+/// "CPU_Mapped model buffer size = 417.66 MiB" in llama.cpp#11861 is exactly it)
+/// and the output buffer (pinned host memory).
+pub fn host_resident(b: &MemoryBreakdown, w: &Weights) -> Bytes {
+    let embd: Bytes = w
+        .tensors
+        .iter()
+        .filter(|t| t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+        .map(|t| t.bytes)
+        .sum();
+    embd + b.output.bytes
+}
+
+/// Decide with `vram` of GPU memory and `ram` of system memory (either may be absent).
 ///
-/// With partial offload llama.cpp keeps the embedding (and, unless every block
-/// is offloaded, the output head) on the CPU and offloads blocks from the last
-/// one backwards; each offloaded block brings its KV rows along.
+/// On a GPU the token embedding and the output buffer stay in host memory
+/// ([`host_resident`]). With partial offload llama.cpp also keeps the output
+/// head on the CPU unless every block is offloaded, and offloads blocks from
+/// the last one backwards; each offloaded block brings its KV rows along.
 pub fn verdict(
     b: &MemoryBreakdown,
     w: &Weights,
@@ -47,6 +62,15 @@ pub fn verdict(
     ram: Option<Bytes>,
 ) -> Verdict {
     let total = b.total();
+    let host = host_resident(b, w);
+    if let (Some(vram), true) = (vram, ram.is_none_or(|r| host <= r)) {
+        let on_gpu = total - host;
+        if on_gpu <= vram {
+            return Verdict::Fits {
+                headroom: vram - on_gpu,
+            };
+        }
+    }
     match (vram, ram) {
         (None, None) => Verdict::Unknown,
         (None, Some(ram)) => {

@@ -51,7 +51,7 @@ fn normalize(s: &str) -> String {
         }
     }
     s = s.trim_end_matches(":latest").to_string();
-    s = s.replace('_', "-").replace(' ', "-");
+    s = s.replace(['_', ' '], "-");
     s
 }
 
@@ -116,7 +116,7 @@ pub fn resolve(input: &str) -> Result<ModelRef, ResolveError> {
     for candidate in [n.clone(), base.clone(), strip_noise(&base)] {
         let hits: Vec<&'static CatalogEntry> = catalog()
             .iter()
-            .filter(|e| names(e).iter().any(|x| *x == candidate))
+            .filter(|e| names(e).contains(&candidate))
             .collect();
         match hits.len() {
             0 => {}

@@ -150,8 +150,8 @@ impl Quant {
             });
         }
         // Unsloth dynamic quants.
-        if up.starts_with("UD_") {
-            let name = format!("UD-{}", &up[3..]);
+        if let Some(rest) = up.strip_prefix("UD_") {
+            let name = format!("UD-{rest}");
             if let Some(v) = variants().iter().find(|v| v.name == name) {
                 return Ok(Quant::Gguf {
                     ftype: v.base().ok_or_else(err)?,

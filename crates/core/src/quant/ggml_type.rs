@@ -125,7 +125,7 @@ impl GgmlType {
 
     /// Whether a row of `n` elements can be stored in this type.
     pub fn fits_row(self, n: u64) -> bool {
-        n % self.block_size() == 0
+        n.is_multiple_of(self.block_size())
     }
 
     /// Bytes of a tensor with `n_elements` elements whose rows are `ne0` long.

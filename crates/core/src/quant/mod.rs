@@ -105,7 +105,7 @@ impl Weights {
             e.1 += t.bytes;
         }
         let mut v: Vec<_> = m.into_iter().map(|(k, (n, b))| (k, n, b)).collect();
-        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v.sort_by_key(|x| std::cmp::Reverse(x.2));
         v
     }
 }
