@@ -161,42 +161,62 @@ fn kv_row_widths(m: &ModelSpec, layout: MlaCache) -> (u64, u64) {
     }
 }
 
-/// The KV cache: every layer holds `cells` rows of K (and V) in the cache type.
+/// Cells of a sliding-window layer's cache (all streams): each stream keeps
+/// the window (times the sequences sharing a unified stream) plus one
+/// micro-batch, padded to 256, never more than the full cache.
+pub fn swa_cells(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Option<u64> {
+    let swa = m.swa?;
+    let per_seq = if r.n_stream == 1 { s.n_parallel } else { 1 };
+    let n_ubatch = s.n_ubatch.min(s.n_batch.min(r.n_ctx));
+    let per_stream = pad(r.n_ctx_seq.min(swa.window * per_seq + n_ubatch), CTX_PAD);
+    Some(per_stream * r.n_stream)
+}
+
+/// The KV cache: every layer holds `cells` rows of K (and V) in the cache type;
+/// sliding-window layers hold only [`swa_cells`].
 pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
     let (wk, wv) = kv_row_widths(m, s.mla_cache);
-    let cells = r.n_ctx;
+    let n_swa_layers = m.swa.map_or(0, |w| {
+        (0..m.n_layer).filter(|&il| w.is_swa(il)).count() as u64
+    });
+    let n_full = m.n_layer - n_swa_layers;
     let k_row = s.type_k.row_size(wk);
     let v_row = if wv > 0 { s.type_v.row_size(wv) } else { 0 };
-    let k = Bytes(m.n_layer * cells * k_row);
-    let v = Bytes(m.n_layer * cells * v_row);
-    let mut terms = vec![Term::new(
-        "K cache",
-        format!(
-            "{} layers × {} cells × {} values × {} B ({}: {} B per row)",
-            m.n_layer,
-            cells,
-            wk,
-            fmt_bytes_per_value(s.type_k),
-            s.type_k,
-            k_row
-        ),
-        k,
-    )];
-    if wv > 0 {
+    let mut groups = vec![("", n_full, r.n_ctx)];
+    if let Some(cells) = swa_cells(m, s, r).filter(|_| n_swa_layers > 0) {
+        groups[0].0 = "full-attention ";
+        groups.push(("sliding-window ", n_swa_layers, cells));
+    }
+    let mut k = Bytes::ZERO;
+    let mut v = Bytes::ZERO;
+    let mut terms = Vec::new();
+    for (kind, layers, cells) in &groups {
+        let kb = Bytes(layers * cells * k_row);
+        k += kb;
         terms.push(Term::new(
-            "V cache",
+            format!("K cache, {kind}layers"),
             format!(
-                "{} layers × {} cells × {} values × {} B ({}: {} B per row)",
-                m.n_layer,
-                cells,
-                wv,
-                fmt_bytes_per_value(s.type_v),
-                s.type_v,
-                v_row
+                "{layers} layers × {cells} cells × {wk} values × {} B ({}: {k_row} B per row)",
+                fmt_bytes_per_value(s.type_k),
+                s.type_k,
             ),
-            v,
+            kb,
         ));
-    } else {
+        if wv > 0 {
+            let vb = Bytes(layers * cells * v_row);
+            v += vb;
+            terms.push(Term::new(
+                format!("V cache, {kind}layers"),
+                format!(
+                    "{layers} layers × {cells} cells × {wv} values × {} B ({}: {v_row} B per row)",
+                    fmt_bytes_per_value(s.type_v),
+                    s.type_v,
+                ),
+                vb,
+            ));
+        }
+    }
+    if wv == 0 {
         terms.push(Term::new(
             "V cache",
             "none: llama.cpp reads V from the cached MLA latent (V-less cache, PR #19067)",
@@ -249,13 +269,20 @@ pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> P
     let mla = m.mla.filter(|_| s.mla_cache != MlaCache::Expanded);
     let mask_elem = if r.flash_attn || mla.is_some() { 2 } else { 4 };
     // Inputs live for the whole graph.
-    let inputs: Vec<(String, u64)> = vec![
+    let mut inputs: Vec<(String, u64)> = vec![
         (
             format!("KQ mask {n_kv} cells × {t} tokens × {mask_elem} B"),
             n_kv * t * mask_elem,
         ),
         (format!("token ids + positions {t} × 8 B"), t * 8),
     ];
+    if let Some(cells) = swa_cells(m, s, r) {
+        let per_stream = cells / r.n_stream.max(1);
+        inputs.push((
+            format!("sliding-window KQ mask {per_stream} cells × {t} tokens × {mask_elem} B"),
+            per_stream * t * mask_elem,
+        ));
+    }
     let per_tok = |label: &str, floats: u64| -> (String, u64) {
         (
             format!("{label}: {floats} × {t} tokens × 4 B"),

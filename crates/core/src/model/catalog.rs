@@ -165,6 +165,7 @@ impl CatalogEntry {
             mla,
             n_mtp_layers: self.num_nextn_predict_layers.unwrap_or(0),
             rope_freqs: self.rope_scaling.as_deref() == Some("llama3"),
+            swa: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::fmt;
 
 pub use catalog::{catalog, CatalogEntry};
 pub use resolve::{resolve, ModelRef, ResolveError};
+pub use tensors::param_counts;
 pub use tensors::{enumerate_tensors, MlaTensorLayout, TensorSpec};
 
 /// A model architecture as llama.cpp names it (`general.architecture`).
@@ -24,6 +25,17 @@ pub enum Arch {
     Qwen3,
     /// DeepSeek V2/V3/R1: multi-head latent attention (MLA) and a routed MoE.
     Deepseek2,
+    /// Qwen3 MoE: Qwen3 attention, routed experts in every block, no shared expert.
+    Qwen3Moe,
+    /// Gemma 3: sliding-window attention on 5 of every 6 blocks.
+    Gemma3,
+    /// Phi-3/Phi-4: fused QKV and gate/up projections.
+    Phi3,
+    /// gpt-oss: alternating sliding-window blocks, attention sinks, MXFP4 experts.
+    GptOss,
+    /// An architecture canirun has no specific rules for: weights are still
+    /// exact from a file, the KV cache follows the generic GQA layout.
+    Generic,
 }
 
 impl Arch {
@@ -34,6 +46,11 @@ impl Arch {
             Arch::Qwen2 => "qwen2",
             Arch::Qwen3 => "qwen3",
             Arch::Deepseek2 => "deepseek2",
+            Arch::Qwen3Moe => "qwen3moe",
+            Arch::Gemma3 => "gemma3",
+            Arch::Phi3 => "phi3",
+            Arch::GptOss => "gpt-oss",
+            Arch::Generic => "generic",
         }
     }
 
@@ -44,6 +61,10 @@ impl Arch {
             "qwen2" => Some(Arch::Qwen2),
             "qwen3" => Some(Arch::Qwen3),
             "deepseek2" | "deepseek_v3" | "deepseek_v2" => Some(Arch::Deepseek2),
+            "qwen3moe" | "qwen3_moe" => Some(Arch::Qwen3Moe),
+            "gemma3" | "gemma3_text" => Some(Arch::Gemma3),
+            "phi3" => Some(Arch::Phi3),
+            "gpt-oss" | "gpt_oss" => Some(Arch::GptOss),
             _ => None,
         }
     }
@@ -83,6 +104,23 @@ pub struct MlaSpec {
     pub qk_rope_head_dim: u64,
     /// Per-head value width.
     pub v_head_dim: u64,
+}
+
+/// Sliding-window attention: some blocks attend only to the last `window` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SwaSpec {
+    /// Tokens a sliding-window block attends to.
+    pub window: u64,
+    /// Period of the block pattern: block `il` slides iff `il % period < period - 1`
+    /// (llama.cpp's `set_swa_pattern`; Gemma 3: 6, gpt-oss: 2).
+    pub period: u64,
+}
+
+impl SwaSpec {
+    /// Whether block `il` uses the sliding window.
+    pub fn is_swa(&self, il: u64) -> bool {
+        self.period > 0 && il % self.period < self.period - 1
+    }
 }
 
 /// Everything canirun needs to know about a model's shape.
@@ -125,6 +163,8 @@ pub struct ModelSpec {
     pub n_mtp_layers: u64,
     /// Whether the GGUF carries a `rope_freqs.weight` (Llama 3.1-style rope scaling).
     pub rope_freqs: bool,
+    /// Sliding-window attention, if any.
+    pub swa: Option<SwaSpec>,
 }
 
 impl ModelSpec {

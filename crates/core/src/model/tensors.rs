@@ -204,7 +204,7 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
                 t("attn_k.bias", &[kv]);
                 t("attn_v.bias", &[v]);
             }
-            if m.arch == Arch::Qwen3 {
+            if matches!(m.arch, Arch::Qwen3 | Arch::Qwen3Moe) {
                 t("attn_q_norm.weight", &[m.head_dim_k]);
                 t("attn_k_norm.weight", &[m.head_dim_k]);
             }
