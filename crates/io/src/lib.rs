@@ -2,3 +2,4 @@
 
 pub mod detect;
 pub mod gguf;
+pub mod model_file;

@@ -428,6 +428,25 @@ pub fn output_buffer(m: &ModelSpec, r: &ResolvedSettings, n_seq: u64) -> Part {
     }
 }
 
+/// Bytes llama.cpp's CPU backend repacks on x86 with AVX2: weights of a type
+/// with an interleaved kernel, consumed by a matrix multiplication (so never
+/// `token_embd`), whose second dimension is a multiple of 8.
+pub fn cpu_repack_bytes(w: &Weights) -> Bytes {
+    use crate::quant::StorageType;
+    w.tensors
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.storage,
+                StorageType::Ggml(GgmlType::Q4_0 | GgmlType::Q4_K | GgmlType::IQ4_NL | GgmlType::MXFP4)
+            ) && t.tensor.n_dims() >= 2
+                && t.tensor.dims[1] % 8 == 0
+                && !(t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+        })
+        .map(|t| t.bytes)
+        .sum()
+}
+
 /// The full llama.cpp breakdown for one device holding the whole model.
 pub fn estimate(
     m: &ModelSpec,
@@ -491,9 +510,17 @@ pub fn estimate(
             s.mla_cache
         ));
     }
-    if s.backend == Backend::Cpu {
-        notes.push("on x86 CPUs llama.cpp also repacks Q4_0/Q4_K/IQ4_NL/Q8_0 weights into a CPU_REPACK buffer; with mmap the file pages can be reclaimed".into());
-    }
+    let cpu_repack = if s.backend == Backend::Cpu {
+        let b = cpu_repack_bytes(weights);
+        if b.0 > 0 {
+            notes.push(format!(
+                "on x86 (AVX2) llama.cpp copies {b} of Q4_0/Q4_K/IQ4_NL/MXFP4 matmul weights into a CPU_REPACK buffer: peak RSS is weights + that copy while loading, the mapped originals are evicted under memory pressure; --no-repack avoids it"
+            ));
+        }
+        b
+    } else {
+        Bytes::ZERO
+    };
     Ok(MemoryBreakdown {
         weights: weights_part,
         kv,
@@ -501,6 +528,7 @@ pub fn estimate(
         output,
         overhead,
         resolved: r,
+        cpu_repack,
         notes,
     })
 }

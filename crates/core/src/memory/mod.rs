@@ -56,6 +56,10 @@ pub struct MemoryBreakdown {
     pub overhead: Part,
     /// Settings as the engine resolves them (padded context, flash attention, …).
     pub resolved: ResolvedSettings,
+    /// On the CPU backend: the anonymous CPU_REPACK copy llama.cpp makes of
+    /// Q4_0/Q4_K/IQ4_NL/MXFP4 matmul weights (not in `total`: the mapped
+    /// originals can be evicted, so the steady state stays near the weights).
+    pub cpu_repack: Bytes,
     /// Caveats worth showing next to the numbers.
     pub notes: Vec<String>,
 }

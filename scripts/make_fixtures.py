@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Write sparse GGUF fixtures of real architectures (real widths, few layers).
+
+The files carry a complete, realistic header (metadata + tensor infos with a
+Q4_K_M-like type mix) and a tensor-data region that is *sparse*: it is created
+with truncate(), so it reads as zeros and costs almost no disk. llama.cpp loads
+such files fine (all weights zero) and reports the real buffer sizes of the
+architecture. They are used to produce ground truth for the memory estimator
+(see docs/llama-cpp-memory.md and crates/core/data/llama_cpp_cpu_buffers.csv).
+
+Requires the PyPI packages `gguf` (tested 0.19.0) and `numpy`.
+
+Usage:
+    python3 scripts/make_fixtures.py [--out DIR] [--only NAME ...] [--list]
+
+Default output dir: ${CANIRUN_CACHE:-~/.cache/canirun}/fixtures
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+except ImportError:  # pragma: no cover
+    sys.exit("error: `pip install gguf numpy` first")
+
+QK_K = 256
+# k-quant fallbacks used by llama-quantize when a row length is not a multiple of 256
+FALLBACK = {Q.Q4_K: Q.Q5_0, Q.Q5_K: Q.Q5_1, Q.Q6_K: Q.Q8_0, Q.Q3_K: Q.IQ4_NL, Q.Q2_K: Q.Q4_0}
+
+
+def nbytes_of(ne: list[int], qtype: Q) -> int:
+    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    assert ne[0] % block == 0, (ne, qtype)
+    n = 1
+    for d in ne[1:]:
+        n *= d
+    return n * (ne[0] // block) * type_size
+
+
+def pick(ne0: int, want: Q) -> Q:
+    block, _ = gguf.GGML_QUANT_SIZES[want]
+    if ne0 % block == 0:
+        return want
+    fb = FALLBACK.get(want)
+    if fb is None or ne0 % gguf.GGML_QUANT_SIZES[fb][0] != 0:
+        return Q.F16
+    return fb
+
+
+def use_more_bits(i: int, n: int) -> bool:
+    # llama-quantize's Q4_K_M rule for attn_v / ffn_down: first/last eighth + every 3rd layer
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+@dataclass
+class Fixture:
+    name: str
+    arch: str
+    kv: list = field(default_factory=list)          # (key, kind, value)
+    tensors: list = field(default_factory=list)     # (name, ne (ggml order), qtype)
+    n_vocab: int = 0
+    notes: str = ""
+
+    def t(self, name: str, ne: list[int], want: Q) -> None:
+        qt = want if want in (Q.F32, Q.F16) else pick(ne[0], want)
+        self.tensors.append((name, list(ne), qt))
+
+    def u32(self, key: str, v: int) -> None:
+        self.kv.append((key, "u32", int(v)))
+
+    def f32(self, key: str, v: float) -> None:
+        self.kv.append((key, "f32", float(v)))
+
+    def b(self, key: str, v: bool) -> None:
+        self.kv.append((key, "bool", bool(v)))
+
+    def s(self, key: str, v: str) -> None:
+        self.kv.append((key, "str", v))
+
+
+# ----------------------------------------------------------------------------
+# tokenizer: gpt2 byte-level BPE, 256 byte tokens + a few merges + specials,
+# padded with UNUSED tokens up to the embedding row count.
+# ----------------------------------------------------------------------------
+def bytes_to_unicode() -> list[str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    table = dict(zip(bs, cs))
+    return [chr(table[b]) for b in range(256)]
+
+
+def add_tokenizer(w: "gguf.GGUFWriter", n_vocab: int, pre: str) -> None:
+    byte_tokens = bytes_to_unicode()
+    merges_src = [("Ġ", "t"), ("Ġ", "a"), ("h", "e"), ("i", "n"), ("r", "e"), ("o", "n"), ("Ġt", "he"), ("e", "r")]
+    tokens = list(byte_tokens)
+    types = [1] * len(tokens)  # NORMAL
+    for a, bb in merges_src:
+        tokens.append(a + bb)
+        types.append(1)
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|pad|>"]
+    bos = len(tokens)
+    for sp in specials:
+        tokens.append(sp)
+        types.append(3)  # CONTROL
+    i = 0
+    while len(tokens) < n_vocab:
+        tokens.append(f"<|unused_{i}|>")
+        types.append(5)  # UNUSED
+        i += 1
+    assert len(tokens) == n_vocab
+    w.add_string("tokenizer.ggml.model", "gpt2")
+    w.add_string("tokenizer.ggml.pre", pre)
+    w.add_array("tokenizer.ggml.tokens", tokens)
+    w.add_array("tokenizer.ggml.token_type", types)
+    w.add_array("tokenizer.ggml.merges", [f"{a} {bb}" for a, bb in merges_src])
+    w.add_uint32("tokenizer.ggml.bos_token_id", bos)
+    w.add_uint32("tokenizer.ggml.eos_token_id", bos + 1)
+    w.add_uint32("tokenizer.ggml.eot_token_id", bos + 2)
+    w.add_uint32("tokenizer.ggml.padding_token_id", bos + 3)
+    w.add_bool("tokenizer.ggml.add_bos_token", True)
+    w.add_string(
+        "tokenizer.chat_template",
+        "{% for m in messages %}<|begin_of_text|>{{ m['role'] }}\n{{ m['content'] }}<|eot_id|>{% endfor %}"
+        "{% if add_generation_prompt %}<|begin_of_text|>assistant\n{% endif %}",
+    )
+
+
+# ----------------------------------------------------------------------------
+# architectures
+# ----------------------------------------------------------------------------
+def dense_common(f: Fixture, arch: str, *, ctx: int, embd: int, ff: int, n_layer: int, heads: int,
+                 kv_heads: int, rope_base: float, eps: float, vocab: int) -> None:
+    f.u32(f"{arch}.context_length", ctx)
+    f.u32(f"{arch}.embedding_length", embd)
+    f.u32(f"{arch}.block_count", n_layer)
+    f.u32(f"{arch}.feed_forward_length", ff)
+    f.u32(f"{arch}.attention.head_count", heads)
+    f.u32(f"{arch}.attention.head_count_kv", kv_heads)
+    f.f32(f"{arch}.rope.freq_base", rope_base)
+    f.f32(f"{arch}.attention.layer_norm_rms_epsilon", eps)
+    f.u32(f"{arch}.vocab_size", vocab)
+    f.n_vocab = vocab
+
+
+def llama_like(name: str, arch: str, *, n_layer: int, embd: int, ff: int, heads: int, kv_heads: int,
+               head_dim: int, vocab: int, ctx: int, rope_base: float, eps: float, qkv_bias: bool,
+               rope_freqs: bool, notes: str) -> Fixture:
+    f = Fixture(name, arch, notes=notes)
+    dense_common(f, arch, ctx=ctx, embd=embd, ff=ff, n_layer=n_layer, heads=heads, kv_heads=kv_heads,
+                 rope_base=rope_base, eps=eps, vocab=vocab)
+    f.u32(f"{arch}.rope.dimension_count", head_dim)
+    f.t("token_embd.weight", [embd, vocab], Q.Q4_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q6_K)
+    if rope_freqs:
+        f.t("rope_freqs.weight", [head_dim // 2], Q.F32)
+    q, kvd = heads * head_dim, kv_heads * head_dim
+    for i in range(n_layer):
+        more = use_more_bits(i, n_layer)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "attn_q.weight", [embd, q], Q.Q4_K)
+        f.t(p + "attn_k.weight", [embd, kvd], Q.Q4_K)
+        f.t(p + "attn_v.weight", [embd, kvd], Q.Q6_K if more else Q.Q4_K)
+        if qkv_bias:
+            f.t(p + "attn_q.bias", [q], Q.F32)
+            f.t(p + "attn_k.bias", [kvd], Q.F32)
+            f.t(p + "attn_v.bias", [kvd], Q.F32)
+        f.t(p + "attn_output.weight", [q, embd], Q.Q4_K)
+        f.t(p + "ffn_norm.weight", [embd], Q.F32)
+        f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
+        f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+        f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+    return f
+
+
+def fx_qwen2() -> Fixture:
+    # DeepSeek-R1-Distill-Qwen-7B widths, 4 of 28 layers
+    return llama_like("qwen2-7b-l4", "qwen2", n_layer=4, embd=3584, ff=18944, heads=28, kv_heads=4,
+                      head_dim=128, vocab=152064, ctx=131072, rope_base=10000.0, eps=1e-6,
+                      qkv_bias=True, rope_freqs=False,
+                      notes="DeepSeek-R1-Distill-Qwen-7B widths, 4/28 layers, Q4_K_M-like mix")
+
+
+def fx_llama() -> Fixture:
+    # Llama-3.1-8B widths, 4 of 32 layers
+    f = llama_like("llama-8b-l4", "llama", n_layer=4, embd=4096, ff=14336, heads=32, kv_heads=8,
+                   head_dim=128, vocab=128256, ctx=131072, rope_base=500000.0, eps=1e-5,
+                   qkv_bias=False, rope_freqs=True,
+                   notes="Llama-3.1-8B widths, 4/32 layers, Q4_K_M-like mix")
+    # Llama 3.1 carries its rope scaling in the rope_freqs tensor; no rope.scaling.* keys
+    return f
+
+
+def fx_gemma3() -> Fixture:
+    # gemma-3-1b widths, all 26 layers (small model), SWA 512 with pattern 6 (5 local : 1 global)
+    arch, embd, ff, heads, kv_heads, hd, vocab, n_layer = "gemma3", 1152, 6912, 4, 1, 256, 262144, 26
+    f = Fixture("gemma3-1b", arch, notes="gemma-3-1b widths, all 26 layers, SWA 512 (pattern 6), tied embeddings")
+    dense_common(f, arch, ctx=32768, embd=embd, ff=ff, n_layer=n_layer, heads=heads, kv_heads=kv_heads,
+                 rope_base=1_000_000.0, eps=1e-6, vocab=vocab)
+    f.u32(f"{arch}.attention.key_length", hd)
+    f.u32(f"{arch}.attention.value_length", hd)
+    f.u32(f"{arch}.attention.sliding_window", 512)
+    f.f32(f"{arch}.rope.freq_base_swa", 10000.0)
+    f.t("token_embd.weight", [embd, vocab], Q.Q6_K)  # tied output; 1152 % 256 != 0 -> Q8_0
+    f.t("output_norm.weight", [embd], Q.F32)
+    for i in range(n_layer):
+        more = use_more_bits(i, n_layer)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "attn_q.weight", [embd, heads * hd], Q.Q4_K)
+        f.t(p + "attn_k.weight", [embd, kv_heads * hd], Q.Q4_K)
+        f.t(p + "attn_v.weight", [embd, kv_heads * hd], Q.Q6_K if more else Q.Q4_K)
+        f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q4_K)
+        f.t(p + "attn_q_norm.weight", [hd], Q.F32)
+        f.t(p + "attn_k_norm.weight", [hd], Q.F32)
+        f.t(p + "post_attention_norm.weight", [embd], Q.F32)
+        f.t(p + "ffn_norm.weight", [embd], Q.F32)
+        f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
+        f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+        f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+        f.t(p + "post_ffw_norm.weight", [embd], Q.F32)
+    return f
+
+
+def fx_deepseek2(n_dense: int = 3, n_moe: int = 1) -> Fixture:
+    # DeepSeek-R1 / V3 widths in the current MLA layout (split attn_k_b / attn_v_b)
+    arch = "deepseek2"
+    embd, heads, q_lora, kv_lora, nope, rope, v_hd = 7168, 128, 1536, 512, 128, 64, 128
+    n_exp, n_used, n_shared, ff_exp, ff, vocab = 256, 8, 1, 2048, 18432, 129280
+    n_layer = n_dense + n_moe
+    f = Fixture(f"deepseek2-r1-l{n_layer}", arch,
+                notes=f"DeepSeek-R1 widths, {n_dense} dense + {n_moe} MoE of 61 layers, MLA (K-only cache)")
+    dense_common(f, arch, ctx=163840, embd=embd, ff=ff, n_layer=n_layer, heads=heads, kv_heads=1,
+                 rope_base=10000.0, eps=1e-6, vocab=vocab)
+    f.u32(f"{arch}.leading_dense_block_count", n_dense)
+    f.u32(f"{arch}.attention.q_lora_rank", q_lora)
+    f.u32(f"{arch}.attention.kv_lora_rank", kv_lora)
+    f.u32(f"{arch}.attention.key_length", kv_lora + rope)      # 576
+    f.u32(f"{arch}.attention.value_length", kv_lora)           # 512
+    f.u32(f"{arch}.attention.key_length_mla", nope + rope)     # 192
+    f.u32(f"{arch}.attention.value_length_mla", v_hd)          # 128
+    f.u32(f"{arch}.expert_feed_forward_length", ff_exp)
+    f.u32(f"{arch}.expert_count", n_exp)
+    f.u32(f"{arch}.expert_used_count", n_used)
+    f.u32(f"{arch}.expert_shared_count", n_shared)
+    f.u32(f"{arch}.expert_group_count", 8)
+    f.u32(f"{arch}.expert_group_used_count", 4)
+    f.f32(f"{arch}.expert_weights_scale", 2.5)
+    f.b(f"{arch}.expert_weights_norm", True)
+    f.u32(f"{arch}.expert_gating_func", 2)  # sigmoid
+    f.u32(f"{arch}.rope.dimension_count", rope)
+    f.s(f"{arch}.rope.scaling.type", "yarn")
+    f.f32(f"{arch}.rope.scaling.factor", 40.0)
+    f.u32(f"{arch}.rope.scaling.original_context_length", 4096)
+    f.f32(f"{arch}.rope.scaling.yarn_log_multiplier", 0.1)
+
+    f.t("token_embd.weight", [embd, vocab], Q.Q4_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q6_K)
+    for i in range(n_layer):
+        more = use_more_bits(i, 61)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "attn_q_a_norm.weight", [q_lora], Q.F32)
+        f.t(p + "attn_kv_a_norm.weight", [kv_lora], Q.F32)
+        f.t(p + "attn_q_a.weight", [embd, q_lora], Q.Q4_K)
+        f.t(p + "attn_q_b.weight", [q_lora, heads * (nope + rope)], Q.Q4_K)
+        f.t(p + "attn_kv_a_mqa.weight", [embd, kv_lora + rope], Q.Q4_K)
+        f.t(p + "attn_k_b.weight", [nope, kv_lora, heads], Q.Q8_0)   # 128-wide rows: no k-quant
+        f.t(p + "attn_v_b.weight", [kv_lora, v_hd, heads], Q.Q6_K if more else Q.Q4_K)
+        f.t(p + "attn_output.weight", [heads * v_hd, embd], Q.Q4_K)
+        f.t(p + "ffn_norm.weight", [embd], Q.F32)
+        if i < n_dense:
+            f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
+            f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+            f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+        else:
+            f.t(p + "ffn_gate_inp.weight", [embd, n_exp], Q.F32)
+            f.t(p + "exp_probs_b.bias", [n_exp], Q.F32)
+            f.t(p + "ffn_gate_exps.weight", [embd, ff_exp, n_exp], Q.Q4_K)
+            f.t(p + "ffn_up_exps.weight", [embd, ff_exp, n_exp], Q.Q4_K)
+            f.t(p + "ffn_down_exps.weight", [ff_exp, embd, n_exp], Q.Q6_K if more else Q.Q4_K)
+            f.t(p + "ffn_gate_shexp.weight", [embd, ff_exp * n_shared], Q.Q4_K)
+            f.t(p + "ffn_up_shexp.weight", [embd, ff_exp * n_shared], Q.Q4_K)
+            f.t(p + "ffn_down_shexp.weight", [ff_exp * n_shared, embd], Q.Q6_K if more else Q.Q4_K)
+    return f
+
+
+FIXTURES = {
+    "qwen2-7b-l4": fx_qwen2,
+    "llama-8b-l4": fx_llama,
+    "gemma3-1b": fx_gemma3,
+    "deepseek2-r1-l4": fx_deepseek2,
+}
+
+
+def write_fixture(f: Fixture, out: Path) -> Path:
+    path = out / f"{f.name}.gguf"
+    w = gguf.GGUFWriter(str(path), f.arch)
+    w.add_string("general.name", f.name)
+    w.add_string("general.type", "model")
+    w.add_uint32("general.file_type", 15)  # MOSTLY_Q4_K_M
+    w.add_uint32("general.quantization_version", 2)
+    w.add_string("general.description", "canirun sparse fixture: " + f.notes)
+    for key, kind, v in f.kv:
+        {"u32": w.add_uint32, "f32": w.add_float32, "bool": w.add_bool, "str": w.add_string}[kind](key, v)
+    pre = {"qwen2": "qwen2", "llama": "llama-bpe"}.get(f.arch, "default")
+    add_tokenizer(w, f.n_vocab, pre)
+
+    data = 0
+    align = w.data_alignment
+    for name, ne, qt in f.tensors:
+        nb = nbytes_of(ne, qt)
+        w.add_tensor_info(name, list(reversed(ne)), np.dtype(np.float32), nb, raw_dtype=qt)
+        data += (nb + align - 1) // align * align
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    assert w.fout is not None
+    fh = w.fout[0]
+    pos = fh.tell()
+    hdr_end = (pos + align - 1) // align * align
+    fh.write(b"\0" * (hdr_end - pos))
+    fh.flush()
+    w.close()
+    os.truncate(path, hdr_end + data)  # sparse tensor data (reads as zeros)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cache = Path(os.environ.get("CANIRUN_CACHE", Path.home() / ".cache" / "canirun"))
+    ap.add_argument("--out", type=Path, default=cache / "fixtures")
+    ap.add_argument("--only", nargs="*", choices=sorted(FIXTURES))
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    for name in a.only or FIXTURES:
+        f = FIXTURES[name]()
+        if a.list:
+            print(name, f.arch, len(f.tensors), "tensors")
+            continue
+        path = write_fixture(f, a.out)
+        size = path.stat().st_size
+        used = path.stat().st_blocks * 512
+        types: dict[str, int] = {}
+        tot: dict[str, int] = {}
+        for _, ne, qt in f.tensors:
+            types[qt.name] = types.get(qt.name, 0) + 1
+            tot[qt.name] = tot.get(qt.name, 0) + nbytes_of(ne, qt)
+        mix = ", ".join(f"{k}x{types[k]} ({tot[k] / 2**20:.1f} MiB)" for k in sorted(types))
+        print(f"{path}  size={size / 2**20:.2f} MiB (on disk {used / 2**20:.1f} MiB)  {len(f.tensors)} tensors: {mix}")
+
+
+if __name__ == "__main__":
+    main()
