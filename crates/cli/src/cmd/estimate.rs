@@ -9,11 +9,11 @@ use canirun_core::memory::llama_cpp;
 use canirun_core::memory::MlaCache;
 use canirun_core::model::{resolve, tensors::param_counts, ModelSpec};
 use canirun_core::quant::{weights, Quant, Weights};
-use canirun_io::gguf::DataStatus;
-use std::path::Path;
 use canirun_core::units::Bytes;
+use canirun_io::gguf::DataStatus;
 use clap::Args;
 use serde_json::json;
+use std::path::Path;
 
 /// Arguments of the default command.
 #[derive(Args, Debug)]
@@ -246,14 +246,21 @@ fn load(name: &str, a: &EstimateArgs) -> Result<Loaded> {
         ));
     }
     if let Some(v) = quant.variant() {
-        notes.push(format!("{} ({}): {}; source: {}", v.name, v.publisher, v.description, v.source));
+        notes.push(format!(
+            "{} ({}): {}; source: {}",
+            v.name, v.publisher, v.description, v.source
+        ));
     }
     Ok(Loaded {
         model_json: json!({"id": entry.id, "name": entry.name, "arch": spec.arch, "hf_repo": entry.hf_repo,
                        "params": counts.main, "params_source": entry.params_source,
                        "config_source": entry.config_source()}),
         quant_label: quant.to_string(),
-        sources: format!("config {}; params {}", entry.config_source(), entry.params_source),
+        sources: format!(
+            "config {}; params {}",
+            entry.config_source(),
+            entry.params_source
+        ),
         expanded_mla: false,
         spec,
         weights: w,

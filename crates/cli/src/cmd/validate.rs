@@ -14,11 +14,22 @@ pub enum ValidateCmd {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Predicted buffers vs what a real llama.cpp reported on the fixtures
+    /// (CSV written by scripts/llama_cpp_ground_truth.py).
+    #[command(name = "llama-cpp")]
+    LlamaCpp {
+        /// The measurements CSV.
+        file: PathBuf,
+        /// Folder with the fixture GGUFs (default: $CANIRUN_CACHE/fixtures or ~/.cache/canirun/fixtures).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
 }
 
 /// Run a validation.
 pub fn run(cmd: &ValidateCmd, json_out: bool) -> Result<()> {
     match cmd {
+        ValidateCmd::LlamaCpp { file, fixtures } => llama_cpp(file, fixtures.as_deref(), json_out),
         ValidateCmd::Sizes { file } => {
             let text = std::fs::read_to_string(file).with_context(|| {
                 format!(
@@ -77,4 +88,226 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
+}
+
+/// One compared llama.cpp run.
+#[derive(Debug, serde::Serialize)]
+struct BufferRow {
+    fixture: String,
+    settings: String,
+    weights: (f64, f64),
+    kv: (f64, f64),
+    compute: (f64, f64),
+    output: (f64, f64),
+    total: (f64, f64),
+    weights_exact_to_byte: bool,
+    ok: bool,
+}
+
+fn default_fixture_dir() -> PathBuf {
+    std::env::var_os("CANIRUN_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/canirun")))
+        .unwrap_or_else(|| PathBuf::from(".cache/canirun"))
+        .join("fixtures")
+}
+
+/// `validate llama-cpp`: every measured server run against canirun's prediction
+/// from the fixture's own header. Pass: weights and KV exact (llama.cpp prints
+/// two decimals), compute within 5% or 16 MiB, total within 2%.
+fn llama_cpp(
+    file: &std::path::Path,
+    fixtures: Option<&std::path::Path>,
+    json_out: bool,
+) -> Result<()> {
+    use canirun_core::memory::{llama_cpp, Backend, FlashAttn, RunSettings};
+    use canirun_core::validate::Summary;
+    let dir = fixtures
+        .map(PathBuf::from)
+        .unwrap_or_else(default_fixture_dir);
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "cannot read {}; run scripts/llama_cpp_ground_truth.py first",
+            file.display()
+        )
+    })?;
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let h = rdr.headers()?.clone();
+    let col = |name: &str| -> Result<usize> {
+        h.iter()
+            .position(|x| x == name)
+            .with_context(|| format!("{} has no '{name}' column", file.display()))
+    };
+    let (c_fix, c_tool, c_status) = (col("fixture")?, col("tool")?, col("status")?);
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let mut total_errs = Vec::new();
+    let mut refusals = Vec::new();
+    let mut refusal_mismatch = 0usize;
+    let mut loaded: std::collections::HashMap<
+        String,
+        (canirun_io::model_file::FileModel, u64, u64),
+    > = Default::default();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec?;
+        let line = i + 2;
+        let get = |c: &str| -> Result<String> { Ok(rec.get(col(c)?).unwrap_or("").to_string()) };
+        let fixture = rec.get(c_fix).unwrap_or("").to_string();
+        if rec.get(c_tool) != Some("server") {
+            skipped.push(format!("line {line}: {fixture}: measured with {} (reserves logits for a whole batch), canirun models llama-server", rec.get(c_tool).unwrap_or("?")));
+            continue;
+        }
+        if get("repack")? == "on" {
+            skipped.push(format!("line {line}: {fixture}: repack on (CPU_REPACK is reported as a note, not a buffer)"));
+            continue;
+        }
+        if !loaded.contains_key(&fixture) {
+            let path = dir.join(format!("{fixture}.gguf"));
+            let f = canirun_io::gguf::read_file(&path).with_context(|| {
+                format!(
+                    "reading fixture {}; run scripts/make_fixtures.py",
+                    path.display()
+                )
+            })?;
+            let fm = canirun_io::model_file::from_gguf(&f, &fixture)?;
+            let part = &f.parts()[0];
+            let data = part.header.tensor_bytes_total();
+            let region = part.file_size.saturating_sub(part.header.data_offset);
+            loaded.insert(fixture.clone(), (fm, data, region));
+        }
+        let (fm, data, region) = &loaded[&fixture];
+        let num = |c: &str| -> Result<u64> {
+            get(c)?
+                .parse::<u64>()
+                .with_context(|| format!("line {line}: {c} is not a number"))
+        };
+        if rec.get(c_status) != Some("ok") {
+            // llama.cpp refused these settings: canirun must refuse them too.
+            let s = RunSettings {
+                n_ctx: num("n_ctx_requested")?,
+                n_parallel: num("n_parallel").unwrap_or(1),
+                flash_attn: FlashAttn::parse(&get("flash_attn")?).context("flash_attn")?,
+                type_k: get("type_k")?.parse().map_err(anyhow::Error::msg)?,
+                type_v: get("type_v")?.parse().map_err(anyhow::Error::msg)?,
+                ..Default::default()
+            };
+            match llama_cpp::resolve_settings(&fm.spec, &s) {
+                Err(e) => refusals.push(format!(
+                    "line {line}: {fixture}: both refuse: llama.cpp '{}', canirun '{e}'",
+                    get("notes")?
+                )),
+                Ok(_) => {
+                    refusals.push(format!(
+                        "line {line}: {fixture}: llama.cpp refused but canirun accepted ({})",
+                        get("notes")?
+                    ));
+                    refusal_mismatch += 1;
+                }
+            }
+            continue;
+        }
+        let s = RunSettings {
+            n_ctx: num("n_ctx_requested")?,
+            n_batch: num("n_batch")?,
+            n_ubatch: num("n_ubatch")?,
+            n_parallel: num("n_parallel")?,
+            kv_unified: get("kv_unified")? == "true",
+            flash_attn: FlashAttn::parse(&get("flash_attn")?).context("flash_attn")?,
+            type_k: get("type_k")?.parse().map_err(anyhow::Error::msg)?,
+            type_v: get("type_v")?.parse().map_err(anyhow::Error::msg)?,
+            backend: Backend::Cpu,
+            ..Default::default()
+        };
+        let b = llama_cpp::estimate(&fm.spec, &fm.weights, &s)?;
+        let mib = |c: &str| -> Result<f64> {
+            get(c)?
+                .parse::<f64>()
+                .with_context(|| format!("line {line}: {c}"))
+        };
+        let weights = (b.weights.bytes.as_mib(), mib("model_MiB")?);
+        let kv = (b.kv.bytes.as_mib(), mib("kv_MiB")?);
+        let compute = (b.compute.bytes.as_mib(), mib("compute_MiB")?);
+        let output = (b.output.bytes.as_mib(), mib("output_MiB")?);
+        let ours = weights.0 + kv.0 + compute.0 + output.0;
+        let theirs = weights.1 + kv.1 + compute.1 + output.1;
+        let total = (ours, theirs);
+        let close = |p: (f64, f64)| (p.0 - p.1).abs() <= 0.006;
+        let ok = close(weights)
+            && close(kv)
+            && (compute.0 - compute.1).abs() <= (0.05 * compute.1).max(16.0)
+            && (total.0 - total.1).abs() <= 0.02 * total.1;
+        total_errs.push((ours - theirs) / theirs * 100.0);
+        rows.push(BufferRow {
+            fixture: fixture.clone(),
+            settings: format!(
+                "-c {} -np {}{} -ub {} -fa {} -ctk {} -ctv {}",
+                s.n_ctx,
+                s.n_parallel,
+                if s.kv_unified { " -kvu" } else { "" },
+                s.n_ubatch,
+                get("flash_attn")?,
+                get("type_k")?,
+                get("type_v")?
+            ),
+            weights,
+            kv,
+            compute,
+            output,
+            total,
+            weights_exact_to_byte: *data == *region && b.weights.bytes.0 == *data,
+            ok,
+        });
+    }
+    let summary = Summary::of(&total_errs, skipped.len());
+    let failed = rows.iter().filter(|r| !r.ok).count();
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"rows": rows, "skipped": skipped, "refusals": refusals, "failed": failed})
+            )?
+        );
+    } else {
+        let mut t = render::table(&[
+            "fixture",
+            "settings",
+            "weights MiB",
+            "KV MiB",
+            "compute MiB",
+            "output MiB",
+            "total MiB",
+            "ok",
+        ]);
+        let pair = |p: (f64, f64)| format!("{:.2} / {:.2}", p.0, p.1);
+        for r in &rows {
+            t.add_row(vec![
+                comfy_table::Cell::new(&r.fixture),
+                comfy_table::Cell::new(&r.settings),
+                render::right(format!(
+                    "{}{}",
+                    pair(r.weights),
+                    if r.weights_exact_to_byte { " =B" } else { "" }
+                )),
+                render::right(pair(r.kv)),
+                render::right(pair(r.compute)),
+                render::right(pair(r.output)),
+                render::right(pair(r.total)),
+                comfy_table::Cell::new(if r.ok { "ok" } else { "FAIL" }),
+            ]);
+        }
+        println!("canirun / llama.cpp (CPU backend); =B: header tensor bytes equal the file's data region to the byte");
+        println!("{t}");
+        for s in &skipped {
+            println!("skipped {s}");
+        }
+        for r in &refusals {
+            println!("refused {r}");
+        }
+        println!("pass: weights and KV exact (2 decimals), compute within 5% or 16 MiB, total within 2%: {} of {} rows", rows.len() - failed, rows.len());
+    }
+    println!("{}", summary.line());
+    if failed > 0 || refusal_mismatch > 0 {
+        anyhow::bail!("{failed} rows outside the tolerances, {refusal_mismatch} settings llama.cpp refused but canirun accepted");
+    }
+    Ok(())
 }
