@@ -75,3 +75,32 @@ fn unknown_name_is_a_bad_input_with_suggestions() {
         .stderr(predicate::str::contains("unknown hardware 'rtx 4095'"))
         .stderr(predicate::str::contains("rtx-4090-24gb"));
 }
+
+#[test]
+fn overrides_replace_detection_and_say_so() {
+    let out = assert_cmd::Command::cargo_bin("canirun")
+        .unwrap()
+        .args([
+            "hw",
+            "--gpu",
+            "2x4090",
+            "--ram",
+            "64GiB",
+            "--bandwidth",
+            "90",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["gpus"].as_array().unwrap().len(), 2);
+    assert_eq!(v["cpu"]["ram_total"].as_u64().unwrap(), 64 << 30);
+    let given: Vec<_> = v["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["provenance"]["kind"] == "given")
+        .collect();
+    assert_eq!(given.len(), 4, "{given:?}");
+}

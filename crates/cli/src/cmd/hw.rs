@@ -24,6 +24,18 @@ pub struct HwArgs {
     #[arg(long)]
     pub measure: bool,
 
+    /// Override the detected GPUs with catalog names (repeatable): 4090, 2x3090, m3-ultra-512.
+    #[arg(long = "gpu", value_name = "NAME")]
+    pub gpu: Vec<String>,
+
+    /// Override the detected RAM, e.g. 384GiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::args::parse_size)]
+    pub ram: Option<canirun_core::units::Bytes>,
+
+    /// Override the CPU memory bandwidth, in GB/s (e.g. 460 for a 12-channel DDR5-4800 EPYC).
+    #[arg(long, value_name = "GB/S", value_parser = parse_gbps)]
+    pub bandwidth: Option<f64>,
+
     #[command(subcommand)]
     pub action: Option<HwAction>,
 }
@@ -53,7 +65,8 @@ pub fn run(args: &HwArgs, json: bool) -> anyhow::Result<()> {
         Some(HwAction::Show { name }) => show(catalog, &name.join(" "), json),
         None if args.measure => measure(json),
         None => {
-            let d = detect::detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
+            let mut d = detect::detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
+            apply_overrides(&mut d, catalog, args)?;
             print_detection(&d, json)
         }
     }
@@ -165,6 +178,79 @@ fn show(catalog: &Catalog, name: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_gbps(s: &str) -> Result<f64, String> {
+    let t = s
+        .trim()
+        .trim_end_matches("GB/s")
+        .trim_end_matches("gb/s")
+        .trim();
+    match t.parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 100_000.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a bandwidth; give GB/s between 0 and 100000, e.g. 460"
+        )),
+    }
+}
+
+/// Replace detected figures with the ones given on the command line, and say so.
+fn apply_overrides(d: &mut Detection, catalog: &Catalog, a: &HwArgs) -> anyhow::Result<()> {
+    if !a.gpu.is_empty() {
+        let set = canirun_core::hardware::resolve_set(catalog, &a.gpu)?;
+        d.gpus.clear();
+        d.facts.retain(|f| !f.what.starts_with("GPU"));
+        for (dev, n) in &set.devices {
+            for _ in 0..*n {
+                let i = d.gpus.len();
+                d.gpus.push(detect::DetectedGpu {
+                    vendor: match dev.vendor.as_str() {
+                        "AMD" => detect::GpuVendor::Amd,
+                        "Intel" => detect::GpuVendor::Intel,
+                        "Apple" => detect::GpuVendor::Apple,
+                        _ => detect::GpuVendor::Nvidia,
+                    },
+                    name: dev.name.clone(),
+                    memory_total: dev.usable_memory(),
+                    memory_free: None,
+                    integrated: false,
+                    location: None,
+                    detected_by: "given (--gpu)".into(),
+                    catalog_id: Some(dev.id.clone()),
+                    bandwidth: dev.bandwidth,
+                });
+                d.facts.push(detect::Fact {
+                    what: format!("GPU {i} memory"),
+                    value: opt(dev.usable_memory()),
+                    provenance: Provenance::Given("--gpu, catalog memory".into()),
+                });
+            }
+        }
+        d.notes.retain(|n| n != "no GPU found");
+        d.notes.extend(set.assumptions.iter().cloned());
+    }
+    if let Some(r) = a.ram {
+        d.cpu.ram_total = r;
+        d.cpu.ram_available = r;
+        d.facts.retain(|f| !f.what.starts_with("RAM"));
+        d.facts.push(detect::Fact {
+            what: "RAM total".into(),
+            value: r.to_string(),
+            provenance: Provenance::Given("--ram".into()),
+        });
+    }
+    if let Some(gbps) = a.bandwidth {
+        let bw = canirun_core::units::BytesPerSecond::gbps(gbps);
+        d.cpu_bandwidth = Some(bw);
+        d.facts
+            .retain(|f| !f.what.contains("bandwidth") || f.what.starts_with("GPU"));
+        d.facts.push(detect::Fact {
+            what: "CPU memory bandwidth".into(),
+            value: bw.to_string(),
+            provenance: Provenance::Given("--bandwidth".into()),
+        });
+    }
+    Ok(())
+}
+
 fn provenance(p: &Provenance) -> String {
     match p {
         Provenance::Detected(by) => format!("detected ({by})"),
@@ -172,6 +258,7 @@ fn provenance(p: &Provenance) -> String {
         Provenance::Measured(how) => format!("measured ({how})"),
         Provenance::Assumed(why) => format!("assumed: {why}"),
         Provenance::Unknown(hint) => format!("unknown: {hint}"),
+        Provenance::Given(flag) => format!("given ({flag})"),
     }
 }
 

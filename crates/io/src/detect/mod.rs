@@ -84,6 +84,8 @@ pub enum Provenance {
     Measured(String),
     /// Not known; a default was used, with the reason.
     Assumed(String),
+    /// Given by the user on the command line (overrides detection).
+    Given(String),
     /// Not known and not assumed.
     Unknown(String),
 }
