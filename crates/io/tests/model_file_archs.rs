@@ -1,0 +1,258 @@
+//! `model_file::from_gguf` on synthetic headers of every architecture the issue
+//! names: the metadata keys llama.cpp writes map onto the right shape facts.
+
+use canirun_core::model::{
+    catalog, enumerate_tensors, Arch, MlaTensorLayout, ModelSpec, MoeSpec, SwaSpec,
+};
+use canirun_core::quant::{weights, Quant};
+use canirun_io::gguf::{read_file, write_header, GgufTensorInfo, GgufValue};
+use canirun_io::model_file::from_gguf;
+
+/// Write `spec` as a GGUF header (Q4_K_M types from canirun's own recipe) with the
+/// given metadata, extend the file sparsely to its full size, and read it back.
+fn roundtrip(
+    spec: &ModelSpec,
+    arch: &str,
+    extra: Vec<(&str, GgufValue)>,
+) -> canirun_io::model_file::FileModel {
+    let w = weights(
+        spec,
+        &Quant::parse("Q4_K_M").unwrap(),
+        MlaTensorLayout::Split,
+    );
+    let mut offset = 0u64;
+    let mut tensors = Vec::new();
+    for t in &w.tensors {
+        let id = match t.storage {
+            canirun_core::quant::StorageType::Ggml(g) => g.traits().id,
+            _ => unreachable!(),
+        };
+        tensors.push(GgufTensorInfo {
+            name: t.tensor.name().to_string(),
+            dims: t.tensor.shape().to_vec(),
+            ggml_type: id,
+            offset,
+            n_bytes: t.bytes.0,
+        });
+        offset += t.bytes.0.div_ceil(32) * 32;
+    }
+    let k = |s: &str| format!("{arch}.{s}");
+    let mut md: Vec<(String, GgufValue)> = vec![
+        (
+            "general.architecture".into(),
+            GgufValue::String(arch.into()),
+        ),
+        (
+            "general.name".into(),
+            GgufValue::String(format!("synthetic {arch}")),
+        ),
+        ("general.file_type".into(), GgufValue::U32(15)),
+        (k("block_count"), GgufValue::U32(spec.n_layer as u32)),
+        (k("embedding_length"), GgufValue::U32(spec.n_embd as u32)),
+        (k("feed_forward_length"), GgufValue::U32(spec.n_ff as u32)),
+        (
+            k("attention.head_count"),
+            GgufValue::U32(spec.n_head as u32),
+        ),
+        (
+            k("attention.head_count_kv"),
+            GgufValue::U32(spec.n_head_kv as u32),
+        ),
+        (
+            k("attention.key_length"),
+            GgufValue::U32(spec.head_dim_k as u32),
+        ),
+        (
+            k("attention.value_length"),
+            GgufValue::U32(spec.head_dim_v as u32),
+        ),
+        (k("context_length"), GgufValue::U32(spec.n_ctx_train as u32)),
+    ];
+    for (key, v) in extra {
+        md.push((k(key), v));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{arch}.gguf"));
+    let mut f = std::fs::File::create(&path).unwrap();
+    let data_offset = write_header(&mut f, 3, &md, &tensors).unwrap();
+    f.set_len(data_offset + offset).unwrap();
+    drop(f);
+    let file = read_file(&path).unwrap();
+    let fm = from_gguf(&file, arch).unwrap();
+    assert_eq!(
+        fm.weights.total(),
+        w.total(),
+        "{arch}: weights exact from the header"
+    );
+    fm
+}
+
+fn base(id: &str) -> ModelSpec {
+    catalog().iter().find(|e| e.id == id).unwrap().spec()
+}
+
+#[test]
+fn dense_architectures() {
+    for (id, arch, want) in [
+        ("deepseek-r1-distill-llama-8b", "llama", Arch::Llama),
+        ("deepseek-r1-distill-qwen-7b", "qwen2", Arch::Qwen2),
+        ("deepseek-r1-0528-qwen3-8b", "qwen3", Arch::Qwen3),
+    ] {
+        let spec = base(id);
+        let fm = roundtrip(&spec, arch, vec![]);
+        assert_eq!(fm.spec.arch, want);
+        assert_eq!(
+            (fm.spec.n_layer, fm.spec.n_head, fm.spec.n_head_kv),
+            (spec.n_layer, spec.n_head, spec.n_head_kv)
+        );
+        assert_eq!(fm.spec.n_vocab, spec.n_vocab);
+        assert!(!fm.spec.tied_embeddings);
+        assert!(fm.notes.is_empty(), "{:?}", fm.notes);
+    }
+    // Mistral GGUFs are written as "llama".
+    let mut mistral = base("llama-3.1-8b");
+    mistral.n_vocab = 32768;
+    mistral.rope_freqs = false;
+    assert_eq!(roundtrip(&mistral, "llama", vec![]).spec.arch, Arch::Llama);
+}
+
+#[test]
+fn moe_and_sliding_window_architectures() {
+    // Qwen3-30B-A3B shapes (data/model_configs.csv row Qwen3-30B-A3B).
+    let mut q3moe = base("deepseek-r1-0528-qwen3-8b");
+    q3moe.arch = Arch::Qwen3Moe;
+    (
+        q3moe.n_embd,
+        q3moe.n_layer,
+        q3moe.n_head,
+        q3moe.n_head_kv,
+        q3moe.n_ff,
+    ) = (2048, 48, 32, 4, 6144);
+    q3moe.moe = Some(MoeSpec {
+        n_expert: 128,
+        n_expert_used: 8,
+        n_expert_shared: 0,
+        n_ff_exp: 768,
+        n_layer_dense_lead: 0,
+    });
+    let fm = roundtrip(
+        &q3moe,
+        "qwen3moe",
+        vec![
+            ("expert_count", GgufValue::U32(128)),
+            ("expert_used_count", GgufValue::U32(8)),
+            ("expert_feed_forward_length", GgufValue::U32(768)),
+        ],
+    );
+    assert_eq!(fm.spec.arch, Arch::Qwen3Moe);
+    assert_eq!(fm.spec.moe, q3moe.moe);
+
+    // gpt-oss-20b shapes: alternating 128-token sliding window.
+    let mut oss = base("llama-3.1-8b");
+    oss.arch = Arch::GptOss;
+    (
+        oss.n_embd,
+        oss.n_layer,
+        oss.n_head,
+        oss.n_head_kv,
+        oss.head_dim_k,
+        oss.head_dim_v,
+        oss.n_vocab,
+    ) = (2880, 24, 64, 8, 64, 64, 201088);
+    oss.rope_freqs = false;
+    oss.moe = Some(MoeSpec {
+        n_expert: 32,
+        n_expert_used: 4,
+        n_expert_shared: 0,
+        n_ff_exp: 2880,
+        n_layer_dense_lead: 0,
+    });
+    let fm = roundtrip(
+        &oss,
+        "gpt-oss",
+        vec![
+            ("expert_count", GgufValue::U32(32)),
+            ("expert_used_count", GgufValue::U32(4)),
+            ("expert_feed_forward_length", GgufValue::U32(2880)),
+            ("attention.sliding_window", GgufValue::U32(128)),
+        ],
+    );
+    assert_eq!(fm.spec.arch, Arch::GptOss);
+    assert_eq!(
+        fm.spec.swa,
+        Some(SwaSpec {
+            window: 128,
+            period: 2
+        })
+    );
+    assert!(fm.spec.swa.unwrap().is_swa(0) && !fm.spec.swa.unwrap().is_swa(1));
+
+    // Gemma 3: every sixth block is global.
+    let mut g3 = base("llama-3.1-8b");
+    g3.arch = Arch::Gemma3;
+    g3.tied_embeddings = true;
+    g3.rope_freqs = false;
+    let fm = roundtrip(
+        &g3,
+        "gemma3",
+        vec![("attention.sliding_window", GgufValue::U32(1024))],
+    );
+    assert_eq!(
+        fm.spec.swa,
+        Some(SwaSpec {
+            window: 1024,
+            period: 6
+        })
+    );
+    assert!(fm.spec.tied_embeddings);
+
+    // Phi-3/4 (fused projections are just other tensor names to the reader).
+    let mut phi = base("llama-3.1-8b");
+    phi.arch = Arch::Phi3;
+    phi.rope_freqs = false;
+    assert_eq!(roundtrip(&phi, "phi3", vec![]).spec.arch, Arch::Phi3);
+}
+
+#[test]
+fn deepseek2_current_and_old_conversions() {
+    let mut r1 = base("deepseek-r1");
+    r1.n_layer = 4; // 3 dense + 1 MoE, R1 widths
+    let mla = r1.mla.unwrap();
+    let common = |kmla: bool| {
+        let mut v = vec![
+            ("expert_count", GgufValue::U32(256)),
+            ("expert_used_count", GgufValue::U32(8)),
+            ("expert_shared_count", GgufValue::U32(1)),
+            ("expert_feed_forward_length", GgufValue::U32(2048)),
+            ("leading_dense_block_count", GgufValue::U32(3)),
+            ("attention.kv_lora_rank", GgufValue::U32(512)),
+            ("attention.q_lora_rank", GgufValue::U32(1536)),
+            ("rope.dimension_count", GgufValue::U32(64)),
+        ];
+        if kmla {
+            v.push(("attention.key_length_mla", GgufValue::U32(192)));
+            v.push(("attention.value_length_mla", GgufValue::U32(128)));
+        }
+        v
+    };
+    // Current conversion: head_count_kv 1, key_length 576, value_length 512 (+ _mla keys).
+    let mut new = r1.clone();
+    (new.n_head_kv, new.head_dim_k, new.head_dim_v) = (1, 576, 512);
+    let fm = roundtrip(&new, "deepseek2", common(true));
+    assert!(!fm.mla_expanded_cache);
+    assert_eq!(fm.spec.mla, Some(mla));
+    assert_eq!(fm.spec.moe, r1.moe);
+    // Old conversion: no _mla keys, per-head K/V of 192/128 over 128 KV heads.
+    let fm = roundtrip(&r1, "deepseek2", common(false));
+    assert!(fm.mla_expanded_cache);
+    assert!(fm.notes.iter().any(|n| n.contains("predates")));
+}
+
+#[test]
+fn unknown_architecture_is_exact_in_weights_and_says_kv_is_generic() {
+    let spec = base("deepseek-r1-distill-llama-8b");
+    let fm = roundtrip(&spec, "someday-arch", vec![]);
+    assert_eq!(fm.spec.arch, Arch::Generic);
+    assert!(fm.notes.iter().any(|n| n.contains("GENERIC")));
+    let _ = enumerate_tensors(&fm.spec, MlaTensorLayout::Split);
+}
