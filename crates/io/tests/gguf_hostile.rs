@@ -130,6 +130,21 @@ fn long_string_within_limit_but_truncated_costs_no_big_allocation() {
 }
 
 #[test]
+fn unlimited_string_length_still_allocates_only_what_arrives() {
+    // With the cap lifted, a 4 GiB (or 2^63) declared string in a short file is read in
+    // chunks and fails as truncated: no allocation of the declared size.
+    let limits = Limits {
+        max_string_bytes: u64::MAX,
+        ..Limits::default()
+    };
+    for len in [1u64 << 32, 1 << 63] {
+        let b = B::gguf(3, 0, 1).str("k").u32(8).u64(len).raw(b"abcd");
+        let e = read_header(&b.0[..], &limits).expect_err("truncated");
+        assert!(e.is_truncated(), "{e}");
+    }
+}
+
+#[test]
 fn array_of_2_pow_40_elements_is_refused() {
     let b = B::gguf(3, 0, 1)
         .str("tokenizer.ggml.tokens")

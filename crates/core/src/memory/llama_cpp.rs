@@ -261,7 +261,11 @@ impl Stage {
 ///   dominates; softmax runs in place on it;
 /// - the dense feed-forward holds gate, up and activation (3 × n_ff) next to
 ///   four hidden-size tensors per token.
-pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
+fn build_stages(
+    m: &ModelSpec,
+    s: &RunSettings,
+    r: &ResolvedSettings,
+) -> (Vec<(String, u64)>, Vec<Stage>) {
     const F32: u64 = 4;
     let t = r.n_tokens;
     let e = m.n_embd;
@@ -383,6 +387,11 @@ pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> P
             ),
         ],
     });
+    (inputs, stages)
+}
+
+pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
+    let (inputs, stages) = build_stages(m, s, r);
     let peak = stages
         .iter()
         .max_by_key(|st| st.bytes())
@@ -414,6 +423,40 @@ pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> P
     }
 }
 
+/// Bytes of each stage's live activations, for placing stages on devices.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct StageBytes {
+    /// Inputs alive for the whole graph (masks, token ids) on a device that runs attention.
+    pub inputs: Bytes,
+    /// The attention stage.
+    pub attention: Bytes,
+    /// The dense feed-forward stage, if the model has dense blocks.
+    pub dense_ffn: Bytes,
+    /// The routed-expert stage, if the model has experts.
+    pub moe_ffn: Bytes,
+    /// The output head.
+    pub output: Bytes,
+}
+
+/// Stage sizes of the worst-case graph (the compute buffer is inputs + the largest).
+pub fn stage_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> StageBytes {
+    let (inputs, stages) = build_stages(m, s, r);
+    let mut out = StageBytes {
+        inputs: Bytes(inputs.iter().map(|(_, b)| b).sum()),
+        ..Default::default()
+    };
+    for st in &stages {
+        let b = Bytes(st.bytes());
+        match st.name {
+            "attention" | "attention (MLA)" => out.attention = b,
+            "feed-forward" => out.dense_ffn = b,
+            "feed-forward (MoE)" => out.moe_ffn = b,
+            _ => out.output = b,
+        }
+    }
+    out
+}
+
 /// The output buffer: F32 logits for the reserved rows (at least one per sequence).
 pub fn output_buffer(m: &ModelSpec, r: &ResolvedSettings, n_seq: u64) -> Part {
     let rows = r.n_outputs.max(n_seq);
@@ -438,7 +481,9 @@ pub fn cpu_repack_bytes(w: &Weights) -> Bytes {
         .filter(|t| {
             matches!(
                 t.storage,
-                StorageType::Ggml(GgmlType::Q4_0 | GgmlType::Q4_K | GgmlType::IQ4_NL | GgmlType::MXFP4)
+                StorageType::Ggml(
+                    GgmlType::Q4_0 | GgmlType::Q4_K | GgmlType::IQ4_NL | GgmlType::MXFP4
+                )
             ) && t.tensor.n_dims() >= 2
                 && t.tensor.dims[1] % 8 == 0
                 && !(t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")

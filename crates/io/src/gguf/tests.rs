@@ -216,3 +216,37 @@ fn value_accessors_convert_integer_types() {
     assert_eq!(GgufValue::Bool(true).as_bool(), Some(true));
     assert_eq!(GgufValue::String("a".into()).as_str(), Some("a"));
 }
+
+/// A reader that fails (not with end of input) after `ok` bytes.
+struct Failing {
+    data: Vec<u8>,
+    ok: usize,
+}
+
+impl std::io::Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ok == 0 {
+            return Err(std::io::Error::other("network reset"));
+        }
+        let n = buf.len().min(self.ok).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data.drain(..n);
+        self.ok -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn reader_errors_are_reported_with_their_position() {
+    let r = Failing {
+        data: small_v3(),
+        ok: 20,
+    };
+    match read_header(r, &Limits::default()) {
+        Err(GgufError::Io { offset, source }) => {
+            assert!(offset <= 20);
+            assert_eq!(source.to_string(), "network reset");
+        }
+        other => panic!("expected Io, got {other:?}"),
+    }
+}
