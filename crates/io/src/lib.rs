@@ -3,3 +3,4 @@
 pub mod detect;
 pub mod gguf;
 pub mod model_file;
+pub mod remote;

@@ -35,7 +35,9 @@ pub enum FileModelError {
     #[error("the GGUF header has no '{0}' key; is this a language model converted by llama.cpp?")]
     MissingKey(String),
     /// A tensor type canirun does not know.
-    #[error("tensor '{tensor}' has ggml type id {type_id}, which canirun does not know; update canirun")]
+    #[error(
+        "tensor '{tensor}' has ggml type id {type_id}, which canirun does not know; update canirun"
+    )]
     UnknownType {
         /// Tensor name.
         tensor: String,
@@ -102,20 +104,24 @@ pub fn from_gguf(file: &GgufModelFile, name: &str) -> Result<FileModel, FileMode
     let n_embd = need("embedding_length")?;
     let n_layer = need("block_count")?;
     let n_head = need("attention.head_count")?.max(1);
-    let mut n_head_kv = num(h, &key("attention.head_count_kv")).unwrap_or(n_head).max(1);
+    let mut n_head_kv = num(h, &key("attention.head_count_kv"))
+        .unwrap_or(n_head)
+        .max(1);
     let head_k = num(h, &key("attention.key_length")).unwrap_or(n_embd / n_head);
     let head_v = num(h, &key("attention.value_length")).unwrap_or(head_k);
     let n_ff = num(h, &key("feed_forward_length")).unwrap_or(4 * n_embd);
     let n_vocab = embd_rows
         .or_else(|| num(h, &key("vocab_size")))
         .ok_or_else(|| FileModelError::MissingKey(key("vocab_size")))?;
-    let moe = num(h, &key("expert_count")).filter(|&n| n > 1).map(|n_expert| MoeSpec {
-        n_expert,
-        n_expert_used: num(h, &key("expert_used_count")).unwrap_or(1),
-        n_expert_shared: num(h, &key("expert_shared_count")).unwrap_or(0),
-        n_ff_exp: num(h, &key("expert_feed_forward_length")).unwrap_or(n_ff),
-        n_layer_dense_lead: num(h, &key("leading_dense_block_count")).unwrap_or(0),
-    });
+    let moe = num(h, &key("expert_count"))
+        .filter(|&n| n > 1)
+        .map(|n_expert| MoeSpec {
+            n_expert,
+            n_expert_used: num(h, &key("expert_used_count")).unwrap_or(1),
+            n_expert_shared: num(h, &key("expert_shared_count")).unwrap_or(0),
+            n_ff_exp: num(h, &key("expert_feed_forward_length")).unwrap_or(n_ff),
+            n_layer_dense_lead: num(h, &key("leading_dense_block_count")).unwrap_or(0),
+        });
     let mut mla_expanded_cache = false;
     let (mut head_dim_k, mut head_dim_v) = (head_k, head_v);
     let mla = match num(h, &key("attention.kv_lora_rank")) {
@@ -225,8 +231,14 @@ mod tests {
 
     #[test]
     fn block_names_split() {
-        assert_eq!(split_block("blk.12.ffn_down.weight"), (Some(12), "ffn_down.weight"));
-        assert_eq!(split_block("token_embd.weight"), (None, "token_embd.weight"));
+        assert_eq!(
+            split_block("blk.12.ffn_down.weight"),
+            (Some(12), "ffn_down.weight")
+        );
+        assert_eq!(
+            split_block("token_embd.weight"),
+            (None, "token_embd.weight")
+        );
         assert_eq!(split_block("blk.x.y"), (None, "blk.x.y"));
     }
 }
