@@ -55,6 +55,8 @@ pub enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Hardware: detect this machine, or list the catalog.
     Hw(cmd::hw::HwArgs),
+    /// Prefill and decode speed over context depths, time to first token, time to a full R1 answer.
+    Speed(cmd::speed::SpeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Some(Command::Validate(a)) => cmd::validate::run(&a, cli.json),
         Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
         Some(Command::Hw(a)) => cmd::hw::run(&a, cli.json),
+        Some(Command::Speed(a)) => cmd::speed::run(&a, cli.json),
         None => cmd::estimate::run(&cli.estimate, cli.json),
     };
     match result {

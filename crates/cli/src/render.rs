@@ -78,3 +78,41 @@ pub fn explain(b: &MemoryBreakdown) -> String {
     }
     s
 }
+
+/// The per-device placement table.
+pub fn placement_table(p: &canirun_core::placement::Placement) -> Table {
+    let mut t = table(&[
+        "device", "blocks", "weights", "KV", "compute", "other", "total", "capacity", "free",
+    ]);
+    for d in &p.devices {
+        let blocks = match (d.layers.first(), d.layers.last()) {
+            (Some(a), Some(b)) if a == b => format!("{a}"),
+            (Some(a), Some(b)) => format!("{a}-{b} ({})", d.layers.len()),
+            _ => "–".into(),
+        };
+        let free = match d.free() {
+            Some(f) if f < 0 => format!("SHORT {}", Bytes((-f) as u64)),
+            Some(f) => Bytes(f as u64).to_string(),
+            None => "–".into(),
+        };
+        t.add_row(vec![
+            Cell::new(match d.loc {
+                canirun_core::placement::Loc::Cpu => d.name.clone(),
+                gpu => format!("{gpu} {}", d.name),
+            }),
+            Cell::new(blocks),
+            right(d.weights),
+            right(d.kv),
+            right(d.compute),
+            right(d.output + d.overhead),
+            right(d.total()),
+            right(
+                d.capacity
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
+            right(free),
+        ]);
+    }
+    t
+}

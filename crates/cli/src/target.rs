@@ -29,24 +29,14 @@ pub struct Target {
     pub origin: Origin,
     /// Memory of each accelerator (GPU VRAM, or a Mac's Metal working set).
     pub gpus: Vec<Bytes>,
+    /// Name of each accelerator (same order as `gpus`).
+    pub gpu_names: Vec<String>,
     /// System RAM that can hold offloaded layers.
     pub ram: Option<Bytes>,
     /// The backend the hardware implies.
     pub backend: Backend,
     /// What was assumed along the way.
     pub assumptions: Vec<String>,
-}
-
-impl Target {
-    /// GPU memory usable for one model split across all GPUs: each extra GPU
-    /// holds its own compute buffer and runtime overhead (`per_device`).
-    pub fn effective_vram(&self, per_device: Bytes) -> Option<Bytes> {
-        if self.gpus.is_empty() {
-            return None;
-        }
-        let sum: Bytes = self.gpus.iter().copied().sum();
-        Some(sum.saturating_sub(per_device * (self.gpus.len() as u64 - 1)))
-    }
 }
 
 /// Work out the target from the flags, or detect it.
@@ -59,6 +49,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             ),
             origin: Origin::Given,
             gpus: vec![v],
+            gpu_names: vec![format!("GPU with {v}")],
             ram,
             backend: Backend::Cuda,
             assumptions: vec![],
@@ -68,6 +59,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
     if !gpu.is_empty() {
         let set = resolve_set(catalog, gpu)?;
         let mut gpus = Vec::new();
+        let mut gpu_names = Vec::new();
         let mut names = Vec::new();
         let mut backend = Backend::Cuda;
         let mut ram_total = ram;
@@ -85,6 +77,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
                     })?;
                     for _ in 0..*n {
                         gpus.push(mem);
+                        gpu_names.push(d.name.clone());
                     }
                     backend = match d.vendor.as_str() {
                         "AMD" => Backend::Rocm,
@@ -102,6 +95,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
                     let ws = metal_working_set(mem);
                     for _ in 0..*n {
                         gpus.push(ws);
+                        gpu_names.push(format!("{} (Metal working set)", d.name));
                     }
                     assumptions.push(format!(
                         "{}: GPU may use {ws} of {mem} ({})",
@@ -129,6 +123,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             description: format!("named: {}", names.join(" + ")),
             origin: Origin::Named,
             gpus,
+            gpu_names,
             ram: ram_total,
             backend,
             assumptions,
@@ -139,6 +134,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             description: format!("given: {r} of RAM, no GPU"),
             origin: Origin::Given,
             gpus: vec![],
+            gpu_names: vec![],
             ram: Some(r),
             backend: Backend::Cpu,
             assumptions: vec![],
@@ -163,7 +159,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
     let mut ram = Some(d.cpu.ram_available);
     if let Some(a) = &d.apple {
         gpus = vec![a.working_set];
-        names = vec![a.chip.clone()];
+        names = vec![format!("{} (Metal working set)", a.chip)];
         backend = Backend::Metal;
         ram = Some(a.memory.saturating_sub(a.working_set));
     }
@@ -179,6 +175,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
         ),
         origin: Origin::Detected,
         gpus,
+        gpu_names: names.clone(),
         ram,
         backend,
         assumptions: d.notes.clone(),

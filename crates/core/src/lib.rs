@@ -3,9 +3,12 @@
 //! No I/O, no async: every function here is deterministic and fast, so the
 //! command line, the web page and the tests all share one pipeline.
 
+pub mod cmdline;
 pub mod hardware;
 pub mod memory;
 pub mod model;
+pub mod placement;
 pub mod quant;
+pub mod speed;
 pub mod units;
 pub mod validate;

@@ -216,6 +216,69 @@ impl fmt::Display for Watts {
     }
 }
 
+/// A duration in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Seconds(pub f64);
+
+impl Seconds {
+    /// Value in milliseconds.
+    pub fn as_ms(self) -> f64 {
+        self.0 * 1e3
+    }
+}
+
+impl Add for Seconds {
+    type Output = Seconds;
+    fn add(self, o: Seconds) -> Seconds {
+        Seconds(self.0 + o.0)
+    }
+}
+
+impl Sum for Seconds {
+    fn sum<I: Iterator<Item = Seconds>>(iter: I) -> Seconds {
+        Seconds(iter.map(|s| s.0).sum())
+    }
+}
+
+impl fmt::Display for Seconds {
+    /// `12.3 ms` below a second, `4.56 s` below ten minutes, else `1h 02m`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let text = if !s.is_finite() {
+            "∞".to_string()
+        } else if s < 1.0 {
+            format!("{:.1} ms", s * 1e3)
+        } else if s < 600.0 {
+            format!("{s:.2} s")
+        } else if s < 3600.0 {
+            format!("{:.0}m {:02.0}s", (s / 60.0).floor(), s % 60.0)
+        } else {
+            format!("{:.0}h {:02.0}m", (s / 3600.0).floor(), (s % 3600.0) / 60.0)
+        };
+        f.pad(&text)
+    }
+}
+
+/// A token throughput.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokensPerSecond(pub f64);
+
+impl fmt::Display for TokensPerSecond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        let text = if v >= 100.0 {
+            format!("{v:.0} tok/s")
+        } else if v >= 10.0 {
+            format!("{v:.1} tok/s")
+        } else {
+            format!("{v:.2} tok/s")
+        };
+        f.pad(&text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

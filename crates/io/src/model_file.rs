@@ -56,7 +56,16 @@ fn num(h: &GgufHeader, key: &str) -> Option<u64> {
 
 /// Build the model description from a (possibly split) GGUF file.
 pub fn from_gguf(file: &GgufModelFile, name: &str) -> Result<FileModel, FileModelError> {
-    let h = file.header();
+    let headers: Vec<&GgufHeader> = file.parts().iter().map(|p| &p.header).collect();
+    from_headers(&headers, name)
+}
+
+/// Build the model description from the headers of a model's parts (the
+/// first holds the metadata), e.g. fetched remotely.
+pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, FileModelError> {
+    let h = *headers
+        .first()
+        .ok_or_else(|| FileModelError::MissingKey("general.architecture".into()))?;
     let arch_name = h
         .architecture()
         .ok_or_else(|| FileModelError::MissingKey("general.architecture".into()))?
@@ -77,8 +86,8 @@ pub fn from_gguf(file: &GgufModelFile, name: &str) -> Result<FileModel, FileMode
     // Tensors first: they are exact whatever the metadata says.
     let mut tensors = Vec::new();
     let mut has_output = false;
-    for part in file.parts() {
-        for t in &part.header.tensors {
+    for header in headers {
+        for t in &header.tensors {
             let ty = GgmlType::from_id(t.ggml_type).ok_or_else(|| FileModelError::UnknownType {
                 tensor: t.name.clone(),
                 type_id: t.ggml_type,
@@ -241,4 +250,166 @@ mod tests {
         );
         assert_eq!(split_block("blk.x.y"), (None, "blk.x.y"));
     }
+}
+
+/// One tensor of a safetensors checkpoint: name, dtype as written, shape, exact bytes.
+#[derive(Debug, Clone)]
+pub struct CheckpointTensor<'a> {
+    /// Hugging Face name (`model.layers.3.mlp.gate_proj.weight`).
+    pub name: &'a str,
+    /// dtype as written (`BF16`, `F8_E4M3`, …).
+    pub dtype: &'a str,
+    /// Shape, outermost first (as safetensors stores it).
+    pub shape: &'a [u64],
+    /// Exact bytes.
+    pub bytes: u64,
+}
+
+/// Build the model description from a Hugging Face `config.json` and the
+/// tensors of the safetensors headers (exact bytes per dtype).
+pub fn from_safetensors(
+    config: &serde_json::Value,
+    tensors: &[CheckpointTensor<'_>],
+    name: &str,
+) -> Result<FileModel, FileModelError> {
+    // Multimodal configs nest the language model under text_config.
+    let c = config.get("text_config").unwrap_or(config);
+    let get = |k: &str| c.get(k).and_then(serde_json::Value::as_u64);
+    let need =
+        |k: &str| get(k).ok_or_else(|| FileModelError::MissingKey(format!("config.json {k}")));
+    let model_type = config
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("unknown")
+        .to_string();
+    let mut notes = Vec::new();
+    let arch = Arch::parse(&model_type).unwrap_or_else(|| {
+        notes.push(format!("model_type '{model_type}' has no specific rules in canirun: weights are exact from the checkpoint, the KV cache is a GENERIC estimate"));
+        Arch::Generic
+    });
+    let n_embd = need("hidden_size")?;
+    let n_layer = need("num_hidden_layers")?;
+    let n_head = need("num_attention_heads")?.max(1);
+    let n_head_kv = get("num_key_value_heads").unwrap_or(n_head);
+    let head_dim = get("head_dim").unwrap_or(n_embd / n_head);
+    let n_expert = get("n_routed_experts")
+        .or_else(|| get("num_experts"))
+        .or_else(|| get("num_local_experts"));
+    let moe = n_expert.filter(|&n| n > 1).map(|n_expert| MoeSpec {
+        n_expert,
+        n_expert_used: get("num_experts_per_tok").unwrap_or(1),
+        n_expert_shared: get("n_shared_experts").unwrap_or(0),
+        n_ff_exp: get("moe_intermediate_size")
+            .or_else(|| get("intermediate_size"))
+            .unwrap_or(4 * n_embd),
+        n_layer_dense_lead: get("first_k_dense_replace").unwrap_or(0),
+    });
+    let mla = get("kv_lora_rank").map(|kv_lora_rank| MlaSpec {
+        q_lora_rank: get("q_lora_rank"),
+        kv_lora_rank,
+        qk_nope_head_dim: get("qk_nope_head_dim").unwrap_or(128),
+        qk_rope_head_dim: get("qk_rope_head_dim").unwrap_or(64),
+        v_head_dim: get("v_head_dim").unwrap_or(128),
+    });
+    let (head_dim_k, head_dim_v) = match mla {
+        Some(m) => (m.qk_nope_head_dim + m.qk_rope_head_dim, m.v_head_dim),
+        None => (head_dim, head_dim),
+    };
+    let swa = get("sliding_window")
+        .filter(|&w| w > 0)
+        .and_then(|window| match arch {
+            Arch::Gemma3 => Some(SwaSpec { window, period: 6 }),
+            Arch::GptOss => Some(SwaSpec { window, period: 2 }),
+            _ => None,
+        });
+    let n_mtp_layers = get("num_nextn_predict_layers").unwrap_or(0);
+    let mut weights = Vec::new();
+    let mut has_lm_head = false;
+    for t in tensors {
+        let (layer, base) = split_hf_block(t.name);
+        if t.name.ends_with("lm_head.weight") {
+            has_lm_head = true;
+        }
+        let storage = match t.dtype {
+            "BF16" => StorageType::Ggml(GgmlType::BF16),
+            "F16" => StorageType::Ggml(GgmlType::F16),
+            "F32" => StorageType::Ggml(GgmlType::F32),
+            "F8_E4M3" | "F8_E5M2" => StorageType::Fp8Block128,
+            "I32" | "U32" | "I8" | "U8" => StorageType::Int4Group { group: 128 },
+            _ => StorageType::Ggml(GgmlType::F32),
+        };
+        // safetensors shapes are outermost first; ggml order is the reverse.
+        let dims: Vec<u64> = t.shape.iter().rev().copied().collect();
+        let mut spec = TensorSpec::new(Cow::Owned(base.to_string()), &dims, layer);
+        // MTP blocks come after the last main block; llama.cpp drops them, vLLM loads
+        // them only for speculative decoding.
+        spec.in_gguf = layer.is_none_or(|l| l < n_layer);
+        weights.push(TensorWeight {
+            tensor: spec,
+            storage,
+            bytes: Bytes(t.bytes),
+        });
+    }
+    let dtypes: std::collections::BTreeSet<&str> = tensors.iter().map(|t| t.dtype).collect();
+    if n_mtp_layers > 0 {
+        notes.push(format!(
+            "the checkpoint includes {n_mtp_layers} multi-token-prediction block(s): counted in the weights here; llama.cpp drops them and vLLM/SGLang load them only for speculative decoding"
+        ));
+    }
+    notes.push("a safetensors checkpoint is served by vLLM/SGLang (or converted to GGUF for llama.cpp); the KV/compute terms follow llama.cpp until those engines are modelled".into());
+    let spec = ModelSpec {
+        id: name.to_string(),
+        name: name.to_string(),
+        arch,
+        n_embd,
+        n_layer,
+        n_head,
+        n_head_kv,
+        head_dim_k,
+        head_dim_v,
+        n_ff: get("intermediate_size").unwrap_or(4 * n_embd),
+        n_vocab: need("vocab_size")?,
+        tied_embeddings: c
+            .get("tie_word_embeddings")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(!has_lm_head),
+        n_ctx_train: get("max_position_embeddings").unwrap_or(4096),
+        moe,
+        mla,
+        n_mtp_layers,
+        rope_freqs: false,
+        swa,
+    };
+    Ok(FileModel {
+        spec,
+        weights: Weights {
+            quant: format!(
+                "safetensors ({})",
+                dtypes.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            tensors: weights,
+        },
+        file_type: None,
+        arch_name: model_type,
+        mla_expanded_cache: false,
+        notes,
+    })
+}
+
+/// `model.layers.12.mlp.down_proj.weight` → (Some(12), "mlp.down_proj.weight").
+fn split_hf_block(name: &str) -> (Option<u64>, &str) {
+    for prefix in [
+        "model.layers.",
+        "model.language_model.layers.",
+        "language_model.model.layers.",
+    ] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            if let Some((n, base)) = rest.split_once('.') {
+                if let Ok(il) = n.parse() {
+                    return (Some(il), base);
+                }
+            }
+        }
+    }
+    (None, name)
 }

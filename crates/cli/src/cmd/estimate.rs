@@ -8,6 +8,10 @@ use canirun_core::memory::fit::{verdict, Verdict};
 use canirun_core::memory::llama_cpp;
 use canirun_core::memory::MlaCache;
 use canirun_core::model::{resolve, tensors::param_counts, ModelSpec};
+use canirun_core::placement::llama_cpp::{
+    auto_fit, parse_buft, place, Override, PlacementArgs, SplitMode,
+};
+use canirun_core::placement::{DeviceSpec, Loc, Placement};
 use canirun_core::quant::{weights, Quant, Weights};
 use canirun_core::units::Bytes;
 use canirun_io::gguf::DataStatus;
@@ -18,7 +22,7 @@ use std::path::Path;
 /// Arguments of the default command.
 #[derive(Args, Debug)]
 pub struct EstimateArgs {
-    /// Model: an Ollama tag (deepseek-r1:7b), a Hugging Face id, a short name (r1-7b), or a .gguf file.
+    /// Model: an Ollama tag (deepseek-r1:7b), a Hugging Face id, a short name (r1-7b), a .gguf file, or a remote model (hf.co/<repo>:<quant>, https://…/file.gguf) read header-only.
     #[arg(value_name = "MODEL")]
     pub model: Option<String>,
     /// Quantization: Q4_K_M, Q8_0, IQ2_XXS, Q5_K_L, UD-IQ1_S, F16, BF16, FP8, AWQ, EXL2-4.0bpw, MLX-4bit …
@@ -44,6 +48,161 @@ pub struct EstimateArgs {
     pub tensors: bool,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    #[command(flatten)]
+    pub placement: PlacementFlags,
+}
+
+/// llama.cpp's placement flags; without any, canirun offloads everything that
+/// fits and otherwise fits like llama.cpp's `--fit` (experts to RAM first, then layers).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PlacementFlags {
+    /// Layers to offload to the GPU(s), counting the output head as the last one (`all` = every layer).
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
+    pub ngl: Option<Option<u64>>,
+    /// Proportions of the layers per GPU, e.g. 3,1.
+    #[arg(long = "tensor-split", visible_alias = "ts", value_name = "A,B,…", value_parser = parse_ts)]
+    pub ts: Option<Vec<f64>>,
+    /// How to split across GPUs: layer, row or none.
+    #[arg(long = "split-mode", visible_alias = "sm", value_name = "MODE", value_parser = ["layer", "row", "none"])]
+    pub sm: Option<String>,
+    /// The main GPU (for row split and none).
+    #[arg(
+        long = "main-gpu",
+        visible_alias = "mg",
+        value_name = "I",
+        default_value_t = 0
+    )]
+    pub mg: usize,
+    /// Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable).
+    #[arg(
+        long = "override-tensor",
+        visible_alias = "ot",
+        value_name = "PATTERN=BUFFER"
+    )]
+    pub ot: Vec<String>,
+    /// Keep all MoE experts in system RAM (llama.cpp --cpu-moe).
+    #[arg(long = "cpu-moe", visible_alias = "cmoe")]
+    pub cmoe: bool,
+    /// Keep the KV cache in system RAM.
+    #[arg(long = "no-kv-offload", visible_alias = "nkvo")]
+    pub nkvo: bool,
+}
+
+fn parse_ngl(s: &str) -> Result<Option<u64>, String> {
+    match s {
+        "all" | "-1" | "auto" => Ok(None),
+        _ => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("'{s}' is not a layer count; use a whole number or all")),
+    }
+}
+
+fn parse_ts(s: &str) -> Result<Vec<f64>, String> {
+    let v: Result<Vec<f64>, _> = s
+        .split([',', '/'])
+        .map(|p| p.trim().parse::<f64>())
+        .collect();
+    match v {
+        Ok(v) if v.iter().all(|x| x.is_finite() && *x >= 0.0) && v.iter().any(|x| *x > 0.0) => {
+            Ok(v)
+        }
+        _ => Err(format!(
+            "'{s}' is not a tensor split; give one non-negative proportion per GPU, e.g. 3,1"
+        )),
+    }
+}
+
+impl PlacementFlags {
+    /// The flags as placement arguments, or `None` when none was given.
+    fn args(&self) -> Result<Option<PlacementArgs>> {
+        let given = self.ngl.is_some()
+            || self.ts.is_some()
+            || self.sm.is_some()
+            || !self.ot.is_empty()
+            || self.cmoe
+            || self.nkvo
+            || self.mg != 0;
+        if !given {
+            return Ok(None);
+        }
+        let mut overrides = Vec::new();
+        for rule in &self.ot {
+            for part in rule.split(',') {
+                let (pat, buft) = part
+                    .split_once('=')
+                    .with_context(|| format!("-ot {rule}: write PATTERN=BUFFER, e.g. exps=CPU"))?;
+                let target = parse_buft(buft).with_context(|| {
+                    format!("-ot {rule}: the buffer must be CPU, CUDA0, ROCm0, Vulkan0 or Metal")
+                })?;
+                overrides.push(Override {
+                    pattern: pat.to_string(),
+                    target,
+                });
+            }
+        }
+        if self.cmoe {
+            overrides.push(Override {
+                pattern: r"\.ffn_(up|down|gate)_(ch|)exps".into(),
+                target: Loc::Cpu,
+            });
+        }
+        Ok(Some(PlacementArgs {
+            n_gpu_layers: self.ngl.flatten(),
+            split_mode: match self.sm.as_deref() {
+                Some("row") => SplitMode::Row,
+                Some("none") => SplitMode::None,
+                _ => SplitMode::Layer,
+            },
+            tensor_split: self.ts.clone(),
+            main_gpu: self.mg,
+            overrides,
+            no_kv_offload: self.nkvo,
+        }))
+    }
+}
+
+/// Place the model: as the flags say, else everything if it fits, else like `--fit`.
+fn place_on(
+    spec: &ModelSpec,
+    w: &Weights,
+    s: &canirun_core::memory::RunSettings,
+    hw: &crate::target::Target,
+    flags: &PlacementFlags,
+) -> Result<(Placement, &'static str)> {
+    let gpus: Vec<DeviceSpec> = hw
+        .gpus
+        .iter()
+        .zip(&hw.gpu_names)
+        .map(|(m, n)| DeviceSpec {
+            name: n.clone(),
+            memory: *m,
+            backend: s.backend,
+        })
+        .collect();
+    if let Some(args) = flags.args()? {
+        return Ok((place(spec, w, s, &gpus, hw.ram, &args)?, "as given"));
+    }
+    let full = place(spec, w, s, &gpus, hw.ram, &PlacementArgs::default())?;
+    if full.fits() || gpus.is_empty() {
+        return Ok((
+            full,
+            if gpus.is_empty() {
+                "CPU only"
+            } else {
+                "everything offloaded"
+            },
+        ));
+    }
+    let (_, fitted) = auto_fit(
+        spec,
+        w,
+        s,
+        &gpus,
+        hw.ram,
+        canirun_core::units::Bytes::gib(1),
+    )?;
+    Ok((fitted, "fitted like llama.cpp --fit: experts to RAM first, then whole layers, 1 GiB margin per GPU"))
 }
 
 /// Run the estimate.
@@ -60,8 +219,14 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         s.mla_cache = MlaCache::Expanded;
     }
     let b = llama_cpp::estimate(spec, w, &s).context("llama.cpp would refuse these settings")?;
-    let per_device = b.compute.bytes + b.overhead.bytes;
-    let v = verdict(&b, w, spec.n_layer, hw.effective_vram(per_device), hw.ram);
+    let (placement, how) = place_on(spec, w, &s, &hw, &a.placement)?;
+    let embedding: canirun_core::units::Bytes = w
+        .tensors
+        .iter()
+        .filter(|t| t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+        .map(|t| t.bytes)
+        .sum();
+    let v = verdict(&placement, spec.n_layer, embedding);
     let extra_notes = &loaded.notes;
 
     if json_out {
@@ -80,6 +245,8 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
                 "output": b.output.terms, "overhead": b.overhead.terms,
             },
             "hardware": hw,
+            "placement": placement,
+            "placement_method": how,
             "verdict": v,
             "notes": b.notes.iter().chain(extra_notes.iter()).collect::<Vec<_>>(),
             "tensors": if a.tensors { serde_json::to_value(&w.tensors)? } else { serde_json::Value::Null },
@@ -109,12 +276,15 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     );
     println!("{}", render::breakdown_table(&b));
     println!("hardware: {}", hw.description);
-    if hw.gpus.len() > 1 {
-        println!(
-            "note: {} GPUs hold one model: every GPU pays its own compute buffer and runtime ({per_device} each); per-device placement comes with `--tensor-split`",
-            hw.gpus.len()
-        );
-    }
+    println!(
+        "placement ({how}): {}",
+        if placement.flags.is_empty() {
+            "CPU only".to_string()
+        } else {
+            placement.flags.join(" ")
+        }
+    );
+    println!("{}", render::placement_table(&placement));
     let label = if hw.origin == crate::target::Origin::Detected {
         "detection"
     } else {
@@ -132,10 +302,11 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             n_layer,
             in_ram,
         } => println!(
-            "verdict: FITS WITH PART OFFLOADED: {gpu_layers}/{n_layer} layers on the GPU (-ngl {gpu_layers}), {in_ram} in system RAM; expect slower generation"
+            "verdict: FITS WITH PART OFFLOADED: {gpu_layers}/{n_layer} blocks on the GPU, {in_ram} of weights in system RAM ({}); expect slower generation",
+            placement.flags.join(" ")
         ),
-        Verdict::DoesNotFit { short_by } => {
-            println!("verdict: DOES NOT FIT, short by {short_by}; try a smaller quant (-q), a shorter context (-c) or a quantized cache (-ctk q8_0 -ctv q8_0)")
+        Verdict::DoesNotFit { short_by, pool } => {
+            println!("verdict: DOES NOT FIT: {pool} is short by {short_by}; try a smaller quant (-q), a shorter context (-c), a quantized cache (-ctk q8_0 -ctv q8_0), more RAM (--ram) or more GPUs")
         }
         Verdict::Unknown => println!(
             "verdict: no memory to check against; name the hardware (--gpu 4090) or give --vram/--ram"
@@ -214,6 +385,104 @@ fn load(name: &str, a: &EstimateArgs) -> Result<Loaded> {
             notes,
         });
     }
+    if is_remote(name) {
+        match load_remote(name, a) {
+            Ok(l) => return Ok(l),
+            // Offline, but the catalog knows the model: say so and carry on from the catalog.
+            Err(e) if resolve(name).is_ok() => {
+                let mut l = load_catalog(name, a)?;
+                l.notes.push(format!(
+                    "could not read the remote header ({e:#}); used the embedded catalog instead"
+                ));
+                return Ok(l);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    load_catalog(name, a)
+}
+
+/// Whether the argument names a remote model (Hugging Face or a URL).
+fn is_remote(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    ["hf.co/", "huggingface.co/", "hf://", "http://", "https://"]
+        .iter()
+        .any(|p| l.starts_with(p))
+}
+
+/// Read a remote model's headers only (HTTP range requests), with a progress
+/// bar when the fetch takes a while.
+fn load_remote(name: &str, a: &EstimateArgs) -> Result<Loaded> {
+    use canirun_io::remote::{self, Fetcher, RemoteModel, RemoteOptions};
+    let spec = remote::parse_spec(name)?
+        .with_context(|| format!("'{name}' is not a Hugging Face repository or URL"))?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("reading remote header {bytes} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let started = std::time::Instant::now();
+    let progress = |p: &remote::FetchProgress<'_>| {
+        // Only draw when the fetch is slow enough to wonder about.
+        if started.elapsed() > std::time::Duration::from_millis(300) {
+            bar.set_position(p.total_fetched);
+            bar.set_message(p.url.to_string());
+        }
+    };
+    let fetcher = Fetcher::new(RemoteOptions::from_env()).with_progress(&progress);
+    let model = fetcher.fetch(&spec)?;
+    bar.finish_and_clear();
+    let fetched = fetcher.bytes_fetched();
+    let (fm, total_size) = match &model {
+        RemoteModel::Gguf(m) => {
+            let headers: Vec<&canirun_io::gguf::GgufHeader> =
+                m.parts.iter().map(|p| &p.header).collect();
+            let size: u64 = m.parts.iter().filter_map(|p| p.file_size).sum();
+            (canirun_io::model_file::from_headers(&headers, name)?, size)
+        }
+        RemoteModel::Safetensors(m) => {
+            let config = m.config.as_ref().context(
+                "the repository has no config.json; canirun needs it for the model's shape",
+            )?;
+            let tensors: Vec<canirun_io::model_file::CheckpointTensor<'_>> = m
+                .tensors
+                .iter()
+                .map(|t| canirun_io::model_file::CheckpointTensor {
+                    name: &t.name,
+                    dtype: &t.dtype,
+                    shape: &t.shape,
+                    bytes: t.bytes,
+                })
+                .collect();
+            (
+                canirun_io::model_file::from_safetensors(config, &tensors, name)?,
+                m.tensor_bytes_total(),
+            )
+        }
+    };
+    if a.quant.is_some() {
+        bail!("-q/--quant does not apply to a remote file: name the quant in the reference instead, e.g. hf.co/unsloth/DeepSeek-R1-GGUF:Q4_K_M");
+    }
+    let mut notes = fm.notes.clone();
+    notes.push(format!(
+        "read {} of headers over the network for a {} model (header only, cached for next time)",
+        canirun_core::units::Bytes(fetched),
+        canirun_core::units::Bytes(total_size)
+    ));
+    Ok(Loaded {
+        model_json: json!({"remote": name, "name": fm.spec.name, "arch": fm.arch_name,
+            "params": fm.weights.n_params(), "bytes_fetched": fetched, "file_bytes": total_size}),
+        quant_label: fm.weights.quant.clone(),
+        sources: format!("remote header of {name} (tensor types and shapes exact)"),
+        expanded_mla: fm.mla_expanded_cache,
+        spec: fm.spec,
+        weights: fm.weights,
+        notes,
+    })
+}
+
+fn load_catalog(name: &str, a: &EstimateArgs) -> Result<Loaded> {
     let r = resolve(name)?;
     let entry = r.entry;
     let spec = entry.spec();

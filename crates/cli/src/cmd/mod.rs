@@ -3,5 +3,7 @@ pub mod bench;
 pub mod estimate;
 pub mod hw;
 pub mod models;
+pub mod speed;
 pub mod table;
 pub mod validate;
+pub mod validate_speed;

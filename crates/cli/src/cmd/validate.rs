@@ -24,11 +24,29 @@ pub enum ValidateCmd {
         #[arg(long)]
         fixtures: Option<PathBuf>,
     },
+    /// Predicted tokens/s vs published benchmarks (CSV with the columns of benchmarks.csv).
+    Speed {
+        /// The CSV file.
+        file: PathBuf,
+        /// Keep only generation (tg) or prompt (pp) rows.
+        #[arg(long, value_name = "tg|pp")]
+        test: Option<String>,
+        /// Refit the calibration constants and print the new speed_calibration.toml.
+        #[arg(long)]
+        fit: bool,
+    },
 }
 
 /// Run a validation.
 pub fn run(cmd: &ValidateCmd, json_out: bool) -> Result<()> {
     match cmd {
+        ValidateCmd::Speed { file, test, fit } if *fit => {
+            let _ = test;
+            super::validate_speed::fit(file, json_out)
+        }
+        ValidateCmd::Speed { file, test, .. } => {
+            super::validate_speed::run(file, test.as_deref(), json_out)
+        }
         ValidateCmd::LlamaCpp { file, fixtures } => llama_cpp(file, fixtures.as_deref(), json_out),
         ValidateCmd::Sizes { file } => {
             let text = std::fs::read_to_string(file).with_context(|| {

@@ -172,6 +172,17 @@ pub fn swa_cells(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Option
     Some(per_stream * r.n_stream)
 }
 
+/// KV bytes of block `il` (its cells × one K and one V row).
+pub fn kv_layer_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings, il: u64) -> Bytes {
+    let (wk, wv) = kv_row_widths(m, s.mla_cache);
+    let row = s.type_k.row_size(wk) + if wv > 0 { s.type_v.row_size(wv) } else { 0 };
+    let cells = match (m.swa, swa_cells(m, s, r)) {
+        (Some(w), Some(c)) if w.is_swa(il) => c,
+        _ => r.n_ctx,
+    };
+    Bytes(cells * row)
+}
+
 /// The KV cache: every layer holds `cells` rows of K (and V) in the cache type;
 /// sliding-window layers hold only [`swa_cells`].
 pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {

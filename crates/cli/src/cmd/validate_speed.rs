@@ -1,0 +1,105 @@
+//! `canirun validate speed FILE.csv [--test tg|pp] [--fit]`: predicted vs
+//! published throughput, and the fit that produces the calibration.
+
+use crate::render;
+use anyhow::{bail, Context, Result};
+use canirun_core::speed::benchmarks::{self, TestFilter};
+use canirun_core::speed::{self, Calibration};
+use std::path::Path;
+
+fn read(file: &Path) -> Result<String> {
+    std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "cannot read {}; pass a CSV with the columns of ../shared/data/benchmarks.csv (a copy is crates/core/data/benchmarks.csv)",
+            file.display()
+        )
+    })
+}
+
+fn filter(test: Option<&str>) -> Result<Option<TestFilter>> {
+    match test {
+        None => Ok(None),
+        Some(t) => match TestFilter::parse(t) {
+            Some(f) => Ok(Some(f)),
+            None => bail!("--test '{t}': use tg (generation rows) or pp (prompt rows)"),
+        },
+    }
+}
+
+/// Print predicted vs published for every row, the reason for every skipped
+/// row, and the summary line last.
+pub fn run(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
+    let text = read(file)?;
+    let f = filter(test)?;
+    let cal = Calibration::embedded()?;
+    let rep = benchmarks::validate(&text, f, cal)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+        println!("{}", rep.summary.line());
+        return Ok(());
+    }
+    let mut t = render::table(&[
+        "line",
+        "hardware | model | quant | test",
+        "published",
+        "predicted",
+        "error",
+        "interpreted as",
+    ]);
+    for r in &rep.rows {
+        t.add_row(vec![
+            render::right(r.line),
+            comfy_table::Cell::new(&r.what),
+            render::right(format!("{:.2}", r.published)),
+            render::right(format!("{:.2}", r.predicted)),
+            render::right(format!("{:+.1}%", r.err_pct)),
+            comfy_table::Cell::new(&r.interpreted_as),
+        ]);
+    }
+    println!(
+        "tokens/s, canirun vs published (calibration: {})",
+        cal.meta.command
+    );
+    println!("{t}");
+    for s in &rep.skipped {
+        println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
+    }
+    println!("{}", rep.summary.line());
+    Ok(())
+}
+
+/// Fit the calibration constants on `file` and print the new
+/// `speed_calibration.toml` (to stdout; redirect it into
+/// crates/core/data/speed_calibration.toml), then both validation summaries.
+pub fn fit(file: &Path, json: bool) -> Result<()> {
+    let text = read(file)?;
+    let start = Calibration::embedded()?;
+    let (rows, skipped) = benchmarks::prepare(&text, start)?;
+    let report = speed::fit(&rows, start);
+    let mut cal = report.calibration.clone();
+    let tg = benchmarks::validate(&text, Some(TestFilter::Tg), &cal)?;
+    let pp = benchmarks::validate(&text, Some(TestFilter::Pp), &cal)?;
+    cal.meta.tg_summary = tg.summary.line();
+    cal.meta.pp_summary = pp.summary.line();
+    cal.meta.fitted_on = format!(
+        "{} ({} rows interpreted, {} skipped with reasons)",
+        file.display(),
+        rows.len(),
+        skipped.len()
+    );
+    cal.meta.command = format!("canirun validate speed {} --fit", file.display());
+    cal.meta.method = format!(
+        "least squares on ln(predicted/published) over all interpreted rows, coordinate descent on geometric grids within physical bounds; constants informed by fewer than {} rows keep their prior; mean squared log error {:.4} -> {:.4}",
+        speed::calibration_min_rows(),
+        report.loss_before,
+        report.loss_after
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&cal)?);
+        return Ok(());
+    }
+    print!("{}", speed::to_toml(&cal, &report.unfitted));
+    eprintln!("{}", tg.summary.line());
+    eprintln!("{}", pp.summary.line());
+    Ok(())
+}

@@ -1,0 +1,540 @@
+//! "Paste your command": read a llama.cpp (`llama-server`, `llama-cli`,
+//! `llama-bench`), `ollama run` or `vllm serve` command line into run settings
+//! and placement flags. Unknown flags are reported, never silently ignored;
+//! bad values are errors that name the flag.
+
+use crate::memory::{FlashAttn, RunSettings};
+use crate::placement::llama_cpp::{parse_buft, Override, PlacementArgs, SplitMode};
+use crate::quant::GgmlType;
+use serde::Serialize;
+
+/// The engine a pasted command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// llama.cpp's server, CLI or bench.
+    LlamaCpp,
+    /// `ollama run`.
+    Ollama,
+    /// `vllm serve`.
+    Vllm,
+}
+
+/// What a pasted command says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParsedCommand {
+    /// Which engine.
+    pub engine: Engine,
+    /// The program as typed.
+    pub program: String,
+    /// The model argument (`-m file.gguf`, `-hf repo:quant`, `ollama run tag`, `vllm serve repo`).
+    pub model: Option<String>,
+    /// Run settings (defaults where the command is silent).
+    pub settings: RunSettings,
+    /// Whether `-c` was given (llama.cpp's `--fit` only shrinks an unset context).
+    pub ctx_given: bool,
+    /// Placement flags.
+    pub placement: PlacementArgs,
+    /// vLLM tensor-parallel size.
+    pub tensor_parallel: Option<u64>,
+    /// Flags canirun read but that do not change memory (threads, host, port, …).
+    pub ignored: Vec<String>,
+    /// Flags canirun does not know: named, not silently dropped.
+    pub unknown: Vec<String>,
+}
+
+/// A value canirun cannot accept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CmdlineError {
+    /// Empty command.
+    #[error(
+        "the pasted command is empty; paste e.g. `llama-server -m model.gguf -c 32768 -ngl 99`"
+    )]
+    Empty,
+    /// Not an engine canirun knows.
+    #[error("'{0}' is not llama-server, llama-cli, llama-bench, ollama or vllm")]
+    Program(String),
+    /// A flag without its value.
+    #[error("{0} needs a value")]
+    Missing(String),
+    /// A flag with a bad value.
+    #[error("{flag} {value}: {why}")]
+    Value {
+        /// The flag.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// What is wrong and what would be right.
+        why: String,
+    },
+}
+
+fn bad(flag: &str, value: &str, why: &str) -> CmdlineError {
+    CmdlineError::Value {
+        flag: flag.into(),
+        value: value.into(),
+        why: why.into(),
+    }
+}
+
+fn uint(flag: &str, v: &str, max: u64) -> Result<u64, CmdlineError> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| bad(flag, v, "is not a whole number"))?;
+    if n < 0 || n as u64 > max {
+        return Err(bad(flag, v, &format!("must be between 0 and {max}")));
+    }
+    Ok(n as u64)
+}
+
+fn cache_type(flag: &str, v: &str) -> Result<GgmlType, CmdlineError> {
+    let t: GgmlType = v.parse().map_err(|_| {
+        bad(
+            flag,
+            v,
+            "use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl",
+        )
+    })?;
+    if crate::memory::CACHE_TYPES.contains(&t) {
+        Ok(t)
+    } else {
+        Err(bad(
+            flag,
+            v,
+            "use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl",
+        ))
+    }
+}
+
+/// Split a command line into words, honouring quotes and backslash-newlines.
+pub fn split_words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars().peekable();
+    let mut has = false;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                has = true;
+            }
+            (None, '\\') => {
+                if let Some(n) = chars.next() {
+                    if n != '\n' {
+                        cur.push(n);
+                        has = true;
+                    }
+                }
+            }
+            (None, c) if c.is_whitespace() => {
+                if has {
+                    out.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                has = true;
+            }
+        }
+    }
+    if has {
+        out.push(cur);
+    }
+    out
+}
+
+/// Parse a pasted command (already split into words; leading `VAR=value` words are environment).
+pub fn parse(words: &[String]) -> Result<ParsedCommand, CmdlineError> {
+    let mut env = Vec::new();
+    let mut i = 0;
+    while i < words.len() && words[i].contains('=') && !words[i].starts_with('-') {
+        env.push(words[i].clone());
+        i += 1;
+    }
+    let Some(program) = words.get(i) else {
+        return Err(CmdlineError::Empty);
+    };
+    let base = program
+        .rsplit('/')
+        .next()
+        .unwrap_or(program)
+        .to_ascii_lowercase();
+    let rest = &words[i + 1..];
+    if base.starts_with("llama-") || base == "main" || base == "server" {
+        parse_llama(program, rest)
+    } else if base == "ollama" {
+        parse_ollama(program, rest, &env)
+    } else if base == "vllm" {
+        parse_vllm(program, rest)
+    } else {
+        Err(CmdlineError::Program(program.clone()))
+    }
+}
+
+fn new_cmd(engine: Engine, program: &str) -> ParsedCommand {
+    ParsedCommand {
+        engine,
+        program: program.to_string(),
+        model: None,
+        settings: RunSettings::default(),
+        ctx_given: false,
+        placement: PlacementArgs::default(),
+        tensor_parallel: None,
+        ignored: vec![],
+        unknown: vec![],
+    }
+}
+
+/// llama.cpp flags that take a value but do not change memory.
+const LLAMA_IGNORED_WITH_VALUE: [&str; 24] = [
+    "-t",
+    "--threads",
+    "-tb",
+    "--threads-batch",
+    "--host",
+    "--port",
+    "-n",
+    "--n-predict",
+    "--temp",
+    "--top-k",
+    "--top-p",
+    "--min-p",
+    "--seed",
+    "-s",
+    "--repeat-penalty",
+    "-p",
+    "--prompt",
+    "-f",
+    "--file",
+    "--alias",
+    "-a",
+    "--chat-template",
+    "-r",
+    "--api-key",
+];
+
+/// llama.cpp switches that do not change memory.
+const LLAMA_IGNORED_SWITCHES: [&str; 12] = [
+    "--jinja",
+    "-cnv",
+    "--conversation",
+    "--no-warmup",
+    "--metrics",
+    "--verbose",
+    "-v",
+    "--mlock",
+    "--no-mmap",
+    "-no-cnv",
+    "--no-webui",
+    "--flash-attn-auto",
+];
+
+fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineError> {
+    let mut c = new_cmd(Engine::LlamaCpp, program);
+    let mut k = 0;
+    while k < args.len() {
+        let raw = &args[k];
+        // --flag=value form
+        let (flag, inline): (&str, Option<&str>) = match raw.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (raw.as_str(), None),
+        };
+        let take = |k: &mut usize| -> Result<String, CmdlineError> {
+            if let Some(v) = inline {
+                return Ok(v.to_string());
+            }
+            *k += 1;
+            args.get(*k)
+                .cloned()
+                .ok_or_else(|| CmdlineError::Missing(flag.to_string()))
+        };
+        match flag {
+            "-m" | "--model" | "-hf" | "--hf-repo" | "-hfr" => c.model = Some(take(&mut k)?),
+            "-c" | "--ctx-size" => {
+                let v = take(&mut k)?;
+                c.settings.n_ctx = uint(flag, &v, 10_000_000)?;
+                c.ctx_given = true;
+            }
+            "-b" | "--batch-size" => {
+                let v = take(&mut k)?;
+                c.settings.n_batch = uint(flag, &v, 1 << 20)?.max(1);
+            }
+            "-ub" | "--ubatch-size" => {
+                let v = take(&mut k)?;
+                c.settings.n_ubatch = uint(flag, &v, 1 << 20)?.max(1);
+            }
+            "-np" | "--parallel" => {
+                let v = take(&mut k)?;
+                c.settings.n_parallel = uint(flag, &v, 4096)?.max(1);
+            }
+            "-kvu" | "--kv-unified" => c.settings.kv_unified = true,
+            "-fa" | "--flash-attn" => {
+                let v = take(&mut k)?;
+                c.settings.flash_attn =
+                    FlashAttn::parse(&v).ok_or_else(|| bad(flag, &v, "use on, off or auto"))?;
+            }
+            "-ctk" | "--cache-type-k" => {
+                let v = take(&mut k)?;
+                c.settings.type_k = cache_type(flag, &v)?;
+            }
+            "-ctv" | "--cache-type-v" => {
+                let v = take(&mut k)?;
+                c.settings.type_v = cache_type(flag, &v)?;
+            }
+            "-ngl" | "--n-gpu-layers" | "--gpu-layers" => {
+                let v = take(&mut k)?;
+                c.placement.n_gpu_layers = match v.as_str() {
+                    "all" | "-1" | "auto" => None,
+                    _ => Some(uint(flag, &v, 100_000)?),
+                };
+            }
+            "-ts" | "--tensor-split" => {
+                let v = take(&mut k)?;
+                let parts: Result<Vec<f64>, _> = v
+                    .split([',', '/'])
+                    .map(|p| p.trim().parse::<f64>())
+                    .collect();
+                let parts = parts
+                    .map_err(|_| bad(flag, &v, "give one non-negative number per GPU, e.g. 3,1"))?;
+                if parts.iter().any(|x| *x < 0.0 || !x.is_finite())
+                    || parts.iter().all(|x| *x == 0.0)
+                {
+                    return Err(bad(
+                        flag,
+                        &v,
+                        "give one non-negative number per GPU, not all zero",
+                    ));
+                }
+                c.placement.tensor_split = Some(parts);
+            }
+            "-sm" | "--split-mode" => {
+                let v = take(&mut k)?;
+                c.placement.split_mode = match v.as_str() {
+                    "layer" => SplitMode::Layer,
+                    "row" => SplitMode::Row,
+                    "none" => SplitMode::None,
+                    _ => return Err(bad(flag, &v, "use layer, row or none")),
+                };
+            }
+            "-mg" | "--main-gpu" => {
+                let v = take(&mut k)?;
+                c.placement.main_gpu = uint(flag, &v, 64)? as usize;
+            }
+            "-ot" | "--override-tensor" => {
+                let v = take(&mut k)?;
+                for rule in v.split(',') {
+                    let (pat, buft) = rule
+                        .split_once('=')
+                        .ok_or_else(|| bad(flag, &v, "write PATTERN=BUFFER, e.g. exps=CPU"))?;
+                    let target = parse_buft(buft).ok_or_else(|| {
+                        bad(
+                            flag,
+                            &v,
+                            "the buffer must be CPU, CUDA0, ROCm0, Vulkan0 or Metal",
+                        )
+                    })?;
+                    c.placement.overrides.push(Override {
+                        pattern: pat.to_string(),
+                        target,
+                    });
+                }
+            }
+            "-cmoe" | "--cpu-moe" => c.placement.overrides.push(Override {
+                pattern: r"\.ffn_(up|down|gate)_(ch|)exps".into(),
+                target: crate::placement::Loc::Cpu,
+            }),
+            "-ncmoe" | "--n-cpu-moe" => {
+                let v = take(&mut k)?;
+                let n = uint(flag, &v, 10_000)?;
+                for il in 0..n {
+                    c.placement.overrides.push(Override {
+                        pattern: format!(r"blk\.{il}\.ffn_(up|down|gate)_(ch|)exps"),
+                        target: crate::placement::Loc::Cpu,
+                    });
+                }
+            }
+            "-nkvo" | "--no-kv-offload" => c.placement.no_kv_offload = true,
+            f if LLAMA_IGNORED_WITH_VALUE.contains(&f) => {
+                let v = take(&mut k)?;
+                c.ignored.push(format!("{f} {v}"));
+            }
+            f if LLAMA_IGNORED_SWITCHES.contains(&f) => c.ignored.push(f.to_string()),
+            f if f.starts_with('-') => c.unknown.push(f.to_string()),
+            positional => c.unknown.push(positional.to_string()),
+        }
+        k += 1;
+    }
+    Ok(c)
+}
+
+fn parse_ollama(
+    program: &str,
+    args: &[String],
+    env: &[String],
+) -> Result<ParsedCommand, CmdlineError> {
+    let mut c = new_cmd(Engine::Ollama, program);
+    // Ollama's defaults: flash attention off unless OLLAMA_FLASH_ATTENTION=1, f16 cache.
+    c.settings.flash_attn = FlashAttn::Off;
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("run") | Some("serve") => {}
+        Some(other) => c.unknown.push(other.to_string()),
+        None => return Err(CmdlineError::Missing("ollama run MODEL".into())),
+    }
+    for a in it {
+        if a.starts_with('-') {
+            c.unknown.push(a.clone());
+        } else if c.model.is_none() {
+            c.model = Some(a.clone());
+        } else {
+            c.ignored.push(a.clone());
+        }
+    }
+    for e in env {
+        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+        match k {
+            "OLLAMA_CONTEXT_LENGTH" => {
+                c.settings.n_ctx = uint(k, v, 10_000_000)?;
+                c.ctx_given = true;
+            }
+            "OLLAMA_FLASH_ATTENTION" => {
+                c.settings.flash_attn = if matches!(v, "1" | "true") {
+                    FlashAttn::On
+                } else {
+                    FlashAttn::Off
+                }
+            }
+            "OLLAMA_KV_CACHE_TYPE" => {
+                let t = cache_type(k, v)?;
+                c.settings.type_k = t;
+                c.settings.type_v = t;
+            }
+            "OLLAMA_NUM_PARALLEL" => c.settings.n_parallel = uint(k, v, 4096)?.max(1),
+            _ => c.ignored.push(e.clone()),
+        }
+    }
+    Ok(c)
+}
+
+fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineError> {
+    let mut c = new_cmd(Engine::Vllm, program);
+    let mut k = 0;
+    if args.first().map(String::as_str) == Some("serve") {
+        k = 1;
+    }
+    while k < args.len() {
+        let raw = &args[k];
+        let (flag, inline) = match raw.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (raw.as_str(), None),
+        };
+        let take = |k: &mut usize| -> Result<String, CmdlineError> {
+            if let Some(v) = inline {
+                return Ok(v.to_string());
+            }
+            *k += 1;
+            args.get(*k)
+                .cloned()
+                .ok_or_else(|| CmdlineError::Missing(flag.to_string()))
+        };
+        match flag {
+            "--max-model-len" => {
+                let v = take(&mut k)?;
+                c.settings.n_ctx = uint(flag, &v, 10_000_000)?;
+                c.ctx_given = true;
+            }
+            "--tensor-parallel-size" | "-tp" => {
+                let v = take(&mut k)?;
+                c.tensor_parallel = Some(uint(flag, &v, 1024)?.max(1));
+            }
+            "--max-num-seqs" => {
+                let v = take(&mut k)?;
+                c.settings.n_parallel = uint(flag, &v, 100_000)?.max(1);
+            }
+            "--kv-cache-dtype"
+            | "--gpu-memory-utilization"
+            | "--pipeline-parallel-size"
+            | "-pp"
+            | "--dtype"
+            | "--quantization"
+            | "--host"
+            | "--port"
+            | "--served-model-name" => {
+                let v = take(&mut k)?;
+                c.ignored.push(format!("{flag} {v}"));
+            }
+            "--enable-expert-parallel" | "--trust-remote-code" | "--enforce-eager" => {
+                c.ignored.push(flag.to_string())
+            }
+            f if f.starts_with('-') => c.unknown.push(f.to_string()),
+            m if c.model.is_none() => c.model = Some(m.to_string()),
+            other => c.unknown.push(other.to_string()),
+        }
+        k += 1;
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<ParsedCommand, CmdlineError> {
+        parse(&split_words(line))
+    }
+
+    #[test]
+    fn llama_server_command() {
+        let c = p("llama-server -m model.gguf -c 32768 -ngl 40 -ts 3,1 -fa on -ot exps=CPU -ctk q8_0 --port 8080 --frobnicate").unwrap();
+        assert_eq!(c.model.as_deref(), Some("model.gguf"));
+        assert_eq!(c.settings.n_ctx, 32768);
+        assert_eq!(c.placement.n_gpu_layers, Some(40));
+        assert_eq!(c.placement.tensor_split, Some(vec![3.0, 1.0]));
+        assert_eq!(c.settings.flash_attn, FlashAttn::On);
+        assert_eq!(c.placement.overrides.len(), 1);
+        assert_eq!(c.settings.type_k, GgmlType::Q8_0);
+        assert_eq!(c.unknown, vec!["--frobnicate"]);
+        assert!(c.ignored.iter().any(|i| i.starts_with("--port")));
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for (line, needle) in [
+            ("llama-server -m m.gguf -ngl abc", "-ngl abc"),
+            ("llama-server -m m.gguf -ts 1,,2", "-ts 1,,2"),
+            ("llama-server -m m.gguf -c -5", "-c -5"),
+            ("llama-server -m m.gguf -c", "-c needs a value"),
+            ("llama-server -m m.gguf -ot exps", "PATTERN=BUFFER"),
+            ("python serve.py", "is not llama-server"),
+        ] {
+            let e = p(line).unwrap_err().to_string();
+            assert!(e.contains(needle), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn ollama_and_vllm() {
+        let c = p("OLLAMA_CONTEXT_LENGTH=8192 OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE=q8_0 ollama run deepseek-r1:14b").unwrap();
+        assert_eq!(c.engine, Engine::Ollama);
+        assert_eq!(c.model.as_deref(), Some("deepseek-r1:14b"));
+        assert_eq!(c.settings.n_ctx, 8192);
+        assert_eq!(c.settings.type_v, GgmlType::Q8_0);
+        let c =
+            p("vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768")
+                .unwrap();
+        assert_eq!(c.tensor_parallel, Some(8));
+        assert_eq!(c.settings.n_ctx, 32768);
+    }
+
+    #[test]
+    fn words_split_like_a_shell() {
+        assert_eq!(
+            split_words("llama-cli -m 'my model.gguf' \\\n -c 4096"),
+            vec!["llama-cli", "-m", "my model.gguf", "-c", "4096"]
+        );
+    }
+}

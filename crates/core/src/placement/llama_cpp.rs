@@ -1,0 +1,658 @@
+//! llama.cpp's placement (`llama_model::load_tensors`, commit 0c1e57098):
+//!
+//! - the input layer (`token_embd`) always stays on the CPU;
+//! - `-ngl N` offloads the last `N` of the `n_layer + 1` layers, the extra one
+//!   being the output head, which is therefore the first to move to a GPU;
+//! - offloaded layers are spread over the GPUs by cumulative fractions of
+//!   `--tensor-split` (default: proportional to each GPU's free memory);
+//! - `--split-mode row` instead splits every offloaded matrix by rows across
+//!   the GPUs and keeps everything else on the main GPU; `none` uses the main GPU only;
+//! - `-ot REGEX=BUFT` overrides where matching tensors go (first match wins),
+//!   e.g. `exps=CPU` keeps MoE experts in RAM;
+//! - each layer's KV rows live with the layer unless `--no-kv-offload`;
+//! - every device that runs part of the graph reserves a compute buffer for
+//!   the stages it runs; the output buffer is in host memory.
+
+use super::{DeviceSpec, DeviceUse, Loc, Placement};
+use crate::memory::llama_cpp::{
+    backend_overhead, kv_layer_bytes, output_buffer, resolve_settings, stage_bytes,
+};
+use crate::memory::{Backend, RunSettings, SettingsError};
+use crate::model::ModelSpec;
+use crate::quant::Weights;
+use crate::units::Bytes;
+use serde::Serialize;
+
+/// `--split-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitMode {
+    /// Whole layers per GPU (llama.cpp's default).
+    #[default]
+    Layer,
+    /// Matrices split by rows across GPUs.
+    Row,
+    /// Everything on the main GPU.
+    None,
+}
+
+/// One `-ot/--override-tensor` rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Override {
+    /// Regular expression searched in tensor names.
+    pub pattern: String,
+    /// Where matching tensors go.
+    pub target: Loc,
+}
+
+/// llama.cpp's placement flags.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct PlacementArgs {
+    /// `-ngl`: layers to offload (`None`: all, llama.cpp's -1).
+    pub n_gpu_layers: Option<u64>,
+    /// `-sm`.
+    pub split_mode: SplitMode,
+    /// `-ts`: proportions per GPU.
+    pub tensor_split: Option<Vec<f64>>,
+    /// `-mg`.
+    pub main_gpu: usize,
+    /// `-ot` rules in order.
+    pub overrides: Vec<Override>,
+    /// `-nkvo`: keep the KV cache (and attention) in host memory.
+    pub no_kv_offload: bool,
+}
+
+/// Why a placement could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlacementError {
+    /// Settings llama.cpp refuses.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A `-ot` pattern that is not a regular expression.
+    #[error("-ot pattern '{0}' is not a valid regular expression")]
+    BadPattern(String),
+    /// A device index past the GPUs given.
+    #[error("{what} names GPU {index}, but only {n} GPU(s) are known; name the GPUs with --gpu")]
+    NoSuchGpu {
+        /// The flag.
+        what: &'static str,
+        /// Index asked for.
+        index: usize,
+        /// GPUs known.
+        n: usize,
+    },
+    /// `-ts` with the wrong number of values or no positive value.
+    #[error("-ts has {given} value(s) for {n} GPU(s); give one non-negative proportion per GPU, not all zero")]
+    TensorSplit {
+        /// Values given.
+        given: usize,
+        /// GPUs known.
+        n: usize,
+    },
+}
+
+/// Cumulative split points, as llama.cpp computes them.
+fn split_points(gpus: &[DeviceSpec], ts: Option<&[f64]>) -> Result<Vec<f64>, PlacementError> {
+    let weights: Vec<f64> = match ts {
+        Some(t) => {
+            let mut w: Vec<f64> = t.to_vec();
+            w.resize(gpus.len(), 0.0);
+            if t.len() > gpus.len() && t[gpus.len()..].iter().any(|x| *x > 0.0) {
+                return Err(PlacementError::TensorSplit {
+                    given: t.len(),
+                    n: gpus.len(),
+                });
+            }
+            w
+        }
+        None => gpus.iter().map(|g| g.memory.0 as f64).collect(),
+    };
+    let sum: f64 = weights.iter().sum();
+    if sum <= 0.0 || weights.iter().any(|x| *x < 0.0 || !x.is_finite()) {
+        return Err(PlacementError::TensorSplit {
+            given: ts.map_or(0, <[f64]>::len),
+            n: gpus.len(),
+        });
+    }
+    let mut acc = 0.0;
+    Ok(weights
+        .iter()
+        .map(|w| {
+            acc += w;
+            acc / sum
+        })
+        .collect())
+}
+
+/// Place `weights` of `m` on `gpus` (and the host) with llama.cpp's rules.
+pub fn place(
+    m: &ModelSpec,
+    weights: &Weights,
+    s: &RunSettings,
+    gpus: &[DeviceSpec],
+    host_ram: Option<Bytes>,
+    a: &PlacementArgs,
+) -> Result<Placement, PlacementError> {
+    let r = resolve_settings(m, s)?;
+    let n_layer = m.n_layer;
+    let n_gpu = gpus.len();
+    if a.main_gpu >= n_gpu.max(1) {
+        return Err(PlacementError::NoSuchGpu {
+            what: "-mg",
+            index: a.main_gpu,
+            n: n_gpu,
+        });
+    }
+    for o in &a.overrides {
+        if let Loc::Gpu(i) = o.target {
+            if i >= n_gpu {
+                return Err(PlacementError::NoSuchGpu {
+                    what: "-ot",
+                    index: i,
+                    n: n_gpu,
+                });
+            }
+        }
+    }
+    let rules: Vec<(regex::Regex, Loc)> = a
+        .overrides
+        .iter()
+        .map(|o| {
+            regex::Regex::new(&o.pattern)
+                .map(|re| (re, o.target))
+                .map_err(|_| PlacementError::BadPattern(o.pattern.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+
+    // Layer → device, for layers 0..n_layer and the output layer n_layer.
+    let ngl = if n_gpu == 0 {
+        0
+    } else {
+        a.n_gpu_layers.unwrap_or(n_layer + 1).min(n_layer + 1)
+    };
+    let i_gpu_start = (n_layer + 1).saturating_sub(ngl);
+    let points = if n_gpu > 0 {
+        split_points(gpus, a.tensor_split.as_deref())?
+    } else {
+        vec![]
+    };
+    let layer_dev = |il: u64| -> Loc {
+        if n_gpu == 0 || il < i_gpu_start || il - i_gpu_start >= ngl {
+            return Loc::Cpu;
+        }
+        match a.split_mode {
+            SplitMode::Layer => {
+                let frac = (il - i_gpu_start) as f64 / ngl as f64;
+                let i = points.iter().position(|p| *p > frac).unwrap_or(n_gpu - 1);
+                Loc::Gpu(i)
+            }
+            SplitMode::Row | SplitMode::None => Loc::Gpu(a.main_gpu),
+        }
+    };
+    let layer_loc: Vec<Loc> = (0..n_layer).map(layer_dev).collect();
+    let output_loc = layer_dev(n_layer);
+
+    let mut pools: Vec<DeviceUse> = std::iter::once(DeviceUse {
+        loc: Loc::Cpu,
+        name: "CPU (system RAM)".into(),
+        weights: Bytes::ZERO,
+        kv: Bytes::ZERO,
+        compute: Bytes::ZERO,
+        output: Bytes::ZERO,
+        overhead: backend_overhead(Backend::Cpu).0,
+        capacity: host_ram,
+        layers: vec![],
+    })
+    .chain(gpus.iter().enumerate().map(|(i, g)| DeviceUse {
+        loc: Loc::Gpu(i),
+        name: g.name.clone(),
+        weights: Bytes::ZERO,
+        kv: Bytes::ZERO,
+        compute: Bytes::ZERO,
+        output: Bytes::ZERO,
+        overhead: Bytes::ZERO,
+        capacity: Some(g.memory),
+        layers: vec![],
+    }))
+    .collect();
+    let idx = |l: Loc| match l {
+        Loc::Cpu => 0,
+        Loc::Gpu(i) => i + 1,
+    };
+
+    // Weights, tensor by tensor.
+    let mut experts_on_cpu = Bytes::ZERO;
+    // Which stages run where: (attention, dense FFN, MoE FFN) per pool.
+    let mut runs = vec![(false, false, false); pools.len()];
+    for t in &weights.tensors {
+        let name = t.tensor.name();
+        let home = match t.tensor.layer {
+            Some(il) => layer_dev(il),
+            None if t.tensor.base == "token_embd.weight" => Loc::Cpu,
+            None if t.tensor.base == "rope_freqs.weight" => Loc::Cpu,
+            None => output_loc,
+        };
+        let loc = rules
+            .iter()
+            .find(|(re, _)| re.is_match(&name))
+            .map(|(_, l)| *l)
+            .unwrap_or(home);
+        let matrix = t.tensor.n_dims() >= 2 && t.tensor.base.ends_with("weight");
+        if a.split_mode == SplitMode::Row && loc != Loc::Cpu && matrix && n_gpu > 1 {
+            // Rows of the matrix go to each GPU in proportion to its split.
+            let mut prev = 0.0;
+            let mut given = Bytes::ZERO;
+            for (i, p) in points.iter().enumerate() {
+                let share = if i + 1 == n_gpu {
+                    t.bytes - given
+                } else {
+                    Bytes(((p - prev) * t.bytes.0 as f64) as u64)
+                };
+                pools[i + 1].weights += share;
+                given += share;
+                prev = *p;
+            }
+        } else {
+            pools[idx(loc)].weights += t.bytes;
+        }
+        if t.tensor.is_routed_expert() {
+            if loc == Loc::Cpu {
+                experts_on_cpu += t.bytes;
+            }
+            runs[idx(loc)].2 = true;
+        } else if t.tensor.base.starts_with("ffn_") && !t.tensor.base.contains("shexp") {
+            if t.tensor.layer.is_some() && !t.tensor.base.contains("gate_inp") {
+                runs[idx(loc)].1 = true;
+            }
+        } else if t.tensor.base.starts_with("attn_") {
+            runs[idx(loc)].0 = true;
+        }
+    }
+
+    // KV rows follow their layer, or stay on the host with -nkvo (attention too).
+    for (il, loc) in layer_loc.iter().enumerate() {
+        let kv_loc = if a.no_kv_offload { Loc::Cpu } else { *loc };
+        pools[idx(kv_loc)].kv += kv_layer_bytes(m, s, &r, il as u64);
+        pools[idx(*loc)].layers.push(il as u64);
+        if a.no_kv_offload {
+            runs[0].0 = true;
+        }
+    }
+
+    // Compute buffers: each pool holds the largest stage it runs (plus the masks
+    // where attention runs); the output head runs where the output layer is.
+    let st = stage_bytes(m, s, &r);
+    for (i, pool) in pools.iter_mut().enumerate() {
+        let (attn, dense, moe) = runs[i];
+        let out_here = idx(output_loc) == i;
+        let mut peak = Bytes::ZERO;
+        for (on, b) in [
+            (attn, st.attention),
+            (dense, st.dense_ffn),
+            (moe, st.moe_ffn),
+            (out_here, st.output),
+        ] {
+            if on && b > peak {
+                peak = b;
+            }
+        }
+        if peak > Bytes::ZERO {
+            pool.compute = peak + if attn { st.inputs } else { Bytes::ZERO };
+        }
+        if let Loc::Gpu(g) = pool.loc {
+            if pool.weights > Bytes::ZERO || pool.kv > Bytes::ZERO {
+                pool.overhead = backend_overhead(gpus[g].backend).0;
+            }
+        }
+    }
+    // With GPUs, the host still embeds the input tokens (token_embd lives there).
+    if n_gpu > 0 && pools[0].compute == Bytes::ZERO {
+        pools[0].compute = Bytes(m.n_embd * r.n_tokens * 4);
+    }
+    pools[0].output = output_buffer(m, &r, s.n_parallel).bytes;
+
+    let mut flags = Vec::new();
+    if n_gpu > 0 {
+        flags.push(format!("-ngl {ngl}"));
+        if let Some(ts) = &a.tensor_split {
+            flags.push(format!(
+                "-ts {}",
+                ts.iter()
+                    .map(|x| format!("{x}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        match a.split_mode {
+            SplitMode::Layer => {}
+            SplitMode::Row => flags.push("-sm row".into()),
+            SplitMode::None => flags.push("-sm none".into()),
+        }
+        if a.main_gpu != 0 {
+            flags.push(format!("-mg {}", a.main_gpu));
+        }
+    }
+    for o in &a.overrides {
+        flags.push(format!("-ot {}={}", o.pattern, buft_name(o.target, gpus)));
+    }
+    if a.no_kv_offload {
+        flags.push("-nkvo".into());
+    }
+    let mut notes = Vec::new();
+    if experts_on_cpu > Bytes::ZERO {
+        notes.push(format!(
+            "{experts_on_cpu} of routed experts stay in system RAM: each token reads only the active experts there, at RAM speed"
+        ));
+    }
+    if n_gpu > 0 && ngl <= n_layer {
+        notes.push(format!(
+            "{} of {n_layer} blocks on the GPU(s){}; -ngl counts the output head as the last layer, so -ngl {} offloads everything",
+            ngl.saturating_sub(1),
+            if ngl > 0 { " plus the output head" } else { "" },
+            n_layer + 1
+        ));
+    }
+    Ok(Placement {
+        devices: pools,
+        layer_loc,
+        output_loc,
+        experts_on_cpu,
+        flags,
+        notes,
+    })
+}
+
+/// llama.cpp's buffer-type name for a location.
+fn buft_name(l: Loc, gpus: &[DeviceSpec]) -> String {
+    match l {
+        Loc::Cpu => "CPU".into(),
+        Loc::Gpu(i) => match gpus.get(i).map(|g| g.backend) {
+            Some(Backend::Metal) => "Metal".into(),
+            Some(Backend::Vulkan) => format!("Vulkan{i}"),
+            Some(Backend::Rocm) => format!("ROCm{i}"),
+            _ => format!("CUDA{i}"),
+        },
+    }
+}
+
+/// Parse a buffer-type name from `-ot` (`CPU`, `CUDA1`, `ROCm0`, `Vulkan0`, `Metal`).
+pub fn parse_buft(s: &str) -> Option<Loc> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("cpu") {
+        return Some(Loc::Cpu);
+    }
+    if t.eq_ignore_ascii_case("metal") || t.eq_ignore_ascii_case("mtl0") {
+        return Some(Loc::Gpu(0));
+    }
+    for prefix in ["CUDA", "ROCm", "Vulkan", "SYCL", "cuda", "rocm", "vulkan"] {
+        if let Some(n) = t.strip_prefix(prefix) {
+            return n.parse().ok().map(Loc::Gpu);
+        }
+    }
+    None
+}
+
+/// The largest `-ngl` that fits, keeping `margin` free on every GPU (llama.cpp's
+/// `--fit` keeps 1 GiB), first with every block's experts in RAM for a MoE model
+/// that does not fit whole. A simplified `--fit`: whole layers only, no partial
+/// layers, and the context is not shrunk.
+pub fn auto_fit(
+    m: &ModelSpec,
+    weights: &Weights,
+    s: &RunSettings,
+    gpus: &[DeviceSpec],
+    host_ram: Option<Bytes>,
+    margin: Bytes,
+) -> Result<(PlacementArgs, Placement), PlacementError> {
+    let shrunk: Vec<DeviceSpec> = gpus
+        .iter()
+        .map(|g| DeviceSpec {
+            memory: g.memory.saturating_sub(margin),
+            ..g.clone()
+        })
+        .collect();
+    let try_args = |ngl: u64, experts_cpu: bool| PlacementArgs {
+        n_gpu_layers: Some(ngl),
+        overrides: if experts_cpu {
+            vec![Override {
+                pattern: "exps".into(),
+                target: Loc::Cpu,
+            }]
+        } else {
+            vec![]
+        },
+        ..Default::default()
+    };
+    let gpu_fits = |p: &Placement| {
+        p.devices
+            .iter()
+            .filter(|d| d.loc != Loc::Cpu)
+            .all(|d| d.free().is_none_or(|f| f >= 0))
+    };
+    let full = m.n_layer + 1;
+    let mut options = vec![false];
+    if m.moe.is_some() {
+        options.push(true);
+    }
+    let mut best: Option<(PlacementArgs, Placement)> = None;
+    for experts_cpu in options {
+        // Binary search the largest ngl whose GPU pools fit.
+        let (mut lo, mut hi) = (0u64, full);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            let p = place(
+                m,
+                weights,
+                s,
+                &shrunk,
+                host_ram,
+                &try_args(mid, experts_cpu),
+            )?;
+            if gpu_fits(&p) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let args = try_args(lo, experts_cpu);
+        let p = place(m, weights, s, gpus, host_ram, &args)?;
+        if lo == full && !experts_cpu {
+            return Ok((args, p));
+        }
+        let better = match &best {
+            None => true,
+            // Experts in RAM is worth it when it puts more blocks' attention on the GPU.
+            Some((b, _)) => lo > b.n_gpu_layers.unwrap_or(0) + 1,
+        };
+        if better {
+            best = Some((args, p));
+        }
+    }
+    Ok(best.expect("at least one option was tried"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{catalog, MlaTensorLayout};
+    use crate::quant::{weights, Quant};
+
+    fn setup(id: &str, q: &str) -> (ModelSpec, Weights) {
+        let m = catalog().iter().find(|e| e.id == id).unwrap().spec();
+        let w = weights(&m, &Quant::parse(q).unwrap(), MlaTensorLayout::Split);
+        (m, w)
+    }
+
+    fn gpu(gib: u64) -> DeviceSpec {
+        DeviceSpec {
+            name: format!("{gib} GiB GPU"),
+            memory: Bytes::gib(gib),
+            backend: Backend::Cuda,
+        }
+    }
+
+    #[test]
+    fn full_offload_keeps_the_embedding_on_the_host() {
+        let (m, w) = setup("deepseek-r1-distill-qwen-32b", "Q4_K_M");
+        let s = RunSettings {
+            n_ctx: 16384,
+            ..Default::default()
+        };
+        let p = place(
+            &m,
+            &w,
+            &s,
+            &[gpu(24)],
+            Some(Bytes::gib(64)),
+            &PlacementArgs::default(),
+        )
+        .unwrap();
+        // llama.cpp#11861: CPU_Mapped 417.66 MiB (the embedding) + CUDA0 18508.35 MiB.
+        assert!((p.devices[0].weights.as_mib() - 417.66).abs() < 0.01);
+        assert!((p.devices[1].weights.as_mib() - 18508.35).abs() < 0.01);
+        assert_eq!(p.gpu_layers(), 64);
+        assert!(p.fits());
+    }
+
+    #[test]
+    fn ngl_offloads_the_last_layers_and_the_head_last() {
+        let (m, w) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
+        let s = RunSettings::default();
+        // -ngl counts the output head as the last of n_layer + 1 layers: -ngl 10
+        // offloads the head and blocks 19..27 of 28.
+        let a = PlacementArgs {
+            n_gpu_layers: Some(10),
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
+        assert_eq!(p.gpu_layers(), 9);
+        assert_eq!(p.layer_loc[19], Loc::Gpu(0));
+        assert_eq!(p.layer_loc[18], Loc::Cpu);
+        assert_eq!(p.output_loc, Loc::Gpu(0));
+        let a = PlacementArgs {
+            n_gpu_layers: Some(28),
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
+        assert_eq!(p.layer_loc[0], Loc::Cpu);
+        let a = PlacementArgs {
+            n_gpu_layers: Some(0),
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
+        assert_eq!((p.gpu_layers(), p.output_loc), (0, Loc::Cpu));
+    }
+
+    #[test]
+    fn tensor_split_spreads_layers_in_proportion() {
+        let (m, w) = setup("deepseek-r1-distill-llama-70b", "Q4_K_M");
+        let s = RunSettings {
+            n_ctx: 8192,
+            ..Default::default()
+        };
+        let a = PlacementArgs {
+            tensor_split: Some(vec![3.0, 1.0]),
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(48), gpu(24)], None, &a).unwrap();
+        let on0 = p.layer_loc.iter().filter(|l| **l == Loc::Gpu(0)).count();
+        // 81 offloaded layers (80 + head) × 3/4 → layers with fraction < 0.75.
+        assert_eq!(on0, 61);
+        assert_eq!(p.output_loc, Loc::Gpu(1));
+        let row = PlacementArgs {
+            split_mode: SplitMode::Row,
+            tensor_split: Some(vec![1.0, 1.0]),
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(48), gpu(48)], None, &row).unwrap();
+        let (a0, a1) = (p.devices[1].weights.0 as f64, p.devices[2].weights.0 as f64);
+        assert!((a0 / a1 - 1.0).abs() < 0.01, "{a0} {a1}");
+        assert!(
+            p.devices[2].kv == Bytes::ZERO,
+            "row split keeps KV on the main GPU"
+        );
+    }
+
+    #[test]
+    fn experts_in_ram_put_r1_on_one_24_gib_gpu() {
+        let (m, w) = setup("deepseek-r1", "Q4_K_M");
+        let s = RunSettings {
+            n_ctx: 16384,
+            ..Default::default()
+        };
+        let a = PlacementArgs {
+            overrides: vec![Override {
+                pattern: "exps".into(),
+                target: Loc::Cpu,
+            }],
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(24)], Some(Bytes::gib(384)), &a).unwrap();
+        assert!(p.fits(), "{:?}", p.short());
+        assert!(p.experts_on_cpu > Bytes::gib(300));
+        assert!(p.devices[1].weights < Bytes::gib(20));
+        assert!(
+            p.devices[0].compute > Bytes::ZERO,
+            "the experts' FFN runs on the CPU"
+        );
+    }
+
+    #[test]
+    fn no_kv_offload_keeps_the_cache_on_the_host() {
+        let (m, w) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
+        let s = RunSettings {
+            n_ctx: 32768,
+            ..Default::default()
+        };
+        let a = PlacementArgs {
+            no_kv_offload: true,
+            ..Default::default()
+        };
+        let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
+        assert_eq!(p.devices[1].kv, Bytes::ZERO);
+        assert_eq!(p.devices[0].kv, Bytes::mib(1792));
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        let (m, w) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
+        let s = RunSettings::default();
+        let bad = PlacementArgs {
+            overrides: vec![Override {
+                pattern: "(".into(),
+                target: Loc::Cpu,
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(
+            place(&m, &w, &s, &[gpu(8)], None, &bad),
+            Err(PlacementError::BadPattern(_))
+        ));
+        let bad = PlacementArgs {
+            tensor_split: Some(vec![0.0, 0.0]),
+            ..Default::default()
+        };
+        assert!(place(&m, &w, &s, &[gpu(8), gpu(8)], None, &bad).is_err());
+        let bad = PlacementArgs {
+            main_gpu: 3,
+            ..Default::default()
+        };
+        assert!(place(&m, &w, &s, &[gpu(8)], None, &bad).is_err());
+    }
+
+    #[test]
+    fn auto_fit_moves_experts_first_for_r1() {
+        let (m, w) = setup("deepseek-r1", "Q4_K_M");
+        let s = RunSettings {
+            n_ctx: 8192,
+            ..Default::default()
+        };
+        let (args, p) =
+            auto_fit(&m, &w, &s, &[gpu(24)], Some(Bytes::gib(512)), Bytes::gib(1)).unwrap();
+        assert_eq!(args.overrides.len(), 1, "{:?}", args);
+        assert!(p.gpu_layers() >= 61, "{}", p.gpu_layers());
+        let (m7, w7) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
+        let (args, _) = auto_fit(&m7, &w7, &s, &[gpu(24)], None, Bytes::gib(1)).unwrap();
+        assert_eq!(args.n_gpu_layers, Some(29));
+    }
+}

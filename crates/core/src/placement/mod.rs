@@ -1,0 +1,114 @@
+//! Where every tensor and KV row lives, device by device, as the engine
+//! would place them; and whether each device has room. One file per engine.
+
+pub mod llama_cpp;
+
+use crate::memory::Backend;
+use crate::units::Bytes;
+use serde::Serialize;
+use std::fmt;
+
+/// A memory pool: the host (CPU RAM) or one accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loc {
+    /// System RAM.
+    Cpu,
+    /// Accelerator number `n` (CUDA0, CUDA1, …).
+    Gpu(usize),
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Loc::Cpu => f.pad("CPU"),
+            Loc::Gpu(i) => f.pad(&format!("GPU{i}")),
+        }
+    }
+}
+
+/// An accelerator to place onto.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceSpec {
+    /// Display name.
+    pub name: String,
+    /// Memory free for the model.
+    pub memory: Bytes,
+    /// Its backend.
+    pub backend: Backend,
+}
+
+/// What one memory pool holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceUse {
+    /// Which pool.
+    pub loc: Loc,
+    /// Its name.
+    pub name: String,
+    /// Weights placed here.
+    pub weights: Bytes,
+    /// KV cache rows placed here.
+    pub kv: Bytes,
+    /// Compute buffer reserved here.
+    pub compute: Bytes,
+    /// Output buffer (host only).
+    pub output: Bytes,
+    /// Fixed runtime overhead.
+    pub overhead: Bytes,
+    /// Memory available (None: unknown).
+    pub capacity: Option<Bytes>,
+    /// Blocks whose attention runs here.
+    pub layers: Vec<u64>,
+}
+
+impl DeviceUse {
+    /// Everything placed here.
+    pub fn total(&self) -> Bytes {
+        self.weights + self.kv + self.compute + self.output + self.overhead
+    }
+
+    /// Memory left (negative: short), when the capacity is known.
+    pub fn free(&self) -> Option<i128> {
+        self.capacity.map(|c| c.0 as i128 - self.total().0 as i128)
+    }
+}
+
+/// The result of placing a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    /// Host first, then each accelerator.
+    pub devices: Vec<DeviceUse>,
+    /// Where each block lives (`n_layer` entries).
+    pub layer_loc: Vec<Loc>,
+    /// Where the output head lives.
+    pub output_loc: Loc,
+    /// Bytes of routed-expert weights in system RAM (they run at RAM speed).
+    pub experts_on_cpu: Bytes,
+    /// The engine flags that produce this placement.
+    pub flags: Vec<String>,
+    /// Caveats.
+    pub notes: Vec<String>,
+}
+
+impl Placement {
+    /// Whether every pool with a known capacity has room.
+    pub fn fits(&self) -> bool {
+        self.devices.iter().all(|d| d.free().is_none_or(|f| f >= 0))
+    }
+
+    /// Pools that do not have room, with how much they lack.
+    pub fn short(&self) -> Vec<(Loc, Bytes)> {
+        self.devices
+            .iter()
+            .filter_map(|d| match d.free() {
+                Some(f) if f < 0 => Some((d.loc, Bytes((-f) as u64))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Number of blocks on accelerators.
+    pub fn gpu_layers(&self) -> usize {
+        self.layer_loc.iter().filter(|l| **l != Loc::Cpu).count()
+    }
+}

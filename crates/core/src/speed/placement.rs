@@ -1,0 +1,405 @@
+//! What the speed model needs to know about where a model lives.
+
+use super::{Calibration, SpeedError};
+use crate::hardware::Device;
+use crate::memory::{llama_cpp, Backend, RunSettings};
+use crate::model::ModelSpec;
+use crate::quant::Weights;
+use crate::units::{Bytes, BytesPerSecond, FlopsPerSecond, Seconds};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The memory system of a device, which decides its efficiency class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    /// A discrete GPU with its own VRAM / HBM.
+    DiscreteGpu,
+    /// Apple Silicon: CPU and GPU share one unified memory.
+    AppleUnified,
+    /// A non-Apple unified-memory SoC (DGX Spark, Strix Halo).
+    UnifiedSoc,
+    /// A CPU reading system RAM.
+    Cpu,
+}
+
+impl DeviceClass {
+    /// Lower-case label, as in `speed_calibration.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceClass::DiscreteGpu => "discrete_gpu",
+            DeviceClass::AppleUnified => "apple_unified",
+            DeviceClass::UnifiedSoc => "unified_soc",
+            DeviceClass::Cpu => "cpu",
+        }
+    }
+}
+
+impl fmt::Display for DeviceClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The per-token costs of a model under a quantization, independent of where it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelCost {
+    /// Display name.
+    pub name: String,
+    /// Transformer blocks.
+    pub n_layer: u64,
+    /// Bytes of non-expert weights read for every token: all tensors except
+    /// the routed experts and the token embedding (a row lookup, not a read
+    /// of the whole matrix, unless the output head shares it).
+    pub dense_bytes: Bytes,
+    /// Bytes of all routed-expert tensors.
+    pub expert_bytes: Bytes,
+    /// Experts used per token ÷ routed experts (8/256 for R1); 0 for dense models.
+    pub expert_active_fraction: f64,
+    /// KV-cache bytes per token of context (all layers).
+    pub kv_bytes_per_token: f64,
+    /// Weights multiplied per token (routed experts: only the used ones),
+    /// without the embedding lookup; FLOPs per token = 2 × this.
+    pub active_params: f64,
+    /// Σ over layers of the attention widths (query·key + attention·value);
+    /// FLOPs per (query token, key token) pair = 2 × this.
+    pub attn_width: f64,
+    /// Bytes of the hidden state handed from one device to the next per token
+    /// (n_embd × 4 B, f32 activations).
+    pub hidden_bytes: Bytes,
+}
+
+impl ModelCost {
+    /// Costs of `spec` with the given tensors, F16 KV cache and llama.cpp's
+    /// current MLA cache layout.
+    pub fn new(spec: &ModelSpec, weights: &Weights) -> ModelCost {
+        Self::with_settings(spec, weights, &RunSettings::default())
+    }
+
+    /// Costs with explicit run settings (cache types, MLA cache layout).
+    pub fn with_settings(spec: &ModelSpec, weights: &Weights, s: &RunSettings) -> ModelCost {
+        let mut dense = Bytes::ZERO;
+        let mut experts = Bytes::ZERO;
+        let mut embd_params = 0u64;
+        for t in &weights.tensors {
+            if t.tensor.is_routed_expert() {
+                experts += t.bytes;
+            } else if t.tensor.layer.is_none()
+                && t.tensor.name().starts_with("token_embd")
+                && !spec.tied_embeddings
+            {
+                // Looked up one row per token: neither read whole nor multiplied.
+                embd_params += t.tensor.n_elements();
+            } else {
+                dense += t.bytes;
+            }
+        }
+        let frac = spec
+            .moe
+            .map(|m| m.n_expert_used as f64 / m.n_expert.max(1) as f64)
+            .unwrap_or(0.0);
+        // KV bytes per token: the memory module's own cache layout, so speed
+        // and memory agree on what a KV row is.
+        let kv_per_token = {
+            let probe = RunSettings {
+                n_ctx: 4096,
+                ..s.clone()
+            };
+            match llama_cpp::resolve_settings(spec, &probe) {
+                Ok(r) if r.n_ctx > 0 => {
+                    llama_cpp::kv_cache(spec, &probe, &r).bytes.0 as f64 / r.n_ctx as f64
+                }
+                // Settings the engine refuses: fall back to the F16 GQA layout.
+                _ => (2 * spec.n_layer * spec.n_head_kv * spec.head_dim_k * 2) as f64,
+            }
+        };
+        let attn_per_layer = match spec.mla {
+            // llama.cpp runs MLA with the projections absorbed: every head
+            // attends over the cached latent (kv_lora_rank + rope) and
+            // returns a kv_lora_rank-wide value.
+            Some(m) => spec.n_head * (2 * m.kv_lora_rank + m.qk_rope_head_dim),
+            None => spec.n_head * (spec.head_dim_k + spec.head_dim_v),
+        };
+        ModelCost {
+            name: spec.name.clone(),
+            n_layer: spec.n_layer,
+            dense_bytes: dense,
+            expert_bytes: experts,
+            expert_active_fraction: frac,
+            kv_bytes_per_token: kv_per_token,
+            active_params: spec.active_params().saturating_sub(embd_params) as f64,
+            attn_width: (attn_per_layer * spec.n_layer) as f64,
+            hidden_bytes: Bytes(spec.n_embd * 4),
+        }
+    }
+
+    /// Bytes read per decoded token at depth 0: dense weights plus the active experts.
+    pub fn active_bytes(&self) -> f64 {
+        self.dense_bytes.0 as f64 + self.expert_bytes.0 as f64 * self.expert_active_fraction
+    }
+
+    /// All weight bytes (dense + experts).
+    pub fn weight_bytes(&self) -> Bytes {
+        self.dense_bytes + self.expert_bytes
+    }
+
+    /// The same model with every weight byte scaled by `f` (e.g. to match a
+    /// published file size when the quantization label is unreliable).
+    pub fn scaled_weights(mut self, f: f64) -> ModelCost {
+        let f = if f.is_finite() && f > 0.0 { f } else { 1.0 };
+        self.dense_bytes = Bytes((self.dense_bytes.0 as f64 * f).round() as u64);
+        self.expert_bytes = Bytes((self.expert_bytes.0 as f64 * f).round() as u64);
+        self
+    }
+}
+
+/// One device as the speed model sees it: its peaks and its classes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceSpec {
+    /// Display name.
+    pub label: String,
+    /// Backend that runs on it.
+    pub backend: Backend,
+    /// Memory-system class.
+    pub class: DeviceClass,
+    /// Peak memory bandwidth (spec sheet).
+    pub bandwidth: BytesPerSecond,
+    /// Peak dense FP16 (else BF16) tensor rate; `None` for CPUs.
+    pub compute: Option<FlopsPerSecond>,
+}
+
+impl DeviceSpec {
+    /// From a catalog device. Apple chips get their FP16 rate from the GPU
+    /// core count × the per-core rate of their generation (calibration data);
+    /// CPU platforms have no compute figure.
+    pub fn from_device(
+        d: &Device,
+        backend: Backend,
+        cal: &Calibration,
+    ) -> Result<DeviceSpec, SpeedError> {
+        let bandwidth = d
+            .bandwidth
+            .filter(|b| b.0.is_finite() && b.0 > 0.0)
+            .ok_or_else(|| SpeedError::NoBandwidth(d.name.clone()))?;
+        let compute = d
+            .fp16
+            .or(d.bf16)
+            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores));
+        Ok(DeviceSpec {
+            label: d.name.clone(),
+            backend,
+            class: super::device_class(d.kind),
+            bandwidth,
+            compute,
+        })
+    }
+
+    /// The same device `n` times over as one memory pool (CPU sockets): n × bandwidth and compute.
+    pub fn times(mut self, n: u32) -> DeviceSpec {
+        let n = f64::from(n.max(1));
+        self.bandwidth = BytesPerSecond(self.bandwidth.0 * n);
+        self.compute = self.compute.map(|c| FlopsPerSecond(c.0 * n));
+        if n > 1.0 {
+            self.label = format!("{}× {}", n, self.label);
+        }
+        self
+    }
+}
+
+/// One device's share of a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceShare {
+    /// The device.
+    pub device: DeviceSpec,
+    /// Fraction of the transformer blocks it runs (scales the fixed per-token overhead).
+    pub layer_fraction: f64,
+    /// Non-expert weight bytes held and read per token here.
+    pub dense_bytes: Bytes,
+    /// Routed-expert bytes held here.
+    pub expert_bytes: Bytes,
+    /// Fraction of those experts one token uses.
+    pub expert_active_fraction: f64,
+    /// KV bytes per token of depth held here.
+    pub kv_bytes_per_token: f64,
+    /// Weights multiplied here per token.
+    pub active_params: f64,
+    /// Attention width of the layers here (see [`ModelCost::attn_width`]).
+    pub attn_width: f64,
+    /// When set, llama.cpp copies these weights to an accelerator over this
+    /// link for large batches (its op offload for CPU-held weights) instead
+    /// of computing on this device.
+    pub streamed_over: Option<BytesPerSecond>,
+}
+
+impl DeviceShare {
+    /// The share of `frac` of every layer of `m` (experts included) on `device`.
+    pub fn of_layers(m: &ModelCost, device: DeviceSpec, frac: f64) -> DeviceShare {
+        let f = frac.clamp(0.0, 1.0);
+        let scale = |b: Bytes| Bytes((b.0 as f64 * f).round() as u64);
+        DeviceShare {
+            device,
+            layer_fraction: f,
+            dense_bytes: scale(m.dense_bytes),
+            expert_bytes: scale(m.expert_bytes),
+            expert_active_fraction: m.expert_active_fraction,
+            kv_bytes_per_token: m.kv_bytes_per_token * f,
+            active_params: m.active_params * f,
+            attn_width: m.attn_width * f,
+            streamed_over: None,
+        }
+    }
+}
+
+/// A transfer between devices on every token's path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Link {
+    /// What it is (`PCIe 4.0 x16 GPU0→GPU1`).
+    pub label: String,
+    /// Bandwidth of the link per direction.
+    pub bandwidth: BytesPerSecond,
+    /// Fixed latency per crossing; `None`: the calibrated hop latency.
+    pub latency: Option<Seconds>,
+    /// Bytes crossing it per token (the hidden state).
+    pub bytes_per_token: Bytes,
+}
+
+/// Where a model lives: devices, their shares, and the links between them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    /// The model's costs.
+    pub model: ModelCost,
+    /// Each device's share, in the order a token visits them.
+    pub devices: Vec<DeviceShare>,
+    /// Cross-device transfers on every token's path.
+    pub links: Vec<Link>,
+    /// Whether micro-batches of one batch are pipelined across the devices
+    /// (llama.cpp does this when every layer is on a GPU and there are several).
+    pub pipeline_parallel: bool,
+    /// `-b`: logical batch (llama-bench default 2048).
+    pub n_batch: u64,
+    /// `-ub`: micro-batch (default 512).
+    pub n_ubatch: u64,
+}
+
+/// PCIe 4.0 x16, the default link between GPUs when the catalog has no figure.
+const DEFAULT_LINK_GBS: f64 = 31.5;
+
+impl Placement {
+    fn new(model: &ModelCost, devices: Vec<DeviceShare>, links: Vec<Link>, pp: bool) -> Self {
+        Placement {
+            model: model.clone(),
+            devices,
+            links,
+            pipeline_parallel: pp,
+            n_batch: 2048,
+            n_ubatch: 512,
+        }
+    }
+
+    /// Everything on one device.
+    pub fn single_device(model: &ModelCost, device: DeviceSpec) -> Placement {
+        let share = DeviceShare::of_layers(model, device, 1.0);
+        Self::new(model, vec![share], Vec::new(), false)
+    }
+
+    /// llama.cpp's default `-sm layer` over `n` identical GPUs: each holds
+    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches pipeline.
+    /// `link` is the GPU-to-GPU bandwidth (`None`: PCIe 4.0 x16).
+    pub fn layer_split(
+        model: &ModelCost,
+        device: DeviceSpec,
+        n: u32,
+        link: Option<BytesPerSecond>,
+    ) -> Placement {
+        let n = n.max(1);
+        let frac = 1.0 / f64::from(n);
+        let devices = (0..n)
+            .map(|i| {
+                let mut d = device.clone();
+                if n > 1 {
+                    d.label = format!("{} #{i}", d.label);
+                }
+                DeviceShare::of_layers(model, d, frac)
+            })
+            .collect();
+        let bw = link.unwrap_or(BytesPerSecond::gbps(DEFAULT_LINK_GBS));
+        let links = (1..n)
+            .map(|i| Link {
+                label: format!("GPU{} → GPU{i}", i - 1),
+                bandwidth: bw,
+                latency: None,
+                bytes_per_token: model.hidden_bytes,
+            })
+            .collect();
+        Self::new(model, devices, links, n > 1)
+    }
+
+    /// `-ngl N` partial offload: the last `gpu_layers` blocks on `gpu`, the
+    /// rest (and their KV) on `cpu`; one hop each way per token. llama.cpp
+    /// streams CPU-held weights to the GPU over `link` for large batches.
+    pub fn layer_offload(
+        model: &ModelCost,
+        gpu: DeviceSpec,
+        cpu: DeviceSpec,
+        gpu_layers: u64,
+        link: BytesPerSecond,
+    ) -> Placement {
+        let f_gpu = if model.n_layer == 0 {
+            1.0
+        } else {
+            (gpu_layers.min(model.n_layer) as f64) / model.n_layer as f64
+        };
+        let mut cpu_share = DeviceShare::of_layers(model, cpu, 1.0 - f_gpu);
+        if gpu.compute.is_some() {
+            cpu_share.streamed_over = Some(link);
+        }
+        let gpu_share = DeviceShare::of_layers(model, gpu, f_gpu);
+        let links = vec![Link {
+            label: "CPU ↔ GPU".into(),
+            bandwidth: link,
+            latency: None,
+            bytes_per_token: model.hidden_bytes * 2,
+        }];
+        Self::new(model, vec![cpu_share, gpu_share], links, false)
+    }
+
+    /// `-ot exps=CPU`: routed experts in RAM on `cpu`, everything else (and
+    /// the KV cache) on `gpu`; each MoE layer sends its input to the CPU and
+    /// its output back.
+    pub fn experts_on_cpu(
+        model: &ModelCost,
+        gpu: DeviceSpec,
+        cpu: DeviceSpec,
+        link: BytesPerSecond,
+    ) -> Placement {
+        let mut g = DeviceShare::of_layers(model, gpu, 1.0);
+        let expert_params = if model.expert_bytes.0 > 0 {
+            // Split the multiplied weights by bytes: a good proxy when experts
+            // and dense tensors share a quantization.
+            let active_expert = model.expert_bytes.0 as f64 * model.expert_active_fraction;
+            model.active_params * active_expert / model.active_bytes().max(1.0)
+        } else {
+            0.0
+        };
+        g.expert_bytes = Bytes::ZERO;
+        g.active_params -= expert_params;
+        let c = DeviceShare {
+            layer_fraction: 0.0,
+            dense_bytes: Bytes::ZERO,
+            expert_bytes: model.expert_bytes,
+            expert_active_fraction: model.expert_active_fraction,
+            kv_bytes_per_token: 0.0,
+            active_params: expert_params,
+            attn_width: 0.0,
+            streamed_over: Some(link),
+            device: cpu,
+        };
+        let links = vec![Link {
+            label: "GPU ↔ CPU, in and out of every layer's experts".into(),
+            bandwidth: link,
+            latency: None,
+            bytes_per_token: model.hidden_bytes * (2 * model.n_layer),
+        }];
+        Self::new(model, vec![g, c], links, false)
+    }
+}

@@ -1,0 +1,417 @@
+//! The roofline terms: decode and prefill time of a placement.
+
+use super::placement::{DeviceShare, Placement};
+use super::{Calibration, SpeedError};
+use crate::units::{Seconds, TokensPerSecond};
+use serde::Serialize;
+
+/// One term of an estimate, for `--explain` and `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpeedTerm {
+    /// What it is.
+    pub label: String,
+    /// How it was computed, numbers filled in.
+    pub formula: String,
+    /// Its time.
+    pub seconds: Seconds,
+}
+
+/// A speed estimate: point value, range and the terms behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Tokens the figure is about.
+    pub tokens: u64,
+    /// Time for those tokens.
+    pub seconds: Seconds,
+    /// Point estimate of the throughput.
+    pub rate: TokensPerSecond,
+    /// Low end of the range (10th percentile of the calibration residuals).
+    pub low: TokensPerSecond,
+    /// High end of the range (90th percentile).
+    pub high: TokensPerSecond,
+    /// The terms that add up to `seconds` (for one token in decode, for
+    /// the whole prompt in prefill).
+    pub terms: Vec<SpeedTerm>,
+    /// Caveats (calibration fallbacks, assumptions).
+    pub notes: Vec<String>,
+}
+
+impl Estimate {
+    fn new(
+        tokens: u64,
+        seconds: f64,
+        terms: Vec<SpeedTerm>,
+        notes: Vec<String>,
+        (p10, p90): (f64, f64),
+    ) -> Estimate {
+        let rate = if seconds > 0.0 {
+            tokens as f64 / seconds
+        } else {
+            0.0
+        };
+        Estimate {
+            tokens,
+            seconds: Seconds(seconds),
+            rate: TokensPerSecond(rate),
+            low: TokensPerSecond(rate * p10.exp()),
+            high: TokensPerSecond(rate * p90.exp()),
+            terms,
+            notes,
+        }
+    }
+
+    /// Time range matching the throughput range: (fastest, slowest).
+    pub fn seconds_range(&self) -> (Seconds, Seconds) {
+        let t = |r: TokensPerSecond| {
+            if r.0 > 0.0 {
+                Seconds(self.tokens as f64 / r.0)
+            } else {
+                Seconds(f64::INFINITY)
+            }
+        };
+        (t(self.high), t(self.low))
+    }
+}
+
+fn check(p: &Placement) -> Result<(), SpeedError> {
+    if p.devices.is_empty() {
+        return Err(SpeedError::NoDevices);
+    }
+    for d in &p.devices {
+        let bw = d.device.bandwidth.0;
+        if !(bw.is_finite() && bw > 0.0) {
+            return Err(SpeedError::NoBandwidth(d.device.label.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn gb(x: f64) -> String {
+    format!("{:.2} GB", x / 1e9)
+}
+
+/// Decode time of one token at `depth` tokens of context, with its terms.
+fn decode_seconds(
+    p: &Placement,
+    depth: u64,
+    cal: &Calibration,
+    explain: bool,
+) -> (f64, Vec<SpeedTerm>, Vec<String>) {
+    let g = &cal.global;
+    let mut total = 0.0;
+    let mut terms = Vec::new();
+    let mut notes = Vec::new();
+    for d in &p.devices {
+        let (k, note) = cal.class(d.device.backend, d.device.class);
+        if let Some(n) = note {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+        let bw = d.device.bandwidth.0 * k.bw_eff;
+        let dense = d.dense_bytes.0 as f64 / bw;
+        let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
+        let experts = active_experts / (bw * g.expert_read_eff);
+        let kv_bytes = d.kv_bytes_per_token * depth as f64;
+        let kv = kv_bytes * g.kv_read_factor / bw;
+        let mem = dense + experts + kv;
+        // Decode is bandwidth-bound everywhere canirun models, but a slow
+        // compute unit must still bound it.
+        let compute = d
+            .device
+            .compute
+            .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
+            .unwrap_or(0.0);
+        let overhead = k.token_overhead_s * d.layer_fraction;
+        total += mem.max(compute) + overhead;
+        if explain {
+            let name = &d.device.label;
+            let eff = format!(
+                "{:.0} GB/s × {:.2} ({}×{} bw_eff)",
+                d.device.bandwidth.as_gbps(),
+                k.bw_eff,
+                k.backend,
+                k.device
+            );
+            if d.dense_bytes.0 > 0 {
+                terms.push(SpeedTerm {
+                    label: format!("{name}: dense weights"),
+                    formula: format!("{} ÷ ({eff})", gb(d.dense_bytes.0 as f64)),
+                    seconds: Seconds(dense),
+                });
+            }
+            if d.expert_bytes.0 > 0 {
+                terms.push(SpeedTerm {
+                    label: format!("{name}: active routed experts"),
+                    formula: format!(
+                        "{} × {:.4} active ÷ ({eff} × {:.2} expert_read_eff)",
+                        gb(d.expert_bytes.0 as f64),
+                        d.expert_active_fraction,
+                        g.expert_read_eff
+                    ),
+                    seconds: Seconds(experts),
+                });
+            }
+            if depth > 0 && d.kv_bytes_per_token > 0.0 {
+                terms.push(SpeedTerm {
+                    label: format!("{name}: KV cache at depth {depth}"),
+                    formula: format!(
+                        "{:.0} B/token × {depth} × {:.2} kv_read_factor ÷ ({eff})",
+                        d.kv_bytes_per_token, g.kv_read_factor
+                    ),
+                    seconds: Seconds(kv),
+                });
+            }
+            if compute > mem {
+                terms.push(SpeedTerm {
+                    label: format!("{name}: compute bound exceeds memory"),
+                    formula: format!(
+                        "2 × {:.2e} params ÷ (peak × {:.2}) − memory time",
+                        d.active_params, k.flops_eff
+                    ),
+                    seconds: Seconds(compute - mem),
+                });
+            }
+            terms.push(SpeedTerm {
+                label: format!("{name}: fixed per-token overhead"),
+                formula: format!(
+                    "{:.3} ms × {:.2} of the layers",
+                    k.token_overhead_s * 1e3,
+                    d.layer_fraction
+                ),
+                seconds: Seconds(overhead),
+            });
+        }
+    }
+    for l in &p.links {
+        let lat = l.latency.map(|s| s.0).unwrap_or(g.hop_latency_s);
+        let t = lat + l.bytes_per_token.0 as f64 / l.bandwidth.0.max(1.0);
+        total += t;
+        if explain {
+            terms.push(SpeedTerm {
+                label: format!("link {}", l.label),
+                formula: format!(
+                    "{:.3} ms hop latency + {} B ÷ {}",
+                    lat * 1e3,
+                    l.bytes_per_token.0,
+                    l.bandwidth
+                ),
+                seconds: Seconds(t),
+            });
+        }
+    }
+    (total, terms, notes)
+}
+
+/// Decode speed of one token generated at `depth` tokens of context.
+pub fn decode(p: &Placement, depth: u64, cal: &Calibration) -> Result<Estimate, SpeedError> {
+    check(p)?;
+    let (t, terms, notes) = decode_seconds(p, depth, cal, true);
+    let r = &cal.residuals;
+    Ok(Estimate::new(1, t, terms, notes, (r.tg_p10, r.tg_p90)))
+}
+
+/// Generating `n` tokens after `start_depth` tokens of context (what
+/// llama-bench's `tgN` measures with `start_depth` = 0). Decode time grows
+/// linearly with depth, so the mean is the time at the middle depth.
+pub fn generation(
+    p: &Placement,
+    n: u64,
+    start_depth: u64,
+    cal: &Calibration,
+) -> Result<Estimate, SpeedError> {
+    check(p)?;
+    if n == 0 {
+        return Err(SpeedError::BadInput("generate at least one token".into()));
+    }
+    let mid = start_depth.saturating_add(n / 2);
+    let (t, terms, notes) = decode_seconds(p, mid, cal, true);
+    let r = &cal.residuals;
+    let mut e = Estimate::new(n, t * n as f64, terms, notes, (r.tg_p10, r.tg_p90));
+    e.notes.push(format!(
+        "terms are per token at the mean depth {mid}; total = {n} tokens × {:.2} ms",
+        t * 1e3
+    ));
+    Ok(e)
+}
+
+/// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
+fn ubatch_seconds(
+    d: &DeviceShare,
+    u: f64,
+    s: f64,
+    cal: &Calibration,
+) -> Result<(f64, f64, f64), SpeedError> {
+    let (k, _) = cal.class(d.device.backend, d.device.class);
+    let g = &cal.global;
+    // Causal attention: token at position p attends to p + 1 keys.
+    let pairs = u * s + u * (u + 1.0) / 2.0;
+    let mm_flops = 2.0 * d.active_params * u;
+    let attn_flops = 2.0 * d.attn_width * pairs;
+    // A micro-batch of u tokens touches each expert with probability 1 − (1 − f)^u.
+    let touched = if d.expert_active_fraction > 0.0 {
+        1.0 - (1.0 - d.expert_active_fraction).powf(u)
+    } else {
+        0.0
+    };
+    let weight_bytes = d.dense_bytes.0 as f64 + d.expert_bytes.0 as f64 * touched;
+    let kv_bytes = d.kv_bytes_per_token * (s + u);
+    let bw = d.device.bandwidth.0 * k.bw_eff;
+    let (compute_t, mem_t) = match (d.device.compute, d.streamed_over) {
+        // Weights held here but multiplied on an accelerator: the copy is the cost.
+        (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
+        (Some(c), _) => (
+            (mm_flops + g.attn_cost * attn_flops) / (c.0 * k.flops_eff),
+            (weight_bytes + kv_bytes * g.kv_read_factor) / bw,
+        ),
+        (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
+        (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
+    };
+    let overhead = k.token_overhead_s * d.layer_fraction;
+    Ok((compute_t.max(mem_t) + overhead, compute_t, mem_t))
+}
+
+/// Processing a prompt of `n` tokens after `start_depth` tokens already in
+/// the cache (llama-bench's `ppN` has `start_depth` = 0). The prompt is cut
+/// into batches of `n_batch` and micro-batches of `n_ubatch`; with pipeline
+/// parallelism a batch of k micro-batches over stages s_j takes
+/// Σ_j s_j + (k − 1) × max_j s_j, otherwise k × Σ_j s_j.
+pub fn prefill(
+    p: &Placement,
+    n: u64,
+    start_depth: u64,
+    cal: &Calibration,
+) -> Result<Estimate, SpeedError> {
+    check(p)?;
+    if n == 0 {
+        return Err(SpeedError::BadInput(
+            "the prompt needs at least one token".into(),
+        ));
+    }
+    let (total, per_dev, link_t, notes) = prefill_core(p, n, start_depth, cal)?;
+    let ub = p.n_ubatch.max(1);
+    let nb = p.n_batch.max(ub);
+    let serial: f64 = per_dev.iter().map(|x| x.0).sum::<f64>() + link_t;
+    let mut terms: Vec<SpeedTerm> = p
+        .devices
+        .iter()
+        .zip(&per_dev)
+        .map(|(d, (t, c, m))| SpeedTerm {
+            label: format!("{}: micro-batches", d.device.label),
+            formula: format!(
+                "Σ max(compute {:.3} s, memory {:.3} s) + per-batch overhead over ⌈{n}/{ub}⌉ micro-batches",
+                c, m
+            ),
+            seconds: Seconds(*t),
+        })
+        .collect();
+    if link_t > 0.0 {
+        terms.push(SpeedTerm {
+            label: "links".into(),
+            formula: "hop latency + hidden state × tokens ÷ link bandwidth, per micro-batch".into(),
+            seconds: Seconds(link_t),
+        });
+    }
+    if total < serial - 1e-12 {
+        terms.push(SpeedTerm {
+            label: "pipeline overlap".into(),
+            formula: format!(
+                "micro-batches of one {nb}-token batch overlap across {} devices",
+                p.devices.len()
+            ),
+            seconds: Seconds(total - serial),
+        });
+    }
+    let r = &cal.residuals;
+    Ok(Estimate::new(n, total, terms, notes, (r.pp_p10, r.pp_p90)))
+}
+
+/// Per-device (total, compute, memory) seconds of a prefill.
+type DevTimes = Vec<(f64, f64, f64)>;
+
+/// Prefill total, per-device times, link time and calibration notes.
+fn prefill_core(
+    p: &Placement,
+    n: u64,
+    start_depth: u64,
+    cal: &Calibration,
+) -> Result<(f64, DevTimes, f64, Vec<String>), SpeedError> {
+    let ub = p.n_ubatch.max(1);
+    let nb = p.n_batch.max(ub);
+    let g = &cal.global;
+    let mut total = 0.0;
+    let mut per_dev = vec![(0.0f64, 0.0f64, 0.0f64); p.devices.len()];
+    let mut link_t = 0.0;
+    let mut notes = Vec::new();
+    for d in &p.devices {
+        if let (_, Some(n)) = cal.class(d.device.backend, d.device.class) {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+    }
+    let mut done = 0u64;
+    while done < n {
+        let batch = (n - done).min(nb);
+        let mut stage_sum_last = 0.0;
+        let mut stage_max_sum = 0.0;
+        let mut k = 0u64;
+        let mut in_batch = 0u64;
+        let mut seq = 0.0;
+        while in_batch < batch {
+            let u = (batch - in_batch).min(ub);
+            let s = (start_depth + done + in_batch) as f64;
+            let mut sum = 0.0;
+            let mut max = 0.0f64;
+            for (j, d) in p.devices.iter().enumerate() {
+                let (t, c, m) = ubatch_seconds(d, u as f64, s, cal)?;
+                per_dev[j].0 += t;
+                per_dev[j].1 += c;
+                per_dev[j].2 += m;
+                sum += t;
+                max = max.max(t);
+            }
+            for l in &p.links {
+                let lat = l.latency.map(|x| x.0).unwrap_or(g.hop_latency_s);
+                let t = lat + (l.bytes_per_token.0 * u) as f64 / l.bandwidth.0.max(1.0);
+                link_t += t;
+                sum += t;
+            }
+            stage_sum_last = sum;
+            stage_max_sum += max;
+            seq += sum;
+            k += 1;
+            in_batch += u;
+        }
+        total += if p.pipeline_parallel && p.devices.len() > 1 && k > 1 {
+            // Fill the pipeline once, then one slowest stage per micro-batch.
+            let last_max = stage_max_sum / k as f64;
+            stage_sum_last + stage_max_sum - last_max
+        } else {
+            seq
+        };
+        done += batch;
+    }
+    Ok((total, per_dev, link_t, notes))
+}
+
+/// Seconds of a prefill, without building the terms (used by the fit).
+pub(crate) fn prefill_seconds(
+    p: &Placement,
+    n: u64,
+    start_depth: u64,
+    cal: &Calibration,
+) -> Result<f64, SpeedError> {
+    check(p)?;
+    Ok(prefill_core(p, n.max(1), start_depth, cal)?.0)
+}
+
+/// Seconds of one decoded token at `depth`, without building the terms (used by the fit).
+pub(crate) fn decode_token_seconds(
+    p: &Placement,
+    depth: u64,
+    cal: &Calibration,
+) -> Result<f64, SpeedError> {
+    check(p)?;
+    Ok(decode_seconds(p, depth, cal, false).0)
+}
