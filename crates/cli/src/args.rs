@@ -148,12 +148,33 @@ pub fn llama_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
         ("-kvu", "--kv-unified"),
         ("-sm", "--split-mode"),
     ];
-    args.map(|a| {
-        SINGLE_DASH
-            .iter()
-            .find(|(short, _)| *short == a)
-            .map(|(_, long)| long.to_string())
-            .unwrap_or(a)
-    })
-    .collect()
+    // Everything after a bare `--` is a pasted command, read by its own parser.
+    let mut pasted = false;
+    let out: Vec<String> = args
+        .map(|a| {
+            if pasted {
+                return a;
+            }
+            if a == "--" {
+                pasted = true;
+                return a;
+            }
+            SINGLE_DASH
+                .iter()
+                .find(|(short, _)| *short == a)
+                .map(|(_, long)| long.to_string())
+                .unwrap_or(a)
+        })
+        .collect();
+    // `--json` before a subcommand (`canirun --json models`) would be taken for the
+    // default command's flags; move it just before the pasted command, or to the end.
+    let cut = out.iter().position(|a| a == "--").unwrap_or(out.len());
+    let (head, tail) = out.split_at(cut);
+    if head.iter().skip(1).any(|a| a == "--json") {
+        let mut v: Vec<String> = head.iter().filter(|a| *a != "--json").cloned().collect();
+        v.push("--json".into());
+        v.extend(tail.iter().cloned());
+        return v;
+    }
+    out
 }

@@ -9,7 +9,7 @@ fn canirun() -> Command {
 }
 
 fn json(args: &[&str]) -> Value {
-    let out = canirun().args(args).arg("--json").output().unwrap();
+    let out = canirun().arg("--json").args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -218,6 +218,70 @@ fn bad_input_is_one_clear_line() {
         let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{args:?}: {err}");
         assert!(err.to_lowercase().contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn pasted_commands_are_read() {
+    let v = json(&[
+        "--gpu",
+        "2x3090",
+        "--ram",
+        "64GiB",
+        "--",
+        "llama-server",
+        "-m",
+        "deepseek-r1:70b",
+        "-c",
+        "16384",
+        "-ngl",
+        "81",
+        "-ts",
+        "1,1",
+        "-fa",
+        "on",
+        "-ctk",
+        "q8_0",
+        "-ctv",
+        "q8_0",
+        "--frobnicate",
+    ]);
+    assert_eq!(v["settings"]["n_ctx"], 16384);
+    assert_eq!(v["settings"]["type_k"], "Q8_0");
+    assert_eq!(v["placement"]["devices"].as_array().unwrap().len(), 3);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("--frobnicate"), "{notes}");
+    // Experts in RAM for R1 on one 24 GB GPU.
+    let v = json(&[
+        "--gpu",
+        "4090",
+        "--ram",
+        "384GiB",
+        "--",
+        "llama-server",
+        "-m",
+        "deepseek-r1:671b",
+        "-c",
+        "16384",
+        "-ot",
+        "exps=CPU",
+    ]);
+    assert_ne!(v["verdict"]["verdict"], "does_not_fit");
+    assert!(v["placement"]["experts_on_cpu"].as_u64().unwrap() > 300 << 30);
+}
+
+#[test]
+fn pasted_bad_values_are_one_line_errors() {
+    for (flag, value) in [("-ngl", "abc"), ("-ts", "1,,2"), ("-c", "-5")] {
+        let out = canirun()
+            .args(["--", "llama-server", "-m", "deepseek-r1:7b", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(flag) && err.contains(value), "{err}");
         assert!(!err.contains("panicked"));
     }
 }

@@ -50,6 +50,9 @@ pub struct EstimateArgs {
     pub settings: SettingsArgs,
     #[command(flatten)]
     pub placement: PlacementFlags,
+    /// A command to read instead: everything after `--`, e.g. `-- llama-server -m model.gguf -c 32768 -ngl 40 -ts 3,1 -fa on -ot exps=CPU`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub pasted: Vec<String>,
 }
 
 /// llama.cpp's placement flags; without any, canirun offloads everything that
@@ -169,6 +172,7 @@ fn place_on(
     s: &canirun_core::memory::RunSettings,
     hw: &crate::target::Target,
     flags: &PlacementFlags,
+    pasted: Option<PlacementArgs>,
 ) -> Result<(Placement, &'static str)> {
     let gpus: Vec<DeviceSpec> = hw
         .gpus
@@ -180,7 +184,7 @@ fn place_on(
             backend: s.backend,
         })
         .collect();
-    if let Some(args) = flags.args()? {
+    if let Some(args) = pasted.or(flags.args()?) {
         return Ok((place(spec, w, s, &gpus, hw.ram, &args)?, "as given"));
     }
     let full = place(spec, w, s, &gpus, hw.ram, &PlacementArgs::default())?;
@@ -207,19 +211,59 @@ fn place_on(
 
 /// Run the estimate.
 pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
-    let Some(name) = a.model.as_deref() else {
-        bail!("name a model, e.g. `canirun deepseek-r1:7b` (run `canirun models` for the list, `canirun --help` for more)");
+    // A pasted command line (`canirun -- llama-server -m … -c … -ngl …`) brings its own
+    // model, settings and placement.
+    let pasted = if a.pasted.is_empty() {
+        None
+    } else {
+        Some(canirun_core::cmdline::parse(&a.pasted).context("reading the pasted command")?)
     };
+    let name: String = match (&pasted, a.model.as_deref()) {
+        (Some(p), _) => {
+            let m = p.model.clone().with_context(|| format!("the pasted {} command names no model (-m, -hf, or the model argument)", p.program))?;
+            // llama.cpp's -hf takes repo[:quant]; canirun reads it remotely.
+            if p.engine == canirun_core::cmdline::Engine::LlamaCpp && !is_file(&m) && m.contains('/') && !is_remote(&m) {
+                format!("hf.co/{m}")
+            } else {
+                m
+            }
+        }
+        (None, Some(n)) => n.to_string(),
+        (None, None) => bail!("name a model, e.g. `canirun deepseek-r1:7b` (run `canirun models` for the list, `canirun --help` for more)"),
+    };
+    let name = name.as_str();
+    let mut pasted_notes = Vec::new();
+    if let Some(p) = &pasted {
+        for u in &p.unknown {
+            pasted_notes.push(format!(
+                "canirun does not know '{u}' of {}: it was not taken into account",
+                p.program
+            ));
+        }
+        if p.engine != canirun_core::cmdline::Engine::LlamaCpp {
+            pasted_notes.push(format!("{} runs llama.cpp (Ollama) or its own engine (vLLM): memory is shown with llama.cpp's rules; vLLM's own pool is not modelled yet", p.program));
+        }
+    }
     let loaded = load(name, a)?;
     let spec = &loaded.spec;
     let w = &loaded.weights;
     let hw = target(&a.gpu, a.vram, a.ram)?;
-    let mut s = a.settings.settings_on(hw.backend);
+    let mut s = match &pasted {
+        Some(p) => canirun_core::memory::RunSettings {
+            backend: a.settings.backend.unwrap_or(hw.backend),
+            ..p.settings.clone()
+        },
+        None => a.settings.settings_on(hw.backend),
+    };
     if loaded.expanded_mla {
         s.mla_cache = MlaCache::Expanded;
     }
     let b = llama_cpp::estimate(spec, w, &s).context("llama.cpp would refuse these settings")?;
-    let (placement, how) = place_on(spec, w, &s, &hw, &a.placement)?;
+    let pasted_placement = pasted
+        .as_ref()
+        .map(|p| p.placement.clone())
+        .filter(|p| *p != PlacementArgs::default());
+    let (placement, how) = place_on(spec, w, &s, &hw, &a.placement, pasted_placement)?;
     let embedding: canirun_core::units::Bytes = w
         .tensors
         .iter()
@@ -227,7 +271,8 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         .map(|t| t.bytes)
         .sum();
     let v = verdict(&placement, spec.n_layer, embedding);
-    let extra_notes = &loaded.notes;
+    let extra_notes: Vec<String> = loaded.notes.iter().cloned().chain(pasted_notes).collect();
+    let extra_notes = &extra_notes;
 
     if json_out {
         let out = json!({

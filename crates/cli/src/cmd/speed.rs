@@ -145,7 +145,7 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
     let cost = ModelCost::with_settings(&spec, &w, &RunSettings::default());
     let (p, hw) = placement(a, &cost, cal)?;
     let pre = prefill(&p, a.prompt, 0, cal)?;
-    let mut depths: Vec<u64> = a.depths.iter().copied().filter(|&d| d < a.ctx).collect();
+    let mut depths: Vec<u64> = a.depths.iter().copied().filter(|&d| d <= a.ctx).collect();
     if depths.is_empty() {
         depths.push(0);
     }

@@ -77,6 +77,7 @@ pub fn fit(file: &Path, json: bool) -> Result<()> {
     let (rows, skipped) = benchmarks::prepare(&text, start)?;
     let report = speed::fit(&rows, start);
     let mut cal = report.calibration.clone();
+    cal.round_for_toml();
     let tg = benchmarks::validate(&text, Some(TestFilter::Tg), &cal)?;
     let pp = benchmarks::validate(&text, Some(TestFilter::Pp), &cal)?;
     cal.meta.tg_summary = tg.summary.line();
