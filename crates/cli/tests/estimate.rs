@@ -285,3 +285,33 @@ fn pasted_bad_values_are_one_line_errors() {
         assert!(!err.contains("panicked"));
     }
 }
+
+#[test]
+fn vllm_engine_sizes_the_kv_pool() {
+    let v = json(&[
+        "deepseek-r1",
+        "--engine",
+        "vllm",
+        "--gpu",
+        "8xh200",
+        "-c",
+        "32768",
+    ]);
+    assert_eq!(v["quant"], "FP8");
+    assert!(v["per_gpu"]["fits"].as_bool().unwrap());
+    assert!(v["per_gpu"]["max_concurrency"].as_f64().unwrap() > 1.0);
+    let out = canirun()
+        .args([
+            "deepseek-r1",
+            "--engine",
+            "vllm",
+            "--gpu",
+            "3xh200",
+            "--tp",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not divide"));
+}

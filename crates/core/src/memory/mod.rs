@@ -4,6 +4,7 @@
 
 pub mod fit;
 pub mod llama_cpp;
+pub mod vllm;
 
 use crate::quant::GgmlType;
 use crate::units::Bytes;
