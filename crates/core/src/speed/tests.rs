@@ -1,1 +1,233 @@
+//! Tests of the speed model: the calibration meets the acceptance targets on
+//! the embedded benchmark copy, and the physics holds (monotonicity, MoE).
 
+use super::benchmarks::{validate, TestFilter, BENCHMARKS_CSV};
+use super::*;
+use crate::hardware::{resolve, Catalog};
+use crate::model;
+use crate::quant::{weights, Quant};
+use crate::units::{Bytes, BytesPerSecond, FlopsPerSecond};
+
+fn cal() -> &'static Calibration {
+    Calibration::embedded().expect("embedded calibration parses")
+}
+
+fn cost(name: &str, quant: &str) -> ModelCost {
+    let spec = model::resolve(name).expect("model").entry.spec();
+    let q = Quant::parse(quant).expect("quant");
+    ModelCost::new(&spec, &weights(&spec, &q, model::MlaTensorLayout::Split))
+}
+
+fn gpu(bw_gbs: f64, tflops: f64) -> DeviceSpec {
+    DeviceSpec {
+        label: "test GPU".into(),
+        backend: crate::memory::Backend::Cuda,
+        class: DeviceClass::DiscreteGpu,
+        bandwidth: BytesPerSecond::gbps(bw_gbs),
+        compute: Some(FlopsPerSecond::tflops(tflops)),
+    }
+}
+
+fn catalog_device(name: &str) -> DeviceSpec {
+    let cat = Catalog::embedded().expect("catalog");
+    let r = resolve(cat, name).expect("hardware").remove(0);
+    DeviceSpec::from_device(&r.device, default_backend(&r.device), cal()).expect("device spec")
+}
+
+#[test]
+fn calibration_meets_the_acceptance_targets() {
+    let c = cal();
+    let tg = validate(BENCHMARKS_CSV, Some(TestFilter::Tg), c).expect("csv");
+    let pp = validate(BENCHMARKS_CSV, Some(TestFilter::Pp), c).expect("csv");
+    let all = validate(BENCHMARKS_CSV, None, c).expect("csv");
+    assert!(
+        tg.summary.median_abs_err_pct <= 15.0,
+        "{}",
+        tg.summary.line()
+    );
+    assert!(tg.summary.p90_abs_err_pct <= 35.0, "{}", tg.summary.line());
+    assert!(
+        pp.summary.median_abs_err_pct <= 25.0,
+        "{}",
+        pp.summary.line()
+    );
+    let total = all.rows.len() + all.skipped.len();
+    assert_eq!(total, 440, "every row is either compared or skipped");
+    assert!(all.skipped.len() * 10 <= total, "{}", all.summary.line());
+    assert!(all.skipped.iter().all(|s| !s.reason.is_empty()));
+    // The stored summaries are what the current calibration gives.
+    assert_eq!(c.meta.tg_summary, tg.summary.line());
+    assert_eq!(c.meta.pp_summary, pp.summary.line());
+}
+
+#[test]
+fn more_bandwidth_is_never_slower() {
+    let m = cost("llama-3-8b", "Q4_K_M");
+    let mut last_dec = 0.0;
+    let mut last_pre = 0.0;
+    for bw in [50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0] {
+        let p = Placement::single_device(&m, gpu(bw, 100.0));
+        let d = decode(&p, 1024, cal()).unwrap().rate.0;
+        let f = prefill(&p, 512, 0, cal()).unwrap().rate.0;
+        assert!(d >= last_dec && f >= last_pre, "bw {bw}: {d} {f}");
+        last_dec = d;
+        last_pre = f;
+    }
+}
+
+#[test]
+fn deeper_context_is_never_faster() {
+    for (name, q, hw) in [
+        ("llama-3-8b", "Q4_K_M", "4090"),
+        ("r1", "Q4_K_M", "m3-ultra-512"),
+        ("r1-70b", "Q8_0", "h100"),
+    ] {
+        let p = Placement::single_device(&cost(name, q), catalog_device(hw));
+        let mut last = f64::INFINITY;
+        for depth in [0, 1, 512, 4096, 16384, 32768, 131072] {
+            let r = decode(&p, depth, cal()).unwrap().rate.0;
+            assert!(r <= last, "{name} on {hw} at {depth}: {r} > {last}");
+            last = r;
+        }
+        let a = prefill(&p, 512, 0, cal()).unwrap().rate.0;
+        let b = prefill(&p, 512, 8192, cal()).unwrap().rate.0;
+        assert!(b <= a, "{name}: prefill at depth faster");
+    }
+}
+
+#[test]
+fn more_active_params_are_never_faster() {
+    let dev = catalog_device("4090");
+    let mut models: Vec<ModelCost> = ["r1-1.5b", "r1-7b", "r1-8b", "r1-14b", "r1-32b", "r1-70b"]
+        .iter()
+        .map(|n| cost(n, "Q4_K_M"))
+        .collect();
+    models.sort_by(|a, b| a.active_params.total_cmp(&b.active_params));
+    let mut last = (f64::INFINITY, f64::INFINITY);
+    for m in &models {
+        let p = Placement::single_device(m, dev.clone());
+        let d = decode(&p, 0, cal()).unwrap().rate.0;
+        let f = prefill(&p, 512, 0, cal()).unwrap().rate.0;
+        assert!(
+            d <= last.0 && f <= last.1,
+            "{}: {d} {f} vs {last:?}",
+            m.name
+        );
+        last = (d, f);
+    }
+}
+
+#[test]
+fn r1_decode_reads_the_active_experts_only() {
+    let m = cost("r1", "Q8_0");
+    // 37B active parameters (DeepSeek-V3 report), not 671B.
+    assert!(
+        (34e9..40e9).contains(&m.active_params),
+        "active params {:.3e}",
+        m.active_params
+    );
+    let active = m.active_bytes();
+    // Q8_0 is 1.0625 bytes per weight: ~40 GB read per token, not ~700 GB.
+    assert!((34e9..45e9).contains(&active), "active bytes {active:.3e}");
+    assert!(m.weight_bytes().0 as f64 > 15.0 * active);
+    assert!((m.expert_active_fraction - 8.0 / 256.0).abs() < 1e-12);
+    // And the decode time follows: on a 3.35 TB/s H100 it is bandwidth for
+    // ~40 GB, a few tens of ms, not the ~200 ms of the whole model.
+    let p = Placement::single_device(&m, catalog_device("h100"));
+    let t = decode(&p, 0, cal()).unwrap().seconds.0;
+    assert!(t < 0.1, "{t}");
+}
+
+#[test]
+fn layer_split_matches_the_pipeline_formula_and_costs_hops() {
+    let m = cost("llama-3-8b", "Q4_K_M");
+    let dev = catalog_device("4090");
+    let one = Placement::single_device(&m, dev.clone());
+    let four = Placement::layer_split(&m, dev, 4, None);
+    // Decode: the same bytes, plus hops.
+    assert!(decode(&four, 0, cal()).unwrap().seconds.0 > decode(&one, 0, cal()).unwrap().seconds.0);
+    // Prefill of several micro-batches pipelines: faster than one GPU.
+    assert!(
+        prefill(&four, 4096, 0, cal()).unwrap().rate.0
+            > prefill(&one, 4096, 0, cal()).unwrap().rate.0
+    );
+}
+
+#[test]
+fn experts_on_cpu_run_at_ram_bandwidth() {
+    let m = cost("r1", "Q4_K_M");
+    let gpu_dev = catalog_device("4090");
+    let cpu_dev = catalog_device("epyc-9654");
+    let p = Placement::experts_on_cpu(&m, gpu_dev, cpu_dev, BytesPerSecond::gbps(31.5));
+    let e = decode(&p, 0, cal()).unwrap();
+    assert_eq!(p.devices[1].expert_bytes, m.expert_bytes);
+    assert_eq!(p.devices[0].expert_bytes, Bytes::ZERO);
+    let expert_term = e
+        .terms
+        .iter()
+        .find(|t| t.label.contains("12-channel") && t.label.contains("experts"))
+        .expect("expert term on the CPU");
+    // Most of the time is the experts in RAM.
+    assert!(expert_term.seconds.0 > 0.5 * e.seconds.0);
+    assert!(e.rate.0 > 1.0 && e.rate.0 < 30.0, "{}", e.rate.0);
+}
+
+#[test]
+fn ranges_bracket_the_point_and_answer_time_adds_up() {
+    let p = Placement::single_device(&cost("r1", "Q4_K_M"), catalog_device("m3-ultra-512"));
+    let d = decode(&p, 4096, cal()).unwrap();
+    assert!(d.low.0 <= d.rate.0 && d.rate.0 <= d.high.0);
+    let a = answer_time(&p, 1000, R1_THINKING_TOKENS, R1_ANSWER_TOKENS, cal()).unwrap();
+    let sum = a.prefill.seconds.0 + a.thinking.seconds.0 + a.answer.seconds.0;
+    assert!((a.total.0 - sum).abs() < 1e-9);
+    assert!(a.total_low.0 <= a.total.0 && a.total.0 <= a.total_high.0);
+    // Thinking happens deeper in the context than the prompt: slower per token.
+    assert!(a.answer.rate.0 <= a.thinking.rate.0);
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let m = cost("llama-2-7b", "Q4_0");
+    let mut p = Placement::single_device(&m, gpu(0.0, 100.0));
+    assert!(matches!(
+        decode(&p, 0, cal()),
+        Err(SpeedError::NoBandwidth(_))
+    ));
+    p.devices[0].device.bandwidth = BytesPerSecond(f64::NAN);
+    assert!(decode(&p, 0, cal()).is_err());
+    p.devices.clear();
+    assert!(matches!(
+        prefill(&p, 10, 0, cal()),
+        Err(SpeedError::NoDevices)
+    ));
+    let ok = Placement::single_device(&m, gpu(1000.0, 100.0));
+    assert!(prefill(&ok, 0, 0, cal()).is_err());
+    assert!(generation(&ok, 0, 0, cal()).is_err());
+    assert!(decode(&ok, u64::MAX, cal()).is_ok());
+    let mut cpu = gpu(100.0, 1.0);
+    cpu.compute = None;
+    let c = Placement::single_device(&m, cpu);
+    assert!(matches!(
+        prefill(&c, 512, 0, cal()),
+        Err(SpeedError::NoCompute(_))
+    ));
+    assert!(decode(&c, 0, cal()).is_ok());
+    // Hostile CSVs: errors or skipped rows, never a panic.
+    for text in ["", "a,b\n1,2\n", "hardware,n_devices,model,quant,model_size_gib,test,tokens_per_s,engine\n4090,x,nope,Q9,abc,tg-1,-5,llama.cpp\n,,,,,,,\n"] {
+        if let Ok(r) = validate(text, None, cal()) {
+            assert!(r.rows.is_empty());
+        }
+    }
+    assert!(Calibration::from_toml("nonsense").is_err());
+}
+
+#[test]
+fn unknown_class_falls_back_with_a_note() {
+    let (k, note) = cal().class(crate::memory::Backend::Cuda, DeviceClass::UnifiedSoc);
+    assert_eq!(k.backend, crate::memory::Backend::Cuda);
+    assert!(note.is_some());
+    assert!(cal()
+        .class(crate::memory::Backend::Cuda, DeviceClass::DiscreteGpu)
+        .1
+        .is_none());
+}
