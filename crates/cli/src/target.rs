@@ -2,7 +2,7 @@
 //! (`--vram`/`--ram`) or, when nothing is said, detected on this machine.
 
 use anyhow::{Context, Result};
-use canirun_core::hardware::{metal_working_set, resolve_set, Catalog, DeviceKind};
+use canirun_core::hardware::{metal_working_set, resolve_set, Catalog, Device, DeviceKind};
 use canirun_core::memory::Backend;
 use canirun_core::units::Bytes;
 use canirun_io::detect::{self, bandwidth, GpuVendor};
@@ -31,6 +31,14 @@ pub struct Target {
     pub gpus: Vec<Bytes>,
     /// Name of each accelerator (same order as `gpus`).
     pub gpu_names: Vec<String>,
+    /// Catalog entry of each accelerator, when known (for speed).
+    #[serde(skip)]
+    pub devices: Vec<Option<Device>>,
+    /// The CPU memory platform and its socket count, when named (`--gpu 2x epyc-9654-12ch-ddr5`).
+    #[serde(skip)]
+    pub host_device: Option<(Device, u32)>,
+    /// Measured or given CPU memory bandwidth.
+    pub host_bandwidth: Option<canirun_core::units::BytesPerSecond>,
     /// System RAM that can hold offloaded layers.
     pub ram: Option<Bytes>,
     /// The backend the hardware implies.
@@ -50,6 +58,9 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             origin: Origin::Given,
             gpus: vec![v],
             gpu_names: vec![format!("GPU with {v}")],
+            devices: vec![None],
+            host_device: None,
+            host_bandwidth: None,
             ram,
             backend: Backend::Cuda,
             assumptions: vec![],
@@ -60,6 +71,8 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
         let set = resolve_set(catalog, gpu)?;
         let mut gpus = Vec::new();
         let mut gpu_names = Vec::new();
+        let mut devices = Vec::new();
+        let mut host_device = None;
         let mut names = Vec::new();
         let mut backend = Backend::Cuda;
         let mut ram_total = ram;
@@ -78,6 +91,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
                     for _ in 0..*n {
                         gpus.push(mem);
                         gpu_names.push(d.name.clone());
+                        devices.push(Some(d.clone()));
                     }
                     backend = match d.vendor.as_str() {
                         "AMD" => Backend::Rocm,
@@ -96,6 +110,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
                     for _ in 0..*n {
                         gpus.push(ws);
                         gpu_names.push(format!("{} (Metal working set)", d.name));
+                        devices.push(Some(d.clone()));
                     }
                     assumptions.push(format!(
                         "{}: GPU may use {ws} of {mem} ({})",
@@ -106,7 +121,10 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
                     ram_total = ram_total.or(Some(mem.saturating_sub(ws)));
                 }
                 DeviceKind::CpuPlatform => {
-                    backend = Backend::Cpu;
+                    host_device = Some((d.clone(), *n));
+                    if gpus.is_empty() {
+                        backend = Backend::Cpu;
+                    }
                     if ram_total.is_none() {
                         ram_total = d.usable_memory();
                     }
@@ -124,6 +142,9 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             origin: Origin::Named,
             gpus,
             gpu_names,
+            devices,
+            host_device,
+            host_bandwidth: None,
             ram: ram_total,
             backend,
             assumptions,
@@ -135,6 +156,9 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             origin: Origin::Given,
             gpus: vec![],
             gpu_names: vec![],
+            devices: vec![],
+            host_device: None,
+            host_bandwidth: None,
             ram: Some(r),
             backend: Backend::Cpu,
             assumptions: vec![],
@@ -144,10 +168,17 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
     let mut gpus = Vec::new();
     let mut backend = Backend::Cpu;
     let mut names = Vec::new();
+    let mut devices = Vec::new();
     for g in d.gpus.iter().filter(|g| !g.integrated) {
         if let Some(m) = g.memory_total {
             gpus.push(m);
             names.push(g.name.clone());
+            devices.push(
+                g.catalog_id
+                    .as_deref()
+                    .and_then(|id| catalog.get(id))
+                    .cloned(),
+            );
             backend = match g.vendor {
                 GpuVendor::Nvidia => Backend::Cuda,
                 GpuVendor::Amd => Backend::Rocm,
@@ -160,6 +191,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
     if let Some(a) = &d.apple {
         gpus = vec![a.working_set];
         names = vec![format!("{} (Metal working set)", a.chip)];
+        devices = vec![None];
         backend = Backend::Metal;
         ram = Some(a.memory.saturating_sub(a.working_set));
     }
@@ -176,6 +208,9 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
         origin: Origin::Detected,
         gpus,
         gpu_names: names.clone(),
+        devices,
+        host_device: None,
+        host_bandwidth: d.cpu_bandwidth,
         ram,
         backend,
         assumptions: d.notes.clone(),

@@ -315,3 +315,32 @@ fn vllm_engine_sizes_the_kv_pool() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not divide"));
 }
+
+#[test]
+fn estimates_include_speed_for_named_hardware() {
+    let v = json(&["deepseek-r1:70b", "--gpu", "2x4090", "-c", "8192"]);
+    let tg = v["speed"]["decode_empty"]["rate"].as_f64().unwrap();
+    assert!(tg > 5.0 && tg < 60.0, "{tg}");
+    assert!(v["speed"]["prefill"]["rate"].as_f64().unwrap() > tg);
+    let v = json(&["deepseek-r1:671b", "--gpu", "m3-ultra-512", "-c", "16384"]);
+    let answer = &v["speed"]["answer"];
+    assert_eq!(answer["thinking_tokens"], 12000);
+    assert!(answer["total"].as_f64().unwrap() > 60.0);
+    canirun()
+        .args([
+            "deepseek-r1:671b",
+            "--gpu",
+            "4090",
+            "--gpu",
+            "epyc-9654-12ch-ddr5",
+            "--ram",
+            "384GiB",
+            "-c",
+            "16384",
+            "--explain",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("decode time per token"))
+        .stdout(predicate::str::contains("-ot exps=CPU"));
+}

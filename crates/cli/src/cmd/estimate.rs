@@ -293,6 +293,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         .map(|t| t.bytes)
         .sum();
     let v = verdict(&placement, spec.n_layer, embedding);
+    let speed = speed_for(spec, w, &s, &hw, &placement);
     let extra_notes: Vec<String> = loaded.notes.iter().cloned().chain(pasted_notes).collect();
     let extra_notes = &extra_notes;
 
@@ -314,6 +315,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             "hardware": hw,
             "placement": placement,
             "placement_method": how,
+            "speed": match &speed { Ok(sp) => serde_json::to_value(sp)?, Err(e) => json!({"error": e}) },
             "verdict": v,
             "notes": b.notes.iter().chain(extra_notes.iter()).collect::<Vec<_>>(),
             "tensors": if a.tensors { serde_json::to_value(&w.tensors)? } else { serde_json::Value::Null },
@@ -379,10 +381,63 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             "verdict: no memory to check against; name the hardware (--gpu 4090) or give --vram/--ram"
         ),
     }
+    match &speed {
+        Ok(sp) => {
+            let pre = match (&sp.prefill, &sp.prefill_missing) {
+                (Some(p), _) => format!(
+                    "prefill {} ({}-token prompt: first token after {}), ",
+                    p.rate, p.tokens, p.seconds
+                ),
+                (None, Some(why)) => format!("prefill not estimated ({why}), "),
+                _ => String::new(),
+            };
+            println!(
+                "speed: {pre}generation {} on an empty context, {} at {} tokens (ranges {}–{} and {}–{})",
+                sp.decode_empty.rate, sp.decode_full.rate, sp.depth,
+                sp.decode_empty.low, sp.decode_empty.high, sp.decode_full.low, sp.decode_full.high
+            );
+            if let Some(at) = &sp.answer {
+                println!(
+                    "time to a full R1 answer: {} ({} prompt + {} thinking + {} answer tokens; {}–{})",
+                    at.total, at.prompt_tokens, at.thinking_tokens, at.answer_tokens, at.total_low, at.total_high
+                );
+            }
+        }
+        Err(e) => println!("speed: not estimated: {e}"),
+    }
+    if let Some((_, sockets)) = hw.host_device.as_ref().filter(|(_, n)| *n > 1) {
+        println!("note: {sockets} CPU sockets are counted with {sockets}× the bandwidth of one; llama.cpp across NUMA nodes usually reaches less (try --numa distribute)");
+    }
     for n in b.notes.iter().chain(extra_notes.iter()) {
         println!("note: {n}");
     }
     if a.explain {
+        if let Ok(sp) = &speed {
+            println!();
+            println!(
+                "decode time per token on an empty context = {}",
+                sp.decode_empty.seconds
+            );
+            for t in &sp.decode_empty.terms {
+                println!(
+                    "  {:<44} {:>10}  {}",
+                    t.label,
+                    t.seconds.to_string(),
+                    t.formula
+                );
+            }
+            if let Some(pre) = &sp.prefill {
+                println!("prefill of {} tokens = {}", pre.tokens, pre.seconds);
+                for t in &pre.terms {
+                    println!(
+                        "  {:<44} {:>10}  {}",
+                        t.label,
+                        t.seconds.to_string(),
+                        t.formula
+                    );
+                }
+            }
+        }
         println!();
         println!("{}", render::explain(&b));
         println!("weight types:");
@@ -730,4 +785,94 @@ fn run_vllm(a: &EstimateArgs, json_out: bool) -> Result<()> {
     }
     println!("note: the activation term follows llama.cpp's live set in BF16 (1.15 GiB vs 1.26 GiB measured by vLLM for Llama-3-8B, vllm#10511){}", if a.engine == "sglang" { "; SGLang is sized with vLLM's rules and --gpu-memory-utilization standing for --mem-fraction-static" } else { "" });
     Ok(())
+}
+
+/// Speed of the placed model: prefill, decode at two depths, and a full R1 answer.
+#[derive(serde::Serialize)]
+struct SpeedSummary {
+    prefill: Option<canirun_core::speed::Estimate>,
+    prefill_missing: Option<String>,
+    decode_empty: canirun_core::speed::Estimate,
+    decode_full: canirun_core::speed::Estimate,
+    depth: u64,
+    answer: Option<canirun_core::speed::AnswerTime>,
+    answer_source: &'static str,
+}
+
+fn speed_for(
+    spec: &ModelSpec,
+    w: &Weights,
+    s: &canirun_core::memory::RunSettings,
+    hw: &crate::target::Target,
+    placement: &Placement,
+) -> Result<SpeedSummary, String> {
+    use canirun_core::memory::Backend;
+    use canirun_core::speed::{self, Calibration, DeviceClass, ModelCost};
+    let cal = Calibration::embedded().map_err(|e| e.to_string())?;
+    let model = ModelCost::with_settings(spec, w, s);
+    let host = match (&hw.host_device, hw.host_bandwidth) {
+        (Some((d, sockets)), _) => speed::DeviceSpec::from_device(d, Backend::Cpu, cal)
+            .ok()
+            .map(|spec| spec.times(*sockets)),
+        (None, Some(bw)) => Some(speed::DeviceSpec {
+            label: "this CPU (measured bandwidth)".into(),
+            backend: Backend::Cpu,
+            class: DeviceClass::Cpu,
+            bandwidth: bw,
+            compute: None,
+        }),
+        _ => None,
+    };
+    let mut devices = vec![host];
+    for d in &hw.devices {
+        devices.push(
+            d.as_ref()
+                .and_then(|d| speed::DeviceSpec::from_device(d, s.backend, cal).ok()),
+        );
+    }
+    // Host-GPU link: the first GPU's PCIe figure, else PCIe 4.0 x16 (31.5 GB/s).
+    let link = hw
+        .devices
+        .iter()
+        .flatten()
+        .find_map(|d| d.interconnect.pcie_bandwidth())
+        .unwrap_or(canirun_core::units::BytesPerSecond::gbps(31.5));
+    let p = speed::bridge::from_memory(&model, placement, &devices, link).map_err(|e| {
+        format!("{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)")
+    })?;
+    let depth = placement_depth(s);
+    let prompt = 1000;
+    // Prefill needs a compute figure (CPU platforms have none in the catalog); decode does not.
+    let (prefill, prefill_missing) = match speed::prefill(&p, prompt, 0, cal) {
+        Ok(e) => (Some(e), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let decode_empty = speed::decode(&p, 0, cal).map_err(|e| e.to_string())?;
+    let decode_full = speed::decode(&p, depth, cal).map_err(|e| e.to_string())?;
+    let answer = (spec.id.starts_with("deepseek-r1") && prefill.is_some())
+        .then(|| {
+            speed::answer_time(
+                &p,
+                prompt,
+                speed::R1_THINKING_TOKENS,
+                speed::R1_ANSWER_TOKENS,
+                cal,
+            )
+            .ok()
+        })
+        .flatten();
+    Ok(SpeedSummary {
+        prefill,
+        prefill_missing,
+        decode_empty,
+        decode_full,
+        depth,
+        answer,
+        answer_source: speed::R1_THINKING_TOKENS_SOURCE,
+    })
+}
+
+/// The deepest context the run reaches: the context per sequence.
+fn placement_depth(s: &canirun_core::memory::RunSettings) -> u64 {
+    (s.n_ctx / s.n_parallel.max(1)).max(1)
 }

@@ -196,6 +196,8 @@ pub fn place(
         loc: Loc::Cpu,
         name: "CPU (system RAM)".into(),
         weights: Bytes::ZERO,
+        experts: Bytes::ZERO,
+        embedding: Bytes::ZERO,
         kv: Bytes::ZERO,
         compute: Bytes::ZERO,
         output: Bytes::ZERO,
@@ -207,6 +209,8 @@ pub fn place(
         loc: Loc::Gpu(i),
         name: g.name.clone(),
         weights: Bytes::ZERO,
+        experts: Bytes::ZERO,
+        embedding: Bytes::ZERO,
         kv: Bytes::ZERO,
         compute: Bytes::ZERO,
         output: Bytes::ZERO,
@@ -255,7 +259,11 @@ pub fn place(
         } else {
             pools[idx(loc)].weights += t.bytes;
         }
+        if t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight" {
+            pools[idx(loc)].embedding += t.bytes;
+        }
         if t.tensor.is_routed_expert() {
+            pools[idx(loc)].experts += t.bytes;
             if loc == Loc::Cpu {
                 experts_on_cpu += t.bytes;
             }

@@ -47,6 +47,10 @@ pub struct DeviceUse {
     pub name: String,
     /// Weights placed here.
     pub weights: Bytes,
+    /// Of which routed experts (read only for the active ones).
+    pub experts: Bytes,
+    /// Of which the token embedding (a row lookup, not read per token).
+    pub embedding: Bytes,
     /// KV cache rows placed here.
     pub kv: Bytes,
     /// Compute buffer reserved here.

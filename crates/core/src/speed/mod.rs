@@ -24,6 +24,7 @@
 //! [`Placement::layer_split`] cover the common cases.
 
 pub mod benchmarks;
+pub mod bridge;
 mod calibration;
 mod derived;
 mod placement;

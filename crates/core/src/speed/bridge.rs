@@ -1,0 +1,101 @@
+//! From a memory placement (which bytes sit in which pool) to the speed
+//! model's placement (what each device reads per token, and the hops between).
+
+use super::placement::{DeviceShare, DeviceSpec, Link, ModelCost, Placement};
+use crate::placement as mem;
+use crate::units::{Bytes, BytesPerSecond};
+
+/// Build the speed placement for `mem_placement`. `devices[i]` describes pool `i`
+/// (host first, then each GPU, as in [`mem::Placement::devices`]); a pool that
+/// holds anything needs a description. `link` joins the host and the GPUs (PCIe).
+pub fn from_memory(
+    model: &ModelCost,
+    p: &mem::Placement,
+    devices: &[Option<DeviceSpec>],
+    link: BytesPerSecond,
+) -> Result<Placement, super::SpeedError> {
+    let n_layer = model.n_layer.max(1) as f64;
+    let total_kv: u64 = p.devices.iter().map(|d| d.kv.0).sum();
+    let has_gpu = p
+        .devices
+        .iter()
+        .any(|d| d.loc != mem::Loc::Cpu && d.weights > Bytes::ZERO);
+    let mut shares = Vec::new();
+    for (d, spec) in p.devices.iter().zip(devices) {
+        let dense = d
+            .weights
+            .saturating_sub(d.experts)
+            .saturating_sub(d.embedding);
+        // A pool that runs no block, no expert and not the output head (the host
+        // holding only the embedding and rope factors) reads nothing per token.
+        if d.layers.is_empty() && d.experts == Bytes::ZERO && d.loc != p.output_loc {
+            continue;
+        }
+        let spec = spec
+            .clone()
+            .ok_or_else(|| super::SpeedError::NoBandwidth(d.name.clone()))?;
+        let active = dense.0 as f64 + d.experts.0 as f64 * model.expert_active_fraction;
+        let layer_fraction = d.layers.len() as f64 / n_layer;
+        shares.push(DeviceShare {
+            device: spec,
+            layer_fraction,
+            dense_bytes: dense,
+            expert_bytes: d.experts,
+            expert_active_fraction: model.expert_active_fraction,
+            kv_bytes_per_token: if total_kv == 0 {
+                0.0
+            } else {
+                model.kv_bytes_per_token * d.kv.0 as f64 / total_kv as f64
+            },
+            active_params: model.active_params * active / model.active_bytes().max(1.0),
+            attn_width: model.attn_width * layer_fraction,
+            // llama.cpp copies CPU-held weights to the GPU for large batches.
+            streamed_over: (d.loc == mem::Loc::Cpu && has_gpu).then_some(link),
+        });
+    }
+    if shares.is_empty() {
+        return Err(super::SpeedError::NoDevices);
+    }
+    let mut links = Vec::new();
+    let gpus_used = p
+        .devices
+        .iter()
+        .filter(|d| d.loc != mem::Loc::Cpu && !d.layers.is_empty())
+        .count();
+    if gpus_used > 1 {
+        links.push(Link {
+            label: format!("{} GPU-to-GPU hops (layer split)", gpus_used - 1),
+            bandwidth: link,
+            latency: None,
+            bytes_per_token: model.hidden_bytes * (gpus_used as u64 - 1),
+        });
+    }
+    let cpu = &p.devices[0];
+    if has_gpu && !cpu.layers.is_empty() {
+        links.push(Link {
+            label: "CPU ↔ GPU (blocks on both sides)".into(),
+            bandwidth: link,
+            latency: None,
+            bytes_per_token: model.hidden_bytes * 2,
+        });
+    }
+    if has_gpu && cpu.experts > Bytes::ZERO {
+        let moe_layers =
+            (cpu.experts.0 as f64 / model.expert_bytes.0.max(1) as f64 * n_layer).round() as u64;
+        links.push(Link {
+            label: "GPU ↔ CPU, in and out of the experts in RAM".into(),
+            bandwidth: link,
+            latency: None,
+            bytes_per_token: model.hidden_bytes * (2 * moe_layers.max(1)),
+        });
+    }
+    let all_on_gpu = cpu.layers.is_empty() && cpu.experts == Bytes::ZERO;
+    Ok(Placement {
+        model: model.clone(),
+        devices: shares,
+        links,
+        pipeline_parallel: all_on_gpu && gpus_used > 1,
+        n_batch: 2048,
+        n_ubatch: 512,
+    })
+}
