@@ -55,11 +55,20 @@ pub enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Hardware: detect this machine, or list the catalog.
     Hw(cmd::hw::HwArgs),
+    /// The best R1 variant × quantization × context for this (or the named) hardware.
+    Recommend(cmd::recommend::RecommendArgs),
     /// Prefill and decode speed over context depths, time to first token, time to a full R1 answer.
     Speed(cmd::speed::SpeedArgs),
 }
 
 fn main() -> ExitCode {
+    // `canirun … | head` closes the pipe early: die quietly like other Unix
+    // tools instead of panicking on the failed write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse_from(args::llama_style_args(std::env::args())) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
@@ -84,6 +93,22 @@ fn main() -> ExitCode {
         Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
         Some(Command::Hw(a)) => cmd::hw::run(&a, cli.json),
         Some(Command::Speed(a)) => cmd::speed::run(&a, cli.json),
+        Some(Command::Recommend(a)) => cmd::recommend::run(&a, cli.json),
+        // No model and no pasted command: recommend for this (or the named) hardware.
+        None if cli.estimate.model.is_none() && cli.estimate.pasted.is_empty() => {
+            cmd::recommend::run(
+                &cmd::recommend::RecommendArgs {
+                    gpu: cli.estimate.gpu.clone(),
+                    vram: cli.estimate.vram,
+                    ram: cli.estimate.ram,
+                    min_ctx: 4096,
+                    family: "deepseek-r1".into(),
+                    top: 5,
+                    ..Default::default()
+                },
+                cli.json,
+            )
+        }
         None => cmd::estimate::run(&cli.estimate, cli.json),
     };
     match result {

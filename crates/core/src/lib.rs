@@ -8,6 +8,7 @@ pub mod hardware;
 pub mod memory;
 pub mod model;
 pub mod placement;
+pub mod quality;
 pub mod quant;
 pub mod speed;
 pub mod units;

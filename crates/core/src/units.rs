@@ -279,6 +279,33 @@ impl fmt::Display for TokensPerSecond {
     }
 }
 
+/// An amount of energy in joules (watt-seconds).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Joules(pub f64);
+
+/// Joules in one kilowatt-hour (1000 W × 3600 s).
+pub const JOULES_PER_KWH: f64 = 3.6e6;
+
+impl Joules {
+    /// Value in kilowatt-hours, the unit electricity is billed in.
+    pub fn as_kwh(self) -> f64 {
+        self.0 / JOULES_PER_KWH
+    }
+}
+
+impl fmt::Display for Joules {
+    /// `4.38 J` below 1 kJ, else `12.3 kJ`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = if self.0.abs() < 1e3 {
+            format!("{:.2} J", self.0)
+        } else {
+            format!("{:.1} kJ", self.0 / 1e3)
+        };
+        f.pad(&text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

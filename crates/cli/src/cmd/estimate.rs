@@ -185,7 +185,7 @@ impl PlacementFlags {
 }
 
 /// Place the model: as the flags say, else everything if it fits, else like `--fit`.
-fn place_on(
+pub(crate) fn place_on(
     spec: &ModelSpec,
     w: &Weights,
     s: &canirun_core::memory::RunSettings,
@@ -789,17 +789,17 @@ fn run_vllm(a: &EstimateArgs, json_out: bool) -> Result<()> {
 
 /// Speed of the placed model: prefill, decode at two depths, and a full R1 answer.
 #[derive(serde::Serialize)]
-struct SpeedSummary {
-    prefill: Option<canirun_core::speed::Estimate>,
-    prefill_missing: Option<String>,
-    decode_empty: canirun_core::speed::Estimate,
-    decode_full: canirun_core::speed::Estimate,
-    depth: u64,
-    answer: Option<canirun_core::speed::AnswerTime>,
-    answer_source: &'static str,
+pub(crate) struct SpeedSummary {
+    pub(crate) prefill: Option<canirun_core::speed::Estimate>,
+    pub(crate) prefill_missing: Option<String>,
+    pub(crate) decode_empty: canirun_core::speed::Estimate,
+    pub(crate) decode_full: canirun_core::speed::Estimate,
+    pub(crate) depth: u64,
+    pub(crate) answer: Option<canirun_core::speed::AnswerTime>,
+    pub(crate) answer_source: &'static str,
 }
 
-fn speed_for(
+pub(crate) fn speed_for(
     spec: &ModelSpec,
     w: &Weights,
     s: &canirun_core::memory::RunSettings,
