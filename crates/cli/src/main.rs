@@ -3,6 +3,7 @@
 
 mod args;
 mod cmd;
+mod hwplace;
 mod render;
 mod target;
 
@@ -53,12 +54,18 @@ pub enum Command {
     Validate(cmd::validate::ValidateCmd),
     /// Time the estimator over the whole catalog × quantizations × contexts.
     Bench(cmd::bench::BenchArgs),
+    /// Setups side by side: fit, speed, power, J/token, electricity, price, break-even vs the API.
+    Compare(cmd::compare::CompareArgs),
     /// Hardware: detect this machine, or list the catalog.
     Hw(cmd::hw::HwArgs),
+    /// Hardware setups that run a model at a target speed: cheapest, fastest, most efficient.
+    Plan(cmd::plan::PlanArgs),
     /// The best R1 variant × quantization × context for this (or the named) hardware.
     Recommend(cmd::recommend::RecommendArgs),
     /// Prefill and decode speed over context depths, time to first token, time to a full R1 answer.
     Speed(cmd::speed::SpeedArgs),
+    /// The exact commands that start the model in llama.cpp, Ollama, vLLM, SGLang, MLX or ExLlamaV2.
+    Command(cmd::command::CommandArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,9 +98,12 @@ fn main() -> ExitCode {
         Some(Command::Table(a)) => cmd::table::run(&a, cli.json),
         Some(Command::Validate(a)) => cmd::validate::run(&a, cli.json),
         Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
+        Some(Command::Compare(a)) => cmd::compare::run(&a, cli.json),
         Some(Command::Hw(a)) => cmd::hw::run(&a, cli.json),
         Some(Command::Speed(a)) => cmd::speed::run(&a, cli.json),
+        Some(Command::Command(a)) => cmd::command::run(&a, cli.json),
         Some(Command::Recommend(a)) => cmd::recommend::run(&a, cli.json),
+        Some(Command::Plan(a)) => cmd::plan::run(&a, cli.json),
         // No model and no pasted command: recommend for this (or the named) hardware.
         None if cli.estimate.model.is_none() && cli.estimate.pasted.is_empty() => {
             cmd::recommend::run(

@@ -39,6 +39,9 @@ pub struct Target {
     pub host_device: Option<(Device, u32)>,
     /// Measured or given CPU memory bandwidth.
     pub host_bandwidth: Option<canirun_core::units::BytesPerSecond>,
+    /// The link between devices when it is not the GPUs' PCIe (a network between Macs).
+    #[serde(skip)]
+    pub link: Option<canirun_core::units::BytesPerSecond>,
     /// System RAM that can hold offloaded layers.
     pub ram: Option<Bytes>,
     /// The backend the hardware implies.
@@ -61,6 +64,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             devices: vec![None],
             host_device: None,
             host_bandwidth: None,
+            link: None,
             ram,
             backend: Backend::Cuda,
             assumptions: vec![],
@@ -145,6 +149,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             devices,
             host_device,
             host_bandwidth: None,
+            link: None,
             ram: ram_total,
             backend,
             assumptions,
@@ -159,6 +164,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
             devices: vec![],
             host_device: None,
             host_bandwidth: None,
+            link: None,
             ram: Some(r),
             backend: Backend::Cpu,
             assumptions: vec![],
@@ -211,6 +217,7 @@ pub fn target(gpu: &[String], vram: Option<Bytes>, ram: Option<Bytes>) -> Result
         devices,
         host_device: None,
         host_bandwidth: d.cpu_bandwidth,
+        link: None,
         ram,
         backend,
         assumptions: d.notes.clone(),

@@ -4,6 +4,8 @@
 //! command line, the web page and the tests all share one pipeline.
 
 pub mod cmdline;
+pub mod commands;
+pub mod cost;
 pub mod hardware;
 pub mod memory;
 pub mod model;

@@ -80,7 +80,7 @@ pub struct EstimateArgs {
 pub struct PlacementFlags {
     /// Layers to offload to the GPU(s), counting the output head as the last one (`all` = every layer).
     #[arg(long = "n-gpu-layers", visible_alias = "ngl", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
-    pub ngl: Option<Option<u64>>,
+    pub ngl: Option<Ngl>,
     /// Proportions of the layers per GPU, e.g. 3,1.
     #[arg(long = "tensor-split", visible_alias = "ts", value_name = "A,B,…", value_parser = parse_ts)]
     pub ts: Option<Vec<f64>>,
@@ -110,12 +110,16 @@ pub struct PlacementFlags {
     pub nkvo: bool,
 }
 
-fn parse_ngl(s: &str) -> Result<Option<u64>, String> {
+/// `-ngl`: a layer count, or every layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ngl(Option<u64>);
+
+fn parse_ngl(s: &str) -> Result<Ngl, String> {
     match s {
-        "all" | "-1" | "auto" => Ok(None),
+        "all" | "-1" | "auto" => Ok(Ngl(None)),
         _ => s
             .parse::<u64>()
-            .map(Some)
+            .map(|n| Ngl(Some(n)))
             .map_err(|_| format!("'{s}' is not a layer count; use a whole number or all")),
     }
 }
@@ -170,7 +174,7 @@ impl PlacementFlags {
             });
         }
         Ok(Some(PlacementArgs {
-            n_gpu_layers: self.ngl.flatten(),
+            n_gpu_layers: self.ngl.and_then(|n| n.0),
             split_mode: match self.sm.as_deref() {
                 Some("row") => SplitMode::Row,
                 Some("none") => SplitMode::None,
@@ -831,12 +835,13 @@ pub(crate) fn speed_for(
         );
     }
     // Host-GPU link: the first GPU's PCIe figure, else PCIe 4.0 x16 (31.5 GB/s).
-    let link = hw
-        .devices
-        .iter()
-        .flatten()
-        .find_map(|d| d.interconnect.pcie_bandwidth())
-        .unwrap_or(canirun_core::units::BytesPerSecond::gbps(31.5));
+    let link = hw.link.unwrap_or_else(|| {
+        hw.devices
+            .iter()
+            .flatten()
+            .find_map(|d| d.interconnect.pcie_bandwidth())
+            .unwrap_or(canirun_core::units::BytesPerSecond::gbps(31.5))
+    });
     let p = speed::bridge::from_memory(&model, placement, &devices, link).map_err(|e| {
         format!("{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)")
     })?;

@@ -3,16 +3,14 @@
 //! the time to a full R1 answer.
 
 use crate::render;
-use anyhow::{bail, Context, Result};
-use canirun_core::hardware::{resolve_set, Catalog, DeviceKind};
+use anyhow::Result;
 use canirun_core::memory::RunSettings;
 use canirun_core::model::{self, MlaTensorLayout};
 use canirun_core::quant::{weights, Quant};
 use canirun_core::speed::{
-    self, answer_time, decode, default_backend, prefill, Calibration, DeviceSpec, Estimate,
-    ModelCost, Placement,
+    self, answer_time, decode, prefill, Calibration, Estimate, ModelCost, Placement,
 };
-use canirun_core::units::{BytesPerSecond, Seconds};
+use canirun_core::units::Seconds;
 use clap::Args;
 use serde::Serialize;
 
@@ -80,53 +78,9 @@ struct SpeedOut<'a> {
     notes: Vec<String>,
 }
 
-/// Build the placement the flags describe.
+/// Build the placement the flags describe (shared with `compare` in crate::hwplace).
 fn placement(a: &SpeedArgs, cost: &ModelCost, cal: &Calibration) -> Result<(Placement, String)> {
-    let cat = Catalog::embedded().context("loading the embedded hardware catalog")?;
-    let set = resolve_set(cat, &a.gpu)?;
-    let spec = |d: &canirun_core::hardware::Device| -> Result<DeviceSpec> {
-        Ok(DeviceSpec::from_device(d, default_backend(d), cal)?)
-    };
-    let gpus: Vec<_> = set
-        .devices
-        .iter()
-        .filter(|(d, _)| d.kind != DeviceKind::CpuPlatform)
-        .collect();
-    let cpus: Vec<_> = set
-        .devices
-        .iter()
-        .filter(|(d, _)| d.kind == DeviceKind::CpuPlatform)
-        .collect();
-    let names: Vec<String> = set
-        .devices
-        .iter()
-        .map(|(d, n)| {
-            if *n > 1 {
-                format!("{n}× {}", d.name)
-            } else {
-                d.name.clone()
-            }
-        })
-        .collect();
-    let hw = names.join(" + ");
-    let p = match (gpus.as_slice(), cpus.as_slice(), a.cpu_moe) {
-        ([(g, n)], [], false) if *n > 1 => {
-            Placement::layer_split(cost, spec(g)?, *n, g.interconnect.nvlink.or(g.interconnect.pcie_bandwidth()))
-        }
-        ([(g, _)], [], false) => Placement::single_device(cost, spec(g)?),
-        ([], [(c, n)], _) => Placement::single_device(cost, spec(c)?.times(*n)),
-        ([(g, 1)], [(c, n)], true) => {
-            let link = g
-                .interconnect
-                .pcie_bandwidth()
-                .unwrap_or(BytesPerSecond::gbps(31.5));
-            Placement::experts_on_cpu(cost, spec(g)?, spec(c)?.times(*n), link)
-        }
-        (_, _, true) => bail!("--cpu-moe needs one GPU and one CPU platform, e.g. --gpu '4090 + epyc-9654'"),
-        _ => bail!(
-            "'{hw}': mixed device sets need a placement (-ngl, --tensor-split); name one device type, or one GPU + one CPU platform with --cpu-moe"
-        ),
-    };
+    let (p, hw, _) = crate::hwplace::speed_placement(&a.gpu, a.cpu_moe, cost, cal)?;
     Ok((p, hw))
 }
 

@@ -24,6 +24,11 @@ pub enum ValidateCmd {
         #[arg(long)]
         fixtures: Option<PathBuf>,
     },
+    /// Predicted energy per token vs the whole-system rows of power.csv.
+    Power {
+        /// The CSV file (columns of ../shared/data/power.csv; a copy is crates/core/data/power.csv).
+        file: PathBuf,
+    },
     /// Predicted tokens/s vs published benchmarks (CSV with the columns of benchmarks.csv).
     Speed {
         /// The CSV file.
@@ -47,6 +52,7 @@ pub fn run(cmd: &ValidateCmd, json_out: bool) -> Result<()> {
         ValidateCmd::Speed { file, test, .. } => {
             super::validate_speed::run(file, test.as_deref(), json_out)
         }
+        ValidateCmd::Power { file } => super::validate_power::run(file, json_out),
         ValidateCmd::LlamaCpp { file, fixtures } => llama_cpp(file, fixtures.as_deref(), json_out),
         ValidateCmd::Sizes { file } => {
             let text = std::fs::read_to_string(file).with_context(|| {

@@ -229,18 +229,23 @@ pub fn place(
     // Which stages run where: (attention, dense FFN, MoE FFN) per pool.
     let mut runs = vec![(false, false, false); pools.len()];
     for t in &weights.tensors {
-        let name = t.tensor.name();
         let home = match t.tensor.layer {
             Some(il) => layer_dev(il),
             None if t.tensor.base == "token_embd.weight" => Loc::Cpu,
             None if t.tensor.base == "rope_freqs.weight" => Loc::Cpu,
             None => output_loc,
         };
-        let loc = rules
-            .iter()
-            .find(|(re, _)| re.is_match(&name))
-            .map(|(_, l)| *l)
-            .unwrap_or(home);
+        // Spell the full name only when there are rules to match (a hot path in `plan`).
+        let loc = if rules.is_empty() {
+            home
+        } else {
+            let name = t.tensor.name();
+            rules
+                .iter()
+                .find(|(re, _)| re.is_match(&name))
+                .map(|(_, l)| *l)
+                .unwrap_or(home)
+        };
         let matrix = t.tensor.n_dims() >= 2 && t.tensor.base.ends_with("weight");
         if a.split_mode == SplitMode::Row && loc != Loc::Cpu && matrix && n_gpu > 1 {
             // Rows of the matrix go to each GPU in proportion to its split.

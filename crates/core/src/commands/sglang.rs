@@ -1,0 +1,109 @@
+//! SGLang: `python3 -m sglang.launch_server --model-path … --tp …`; across nodes
+//! the tensor-parallel group spans them (`--nnodes`, `--node-rank`,
+//! `--dist-init-addr`), as in SGLang's DeepSeek V3/R1 guide.
+
+use super::vllm::{checkpoint, nodes};
+use super::{join_words, CommandError, Request, RunCommand, Runner};
+use crate::model::Arch;
+
+/// The `sglang.launch_server` command for node 0 (the other nodes in the notes).
+pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
+    let model = checkpoint(req, Runner::Sglang)?;
+    let v = req.server_settings();
+    // SGLang's multi-node DeepSeek recipe puts every GPU in one tensor-parallel group.
+    let tp = v.tensor_parallel.max(1) * v.pipeline_parallel.max(1);
+    let n = nodes(tp, req.gpus_per_node);
+    let mut words: Vec<String> = vec![
+        "python3".into(),
+        "-m".into(),
+        "sglang.launch_server".into(),
+        "--model-path".into(),
+        model,
+        "--tp".into(),
+        tp.to_string(),
+    ];
+    if n > 1 {
+        words.extend([
+            "--dist-init-addr".into(),
+            "HEAD_IP:5000".into(),
+            "--nnodes".into(),
+            n.to_string(),
+            "--node-rank".into(),
+            "0".into(),
+        ]);
+    }
+    words.extend(["--context-length".into(), v.max_model_len.to_string()]);
+    if (v.gpu_memory_utilization - 0.9).abs() > 1e-9 {
+        words.extend([
+            "--mem-fraction-static".into(),
+            format!("{}", v.gpu_memory_utilization),
+        ]);
+    }
+    if v.max_num_seqs != 256 {
+        words.extend(["--max-running-requests".into(), v.max_num_seqs.to_string()]);
+    }
+    if v.kv_fp8 {
+        words.extend(["--kv-cache-dtype".into(), "fp8_e4m3".into()]);
+    }
+    if v.expert_parallel {
+        words.extend(["--ep-size".into(), tp.to_string()]);
+    }
+    if req.spec.arch == Arch::Deepseek2 {
+        words.push("--trust-remote-code".into());
+    }
+    let mut notes = Vec::new();
+    if n > 1 {
+        let ranks = if n == 2 {
+            "--node-rank 1".to_string()
+        } else {
+            format!("--node-rank 1 … {}", n - 1)
+        };
+        notes.push(format!(
+            "{tp} GPUs over {n} nodes of {}: run the same command on the other node(s) with {ranks}, HEAD_IP being node 0's address",
+            req.gpus_per_node
+        ));
+    }
+    if req.spec.arch == Arch::Deepseek2 {
+        notes.push("SGLang serves R1's MLA with FlashInfer/FlashMLA kernels; the KV cache per token is the 576-value latent".into());
+    }
+    Ok(RunCommand {
+        engine: Runner::Sglang,
+        version_note: "SGLang 0.4 or later (DeepSeek V3/R1 guide in SGLang's docs: --tp, --dist-init-addr, --nnodes, --node-rank, --trust-remote-code); not checked against an SGLang binary here".into(),
+        command: join_words(&words),
+        env: vec![],
+        modelfile: None,
+        config: None,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::vllm::VllmSettings;
+    use crate::memory::RunSettings;
+    use crate::model::catalog;
+    use crate::quant::Quant;
+
+    #[test]
+    fn r1_over_two_nodes() {
+        let e = catalog().iter().find(|e| e.id == "deepseek-r1").unwrap();
+        let spec = e.spec();
+        let s = RunSettings::default();
+        let v = VllmSettings {
+            tensor_parallel: 8,
+            pipeline_parallel: 2,
+            max_model_len: 32768,
+            ..VllmSettings::default()
+        };
+        let mut req = Request::new(&spec, &Quant::Fp8, &s);
+        req.entry = Some(e);
+        req.server = Some(&v);
+        let c = command(&req).unwrap();
+        assert_eq!(
+            c.command,
+            "python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp 16 --dist-init-addr HEAD_IP:5000 --nnodes 2 --node-rank 0 --context-length 32768 --trust-remote-code"
+        );
+        assert!(c.notes[0].contains("--node-rank 1"));
+    }
+}

@@ -1,0 +1,189 @@
+//! vLLM: `vllm serve REPO --tensor-parallel-size … --max-model-len …`, with
+//! pipeline parallelism over Ray when the GPUs span several nodes.
+
+use super::{join_words, not_applicable, CommandError, Request, RunCommand, Runner};
+use crate::model::Arch;
+use crate::quant::{FileType, Quant};
+
+/// Version note shared with the tests: where the flags come from.
+pub const VLLM_VERSION_NOTE: &str = "vLLM 0.8 or later (V1 engine; --enable-expert-parallel arrived in 0.8); flags from vLLM's `vllm serve` engine-argument docs, not checked against a vLLM binary here";
+
+/// The Hugging Face checkpoint vLLM/SGLang serve for a quantization: the original
+/// repository when the quantization is its native dtype, else an error naming what works.
+pub(crate) fn checkpoint(req: &Request, engine: Runner) -> Result<String, CommandError> {
+    if let Some(p) = req.local_path {
+        return Ok(p.to_string());
+    }
+    let Some(e) = req.entry else {
+        return Err(not_applicable(
+            engine,
+            "the model is not in canirun's catalog; give the checkpoint directory as a local path",
+        ));
+    };
+    let native = e.native_dtype.to_ascii_uppercase();
+    let ok = match req.quant {
+        Quant::Fp8 => native == "FP8",
+        Quant::Gguf {
+            ftype,
+            variant: None,
+            ..
+        } => match ftype {
+            FileType::BF16 => native == "BF16",
+            FileType::F16 => native == "F16",
+            _ => false,
+        },
+        _ => false,
+    };
+    if ok {
+        Ok(e.hf_repo.clone())
+    } else {
+        Err(not_applicable(
+            engine,
+            format!(
+                "{engine} serves the original {native} checkpoint ({}); canirun knows no {} checkpoint of {} for it. Use -q {}",
+                e.hf_repo,
+                req.quant,
+                e.name,
+                if native == "FP8" { "FP8" } else { native.as_str() }
+            ),
+        ))
+    }
+}
+
+/// Nodes needed for `gpus` GPUs at `per_node` per node.
+pub(crate) fn nodes(gpus: u64, per_node: u64) -> u64 {
+    gpus.div_ceil(per_node.max(1)).max(1)
+}
+
+/// The `vllm serve` command.
+pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
+    let model = checkpoint(req, Runner::Vllm)?;
+    let v = req.server_settings();
+    let tp = v.tensor_parallel.max(1);
+    let pp = v.pipeline_parallel.max(1);
+    let mut words: Vec<String> = vec!["vllm".into(), "serve".into(), model];
+    words.extend(["--tensor-parallel-size".into(), tp.to_string()]);
+    if pp > 1 {
+        words.extend(["--pipeline-parallel-size".into(), pp.to_string()]);
+    }
+    words.extend(["--max-model-len".into(), v.max_model_len.to_string()]);
+    if v.max_num_seqs != 256 {
+        words.extend(["--max-num-seqs".into(), v.max_num_seqs.to_string()]);
+    }
+    if (v.gpu_memory_utilization - 0.9).abs() > 1e-9 {
+        words.extend([
+            "--gpu-memory-utilization".into(),
+            format!("{}", v.gpu_memory_utilization),
+        ]);
+    }
+    if v.kv_fp8 {
+        words.extend(["--kv-cache-dtype".into(), "fp8".into()]);
+    }
+    if v.expert_parallel {
+        words.push("--enable-expert-parallel".into());
+    }
+    let mut notes = Vec::new();
+    if req.spec.arch == Arch::Deepseek2 {
+        // DeepSeek's repositories ship their own modelling code.
+        words.push("--trust-remote-code".into());
+    }
+    let gpus = tp * pp;
+    let n = nodes(gpus, req.gpus_per_node);
+    if n > 1 {
+        notes.push(format!(
+            "{gpus} GPUs over {n} nodes of {}: start a Ray cluster first — on the head node `ray start --head --port=6379`, on every other node `ray start --address=HEAD_IP:6379` — then run this on the head node",
+            req.gpus_per_node
+        ));
+        if tp > req.gpus_per_node {
+            notes.push(format!(
+                "tensor parallelism of {tp} crosses nodes; vLLM recommends tensor parallel within a node and pipeline parallel across nodes (--tensor-parallel-size {} --pipeline-parallel-size {n})",
+                req.gpus_per_node
+            ));
+        }
+    }
+    if v.max_model_len == 0 {
+        notes.push("--max-model-len 0 is not valid in vLLM; give the context with -c".into());
+    }
+    Ok(RunCommand {
+        engine: Runner::Vllm,
+        version_note: VLLM_VERSION_NOTE.into(),
+        command: join_words(&words),
+        env: vec![],
+        modelfile: None,
+        config: None,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdline::{parse, split_words, Engine};
+    use crate::memory::vllm::VllmSettings;
+    use crate::memory::RunSettings;
+    use crate::model::catalog;
+
+    fn entry(id: &str) -> &'static crate::model::CatalogEntry {
+        catalog().iter().find(|e| e.id == id).unwrap()
+    }
+
+    #[test]
+    fn r1_on_one_and_two_nodes() {
+        let e = entry("deepseek-r1");
+        let spec = e.spec();
+        let s = RunSettings::default();
+        let v = VllmSettings {
+            tensor_parallel: 8,
+            max_model_len: 32768,
+            expert_parallel: true,
+            kv_fp8: true,
+            ..VllmSettings::default()
+        };
+        let mut req = Request::new(&spec, &Quant::Fp8, &s);
+        req.entry = Some(e);
+        req.server = Some(&v);
+        let c = command(&req).unwrap();
+        assert_eq!(
+            c.command,
+            "vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768 --kv-cache-dtype fp8 --enable-expert-parallel --trust-remote-code"
+        );
+        assert!(c.notes.is_empty());
+        let p = parse(&split_words(&c.shell_line())).unwrap();
+        assert_eq!(p.engine, Engine::Vllm);
+        assert_eq!(p.tensor_parallel, Some(8));
+        assert_eq!(p.settings.n_ctx, 32768);
+        assert!(p.unknown.is_empty(), "{:?}", p.unknown);
+
+        let v2 = VllmSettings {
+            pipeline_parallel: 2,
+            max_num_seqs: 64,
+            gpu_memory_utilization: 0.95,
+            ..v
+        };
+        req.server = Some(&v2);
+        let c = command(&req).unwrap();
+        assert!(c.command.contains("--pipeline-parallel-size 2"));
+        assert!(c.notes.iter().any(|n| n.contains("ray start --head")));
+        let p = parse(&split_words(&c.shell_line())).unwrap();
+        assert_eq!(p.settings.n_parallel, 64);
+        assert!(p.unknown.is_empty(), "{:?}", p.unknown);
+    }
+
+    #[test]
+    fn gguf_quants_are_refused() {
+        let e = entry("deepseek-r1-distill-qwen-7b");
+        let spec = e.spec();
+        let s = RunSettings::default();
+        let q = Quant::parse("Q4_K_M").unwrap();
+        let mut req = Request::new(&spec, &q, &s);
+        req.entry = Some(e);
+        assert!(command(&req).unwrap_err().to_string().contains("-q BF16"));
+        let q = Quant::parse("bf16").unwrap();
+        req.quant = &q;
+        let c = command(&req).unwrap();
+        assert_eq!(
+            c.command,
+            "vllm serve deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --tensor-parallel-size 1 --max-model-len 4096"
+        );
+    }
+}
