@@ -212,7 +212,6 @@ pub fn commands_with_reasons(
 
 /// The commands every engine that can run `entry` would take (see [`commands_with_reasons`]);
 /// for the estimate's output, with the fitted placement's flags.
-#[allow(dead_code)] // the estimate's output will call it
 pub fn commands_for(
     entry: &CatalogEntry,
     quant: Option<&Quant>,

@@ -298,6 +298,22 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         .sum();
     let v = verdict(&placement, spec.n_layer, embedding);
     let speed = speed_for(spec, w, &s, &hw, &placement);
+    // The commands that run this setup (llama.cpp with the placement above, Ollama).
+    let commands: Vec<canirun_core::commands::RunCommand> = match &loaded.catalog {
+        Some((entry, quant)) if !matches!(v, Verdict::DoesNotFit { .. }) => {
+            crate::cmd::command::commands_for(entry, Some(quant), &s, &placement.flags, None)
+                .into_iter()
+                .filter(|c| {
+                    matches!(
+                        c.engine,
+                        canirun_core::commands::Runner::LlamaCpp
+                            | canirun_core::commands::Runner::Ollama
+                    )
+                })
+                .collect()
+        }
+        _ => vec![],
+    };
     let extra_notes: Vec<String> = loaded.notes.iter().cloned().chain(pasted_notes).collect();
     let extra_notes = &extra_notes;
 
@@ -319,6 +335,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             "hardware": hw,
             "placement": placement,
             "placement_method": how,
+            "commands": commands,
             "speed": match &speed { Ok(sp) => serde_json::to_value(sp)?, Err(e) => json!({"error": e}) },
             "verdict": v,
             "notes": b.notes.iter().chain(extra_notes.iter()).collect::<Vec<_>>(),
@@ -409,6 +426,9 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         }
         Err(e) => println!("speed: not estimated: {e}"),
     }
+    for c in &commands {
+        println!("run with {}: {}", c.engine, c.shell_line());
+    }
     if let Some((_, sockets)) = hw.host_device.as_ref().filter(|(_, n)| *n > 1) {
         println!("note: {sockets} CPU sockets are counted with {sockets}× the bandwidth of one; llama.cpp across NUMA nodes usually reaches less (try --numa distribute)");
     }
@@ -467,6 +487,8 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
 
 /// A model ready for estimation, from the catalog or from a file.
 struct Loaded {
+    /// The catalog entry and quantization, when the model came from the catalog.
+    catalog: Option<(&'static canirun_core::model::CatalogEntry, Quant)>,
     spec: ModelSpec,
     weights: Weights,
     quant_label: String,
@@ -502,6 +524,7 @@ fn load(name: &str, a: &EstimateArgs) -> Result<Loaded> {
             "params": fm.weights.n_params(), "parts": file.parts().len(),
             "file_type": fm.file_type.map(|f| f.name())});
         return Ok(Loaded {
+            catalog: None,
             quant_label: fm.weights.quant.clone(),
             sources: format!("GGUF header of {name} (tensor types and shapes exact)"),
             expanded_mla: fm.mla_expanded_cache,
@@ -597,6 +620,7 @@ fn load_remote(name: &str, a: &EstimateArgs) -> Result<Loaded> {
         canirun_core::units::Bytes(total_size)
     ));
     Ok(Loaded {
+        catalog: None,
         model_json: json!({"remote": name, "name": fm.spec.name, "arch": fm.arch_name,
             "params": fm.weights.n_params(), "bytes_fetched": fetched, "file_bytes": total_size}),
         quant_label: fm.weights.quant.clone(),
@@ -647,6 +671,7 @@ fn load_catalog(name: &str, a: &EstimateArgs) -> Result<Loaded> {
         ));
     }
     Ok(Loaded {
+        catalog: Some((entry, quant.clone())),
         model_json: json!({"id": entry.id, "name": entry.name, "arch": spec.arch, "hf_repo": entry.hf_repo,
                        "params": counts.main, "params_source": entry.params_source,
                        "config_source": entry.config_source()}),
