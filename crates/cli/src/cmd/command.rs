@@ -3,6 +3,7 @@
 //! from `canirun_core::commands`; this file only gathers the flags and prints.
 
 use crate::args::SettingsArgs;
+use crate::cmd::estimate::PlacementFlags;
 use anyhow::{bail, Result};
 use canirun_core::commands::{generate, CommandError, Request, RunCommand, Runner};
 use canirun_core::memory::vllm::VllmSettings;
@@ -61,53 +62,6 @@ pub struct CommandArgs {
     pub max_num_seqs: u64,
 }
 
-/// llama.cpp's placement flags, written into the llama.cpp command as given
-/// (the estimate's own `PlacementFlags` cannot be reused: its `-ngl` mis-declares its type to clap).
-#[derive(Args, Debug, Clone, Default)]
-pub struct PlacementFlags {
-    /// Layers to offload to the GPU(s), counting the output head as the last one (a number, all or auto).
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
-    pub ngl: Option<String>,
-    /// Proportions of the layers per GPU, e.g. 3,1.
-    #[arg(long = "tensor-split", visible_alias = "ts", value_name = "A,B,…")]
-    pub ts: Option<String>,
-    /// How to split across GPUs: layer, row or none.
-    #[arg(long = "split-mode", visible_alias = "sm", value_name = "MODE", value_parser = ["layer", "row", "none"])]
-    pub sm: Option<String>,
-    /// The main GPU (for row split and none).
-    #[arg(
-        long = "main-gpu",
-        visible_alias = "mg",
-        value_name = "I",
-        default_value_t = 0
-    )]
-    pub mg: usize,
-    /// Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable).
-    #[arg(
-        long = "override-tensor",
-        visible_alias = "ot",
-        value_name = "PATTERN=BUFFER"
-    )]
-    pub ot: Vec<String>,
-    /// Keep all MoE experts in system RAM (llama.cpp --cpu-moe).
-    #[arg(long = "cpu-moe", visible_alias = "cmoe")]
-    pub cmoe: bool,
-    /// Keep the KV cache in system RAM.
-    #[arg(long = "no-kv-offload", visible_alias = "nkvo")]
-    pub nkvo: bool,
-}
-
-fn parse_ngl(s: &str) -> Result<String, String> {
-    match s {
-        "all" | "auto" => Ok(s.to_string()),
-        "-1" => Ok("all".into()),
-        _ => s
-            .parse::<u64>()
-            .map(|n| n.to_string())
-            .map_err(|_| format!("'{s}' is not a layer count; use a whole number, all or auto")),
-    }
-}
-
 /// One engine or all of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EngineChoice {
@@ -129,32 +83,10 @@ fn parse_engine(s: &str) -> Result<EngineChoice, String> {
 }
 
 /// The llama.cpp placement flags the user gave, as `Placement::flags` writes them.
-fn placement_flags(p: &PlacementFlags) -> Vec<String> {
-    let mut f = Vec::new();
-    if let Some(n) = &p.ngl {
-        f.push(format!("-ngl {n}"));
-    }
-    if let Some(ts) = &p.ts {
-        f.push(format!("-ts {ts}"));
-    }
-    if let Some(sm) = &p.sm {
-        if sm != "layer" {
-            f.push(format!("-sm {sm}"));
-        }
-    }
-    if p.mg != 0 {
-        f.push(format!("-mg {}", p.mg));
-    }
-    for o in &p.ot {
-        f.push(format!("-ot {o}"));
-    }
-    if p.cmoe {
-        f.push("-cmoe".into());
-    }
-    if p.nkvo {
-        f.push("-nkvo".into());
-    }
-    f
+fn placement_flags(p: &PlacementFlags) -> Result<Vec<String>> {
+    Ok(p.args()?
+        .map(|a| a.to_flags(a.n_gpu_layers, &[]))
+        .unwrap_or_default())
 }
 
 /// The quantization an engine runs by default when none was named.
@@ -271,7 +203,7 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
         kv_fp8: a.kv_fp8,
         ..VllmSettings::default()
     };
-    let flags = placement_flags(&a.placement);
+    let flags = placement_flags(&a.placement)?;
     let engines: Vec<Runner> = match a.engine {
         EngineChoice::All => Runner::ALL.to_vec(),
         EngineChoice::One(e) => vec![e],
@@ -369,13 +301,13 @@ mod tests {
     #[test]
     fn placement_flags_read_back() {
         let p = PlacementFlags {
-            ngl: Some("62".into()),
-            ts: Some("3,1".into()),
+            ngl: Some(crate::cmd::estimate::Ngl(Some(62))),
+            ts: Some(vec![3.0, 1.0]),
             ot: vec!["exps=CPU".into()],
             ..PlacementFlags::default()
         };
         assert_eq!(
-            placement_flags(&p),
+            placement_flags(&p).unwrap(),
             vec!["-ngl 62", "-ts 3,1", "-ot exps=CPU"]
         );
         assert_eq!(parse_engine("ALL").unwrap(), EngineChoice::All);

@@ -112,7 +112,7 @@ pub struct PlacementFlags {
 
 /// `-ngl`: a layer count, or every layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ngl(Option<u64>);
+pub struct Ngl(pub Option<u64>);
 
 fn parse_ngl(s: &str) -> Result<Ngl, String> {
     match s {
@@ -141,7 +141,7 @@ fn parse_ts(s: &str) -> Result<Vec<f64>, String> {
 
 impl PlacementFlags {
     /// The flags as placement arguments, or `None` when none was given.
-    fn args(&self) -> Result<Option<PlacementArgs>> {
+    pub(crate) fn args(&self) -> Result<Option<PlacementArgs>> {
         let given = self.ngl.is_some()
             || self.ts.is_some()
             || self.sm.is_some()

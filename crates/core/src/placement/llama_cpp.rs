@@ -62,6 +62,40 @@ pub struct PlacementArgs {
     pub no_kv_offload: bool,
 }
 
+impl PlacementArgs {
+    /// The llama.cpp flags for these arguments, with `ngl` as `-ngl` when given.
+    pub fn to_flags(&self, ngl: Option<u64>, gpus: &[DeviceSpec]) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(n) = ngl {
+            flags.push(format!("-ngl {n}"));
+        }
+        if let Some(ts) = &self.tensor_split {
+            flags.push(format!(
+                "-ts {}",
+                ts.iter()
+                    .map(|x| format!("{x}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        match self.split_mode {
+            SplitMode::Layer => {}
+            SplitMode::Row => flags.push("-sm row".into()),
+            SplitMode::None => flags.push("-sm none".into()),
+        }
+        if self.main_gpu != 0 {
+            flags.push(format!("-mg {}", self.main_gpu));
+        }
+        for o in &self.overrides {
+            flags.push(format!("-ot {}={}", o.pattern, buft_name(o.target, gpus)));
+        }
+        if self.no_kv_offload {
+            flags.push("-nkvo".into());
+        }
+        flags
+    }
+}
+
 /// Why a placement could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlacementError {
@@ -324,33 +358,17 @@ pub fn place(
     }
     pools[0].output = output_buffer(m, &r, s.n_parallel).bytes;
 
-    let mut flags = Vec::new();
-    if n_gpu > 0 {
-        flags.push(format!("-ngl {ngl}"));
-        if let Some(ts) = &a.tensor_split {
-            flags.push(format!(
-                "-ts {}",
-                ts.iter()
-                    .map(|x| format!("{x}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
+    let flags = if n_gpu > 0 {
+        a.to_flags(Some(ngl), gpus)
+    } else {
+        PlacementArgs {
+            tensor_split: None,
+            split_mode: SplitMode::Layer,
+            main_gpu: 0,
+            ..a.clone()
         }
-        match a.split_mode {
-            SplitMode::Layer => {}
-            SplitMode::Row => flags.push("-sm row".into()),
-            SplitMode::None => flags.push("-sm none".into()),
-        }
-        if a.main_gpu != 0 {
-            flags.push(format!("-mg {}", a.main_gpu));
-        }
-    }
-    for o in &a.overrides {
-        flags.push(format!("-ot {}={}", o.pattern, buft_name(o.target, gpus)));
-    }
-    if a.no_kv_offload {
-        flags.push("-nkvo".into());
-    }
+        .to_flags(None, gpus)
+    };
     let mut notes = Vec::new();
     if experts_on_cpu > Bytes::ZERO {
         notes.push(format!(
