@@ -32,7 +32,7 @@ pub const POWER_CSV: &str = include_str!("../../data/power.csv");
 pub const PRICES_CSV: &str = include_str!("../../data/prices.csv");
 
 /// One-paragraph statement of the method, for `--explain`.
-pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation = wait + (stream − wait) × duty, duty = the share of each token's time the device streams weights in the speed model (the rest is per-token overhead, links and other devices' turns); prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
+pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation = wait + (stream − wait) × duty (wait: 0.15 for GPUs and other devices, 0.80 for Apple chips, whose draw barely changes with the model), duty = the share of each token's time the device streams weights in the speed model (the rest is per-token overhead, links and other devices' turns); prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
 
 /// Why a power or cost figure could not be produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -88,8 +88,13 @@ pub struct PsuRule {
 pub struct Utilisation {
     /// While streaming weights in decode.
     pub stream: f64,
-    /// While waiting (overhead, links, other devices' turns).
+    /// While waiting (overhead, links, other devices' turns): discrete
+    /// GPUs and other non-Apple devices.
     pub wait: f64,
+    /// While waiting, Apple chips: the SoC keeps its GPU clocked and its CPU
+    /// cores prepare every token, so a Mac's draw barely changes between
+    /// busy and streaming.
+    pub apple_wait: f64,
     /// During prefill.
     pub prefill: f64,
     /// Apple chips: rating per GPU core, watts.
@@ -155,6 +160,7 @@ impl PowerModel {
         let nonneg = [
             ("utilisation.stream", u.stream),
             ("utilisation.wait", u.wait),
+            ("utilisation.apple_wait", u.apple_wait),
             ("utilisation.prefill", u.prefill),
             ("utilisation.apple_w_per_gpu_core", u.apple_w_per_gpu_core),
             ("base.pc_idle_w", m.base.pc_idle_w),

@@ -144,13 +144,20 @@ pub fn wall_power(
     for l in loads {
         let r = l.rating(m)?;
         let (util, how) = match phase {
-            Phase::Decode => (
-                u.wait + (u.stream - u.wait) * l.duty,
-                format!(
-                    "{:.2} wait + ({:.2} stream − {:.2}) × {:.2} duty",
-                    u.wait, u.stream, u.wait, l.duty
-                ),
-            ),
+            Phase::Decode => {
+                let wait = if l.kind == DeviceKind::AppleSoc {
+                    u.apple_wait
+                } else {
+                    u.wait
+                };
+                (
+                    wait + (u.stream - wait) * l.duty,
+                    format!(
+                        "{wait:.2} wait + ({:.2} stream − {wait:.2}) × {:.2} duty",
+                        u.stream, l.duty
+                    ),
+                )
+            }
             Phase::Prefill => (u.prefill, format!("{:.2} prefill", u.prefill)),
         };
         let w = f64::from(l.count) * r.0 * util / eff;
