@@ -66,6 +66,8 @@ impl SettingsArgs {
             type_v: self.type_v,
             backend: self.backend.unwrap_or(Backend::Cuda),
             mla_cache: self.mla_cache,
+            // canirun sizes llama-server, which reserves one logit row per sequence.
+            outputs: canirun_core::memory::OutputRows::PerSequence,
         }
     }
 }

@@ -235,6 +235,16 @@ const LLAMA_IGNORED_SWITCHES: [&str; 12] = [
 
 fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineError> {
     let mut c = new_cmd(Engine::LlamaCpp, program);
+    // llama-bench reserves logits for every token of a micro-batch (the library
+    // default); llama-server and llama-cli one row per sequence.
+    if program
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(program)
+        .starts_with("llama-bench")
+    {
+        c.settings.outputs = crate::memory::OutputRows::PerToken;
+    }
     let mut k = 0;
     while k < args.len() {
         let raw = &args[k];
@@ -499,6 +509,15 @@ mod tests {
         assert_eq!(c.settings.type_k, GgmlType::Q8_0);
         assert_eq!(c.unknown, vec!["--frobnicate"]);
         assert!(c.ignored.iter().any(|i| i.starts_with("--port")));
+    }
+
+    #[test]
+    fn llama_bench_reserves_logits_per_token() {
+        use crate::memory::OutputRows;
+        let bench = p("./build/bin/llama-bench -m m.gguf -p 512").unwrap();
+        assert_eq!(bench.settings.outputs, OutputRows::PerToken);
+        let server = p("llama-server -m m.gguf").unwrap();
+        assert_eq!(server.settings.outputs, OutputRows::PerSequence);
     }
 
     #[test]

@@ -123,6 +123,8 @@ struct BufferRow {
     kv: (f64, f64),
     compute: (f64, f64),
     output: (f64, f64),
+    /// CPU_REPACK copy (canirun, llama.cpp) when repack was on.
+    repack: Option<(f64, f64)>,
     total: (f64, f64),
     weights_exact_to_byte: bool,
     ok: bool,
@@ -144,7 +146,7 @@ fn llama_cpp(
     fixtures: Option<&std::path::Path>,
     json_out: bool,
 ) -> Result<()> {
-    use canirun_core::memory::{llama_cpp, Backend, FlashAttn, RunSettings};
+    use canirun_core::memory::{llama_cpp, Backend, FlashAttn, OutputRows, RunSettings};
     use canirun_core::validate::Summary;
     let dir = fixtures
         .map(PathBuf::from)
@@ -177,14 +179,20 @@ fn llama_cpp(
         let line = i + 2;
         let get = |c: &str| -> Result<String> { Ok(rec.get(col(c)?).unwrap_or("").to_string()) };
         let fixture = rec.get(c_fix).unwrap_or("").to_string();
-        if rec.get(c_tool) != Some("server") {
-            skipped.push(format!("line {line}: {fixture}: measured with {} (reserves logits for a whole batch), canirun models llama-server", rec.get(c_tool).unwrap_or("?")));
-            continue;
-        }
-        if get("repack")? == "on" {
-            skipped.push(format!("line {line}: {fixture}: repack on (CPU_REPACK is reported as a note, not a buffer)"));
-            continue;
-        }
+        // llama-server reserves one logit row per sequence; llama-fit-params
+        // (the library default) one per token of the micro-batch.
+        let (outputs, fit_params) = match rec.get(c_tool) {
+            Some("server") => (OutputRows::PerSequence, false),
+            Some("fit-params") => (OutputRows::PerToken, true),
+            other => {
+                skipped.push(format!(
+                    "line {line}: {fixture}: measured with '{}', a program canirun does not model",
+                    other.unwrap_or("?")
+                ));
+                continue;
+            }
+        };
+        let repack = get("repack")? == "on";
         if !loaded.contains_key(&fixture) {
             let path = dir.join(format!("{fixture}.gguf"));
             let f = canirun_io::gguf::read_file(&path).with_context(|| {
@@ -240,6 +248,7 @@ fn llama_cpp(
             type_k: get("type_k")?.parse().map_err(anyhow::Error::msg)?,
             type_v: get("type_v")?.parse().map_err(anyhow::Error::msg)?,
             backend: Backend::Cpu,
+            outputs,
             ..Default::default()
         };
         let b = llama_cpp::estimate(&fm.spec, &fm.weights, &s)?;
@@ -248,32 +257,55 @@ fn llama_cpp(
                 .parse::<f64>()
                 .with_context(|| format!("line {line}: {c}"))
         };
-        let weights = (b.weights.bytes.as_mib(), mib("model_MiB")?);
+        // fit-params prints the model in whole MiB (truncated).
+        let ours_weights = if fit_params {
+            b.weights.bytes.as_mib().floor()
+        } else {
+            b.weights.bytes.as_mib()
+        };
+        let weights = (ours_weights, mib("model_MiB")?);
         let kv = (b.kv.bytes.as_mib(), mib("kv_MiB")?);
         let compute = (b.compute.bytes.as_mib(), mib("compute_MiB")?);
         let output = (b.output.bytes.as_mib(), mib("output_MiB")?);
-        let ours = weights.0 + kv.0 + compute.0 + output.0;
-        let theirs = weights.1 + kv.1 + compute.1 + output.1;
+        // With repack on, llama.cpp keeps the mapped file and adds a CPU_REPACK copy.
+        let repack_pair = if repack {
+            (
+                llama_cpp::cpu_repack_bytes(&fm.weights).as_mib(),
+                mib("repack_MiB")?,
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let ours = weights.0 + kv.0 + compute.0 + output.0 + repack_pair.0;
+        let theirs = weights.1 + kv.1 + compute.1 + output.1 + repack_pair.1;
         let total = (ours, theirs);
         let close = |p: (f64, f64)| (p.0 - p.1).abs() <= 0.006;
         let ok = close(weights)
             && close(kv)
+            && close(repack_pair)
             && (compute.0 - compute.1).abs() <= (0.05 * compute.1).max(16.0)
             && (total.0 - total.1).abs() <= 0.02 * total.1;
         total_errs.push((ours - theirs) / theirs * 100.0);
         rows.push(BufferRow {
             fixture: fixture.clone(),
             settings: format!(
-                "-c {} -np {}{} -ub {} -fa {} -ctk {} -ctv {}",
+                "{} -c {} -np {}{} -ub {} -fa {} -ctk {} -ctv {}{}",
+                if fit_params {
+                    "llama-fit-params"
+                } else {
+                    "llama-server"
+                },
                 s.n_ctx,
                 s.n_parallel,
                 if s.kv_unified { " -kvu" } else { "" },
                 s.n_ubatch,
                 get("flash_attn")?,
                 get("type_k")?,
-                get("type_v")?
+                get("type_v")?,
+                if repack { "" } else { " --no-repack" }
             ),
             weights,
+            repack: repack.then_some(repack_pair),
             kv,
             compute,
             output,
@@ -299,6 +331,7 @@ fn llama_cpp(
             "KV MiB",
             "compute MiB",
             "output MiB",
+            "repack MiB",
             "total MiB",
             "ok",
         ]);
@@ -315,6 +348,7 @@ fn llama_cpp(
                 render::right(pair(r.kv)),
                 render::right(pair(r.compute)),
                 render::right(pair(r.output)),
+                render::right(r.repack.map(pair).unwrap_or_else(|| "–".into())),
                 render::right(pair(r.total)),
                 comfy_table::Cell::new(if r.ok { "ok" } else { "FAIL" }),
             ]);
@@ -327,7 +361,7 @@ fn llama_cpp(
         for r in &refusals {
             println!("refused {r}");
         }
-        println!("pass: weights and KV exact (2 decimals), compute within 5% or 16 MiB, total within 2%: {} of {} rows", rows.len() - failed, rows.len());
+        println!("pass: weights, KV and CPU_REPACK exact (2 decimals; fit-params prints whole MiB), compute within 5% or 16 MiB, total within 2%: {} of {} rows", rows.len() - failed, rows.len());
     }
     println!("{}", summary.line());
     if failed > 0 || refusal_mismatch > 0 {

@@ -15,7 +15,7 @@
 //! - The output buffer holds F32 logits for the reserved output rows.
 
 use super::{
-    Backend, FlashAttn, MemoryBreakdown, MlaCache, Part, ResolvedSettings, RunSettings,
+    Backend, FlashAttn, MemoryBreakdown, MlaCache, OutputRows, Part, ResolvedSettings, RunSettings,
     SettingsError, Term, CACHE_TYPES,
 };
 use crate::model::ModelSpec;
@@ -129,8 +129,12 @@ pub fn resolve_settings(m: &ModelSpec, s: &RunSettings) -> Result<ResolvedSettin
     if !n_tokens.is_multiple_of(n_seq) {
         n_tokens = pad(n_tokens, n_seq);
     }
-    // llama-server reserves one logit row per sequence (n_outputs_max = n_parallel).
-    let n_outputs = n_tokens.min(n_seq);
+    // llama-server reserves one logit row per sequence (n_outputs_max =
+    // n_parallel); the library default reserves one per token of the micro-batch.
+    let n_outputs = match s.outputs {
+        OutputRows::PerSequence => n_tokens.min(n_seq),
+        OutputRows::PerToken => n_tokens,
+    };
     Ok(ResolvedSettings {
         n_ctx,
         n_ctx_seq,
@@ -253,6 +257,9 @@ fn fmt_bytes_per_value(t: GgmlType) -> String {
 struct Stage {
     name: &'static str,
     live: Vec<(String, u64)>,
+    /// Runs after the last layer: the attention masks are already freed and
+    /// only the token-id and position inputs are still alive.
+    after_layers: bool,
 }
 
 impl Stage {
@@ -260,6 +267,9 @@ impl Stage {
         self.live.iter().map(|(_, b)| b).sum()
     }
 }
+
+/// Label of the inputs that stay alive through the output head.
+const TOKEN_INPUTS: &str = "token ids + positions";
 
 /// The compute buffer: the largest set of activations alive at once.
 ///
@@ -289,7 +299,7 @@ fn build_stages(
             format!("KQ mask {n_kv} cells × {t} tokens × {mask_elem} B"),
             n_kv * t * mask_elem,
         ),
-        (format!("token ids + positions {t} × 8 B"), t * 8),
+        (format!("{TOKEN_INPUTS} {t} × 8 B"), t * 8),
     ];
     if let Some(cells) = swa_cells(m, s, r) {
         let per_stream = cells / r.n_stream.max(1);
@@ -315,6 +325,7 @@ fn build_stages(
             let lat = mla.kv_lora_rank + mla.qk_rope_head_dim;
             Stage {
                 name: "attention (MLA)",
+                after_layers: false,
                 live: vec![
                     per_tok("residual", e),
                     per_tok(
@@ -333,6 +344,7 @@ fn build_stages(
             let (hk, hv, kvh) = (m.head_dim_k, m.head_dim_v, m.n_head_kv);
             Stage {
                 name: "attention",
+                after_layers: false,
                 live: vec![
                     per_tok("residual + normed input", 2 * e),
                     per_tok("Q", h * hk),
@@ -353,6 +365,7 @@ fn build_stages(
     let has_dense = m.moe.is_none_or(|moe| moe.n_layer_dense_lead > 0);
     if has_dense {
         stages.push(Stage {
+            after_layers: false,
             name: "feed-forward",
             live: vec![
                 per_tok("gate, up, activation", 3 * m.n_ff),
@@ -382,6 +395,7 @@ fn build_stages(
             live.push(per_tok("shared expert output", e));
         }
         stages.push(Stage {
+            after_layers: false,
             name: "feed-forward (MoE)",
             live,
         });
@@ -390,8 +404,9 @@ fn build_stages(
     let o = r.n_outputs;
     stages.push(Stage {
         name: "output head",
+        after_layers: true,
         live: vec![
-            per_tok("residual", e),
+            per_tok("residual + normed output", 2 * e),
             (
                 format!("logits {} × {o} rows × 4 B", m.n_vocab),
                 m.n_vocab * o * F32,
@@ -403,12 +418,21 @@ fn build_stages(
 
 pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
     let (inputs, stages) = build_stages(m, s, r);
+    let alive = |st: &Stage| -> Vec<(String, u64)> {
+        inputs
+            .iter()
+            .filter(|(l, _)| !st.after_layers || l.starts_with(TOKEN_INPUTS))
+            .cloned()
+            .collect()
+    };
+    let total = |st: &Stage| alive(st).iter().map(|(_, b)| b).sum::<u64>() + st.bytes();
     let peak = stages
         .iter()
-        .max_by_key(|st| st.bytes())
+        .max_by_key(|st| total(st))
         .expect("at least two stages");
-    let input_bytes: u64 = inputs.iter().map(|(_, b)| b).sum();
-    let mut terms: Vec<Term> = inputs
+    let peak_inputs = alive(peak);
+    let input_bytes: u64 = peak_inputs.iter().map(|(_, b)| b).sum();
+    let mut terms: Vec<Term> = peak_inputs
         .into_iter()
         .map(|(l, b)| Term::new("input", l, Bytes(b)))
         .collect();
@@ -468,9 +492,11 @@ pub fn stage_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Stag
     out
 }
 
-/// The output buffer: F32 logits for the reserved rows (at least one per sequence).
-pub fn output_buffer(m: &ModelSpec, r: &ResolvedSettings, n_seq: u64) -> Part {
-    let rows = r.n_outputs.max(n_seq);
+/// The output buffer: F32 logits, one row per sequence. It is allocated when
+/// the context is created, before any batch asks for more rows, so it does
+/// not follow the graph's reserved outputs.
+pub fn output_buffer(m: &ModelSpec, n_seq: u64) -> Part {
+    let rows = n_seq;
     let b = Bytes(m.n_vocab * rows * 4);
     Part {
         bytes: b,
@@ -544,7 +570,7 @@ pub fn estimate(
     };
     let kv = kv_cache(m, s, &r);
     let compute = compute_buffer(m, s, &r);
-    let output = output_buffer(m, &r, s.n_parallel);
+    let output = output_buffer(m, s.n_parallel);
     let (oh, src) = backend_overhead(s.backend);
     let overhead = Part {
         bytes: oh,

@@ -76,6 +76,21 @@ impl MemoryBreakdown {
     }
 }
 
+/// How many logit rows a llama.cpp program reserves in its worst-case graph.
+/// It decides whether the vocabulary-sized logits can dominate the compute
+/// buffer, which is why `llama-fit-params` and `llama-bench` report a larger
+/// compute buffer than `llama-server` for the same model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputRows {
+    /// `llama-server` and `llama-cli`: one row per sequence (`n_outputs_max = n_parallel`).
+    #[default]
+    PerSequence,
+    /// The library default, `llama-bench`, `llama-completion` and
+    /// `llama-fit-params`: every token of the micro-batch may produce logits.
+    PerToken,
+}
+
 /// Flash attention setting (`-fa on|off|auto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,6 +213,8 @@ pub struct RunSettings {
     pub backend: Backend,
     /// DeepSeek MLA cache layout (engine version).
     pub mla_cache: MlaCache,
+    /// Logit rows reserved in the worst-case graph (which program runs).
+    pub outputs: OutputRows,
 }
 
 impl Default for RunSettings {
@@ -215,6 +232,7 @@ impl Default for RunSettings {
             type_v: GgmlType::F16,
             backend: Backend::Cuda,
             mla_cache: MlaCache::Latent,
+            outputs: OutputRows::PerSequence,
         }
     }
 }

@@ -356,7 +356,7 @@ pub fn place(
     if n_gpu > 0 && pools[0].compute == Bytes::ZERO {
         pools[0].compute = Bytes(m.n_embd * r.n_tokens * 4);
     }
-    pools[0].output = output_buffer(m, &r, s.n_parallel).bytes;
+    pools[0].output = output_buffer(m, s.n_parallel).bytes;
 
     let flags = if n_gpu > 0 {
         a.to_flags(Some(ngl), gpus)
