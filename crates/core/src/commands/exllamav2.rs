@@ -7,6 +7,9 @@ use super::{RunCommand, Runner};
 use crate::model::Arch;
 use crate::quant::{GgmlType, Quant};
 
+/// Version note: the TabbyAPI and exllamav2 versions the keys and flags exist in, and how canirun knows.
+pub const EXLLAMAV2_VERSION_NOTE: &str = "TabbyAPI at commit 79126f904c2e (the last with the ExLlamaV2 backend: c8b9a8f removed it) with exllamav2 0.3.2, which it pins; the config.yml keys and values and convert.py's flags are checked by a test against that TabbyAPI commit and exllamav2 v0.3.2 (data/engine_flags.toml), not against an install";
+
 /// TabbyAPI's `cache_mode` for a KV cache type.
 fn cache_mode(t: GgmlType) -> Option<&'static str> {
     match t {
@@ -51,8 +54,8 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
             let base = e.hf_repo.rsplit('/').next().unwrap_or(&e.hf_repo);
             let n = format!("{base}-exl2-{bpw:.2}bpw");
             notes.push(format!(
-                "canirun knows no EXL2 repository for {}: put a {bpw:.2} bpw EXL2 quant (or make one with exllamav2's convert.py -b {bpw}) in models/{n}",
-                e.name
+                "canirun knows no EXL2 repository for {}: put a {bpw:.2} bpw EXL2 quant in models/{n}; to make one from {} (downloaded to {base}), run `python3 convert.py -i {base} -o work -cf {n} -b {bpw}` in exllamav2's checkout and move {n} into models/",
+                e.name, e.hf_repo
             ));
             ("models".to_string(), n)
         }
@@ -94,7 +97,7 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     }
     Ok(RunCommand {
         engine: Runner::Exllamav2,
-        version_note: "TabbyAPI with exllamav2 0.2 or later (config_sample.yml keys model_dir, model_name, max_seq_len, cache_mode, gpu_split_auto); not checked against an install here".into(),
+        version_note: EXLLAMAV2_VERSION_NOTE.into(),
         command: "python3 main.py".into(),
         env: vec![],
         modelfile: None,

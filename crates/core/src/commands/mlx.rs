@@ -8,6 +8,9 @@ use super::{join_words, not_applicable, CommandError, Request, RunCommand, Runne
 use crate::memory::Backend;
 use crate::quant::Quant;
 
+/// Version note: the release the flags exist from, and how canirun knows.
+pub const MLX_VERSION_NOTE: &str = "mlx-lm v0.22.0 or later (`mlx_lm.server --model`, `mlx_lm.convert --hf-path -q --q-bits`); checked by a test against mlx-lm's own argument definitions at v0.22.0 and v0.31.3 (data/engine_flags.toml), not against an installed mlx-lm";
+
 /// The `mlx_lm.server` command.
 pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     if req.settings.backend != Backend::Metal {
@@ -62,7 +65,7 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
         .push("mlx_lm.server has no context flag: the KV cache grows with the conversation".into());
     Ok(RunCommand {
         engine: Runner::Mlx,
-        version_note: "mlx-lm 0.20 or later (`mlx_lm.server --model`, mlx-lm's README); not checked against an mlx-lm install here".into(),
+        version_note: MLX_VERSION_NOTE.into(),
         command: join_words(&["mlx_lm.server".into(), "--model".into(), model]),
         env: vec![],
         modelfile: None,

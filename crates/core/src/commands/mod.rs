@@ -4,11 +4,15 @@
 //!
 //! Pure functions: no engine is run here. Every command names the engine
 //! version its flags come from; llama.cpp's are checked against the real
-//! `llama-server --help` by a test, and every command canirun can also read
+//! `llama-server --help` by a test, vLLM's, SGLang's, MLX's and TabbyAPI's
+//! against the flag names and config keys read from each engine's source at a
+//! named release (`data/engine_flags.toml`), and every command canirun can also read
 //! back (llama.cpp, Ollama, vLLM) round-trips through [`crate::cmdline`].
 //! Which GGUF repository a model comes from is data (`data/gguf_repos.toml`),
 //! as are Ollama's documented Modelfile keys (`data/ollama_modelfile_keys.toml`).
 
+#[cfg(test)]
+mod engine_flags_tests;
 pub mod exllamav2;
 pub mod llama_cpp;
 pub mod mlx;
@@ -327,6 +331,54 @@ static MODELFILE_KEYS: LazyLock<Vec<ModelfileKey>> = LazyLock::new(|| {
 /// Ollama's documented Modelfile `PARAMETER` keys.
 pub fn ollama_modelfile_keys() -> &'static [ModelfileKey] {
     &MODELFILE_KEYS
+}
+
+/// One program canirun prints a command line for (an engine's server, or a
+/// helper its notes name), with the flags it may print, as read from the
+/// engine's own source (`data/engine_flags.toml`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineFlags {
+    /// canirun's engine name ([`Runner::as_str`]).
+    pub engine: String,
+    /// How the command line starts (`vllm serve`).
+    pub program: String,
+    /// The engine's GitHub repository (`vllm-project/vllm`).
+    pub repository: String,
+    /// The releases or commits read; the first is the oldest with every flag.
+    pub versions: Vec<String>,
+    /// How the source was obtained.
+    pub read_from: String,
+    /// The files inside the release that define the names.
+    pub sources: Vec<String>,
+    /// Command-line flags canirun may print (`--tensor-parallel-size`).
+    pub flags: Vec<String>,
+    /// The file the program reads its settings from (TabbyAPI's `config.yml`).
+    #[serde(default)]
+    pub config_file: Option<String>,
+    /// Keys of that file canirun may write, as `section.key`.
+    pub config_keys: Vec<String>,
+    /// For a flag or key: the values canirun may give it, each among the
+    /// choices the source accepts.
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct EngineFlagsFile {
+    program: Vec<EngineFlags>,
+}
+
+static ENGINE_FLAGS: LazyLock<Vec<EngineFlags>> = LazyLock::new(|| {
+    toml::from_str::<EngineFlagsFile>(include_str!("../../data/engine_flags.toml"))
+        .map(|f| f.program)
+        .unwrap_or_default()
+});
+
+/// The flags of vLLM, SGLang, MLX and ExLlamaV2/TabbyAPI that canirun may
+/// print, each program's list read from the engine's source at a named release.
+pub fn engine_flags() -> &'static [EngineFlags] {
+    &ENGINE_FLAGS
 }
 
 /// The tag a GGUF file carries for a quantization (`Q4_K_M`, `Q5_K_L`, `UD-IQ1_S`),

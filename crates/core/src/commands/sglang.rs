@@ -1,10 +1,13 @@
-//! SGLang: `python3 -m sglang.launch_server --model-path … --tp …`; across nodes
+//! SGLang: `python3 -m sglang.launch_server --model-path … --tp-size …`; across nodes
 //! the tensor-parallel group spans them (`--nnodes`, `--node-rank`,
 //! `--dist-init-addr`), as in SGLang's DeepSeek V3/R1 guide.
 
 use super::vllm::{checkpoint, nodes};
 use super::{join_words, CommandError, Request, RunCommand, Runner};
 use crate::model::Arch;
+
+/// Version note: the release the flags exist from, and how canirun knows.
+pub const SGLANG_VERSION_NOTE: &str = "SGLang 0.4.10.post2 or later (before it --ep-size alone did not turn on expert parallelism); every flag printed is checked by a test against SGLang's own server arguments at 0.4.10.post2 and 0.5.23 (data/engine_flags.toml), not against an installed SGLang";
 
 /// The `sglang.launch_server` command for node 0 (the other nodes in the notes).
 pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
@@ -19,7 +22,9 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
         "sglang.launch_server".into(),
         "--model-path".into(),
         model,
-        "--tp".into(),
+        // The full name: SGLang's guides write `--tp`, which works only as
+        // argparse's abbreviation of --tp-size.
+        "--tp-size".into(),
         tp.to_string(),
     ];
     if n > 1 {
@@ -68,7 +73,7 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     }
     Ok(RunCommand {
         engine: Runner::Sglang,
-        version_note: "SGLang 0.4 or later (DeepSeek V3/R1 guide in SGLang's docs: --tp, --dist-init-addr, --nnodes, --node-rank, --trust-remote-code); not checked against an SGLang binary here".into(),
+        version_note: SGLANG_VERSION_NOTE.into(),
         command: join_words(&words),
         env: vec![],
         modelfile: None,
@@ -102,7 +107,7 @@ mod tests {
         let c = command(&req).unwrap();
         assert_eq!(
             c.command,
-            "python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp 16 --dist-init-addr HEAD_IP:5000 --nnodes 2 --node-rank 0 --context-length 32768 --trust-remote-code"
+            "python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp-size 16 --dist-init-addr HEAD_IP:5000 --nnodes 2 --node-rank 0 --context-length 32768 --trust-remote-code"
         );
         assert!(c.notes[0].contains("--node-rank 1"));
     }

@@ -5,8 +5,8 @@ use super::{join_words, not_applicable, CommandError, Request, RunCommand, Runne
 use crate::model::Arch;
 use crate::quant::{FileType, Quant};
 
-/// Version note shared with the tests: where the flags come from.
-pub const VLLM_VERSION_NOTE: &str = "vLLM 0.8 or later (V1 engine; --enable-expert-parallel arrived in 0.8); flags from vLLM's `vllm serve` engine-argument docs, not checked against a vLLM binary here";
+/// Version note shared with the tests: the release the flags exist from, and how canirun knows.
+pub const VLLM_VERSION_NOTE: &str = "vLLM 0.8.0 or later (V1 engine; --enable-expert-parallel is not in 0.7.3); every flag printed is checked by a test against vLLM's own argument definitions at 0.8.0 and 0.33.0 (data/engine_flags.toml), not against an installed vLLM. Before 0.10, --kv-cache-dtype fp8 keeps the V1 engine only where FlashAttention supports FP8 (Hopper, from 0.8.2), else vLLM falls back to V0";
 
 /// The Hugging Face checkpoint vLLM/SGLang serve for a quantization: the original
 /// repository when the quantization is its native dtype, else an error naming what works.
