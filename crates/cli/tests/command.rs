@@ -57,7 +57,7 @@ fn vllm_on_eight_h200() {
         "32768",
     ]);
     assert!(
-        text.contains("vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768 --trust-remote-code"),
+        text.contains("vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768 --max-num-seqs 256 --max-num-batched-tokens 8192 --trust-remote-code"),
         "{text}"
     );
     assert!(!text.contains("ray start"), "{text}");

@@ -467,6 +467,7 @@ fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineEr
             }
             "--kv-cache-dtype"
             | "--gpu-memory-utilization"
+            | "--max-num-batched-tokens"
             | "--pipeline-parallel-size"
             | "-pp"
             | "--dtype"

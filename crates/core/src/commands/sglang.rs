@@ -38,15 +38,13 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
         ]);
     }
     words.extend(["--context-length".into(), v.max_model_len.to_string()]);
-    if (v.gpu_memory_utilization - 0.9).abs() > 1e-9 {
-        words.extend([
-            "--mem-fraction-static".into(),
-            format!("{}", v.gpu_memory_utilization),
-        ]);
-    }
-    if v.max_num_seqs != 256 {
-        words.extend(["--max-running-requests".into(), v.max_num_seqs.to_string()]);
-    }
+    // Always explicit: SGLang works out its own defaults for both from the GPU
+    // and the model, and the estimate assumes these values.
+    words.extend([
+        "--mem-fraction-static".into(),
+        format!("{}", v.gpu_memory_utilization),
+    ]);
+    words.extend(["--max-running-requests".into(), v.max_num_seqs.to_string()]);
     if v.kv_fp8 {
         words.extend(["--kv-cache-dtype".into(), "fp8_e4m3".into()]);
     }
@@ -107,7 +105,7 @@ mod tests {
         let c = command(&req).unwrap();
         assert_eq!(
             c.command,
-            "python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp-size 16 --dist-init-addr HEAD_IP:5000 --nnodes 2 --node-rank 0 --context-length 32768 --trust-remote-code"
+            "python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp-size 16 --dist-init-addr HEAD_IP:5000 --nnodes 2 --node-rank 0 --context-length 32768 --mem-fraction-static 0.9 --max-running-requests 256 --trust-remote-code"
         );
         assert!(c.notes[0].contains("--node-rank 1"));
     }

@@ -67,9 +67,14 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
         words.extend(["--pipeline-parallel-size".into(), pp.to_string()]);
     }
     words.extend(["--max-model-len".into(), v.max_model_len.to_string()]);
-    if v.max_num_seqs != 256 {
-        words.extend(["--max-num-seqs".into(), v.max_num_seqs.to_string()]);
-    }
+    // Always explicit: vLLM's own defaults for these vary by version and GPU
+    // (V1 0.8.0: 1024 sequences, 2048 batched tokens when serving), and the
+    // estimate's activation peak and concurrency assume these values.
+    words.extend(["--max-num-seqs".into(), v.max_num_seqs.to_string()]);
+    words.extend([
+        "--max-num-batched-tokens".into(),
+        v.max_num_batched_tokens.to_string(),
+    ]);
     if (v.gpu_memory_utilization - 0.9).abs() > 1e-9 {
         words.extend([
             "--gpu-memory-utilization".into(),
@@ -145,7 +150,7 @@ mod tests {
         let c = command(&req).unwrap();
         assert_eq!(
             c.command,
-            "vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768 --kv-cache-dtype fp8 --enable-expert-parallel --trust-remote-code"
+            "vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768 --max-num-seqs 256 --max-num-batched-tokens 8192 --kv-cache-dtype fp8 --enable-expert-parallel --trust-remote-code"
         );
         assert!(c.notes.is_empty());
         let p = parse(&split_words(&c.shell_line())).unwrap();
@@ -183,7 +188,7 @@ mod tests {
         let c = command(&req).unwrap();
         assert_eq!(
             c.command,
-            "vllm serve deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --tensor-parallel-size 1 --max-model-len 4096"
+            "vllm serve deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --tensor-parallel-size 1 --max-model-len 4096 --max-num-seqs 256 --max-num-batched-tokens 8192"
         );
     }
 }
