@@ -409,7 +409,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
                     "prefill {} ({}-token prompt: first token after {}), ",
                     p.rate, p.tokens, p.seconds
                 ),
-                (None, Some(why)) => format!("prefill not estimated ({why}), "),
+                (None, Some(why)) => format!("prefill not estimated: {why}; "),
                 _ => String::new(),
             };
             println!(

@@ -53,7 +53,7 @@ pub enum SpeedError {
     #[error("{0}: no memory bandwidth figure in the catalog, so no speed estimate")]
     NoBandwidth(String),
     /// Prefill needs a compute rate the catalog does not have.
-    #[error("{0}: no FP16/BF16 compute figure in the catalog, so no prefill estimate (decode is bandwidth-bound and still estimated)")]
+    #[error("the catalog has no FP16/BF16 compute figure for {0}; decode is bandwidth-bound and still estimated")]
     NoCompute(String),
     /// The calibration data does not parse.
     #[error("speed calibration: {0}")]

@@ -228,17 +228,14 @@ mod tests {
         let cfg = ProbeConfig {
             threads: 2,
             buffer: Bytes::mib(16),
-            phase: Duration::from_millis(250),
+            phase: Duration::from_millis(100),
         };
         let m = measure(cfg, "test cpu", &|_| {});
-        // Only the sign and finiteness: other tests share the cores while this
-        // runs, so the rate itself says little here. Its magnitude is checked by
-        // the ignored full probe below and against sysbench (issue 4 note).
-        for r in [m.read_bytes_per_s, m.copy_bytes_per_s] {
-            assert!(r.is_finite() && r > 0.0, "{m:?}");
-        }
+        assert!(m.read_bytes_per_s > 1e8, "{m:?}");
+        assert!(m.copy_bytes_per_s > 1e8, "{m:?}");
         let dir = tempfile::tempdir().unwrap();
         save_cache(dir.path(), &m).unwrap();
+        // Exact: serde_json's float_roundtrip keeps every f64 bit.
         assert_eq!(load_cache(dir.path()), Some(m));
         std::fs::write(dir.path().join(CACHE_FILE), "{not json").unwrap();
         assert_eq!(load_cache(dir.path()), None);
