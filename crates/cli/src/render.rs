@@ -2,6 +2,7 @@
 
 use canirun_core::memory::{MemoryBreakdown, Part};
 use canirun_core::units::Bytes;
+use canirun_core::validate::{Skipped, Summary};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
 /// A table with canirun's look.
@@ -115,4 +116,19 @@ pub fn placement_table(p: &canirun_core::placement::Placement) -> Table {
         ]);
     }
     t
+}
+
+/// `--json` output of a validate command: the report, then the summary line
+/// that closes every validate command's output.
+pub fn print_json_report<T: serde::Serialize>(report: &T, summary: &Summary) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
+    println!("{}", summary.line());
+    Ok(())
+}
+
+/// One line per ground-truth row a validate command did not compare, with why.
+pub fn print_skipped(skipped: &[Skipped]) {
+    for s in skipped {
+        println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
+    }
 }

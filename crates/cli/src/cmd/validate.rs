@@ -63,9 +63,7 @@ pub fn run(cmd: &ValidateCmd, json_out: bool) -> Result<()> {
             })?;
             let rep = sizes::validate(&text)?;
             if json_out {
-                println!("{}", serde_json::to_string_pretty(&rep)?);
-                println!("{}", rep.summary.line());
-                return Ok(());
+                return render::print_json_report(&rep, &rep.summary);
             }
             let mut t = render::table(&[
                 "line",
@@ -97,9 +95,7 @@ pub fn run(cmd: &ValidateCmd, json_out: bool) -> Result<()> {
                     r.unit_note.as_deref().unwrap_or_default()
                 );
             }
-            for s in &rep.skipped {
-                println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
-            }
+            render::print_skipped(&rep.skipped);
             println!("{}", rep.summary.line());
             Ok(())
         }

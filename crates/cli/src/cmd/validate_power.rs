@@ -15,7 +15,7 @@ use canirun_core::model::{self, MlaTensorLayout};
 use canirun_core::quant::{weights, Quant};
 use canirun_core::speed::{decode, Calibration, ModelCost};
 use canirun_core::units::{TokensPerSecond, Watts};
-use canirun_core::validate::Summary;
+use canirun_core::validate::{Skipped, Summary};
 use serde::Serialize;
 use std::path::Path;
 
@@ -36,14 +36,6 @@ struct Row {
     /// canirun's own decode speed and the J/token it gives.
     predicted_tps: f64,
     predicted_j_per_token_own_speed: f64,
-}
-
-/// One skipped row.
-#[derive(Debug, Serialize)]
-struct Skipped {
-    line: usize,
-    what: String,
-    reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -255,9 +247,7 @@ pub fn run(file: &Path, json: bool) -> Result<()> {
         method: canirun_core::cost::METHOD,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
-        println!("{}", rep.summary.line());
-        return Ok(());
+        return render::print_json_report(&rep, &rep.summary);
     }
     println!("energy per token, canirun vs power.csv (whole-system wall power). predicted J/token = predicted wall power ÷ the row's measured tok/s; 'own speed' divides by canirun's predicted tok/s instead");
     let mut t = render::table(&[
@@ -285,9 +275,7 @@ pub fn run(file: &Path, json: bool) -> Result<()> {
         ]);
     }
     println!("{t}");
-    for s in &rep.skipped {
-        println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
-    }
+    render::print_skipped(&rep.skipped);
     println!("method: {}", rep.method);
     println!("{}", rep.summary.line());
     Ok(())

@@ -34,9 +34,7 @@ pub fn run(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
     let cal = Calibration::embedded()?;
     let rep = benchmarks::validate(&text, f, cal)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
-        println!("{}", rep.summary.line());
-        return Ok(());
+        return render::print_json_report(&rep, &rep.summary);
     }
     let mut t = render::table(&[
         "line",
@@ -61,9 +59,7 @@ pub fn run(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
         cal.meta.command
     );
     println!("{t}");
-    for s in &rep.skipped {
-        println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
-    }
+    render::print_skipped(&rep.skipped);
     println!("{}", rep.summary.line());
     Ok(())
 }

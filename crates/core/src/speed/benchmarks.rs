@@ -15,7 +15,7 @@ use crate::memory::Backend;
 use crate::model::{self, MlaTensorLayout};
 use crate::quant::{weights, Quant};
 use crate::units::BytesPerSecond;
-use crate::validate::Summary;
+use crate::validate::{Skipped, Summary};
 use serde::Serialize;
 
 /// The calibration set, embedded (a verbatim copy of ../shared/data/benchmarks.csv).
@@ -157,24 +157,13 @@ pub struct SpeedRow {
     pub err_pct: f64,
 }
 
-/// A row not compared, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct SpeedSkipped {
-    /// Line in the CSV.
-    pub line: usize,
-    /// Hardware, model, quant and test as written.
-    pub what: String,
-    /// Why it was skipped.
-    pub reason: String,
-}
-
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SpeedReport {
     /// Compared rows.
     pub rows: Vec<SpeedRow>,
     /// Skipped rows.
-    pub skipped: Vec<SpeedSkipped>,
+    pub skipped: Vec<Skipped>,
     /// Closing statistics.
     pub summary: Summary,
 }
@@ -338,7 +327,7 @@ fn layers_offloaded(hw: &str) -> Option<u64> {
 pub fn prepare(
     csv_text: &str,
     cal: &Calibration,
-) -> Result<(Vec<Prepared>, Vec<SpeedSkipped>), BenchError> {
+) -> Result<(Vec<Prepared>, Vec<Skipped>), BenchError> {
     let cat = Catalog::embedded().map_err(|e| BenchError::Catalog(e.to_string()))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -369,7 +358,7 @@ pub fn prepare(
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                skipped.push(SpeedSkipped {
+                skipped.push(Skipped {
                     line,
                     what: String::new(),
                     reason: format!("unreadable CSV record: {e}"),
@@ -407,7 +396,7 @@ pub fn prepare(
                 workload,
                 published,
             }),
-            Err(reason) => skipped.push(SpeedSkipped { line, what, reason }),
+            Err(reason) => skipped.push(Skipped { line, what, reason }),
         }
     }
     Ok((out, skipped))
@@ -571,7 +560,7 @@ pub fn validate(
                 predicted: pred,
                 err_pct: (pred - p.published) / p.published * 100.0,
             }),
-            Err(e) => skipped.push(SpeedSkipped {
+            Err(e) => skipped.push(Skipped {
                 line: p.line,
                 what: p.what.clone(),
                 reason: e.to_string(),

@@ -4,6 +4,17 @@ pub mod sizes;
 
 use serde::Serialize;
 
+/// A ground-truth row a validate command did not compare, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    /// Line number in the CSV.
+    pub line: usize,
+    /// The row's subject as written (model and quant, hardware and test, ...).
+    pub what: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
 /// The closing statistics every validate command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Summary {

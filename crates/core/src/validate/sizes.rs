@@ -1,7 +1,7 @@
 //! `validate sizes`: predicted file sizes against published ones
 //! (columns of ../shared/data/quant_file_sizes.csv).
 
-use super::Summary;
+use super::{Skipped, Summary};
 use crate::model::{resolve, tensors::param_counts, Arch, MlaTensorLayout};
 use crate::quant::{checkpoint_bytes, weights, Quant};
 use serde::Serialize;
@@ -29,17 +29,6 @@ pub struct SizeRow {
     pub unit_note: Option<String>,
     /// Half a unit of the last printed digit, in percent of the size: the rounding in the listing itself.
     pub rounding_pct: f64,
-}
-
-/// A row not compared, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    /// Line number in the CSV.
-    pub line: usize,
-    /// Model and quant as written.
-    pub what: String,
-    /// Why it was skipped.
-    pub reason: String,
 }
 
 /// The whole report.
