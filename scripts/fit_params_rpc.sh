@@ -9,6 +9,7 @@
 # again with that option. Usage:
 #   scripts/fit_params_rpc.sh BIN_DIR FIXTURE.gguf CTX FREE_MiB...
 # Prints CSV rows: fixture,n_ctx,device_free_MiB,imposed_free_MiB,fit_params_output
+# (crates/core/data/llama_fit_params_rpc.csv adds a source column).
 set -euo pipefail
 BIN="$1"; FIX="$2"; CTX="$3"; shift 3
 PORT=50152
