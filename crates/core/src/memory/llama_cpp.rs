@@ -463,6 +463,9 @@ pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> P
 pub struct StageBytes {
     /// Inputs alive for the whole graph (masks, token ids) on a device that runs attention.
     pub inputs: Bytes,
+    /// Of those, the ones still alive at the output head (token ids and
+    /// positions): the masks are freed after the last layer.
+    pub token_inputs: Bytes,
     /// The attention stage.
     pub attention: Bytes,
     /// The dense feed-forward stage, if the model has dense blocks.
@@ -478,6 +481,13 @@ pub fn stage_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Stag
     let (inputs, stages) = build_stages(m, s, r);
     let mut out = StageBytes {
         inputs: Bytes(inputs.iter().map(|(_, b)| b).sum()),
+        token_inputs: Bytes(
+            inputs
+                .iter()
+                .filter(|(l, _)| l.starts_with(TOKEN_INPUTS))
+                .map(|(_, b)| b)
+                .sum(),
+        ),
         ..Default::default()
     };
     for st in &stages {

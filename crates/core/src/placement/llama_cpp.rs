@@ -332,20 +332,25 @@ pub fn place(
     for (i, pool) in pools.iter_mut().enumerate() {
         let (attn, dense, moe) = runs[i];
         let out_here = idx(output_loc) == i;
+        // Stages before the output head also hold the masks (where attention
+        // runs); the output head only the token inputs, as in compute_buffer.
+        let (inputs, token_inputs) = if attn {
+            (st.inputs, st.token_inputs)
+        } else {
+            (Bytes::ZERO, Bytes::ZERO)
+        };
         let mut peak = Bytes::ZERO;
         for (on, b) in [
-            (attn, st.attention),
-            (dense, st.dense_ffn),
-            (moe, st.moe_ffn),
-            (out_here, st.output),
+            (attn, st.attention + inputs),
+            (dense, st.dense_ffn + inputs),
+            (moe, st.moe_ffn + inputs),
+            (out_here, st.output + token_inputs),
         ] {
             if on && b > peak {
                 peak = b;
             }
         }
-        if peak > Bytes::ZERO {
-            pool.compute = peak + if attn { st.inputs } else { Bytes::ZERO };
-        }
+        pool.compute = peak;
         if let Loc::Gpu(g) = pool.loc {
             if pool.weights > Bytes::ZERO || pool.kv > Bytes::ZERO {
                 pool.overhead = backend_overhead(gpus[g].backend).0;
