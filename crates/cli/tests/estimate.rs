@@ -342,5 +342,71 @@ fn estimates_include_speed_for_named_hardware() {
         .assert()
         .success()
         .stdout(predicate::str::contains("decode time per token"))
-        .stdout(predicate::str::contains("-ot exps=CPU"));
+        // llama.cpp's --fit: whole layers first, then the experts of the
+        // remaining layers in RAM, layer by layer.
+        .stdout(predicate::str::contains(
+            r"ffn_(up|down|gate_up|gate)_(ch|)exps=CPU",
+        ))
+        .stdout(predicate::str::contains("-ngl 62"));
+}
+
+#[test]
+fn a_pasted_server_without_c_gets_the_context_llama_cpps_fit_leaves() {
+    // llama-server's default is the training context (131072 for the 7B
+    // distill); its --fit shrinks it until 1 GiB stays free on the 12 GB card.
+    let v = json(&[
+        "--gpu",
+        "3060",
+        "--",
+        "llama-server",
+        "-m",
+        "deepseek-r1:7b",
+    ]);
+    let n_ctx = v["resolved"]["n_ctx"].as_u64().unwrap();
+    assert!(
+        (4096..131072).contains(&n_ctx) && n_ctx.is_multiple_of(256),
+        "{n_ctx}"
+    );
+    let gpu = &v["placement"]["devices"][1];
+    let free = gpu["capacity"].as_u64().unwrap() as i64
+        - (gpu["weights"].as_u64().unwrap()
+            + gpu["kv"].as_u64().unwrap()
+            + gpu["compute"].as_u64().unwrap()
+            + gpu["overhead"].as_u64().unwrap()) as i64;
+    assert!(free >= 1 << 30, "{free}");
+    // -fit off keeps the training context, and the -c given is never changed.
+    let off = json(&[
+        "--gpu",
+        "3060",
+        "--",
+        "llama-server",
+        "-m",
+        "deepseek-r1:7b",
+        "-fit",
+        "off",
+    ]);
+    assert_eq!(off["resolved"]["n_ctx"], 131072);
+    let given = json(&[
+        "--gpu",
+        "3060",
+        "--",
+        "llama-server",
+        "-m",
+        "deepseek-r1:7b",
+        "-c",
+        "131072",
+    ]);
+    assert_eq!(given["resolved"]["n_ctx"], 131072);
+}
+
+#[test]
+fn bad_fit_flags_are_clear_errors() {
+    for (flag, value) in [("-fit", "maybe"), ("-fitt", "abc"), ("-fitc", "-5")] {
+        canirun()
+            .args(["--", "llama-server", "-m", "deepseek-r1:7b", flag, value])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(flag))
+            .stderr(predicate::str::contains("panicked").not());
+    }
 }

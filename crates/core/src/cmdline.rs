@@ -6,6 +6,7 @@
 use crate::memory::{FlashAttn, RunSettings};
 use crate::placement::llama_cpp::{parse_buft, Override, PlacementArgs, SplitMode};
 use crate::quant::GgmlType;
+use crate::units::Bytes;
 use serde::Serialize;
 
 /// The engine a pasted command runs.
@@ -35,6 +36,8 @@ pub struct ParsedCommand {
     pub ctx_given: bool,
     /// Placement flags.
     pub placement: PlacementArgs,
+    /// llama.cpp's `--fit` options (`-fit`, `-fitt`, `-fitc`).
+    pub fit: crate::placement::llama_cpp::fit::FitSettings,
     /// vLLM tensor-parallel size.
     pub tensor_parallel: Option<u64>,
     /// Flags canirun read but that do not change memory (threads, host, port, …).
@@ -183,6 +186,7 @@ fn new_cmd(engine: Engine, program: &str) -> ParsedCommand {
         settings: RunSettings::default(),
         ctx_given: false,
         placement: PlacementArgs::default(),
+        fit: Default::default(),
         tensor_parallel: None,
         ignored: vec![],
         unknown: vec![],
@@ -244,6 +248,10 @@ fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineE
         .starts_with("llama-bench")
     {
         c.settings.outputs = crate::memory::OutputRows::PerToken;
+    } else {
+        // llama-server and llama-cli default to the training context (-c 0),
+        // which --fit then shrinks when it does not fit.
+        c.settings.n_ctx = 0;
     }
     let mut k = 0;
     while k < args.len() {
@@ -368,6 +376,29 @@ fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineE
                 }
             }
             "-nkvo" | "--no-kv-offload" => c.placement.no_kv_offload = true,
+            "-fit" | "--fit" => {
+                let v = take(&mut k)?;
+                c.fit.enabled = match v.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad(flag, &v, "use on or off")),
+                };
+            }
+            "-fitt" | "--fit-target" => {
+                let v = take(&mut k)?;
+                c.fit.margins = v
+                    .split([',', '/'])
+                    .filter(|x| !x.is_empty())
+                    .map(|x| uint(flag, x.trim(), 1 << 30).map(Bytes::mib))
+                    .collect::<Result<_, _>>()?;
+                if c.fit.margins.is_empty() {
+                    return Err(bad(flag, &v, "give MiB per device, e.g. 1024 or 1024,2048"));
+                }
+            }
+            "-fitc" | "--fit-ctx" => {
+                let v = take(&mut k)?;
+                c.fit.n_ctx_min = uint(flag, &v, 10_000_000)?;
+            }
             f if LLAMA_IGNORED_WITH_VALUE.contains(&f) => {
                 let v = take(&mut k)?;
                 c.ignored.push(format!("{f} {v}"));

@@ -9,7 +9,9 @@ use canirun_core::memory::llama_cpp;
 use canirun_core::memory::MlaCache;
 use canirun_core::model::{resolve, tensors::param_counts, ModelSpec};
 use canirun_core::placement::llama_cpp::{
-    auto_fit, parse_buft, place, Override, PlacementArgs, SplitMode,
+    buft_name,
+    fit::{fit, FitDevice, FitOutcome, FitRequest, FitSettings},
+    parse_buft, place, Override, PlacementArgs, SplitMode,
 };
 use canirun_core::placement::{DeviceSpec, Loc, Placement};
 use canirun_core::quant::{weights, Quant, Weights};
@@ -188,7 +190,20 @@ impl PlacementFlags {
     }
 }
 
-/// Place the model: as the flags say, else everything if it fits, else like `--fit`.
+/// Where the model went and how that was decided.
+pub(crate) struct Placed {
+    /// The placement.
+    pub placement: Placement,
+    /// How it was chosen, for the output.
+    pub how: String,
+    /// The context after llama.cpp's `--fit`, when it shrank it.
+    pub n_ctx: Option<u64>,
+}
+
+/// Place the model as llama.cpp would: the flags as given, after its `--fit`
+/// (on unless `-fit off`), which shrinks an unset context and, when no
+/// placement flag was given, assigns layers and experts to keep a margin
+/// (1 GiB by default) free on every GPU.
 pub(crate) fn place_on(
     spec: &ModelSpec,
     w: &Weights,
@@ -196,7 +211,8 @@ pub(crate) fn place_on(
     hw: &crate::target::Target,
     flags: &PlacementFlags,
     pasted: Option<PlacementArgs>,
-) -> Result<(Placement, &'static str)> {
+    fit_settings: &FitSettings,
+) -> Result<Placed> {
     let gpus: Vec<DeviceSpec> = hw
         .gpus
         .iter()
@@ -207,29 +223,69 @@ pub(crate) fn place_on(
             backend: s.backend,
         })
         .collect();
-    if let Some(args) = pasted.or(flags.args()?) {
-        return Ok((place(spec, w, s, &gpus, hw.ram, &args)?, "as given"));
+    let given = pasted.or(flags.args()?).unwrap_or_default();
+    if !fit_settings.enabled {
+        return Ok(Placed {
+            placement: place(spec, w, s, &gpus, hw.ram, &given)?,
+            how: "as given, -fit off".into(),
+            n_ctx: None,
+        });
     }
-    let full = place(spec, w, s, &gpus, hw.ram, &PlacementArgs::default())?;
-    if full.fits() || gpus.is_empty() {
-        return Ok((
-            full,
-            if gpus.is_empty() {
-                "CPU only"
-            } else {
-                "everything offloaded"
-            },
-        ));
-    }
-    let (_, fitted) = auto_fit(
-        spec,
-        w,
-        s,
-        &gpus,
-        hw.ram,
-        canirun_core::units::Bytes::gib(1),
-    )?;
-    Ok((fitted, "fitted like llama.cpp --fit: experts to RAM first, then whole layers, 1 GiB margin per GPU"))
+    // The backend's own context (CUDA, Metal) is already taken when llama.cpp
+    // reads the free memory.
+    let devices: Vec<FitDevice> = gpus
+        .iter()
+        .enumerate()
+        .map(|(i, g)| FitDevice {
+            spec: g.clone(),
+            free: g
+                .memory
+                .saturating_sub(canirun_core::memory::llama_cpp::backend_overhead(g.backend).0),
+            margin: fit_settings.margin(i),
+        })
+        .collect();
+    let req = FitRequest {
+        model: spec,
+        settings: s.clone(),
+        given: given.clone(),
+        devices,
+        host: hw.ram.map(|r| (r, fit_settings.margin(0))),
+        n_ctx_min: fit_settings.n_ctx_min,
+    };
+    let f = fit(&req, w)?;
+    let fitted_ctx = (f.n_ctx != s.n_ctx).then_some(f.n_ctx);
+    let s_fit = canirun_core::memory::RunSettings {
+        n_ctx: f.n_ctx,
+        ..s.clone()
+    };
+    let placement = place(spec, w, &s_fit, &gpus, hw.ram, &f.args)?;
+    let margin = fit_settings.margin(0).as_mib();
+    let ctx_note = match fitted_ctx {
+        Some(c) if s.n_ctx == 0 => format!(
+            "; the training context ({}) did not fit, so the context is {c}",
+            spec.n_ctx_train * s.n_parallel.max(1)
+        ),
+        Some(c) => format!("; context {c}"),
+        None => String::new(),
+    };
+    let how = match f.outcome {
+        FitOutcome::Unchanged if gpus.is_empty() => format!("CPU only{ctx_note}"),
+        FitOutcome::Unchanged if given != PlacementArgs::default() => format!("as given{ctx_note}"),
+        FitOutcome::Unchanged => format!("everything offloaded, {margin:.0} MiB left free per GPU{ctx_note}"),
+        FitOutcome::ContextReduced => format!("llama.cpp --fit{ctx_note}"),
+        FitOutcome::LayersAssigned => format!(
+            "fitted like llama.cpp --fit: {margin:.0} MiB margin per GPU{ctx_note}; llama-fit-params would print: {}",
+            f.fit_params_line(|l| buft_name(l, &gpus))
+        ),
+        FitOutcome::DoesNotFit => {
+            format!("CPU only; llama.cpp --fit cannot make it fit in RAM{ctx_note}")
+        }
+    };
+    Ok(Placed {
+        placement,
+        how,
+        n_ctx: fitted_ctx,
+    })
 }
 
 /// Run the estimate.
@@ -289,7 +345,29 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         .as_ref()
         .map(|p| p.placement.clone())
         .filter(|p| *p != PlacementArgs::default());
-    let (placement, how) = place_on(spec, w, &s, &hw, &a.placement, pasted_placement)?;
+    let fit_settings = pasted.as_ref().map(|p| p.fit.clone()).unwrap_or_default();
+    let placed = place_on(
+        spec,
+        w,
+        &s,
+        &hw,
+        &a.placement,
+        pasted_placement,
+        &fit_settings,
+    )?;
+    // llama.cpp runs with the context its --fit chose.
+    let b = match placed.n_ctx {
+        Some(c) => {
+            s.n_ctx = c;
+            llama_cpp::estimate(spec, w, &s).context("llama.cpp would refuse these settings")?
+        }
+        None => b,
+    };
+    // From here on the context is the one llama.cpp runs with, not "unset".
+    if s.n_ctx == 0 {
+        s.n_ctx = b.resolved.n_ctx;
+    }
+    let (placement, how) = (placed.placement, placed.how);
     let embedding: canirun_core::units::Bytes = w
         .tensors
         .iter()

@@ -10,5 +10,6 @@ pub mod recommend;
 pub mod speed;
 pub mod table;
 pub mod validate;
+pub mod validate_fit;
 pub mod validate_power;
 pub mod validate_speed;

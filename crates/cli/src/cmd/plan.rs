@@ -149,9 +149,17 @@ fn evaluate(
             .collect();
         place(spec, w, &s, &gpus, hw.ram, &args).ok()?
     } else {
-        place_on(spec, w, &s, hw, &PlacementFlags::default(), None)
-            .ok()?
-            .0
+        place_on(
+            spec,
+            w,
+            &s,
+            hw,
+            &PlacementFlags::default(),
+            None,
+            &Default::default(),
+        )
+        .ok()?
+        .placement
     };
     let v = verdict(&p, spec.n_layer, Bytes::ZERO);
     let fits_gpu = matches!(v, Verdict::Fits { .. });

@@ -107,10 +107,18 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                     backend: hw.backend,
                     ..Default::default()
                 };
-                let Ok((p, _)) = place_on(&spec, &w, &s, &hw, &PlacementFlags::default(), None)
-                else {
+                let Ok(placed) = place_on(
+                    &spec,
+                    &w,
+                    &s,
+                    &hw,
+                    &PlacementFlags::default(),
+                    None,
+                    &Default::default(),
+                ) else {
                     continue;
                 };
+                let p = placed.placement;
                 let v = verdict(&p, spec.n_layer, Bytes::ZERO);
                 if matches!(v, Verdict::DoesNotFit { .. } | Verdict::Unknown) {
                     continue;

@@ -24,6 +24,19 @@ pub enum ValidateCmd {
         #[arg(long)]
         fixtures: Option<PathBuf>,
     },
+    /// canirun's automatic fit vs llama-fit-params's decisions under the same
+    /// imposed free memory (crates/core/data/llama_fit_params_rpc.csv).
+    Fit {
+        /// The decisions CSV.
+        file: PathBuf,
+        /// Also compare every projection llama.cpp made during the search
+        /// (crates/core/data/llama_fit_params_probes.csv).
+        #[arg(long)]
+        probes: Option<PathBuf>,
+        /// Folder with the fixture GGUFs (default: $CANIRUN_CACHE/fixtures or ~/.cache/canirun/fixtures).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
     /// Predicted energy per token vs the whole-system rows of power.csv.
     Power {
         /// The CSV file (columns of ../shared/data/power.csv; a copy is crates/core/data/power.csv).
@@ -52,6 +65,16 @@ pub fn run(cmd: &ValidateCmd, json_out: bool) -> Result<()> {
         ValidateCmd::Speed { file, test, .. } => {
             super::validate_speed::run(file, test.as_deref(), json_out)
         }
+        ValidateCmd::Fit {
+            file,
+            probes,
+            fixtures,
+        } => super::validate_fit::run(
+            file,
+            probes.as_deref(),
+            &fixtures.clone().unwrap_or_else(default_fixture_dir),
+            json_out,
+        ),
         ValidateCmd::Power { file } => super::validate_power::run(file, json_out),
         ValidateCmd::LlamaCpp { file, fixtures } => llama_cpp(file, fixtures.as_deref(), json_out),
         ValidateCmd::Sizes { file } => {
@@ -134,6 +157,34 @@ fn default_fixture_dir() -> PathBuf {
         .join("fixtures")
 }
 
+/// Read a fixture GGUF (`DIR/NAME.gguf`, written by scripts/make_fixtures.py).
+fn read_fixture(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<(
+    canirun_io::model_file::FileModel,
+    canirun_io::gguf::GgufModelFile,
+)> {
+    let path = dir.join(format!("{name}.gguf"));
+    let f = canirun_io::gguf::read_file(&path).with_context(|| {
+        format!(
+            "reading fixture {}; run scripts/make_fixtures.py --out {}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    let fm = canirun_io::model_file::from_gguf(&f, name)?;
+    Ok((fm, f))
+}
+
+/// The model of a fixture GGUF.
+pub(crate) fn load_fixture(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<canirun_io::model_file::FileModel> {
+    Ok(read_fixture(dir, name)?.0)
+}
+
 /// `validate llama-cpp`: every measured server run against canirun's prediction
 /// from the fixture's own header. Pass: weights and KV exact (llama.cpp prints
 /// two decimals), compute within 5% or 16 MiB, total within 2%.
@@ -190,14 +241,7 @@ fn llama_cpp(
         };
         let repack = get("repack")? == "on";
         if !loaded.contains_key(&fixture) {
-            let path = dir.join(format!("{fixture}.gguf"));
-            let f = canirun_io::gguf::read_file(&path).with_context(|| {
-                format!(
-                    "reading fixture {}; run scripts/make_fixtures.py",
-                    path.display()
-                )
-            })?;
-            let fm = canirun_io::model_file::from_gguf(&f, &fixture)?;
+            let (fm, f) = read_fixture(&dir, &fixture)?;
             let part = &f.parts()[0];
             let data = part.header.tensor_bytes_total();
             let region = part.file_size.saturating_sub(part.header.data_offset);

@@ -13,6 +13,8 @@
 //! - every device that runs part of the graph reserves a compute buffer for
 //!   the stages it runs; the output buffer is in host memory.
 
+pub mod fit;
+
 use super::{DeviceSpec, DeviceUse, Loc, Placement};
 use crate::memory::llama_cpp::{
     backend_overhead, kv_layer_bytes, output_buffer, resolve_settings, stage_bytes,
@@ -86,8 +88,14 @@ impl PlacementArgs {
         if self.main_gpu != 0 {
             flags.push(format!("-mg {}", self.main_gpu));
         }
-        for o in &self.overrides {
-            flags.push(format!("-ot {}={}", o.pattern, buft_name(o.target, gpus)));
+        // One -ot with a comma-separated list, as llama-fit-params prints it.
+        if !self.overrides.is_empty() {
+            let rules: Vec<String> = self
+                .overrides
+                .iter()
+                .map(|o| format!("{}={}", o.pattern, buft_name(o.target, gpus)))
+                .collect();
+            flags.push(format!("-ot {}", rules.join(",")));
         }
         if self.no_kv_offload {
             flags.push("-nkvo".into());
@@ -124,6 +132,51 @@ pub enum PlacementError {
         n: usize,
     },
 }
+
+/// One compiled `-ot` rule.
+struct Rule {
+    re: regex::Regex,
+    target: Loc,
+    /// The block a pattern starting with a literal `blk\.N\.` can only match:
+    /// `--fit` writes one such rule per layer, and testing only the rules of a
+    /// tensor's own block keeps a 61-layer search fast.
+    layer: Option<u64>,
+}
+
+/// The block number of a pattern that starts with a literal `blk\.N\.`.
+fn literal_layer(pattern: &str) -> Option<u64> {
+    let rest = pattern.strip_prefix(r"blk\.")?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    if end == 0 || !rest[end..].starts_with(r"\.") {
+        return None;
+    }
+    rest[..end].parse().ok()
+}
+
+/// A compiled pattern, from a small per-thread cache: the fit places the same
+/// few hundred patterns many times over.
+fn compiled(pattern: &str) -> Result<regex::Regex, PlacementError> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+            Default::default();
+    }
+    CACHE.with(|c| {
+        if let Some(re) = c.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = regex::Regex::new(pattern)
+            .map_err(|_| PlacementError::BadPattern(pattern.to_string()))?;
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), re.clone());
+        Ok(re)
+    })
+}
+
+/// `GGML_SCHED_MAX_COPIES`: copies of the split inputs under pipeline parallelism.
+const PIPELINE_COPIES: u64 = 4;
 
 /// Cumulative split points, as llama.cpp computes them.
 fn split_points(gpus: &[DeviceSpec], ts: Option<&[f64]>) -> Result<Vec<f64>, PlacementError> {
@@ -188,13 +241,15 @@ pub fn place(
             }
         }
     }
-    let rules: Vec<(regex::Regex, Loc)> = a
+    let rules: Vec<Rule> = a
         .overrides
         .iter()
         .map(|o| {
-            regex::Regex::new(&o.pattern)
-                .map(|re| (re, o.target))
-                .map_err(|_| PlacementError::BadPattern(o.pattern.clone()))
+            compiled(&o.pattern).map(|re| Rule {
+                re,
+                target: o.target,
+                layer: literal_layer(&o.pattern),
+            })
         })
         .collect::<Result<_, _>>()?;
 
@@ -270,14 +325,16 @@ pub fn place(
             None => output_loc,
         };
         // Spell the full name only when there are rules to match (a hot path in `plan`).
-        let loc = if rules.is_empty() {
+        let applies = |r: &Rule| r.layer.is_none() || r.layer == t.tensor.layer;
+        let loc = if !rules.iter().any(applies) {
             home
         } else {
             let name = t.tensor.name();
             rules
                 .iter()
-                .find(|(re, _)| re.is_match(&name))
-                .map(|(_, l)| *l)
+                .filter(|r| applies(r))
+                .find(|r| r.re.is_match(&name))
+                .map(|r| r.target)
                 .unwrap_or(home)
         };
         let matrix = t.tensor.n_dims() >= 2 && t.tensor.base.ends_with("weight");
@@ -316,6 +373,18 @@ pub fn place(
         }
     }
 
+    // A tied output head reads the token embedding; llama.cpp loads a second
+    // copy of it where the output layer runs when that is not the host.
+    if m.tied_embeddings && output_loc != Loc::Cpu {
+        if let Some(t) = weights
+            .tensors
+            .iter()
+            .find(|t| t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+        {
+            pools[idx(output_loc)].weights += t.bytes;
+        }
+    }
+
     // KV rows follow their layer, or stay on the host with -nkvo (attention too).
     for (il, loc) in layer_loc.iter().enumerate() {
         let kv_loc = if a.no_kv_offload { Loc::Cpu } else { *loc };
@@ -329,6 +398,18 @@ pub fn place(
     // Compute buffers: each pool holds the largest stage it runs (plus the masks
     // where attention runs); the output head runs where the output layer is.
     let st = stage_bytes(m, s, &r);
+    // Pipeline parallelism (llama_context): with several GPUs, every layer and
+    // the head offloaded, layer split, KV offloaded and no -ot, the scheduler
+    // keeps PIPELINE_COPIES copies of each device's split inputs, and the
+    // output norm can no longer reuse the incoming hidden state. Measured through
+    // two RPC devices (data/llama_fit_params_probes.csv): within 6 MiB for R1
+    // widths, up to 39 MiB low for the last device of the Qwen2-7B widths.
+    let pipeline = n_gpu > 1
+        && ngl > n_layer
+        && a.split_mode == SplitMode::Layer
+        && !a.no_kv_offload
+        && a.overrides.is_empty();
+    let hidden = Bytes(m.n_embd * r.n_tokens * 4);
     for (i, pool) in pools.iter_mut().enumerate() {
         let (attn, dense, moe) = runs[i];
         let out_here = idx(output_loc) == i;
@@ -344,13 +425,27 @@ pub fn place(
             (attn, st.attention + inputs),
             (dense, st.dense_ffn + inputs),
             (moe, st.moe_ffn + inputs),
-            (out_here, st.output + token_inputs),
+            (
+                out_here,
+                if pool.loc == Loc::Cpu {
+                    st.output
+                } else {
+                    st.output_on_device
+                } + token_inputs,
+            ),
         ] {
             if on && b > peak {
                 peak = b;
             }
         }
         pool.compute = peak;
+        if pipeline && pool.loc != Loc::Cpu && peak > Bytes::ZERO {
+            let split_inputs = hidden + inputs;
+            pool.compute += Bytes(split_inputs.0 * (PIPELINE_COPIES - 1));
+            if out_here {
+                pool.compute += hidden;
+            }
+        }
         if let Loc::Gpu(g) = pool.loc {
             if pool.weights > Bytes::ZERO || pool.kv > Bytes::ZERO {
                 pool.overhead = backend_overhead(gpus[g].backend).0;
@@ -399,7 +494,7 @@ pub fn place(
 }
 
 /// llama.cpp's buffer-type name for a location.
-fn buft_name(l: Loc, gpus: &[DeviceSpec]) -> String {
+pub fn buft_name(l: Loc, gpus: &[DeviceSpec]) -> String {
     match l {
         Loc::Cpu => "CPU".into(),
         Loc::Gpu(i) => match gpus.get(i).map(|g| g.backend) {
@@ -426,85 +521,6 @@ pub fn parse_buft(s: &str) -> Option<Loc> {
         }
     }
     None
-}
-
-/// The largest `-ngl` that fits, keeping `margin` free on every GPU (llama.cpp's
-/// `--fit` keeps 1 GiB), first with every block's experts in RAM for a MoE model
-/// that does not fit whole. A simplified `--fit`: whole layers only, no partial
-/// layers, and the context is not shrunk.
-pub fn auto_fit(
-    m: &ModelSpec,
-    weights: &Weights,
-    s: &RunSettings,
-    gpus: &[DeviceSpec],
-    host_ram: Option<Bytes>,
-    margin: Bytes,
-) -> Result<(PlacementArgs, Placement), PlacementError> {
-    let shrunk: Vec<DeviceSpec> = gpus
-        .iter()
-        .map(|g| DeviceSpec {
-            memory: g.memory.saturating_sub(margin),
-            ..g.clone()
-        })
-        .collect();
-    let try_args = |ngl: u64, experts_cpu: bool| PlacementArgs {
-        n_gpu_layers: Some(ngl),
-        overrides: if experts_cpu {
-            vec![Override {
-                pattern: "exps".into(),
-                target: Loc::Cpu,
-            }]
-        } else {
-            vec![]
-        },
-        ..Default::default()
-    };
-    let gpu_fits = |p: &Placement| {
-        p.devices
-            .iter()
-            .filter(|d| d.loc != Loc::Cpu)
-            .all(|d| d.free().is_none_or(|f| f >= 0))
-    };
-    let full = m.n_layer + 1;
-    let mut options = vec![false];
-    if m.moe.is_some() {
-        options.push(true);
-    }
-    let mut best: Option<(PlacementArgs, Placement)> = None;
-    for experts_cpu in options {
-        // Binary search the largest ngl whose GPU pools fit.
-        let (mut lo, mut hi) = (0u64, full);
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            let p = place(
-                m,
-                weights,
-                s,
-                &shrunk,
-                host_ram,
-                &try_args(mid, experts_cpu),
-            )?;
-            if gpu_fits(&p) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        let args = try_args(lo, experts_cpu);
-        let p = place(m, weights, s, gpus, host_ram, &args)?;
-        if lo == full && !experts_cpu {
-            return Ok((args, p));
-        }
-        let better = match &best {
-            None => true,
-            // Experts in RAM is worth it when it puts more blocks' attention on the GPU.
-            Some((b, _)) => lo > b.n_gpu_layers.unwrap_or(0) + 1,
-        };
-        if better {
-            best = Some((args, p));
-        }
-    }
-    Ok(best.expect("at least one option was tried"))
 }
 
 #[cfg(test)]
@@ -650,6 +666,15 @@ mod tests {
     }
 
     #[test]
+    fn only_a_literal_block_prefix_narrows_a_rule() {
+        assert_eq!(literal_layer(r"blk\.12\.ffn_down.*"), Some(12));
+        assert_eq!(literal_layer(r"blk\.\d+\.ffn_(up|down)_exps"), None);
+        assert_eq!(literal_layer("exps"), None);
+        assert_eq!(literal_layer(r"blk\.1"), None, "blk.1 also matches blk.10");
+        assert_eq!(literal_layer(r"blk\.1[0-9]\."), None);
+    }
+
+    #[test]
     fn bad_flags_are_errors() {
         let (m, w) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
         let s = RunSettings::default();
@@ -674,21 +699,5 @@ mod tests {
             ..Default::default()
         };
         assert!(place(&m, &w, &s, &[gpu(8)], None, &bad).is_err());
-    }
-
-    #[test]
-    fn auto_fit_moves_experts_first_for_r1() {
-        let (m, w) = setup("deepseek-r1", "Q4_K_M");
-        let s = RunSettings {
-            n_ctx: 8192,
-            ..Default::default()
-        };
-        let (args, p) =
-            auto_fit(&m, &w, &s, &[gpu(24)], Some(Bytes::gib(512)), Bytes::gib(1)).unwrap();
-        assert_eq!(args.overrides.len(), 1, "{:?}", args);
-        assert!(p.gpu_layers() >= 61, "{}", p.gpu_layers());
-        let (m7, w7) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
-        let (args, _) = auto_fit(&m7, &w7, &s, &[gpu(24)], None, Bytes::gib(1)).unwrap();
-        assert_eq!(args.n_gpu_layers, Some(29));
     }
 }

@@ -1,0 +1,45 @@
+//! Shared by the tests that compare with llama.cpp on the harness fixtures
+//! (scripts/make_fixtures.py).
+
+use canirun_core::model::{catalog, Arch, ModelSpec, SwaSpec};
+
+/// The model of a harness fixture: a catalog model at real widths with fewer
+/// layers, or gemma-3-1b spelled out.
+pub fn fixture_spec(fixture: &str) -> Option<ModelSpec> {
+    let (id, n_layer) = match fixture {
+        "qwen2-7b-l4" => ("deepseek-r1-distill-qwen-7b", 4),
+        "llama-8b-l4" => ("llama-3.1-8b", 4),
+        "deepseek2-r1-l4" => ("deepseek-r1", 4),
+        // gemma-3-1b widths (data/model_configs.csv row gemma-3-1b-it; the fixture keeps
+        // llama.cpp's 262144-row text vocabulary): not a catalog model, so spelled out.
+        "gemma3-1b" => {
+            return Some(ModelSpec {
+                id: "gemma3-1b".into(),
+                name: "gemma-3-1b fixture".into(),
+                arch: Arch::Gemma3,
+                n_embd: 1152,
+                n_layer: 26,
+                n_head: 4,
+                n_head_kv: 1,
+                head_dim_k: 256,
+                head_dim_v: 256,
+                n_ff: 6912,
+                n_vocab: 262144,
+                tied_embeddings: true,
+                n_ctx_train: 32768,
+                moe: None,
+                mla: None,
+                n_mtp_layers: 0,
+                rope_freqs: false,
+                swa: Some(SwaSpec {
+                    window: 512,
+                    period: 6,
+                }),
+            })
+        }
+        _ => return None,
+    };
+    let mut m = catalog().iter().find(|e| e.id == id)?.spec();
+    m.n_layer = n_layer;
+    Some(m)
+}
