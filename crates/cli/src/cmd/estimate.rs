@@ -198,6 +198,9 @@ pub(crate) struct Placed {
     pub how: String,
     /// The context after llama.cpp's `--fit`, when it shrank it.
     pub n_ctx: Option<u64>,
+    /// The fit's search with the memory per device it projected and the
+    /// target of each device (free − margin), for `--explain`.
+    pub fit: Option<(canirun_core::placement::llama_cpp::fit::Fit, Vec<Bytes>)>,
 }
 
 /// Place the model as llama.cpp would: the flags as given, after its `--fit`
@@ -229,6 +232,7 @@ pub(crate) fn place_on(
             placement: place(spec, w, s, &gpus, hw.ram, &given)?,
             how: "as given, -fit off".into(),
             n_ctx: None,
+            fit: None,
         });
     }
     // The backend's own context (CUDA, Metal) is already taken when llama.cpp
@@ -253,6 +257,11 @@ pub(crate) fn place_on(
         n_ctx_min: fit_settings.n_ctx_min,
     };
     let f = fit(&req, w)?;
+    let targets: Vec<Bytes> = req
+        .devices
+        .iter()
+        .map(|d| d.free.saturating_sub(d.margin))
+        .collect();
     let fitted_ctx = (f.n_ctx != s.n_ctx).then_some(f.n_ctx);
     let s_fit = canirun_core::memory::RunSettings {
         n_ctx: f.n_ctx,
@@ -285,6 +294,7 @@ pub(crate) fn place_on(
         placement,
         how,
         n_ctx: fitted_ctx,
+        fit: Some((f, targets)),
     })
 }
 
@@ -367,6 +377,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     if s.n_ctx == 0 {
         s.n_ctx = b.resolved.n_ctx;
     }
+    let fit_trace = placed.fit;
     let (placement, how) = (placed.placement, placed.how);
     let embedding: canirun_core::units::Bytes = w
         .tensors
@@ -538,6 +549,42 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
                         t.formula
                     );
                 }
+            }
+        }
+        if let Some((f, targets)) = fit_trace.as_ref().filter(|(f, _)| f.probes.len() > 1) {
+            println!();
+            println!(
+                "llama.cpp --fit: {} configurations projected (model + KV + compute per GPU; a partial layer keeps its routed experts in RAM; target = free − margin: {})",
+                f.probes.len(),
+                targets.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+            );
+            for p in &f.probes {
+                let layers = if p.layers.is_empty() {
+                    p.kind.to_string()
+                } else {
+                    p.layers
+                        .iter()
+                        .map(|d| {
+                            use canirun_core::placement::llama_cpp::fit::LayerFraction as F;
+                            let first = match d.overflow {
+                                _ if d.n_part == 0 => "",
+                                F::Moe => "",
+                                F::Up => ", the first sends gate+down",
+                                F::Gate => ", the first sends down only",
+                                F::Attn => ", the first sends its whole FFN",
+                            };
+                            format!("{} layers, {} partial{first}", d.n_layer, d.n_part)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                };
+                let used: Vec<String> = p
+                    .used
+                    .iter()
+                    .zip(targets)
+                    .map(|(u, t)| format!("{u}{}", if u <= t { "" } else { " (over)" }))
+                    .collect();
+                println!("  -c {:<7} {:<58} {}", p.n_ctx, layers, used.join(", "));
             }
         }
         println!();
