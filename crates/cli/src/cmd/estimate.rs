@@ -280,7 +280,7 @@ pub(crate) fn place_on(
     let how = match f.outcome {
         FitOutcome::Unchanged if gpus.is_empty() => format!("CPU only{ctx_note}"),
         FitOutcome::Unchanged if given != PlacementArgs::default() => format!("as given{ctx_note}"),
-        FitOutcome::Unchanged => format!("everything offloaded, {margin:.0} MiB left free per GPU{ctx_note}"),
+        FitOutcome::Unchanged => format!("everything offloaded; at least {margin:.0} MiB stays free per GPU, so llama.cpp's --fit changes nothing{ctx_note}"),
         FitOutcome::ContextReduced => format!("llama.cpp --fit{ctx_note}"),
         FitOutcome::LayersAssigned => format!(
             "fitted like llama.cpp --fit: {margin:.0} MiB margin per GPU{ctx_note}; llama-fit-params would print: {}",
