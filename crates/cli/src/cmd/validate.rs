@@ -157,6 +157,13 @@ fn default_fixture_dir() -> PathBuf {
         .join("fixtures")
 }
 
+/// The index of column `name` in a CSV header, or an error naming the file.
+pub(crate) fn column(h: &csv::StringRecord, file: &std::path::Path, name: &str) -> Result<usize> {
+    h.iter()
+        .position(|x| x == name)
+        .with_context(|| format!("{} has no '{name}' column", file.display()))
+}
+
 /// Read a fixture GGUF (`DIR/NAME.gguf`, written by scripts/make_fixtures.py).
 fn read_fixture(
     dir: &std::path::Path,
@@ -206,11 +213,7 @@ fn llama_cpp(
     })?;
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let h = rdr.headers()?.clone();
-    let col = |name: &str| -> Result<usize> {
-        h.iter()
-            .position(|x| x == name)
-            .with_context(|| format!("{} has no '{name}' column", file.display()))
-    };
+    let col = |name: &str| column(&h, file, name);
     let (c_fix, c_tool, c_status) = (col("fixture")?, col("tool")?, col("status")?);
     let mut rows = Vec::new();
     let mut skipped = Vec::new();

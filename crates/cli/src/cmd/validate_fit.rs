@@ -172,11 +172,7 @@ pub fn run(file: &Path, probes: Option<&Path>, fixtures: &Path, json_out: bool) 
     };
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let h = rdr.headers()?.clone();
-    let col = |name: &str| -> Result<usize> {
-        h.iter()
-            .position(|x| x == name)
-            .with_context(|| format!("{} has no '{name}' column", file.display()))
-    };
+    let col = |name: &str| super::validate::column(&h, file, name);
     let (c_fix, c_ctx, c_dev, c_free, c_out) = (
         col("fixture")?,
         col("n_ctx")?,
@@ -184,8 +180,16 @@ pub fn run(file: &Path, probes: Option<&Path>, fixtures: &Path, json_out: bool) 
         col("imposed_free_MiB")?,
         col("fit_params_output")?,
     );
-    let trace = match probes {
-        Some(p) => Some(load_trace(p)?),
+    // The probes file feeds both the explanations and the projection table.
+    let probes_text = match probes {
+        Some(p) => Some((
+            p,
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let trace = match &probes_text {
+        Some((p, text)) => Some(load_trace(p, text)?),
         None => None,
     };
     let mut rows = Vec::new();
@@ -234,8 +238,8 @@ pub fn run(file: &Path, probes: Option<&Path>, fixtures: &Path, json_out: bool) 
             why,
         });
     }
-    let probe_rows = match probes {
-        Some(p) => compare_probes(p, &mut fx)?,
+    let probe_rows = match &probes_text {
+        Some((p, text)) => compare_probes(p, text, &mut fx)?,
         None => Vec::new(),
     };
     let agree = rows.iter().filter(|r| r.agree).count();
@@ -272,16 +276,10 @@ pub fn run(file: &Path, probes: Option<&Path>, fixtures: &Path, json_out: bool) 
 /// whole MiB per device.
 type TraceMap = HashMap<(String, u64, String, usize), Vec<i64>>;
 
-fn load_trace(file: &Path) -> Result<TraceMap> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+fn load_trace(file: &Path, text: &str) -> Result<TraceMap> {
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let h = rdr.headers()?.clone();
-    let col = |name: &str| -> Result<usize> {
-        h.iter()
-            .position(|x| x == name)
-            .with_context(|| format!("{} has no '{name}' column", file.display()))
-    };
+    let col = |name: &str| super::validate::column(&h, file, name);
     let c = [
         col("fixture")?,
         col("n_ctx_projected")?,
@@ -456,16 +454,10 @@ fn fraction(code: &str) -> Option<LayerFraction> {
 
 /// Every projection llama-fit-params printed against canirun's for the same
 /// configuration (scripts/fit_params_probes.py writes the CSV).
-fn compare_probes(file: &Path, fx: &mut Fixtures) -> Result<Vec<ProbeRow>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+fn compare_probes(file: &Path, text: &str, fx: &mut Fixtures) -> Result<Vec<ProbeRow>> {
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let h = rdr.headers()?.clone();
-    let col = |name: &str| -> Result<usize> {
-        h.iter()
-            .position(|x| x == name)
-            .with_context(|| format!("{} has no '{name}' column", file.display()))
-    };
+    let col = |name: &str| super::validate::column(&h, file, name);
     let (c_fix, c_ctx, c_kind, c_nd, c_dev, c_cfg) = (
         col("fixture")?,
         col("n_ctx_projected")?,

@@ -107,11 +107,7 @@ pub fn run(file: &Path, json: bool) -> Result<()> {
     let cal = Calibration::embedded()?;
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let h = rdr.headers()?.clone();
-    let col = |name: &str| -> Result<usize> {
-        h.iter()
-            .position(|x| x == name)
-            .with_context(|| format!("{} has no '{name}' column", file.display()))
-    };
+    let col = |name: &str| super::validate::column(&h, file, name);
     let c = [
         col("hardware")?,
         col("model")?,
