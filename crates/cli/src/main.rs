@@ -4,8 +4,9 @@
 mod args;
 mod cmd;
 mod hwplace;
+mod inputs;
 mod render;
-mod target;
+mod show;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -108,9 +109,7 @@ fn main() -> ExitCode {
         None if cli.estimate.model.is_none() && cli.estimate.pasted.is_empty() => {
             cmd::recommend::run(
                 &cmd::recommend::RecommendArgs {
-                    gpu: cli.estimate.gpu.clone(),
-                    vram: cli.estimate.vram,
-                    ram: cli.estimate.ram,
+                    hardware: cli.estimate.hardware.clone(),
                     min_ctx: 4096,
                     family: "deepseek-r1".into(),
                     top: 5,

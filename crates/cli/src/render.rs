@@ -132,3 +132,43 @@ pub fn print_skipped(skipped: &[Skipped]) {
         println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
     }
 }
+
+/// llama.cpp's `--fit` search: every configuration it projected, for `--explain`.
+pub fn fit_trace(ft: &canirun_core::pipeline::FitTrace) {
+    use canirun_core::placement::llama_cpp::fit::LayerFraction as F;
+    let (f, targets) = (&ft.fit, &ft.targets);
+    println!();
+    println!(
+        "llama.cpp --fit: {} configurations projected (model + KV + compute per GPU; a partial layer keeps its routed experts in RAM; target = free − margin: {})",
+        f.probes.len(),
+        targets.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    println!("llama-fit-params would print: {}", ft.fit_params_line);
+    for p in &f.probes {
+        let layers = if p.layers.is_empty() {
+            p.kind.to_string()
+        } else {
+            p.layers
+                .iter()
+                .map(|d| {
+                    let first = match d.overflow {
+                        _ if d.n_part == 0 => "",
+                        F::Moe => "",
+                        F::Up => ", the first sends gate+down",
+                        F::Gate => ", the first sends down only",
+                        F::Attn => ", the first sends its whole FFN",
+                    };
+                    format!("{} layers, {} partial{first}", d.n_layer, d.n_part)
+                })
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        let used: Vec<String> = p
+            .used
+            .iter()
+            .zip(targets)
+            .map(|(u, t)| format!("{u}{}", if u <= t { "" } else { " (over)" }))
+            .collect();
+        println!("  -c {:<7} {:<58} {}", p.n_ctx, layers, used.join(", "));
+    }
+}

@@ -9,9 +9,13 @@ pub mod cost;
 pub mod hardware;
 pub mod memory;
 pub mod model;
+pub mod pipeline;
 pub mod placement;
 pub mod quality;
+pub mod search;
 pub mod quant;
 pub mod speed;
 pub mod units;
 pub mod validate;
+
+pub use pipeline::{estimate, Report, Request};

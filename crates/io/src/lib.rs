@@ -2,5 +2,6 @@
 
 pub mod detect;
 pub mod gguf;
+pub mod load;
 pub mod model_file;
 pub mod remote;

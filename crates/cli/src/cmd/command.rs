@@ -3,11 +3,11 @@
 //! from `canirun_core::commands`; this file only gathers the flags and prints.
 
 use crate::args::SettingsArgs;
-use crate::cmd::estimate::PlacementFlags;
+use crate::args::PlacementFlags;
 use anyhow::{bail, Result};
 use canirun_core::commands::{generate, CommandError, Request, RunCommand, Runner};
 use canirun_core::memory::vllm::VllmSettings;
-use canirun_core::memory::{Backend, RunSettings};
+use canirun_core::memory::Backend;
 use canirun_core::model::{resolve, CatalogEntry};
 use canirun_core::quant::Quant;
 use clap::Args;
@@ -106,63 +106,6 @@ fn default_quant(engine: Runner, entry: &CatalogEntry) -> Quant {
     }
 }
 
-/// Commands for `entry` on each engine in `engines`, with a quantization (`None`:
-/// each engine's default), run settings, llama.cpp placement flags (as in
-/// `Placement::flags`), vLLM/SGLang settings and GPUs per node. Returns the
-/// commands and, for the engines that cannot run the request, why.
-#[allow(dead_code)] // the estimate's output will call it (through `commands_for`)
-pub fn commands_with_reasons(
-    entry: &CatalogEntry,
-    quant: Option<&Quant>,
-    settings: &RunSettings,
-    placement_flags: &[String],
-    server: Option<&VllmSettings>,
-    gpus_per_node: u64,
-    engines: &[Runner],
-) -> (Vec<RunCommand>, Vec<CommandError>) {
-    let spec = entry.spec();
-    let mut ok = Vec::new();
-    let mut skipped = Vec::new();
-    for &engine in engines {
-        let q = quant
-            .cloned()
-            .unwrap_or_else(|| default_quant(engine, entry));
-        let req = Request {
-            entry: Some(entry),
-            placement_flags,
-            server,
-            gpus_per_node,
-            ..Request::new(&spec, &q, settings)
-        };
-        match generate(engine, &req) {
-            Ok(c) => ok.push(c),
-            Err(e) => skipped.push(e),
-        }
-    }
-    (ok, skipped)
-}
-
-/// The commands every engine that can run `entry` would take (see [`commands_with_reasons`]);
-/// for the estimate's output, with the fitted placement's flags.
-pub fn commands_for(
-    entry: &CatalogEntry,
-    quant: Option<&Quant>,
-    settings: &RunSettings,
-    placement_flags: &[String],
-    server: Option<&VllmSettings>,
-) -> Vec<RunCommand> {
-    commands_with_reasons(
-        entry,
-        quant,
-        settings,
-        placement_flags,
-        server,
-        8,
-        &Runner::ALL,
-    )
-    .0
-}
-
 /// Run `canirun command`.
 pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
     let r = resolve(&a.model)?;
@@ -181,7 +124,8 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
     let (backend, n_gpus) = if a.gpu.is_empty() {
         (Backend::Cuda, 1)
     } else {
-        let t = crate::target::target(&a.gpu, None, None)?;
+        let cat = canirun_core::hardware::Catalog::embedded()?;
+        let t = canirun_core::hardware::Target::named(cat, &a.gpu, None)?;
         (t.backend, t.gpus.len().max(1) as u64)
     };
     let settings = a.settings.settings_on(backend);
@@ -301,7 +245,7 @@ mod tests {
     #[test]
     fn placement_flags_read_back() {
         let p = PlacementFlags {
-            ngl: Some(crate::cmd::estimate::Ngl(Some(62))),
+            ngl: Some(crate::args::Ngl(Some(62))),
             ts: Some(vec![3.0, 1.0]),
             ot: vec!["exps=CPU".into()],
             ..PlacementFlags::default()

@@ -2,15 +2,15 @@
 //! quantization × context that runs on the hardware, ranked by quality, then
 //! speed. Quality comes from published data only (`canirun_core::quality`).
 
-use crate::cmd::estimate::{place_on, speed_for, PlacementFlags};
+use crate::args::SettingsArgs;
+use crate::inputs::{request, EngineArgs, HardwareArgs};
 use crate::render;
-use crate::target::target;
 use anyhow::Result;
-use canirun_core::memory::fit::{verdict, Verdict};
-use canirun_core::memory::RunSettings;
+use canirun_core::memory::fit::Verdict;
 use canirun_core::model::{catalog, MlaTensorLayout};
+use canirun_core::pipeline::{estimate, Model, Report};
 use canirun_core::quality::{model_quality, quant_kld, tier, Tier};
-use canirun_core::quant::{weights, Quant};
+use canirun_core::quant::Quant;
 use canirun_core::units::Bytes;
 use clap::Args;
 use serde::Serialize;
@@ -18,15 +18,8 @@ use serde::Serialize;
 /// Arguments of `canirun recommend`.
 #[derive(Args, Debug, Default)]
 pub struct RecommendArgs {
-    /// Hardware (default: this machine): 4090, 2x3090, m3-ultra-512 … (repeatable).
-    #[arg(long = "gpu", visible_alias = "hw", value_name = "NAME")]
-    pub gpu: Vec<String>,
-    /// GPU memory instead of a named GPU, e.g. 24GiB.
-    #[arg(long, value_name = "SIZE", value_parser = crate::args::parse_size)]
-    pub vram: Option<Bytes>,
-    /// System RAM, e.g. 64GiB.
-    #[arg(long, value_name = "SIZE", value_parser = crate::args::parse_size)]
-    pub ram: Option<Bytes>,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
     /// Only setups generating at least this many tokens per second.
     #[arg(long = "min-tps", value_name = "TOK/S")]
     pub min_tps: Option<f64>,
@@ -54,8 +47,9 @@ pub struct Pick {
     decode_tps: Option<f64>,
     memory: Bytes,
     fits_fully_on_gpu: bool,
-    flags: Vec<String>,
+    placement: String,
     why: String,
+    report: Report,
 }
 
 const QUANTS: [&str; 14] = [
@@ -78,7 +72,8 @@ const CONTEXTS: [u64; 6] = [131072, 65536, 32768, 16384, 8192, 4096];
 
 /// Rank every option that runs.
 pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
-    let hw = target(&a.gpu, a.vram, a.ram)?;
+    let hw = a.hardware.target()?;
+    let settings = SettingsArgs::defaults();
     let mut picks = Vec::new();
     let mut considered = 0usize;
     for e in catalog().iter().filter(|e| e.family == a.family) {
@@ -88,44 +83,24 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
         let spec = e.spec();
         for qn in QUANTS {
             let quant = Quant::parse(qn)?;
-            if let Some(v) = quant.variant() {
-                if v.arch
-                    .as_deref()
-                    .is_some_and(|arch| arch != spec.arch.as_str())
-                {
-                    continue;
-                }
-            }
-            let w = weights(&spec, &quant, MlaTensorLayout::Split);
+            let Ok(model) = Model::from_entry(&e.id, e, quant.clone(), MlaTensorLayout::Split) else {
+                continue; // a recipe for another architecture
+            };
             for ctx in CONTEXTS
                 .into_iter()
                 .filter(|c| *c >= a.min_ctx && *c <= spec.n_ctx_train)
             {
                 considered += 1;
-                let s = RunSettings {
-                    n_ctx: ctx,
-                    backend: hw.backend,
-                    ..Default::default()
-                };
-                let Ok(placed) = place_on(
-                    &spec,
-                    &w,
-                    &s,
-                    &hw,
-                    &PlacementFlags::default(),
-                    None,
-                    &Default::default(),
-                ) else {
+                let mut req = request(&model, &hw, &settings, EngineArgs::default().engine(&Default::default())?);
+                req.settings.n_ctx = ctx;
+                req.commands.runners.clear();
+                let Ok(r) = estimate(&req) else {
                     continue;
                 };
-                let p = placed.placement;
-                let v = verdict(&p, spec.n_layer, Bytes::ZERO);
-                if matches!(v, Verdict::DoesNotFit { .. } | Verdict::Unknown) {
+                if matches!(r.verdict, Verdict::DoesNotFit { .. } | Verdict::Unknown) {
                     continue;
                 }
-                let tps = speed_for(&spec, &w, &s, &hw, &p)
-                    .ok()
-                    .map(|sp| sp.decode_full.rate.0);
+                let tps = r.speed.report().map(|sp| sp.decode_last().estimate.rate.0);
                 // With a speed floor, an option whose speed cannot be estimated does not qualify.
                 if let Some(min) = a.min_tps {
                     if tps.is_none_or(|t| t < min) {
@@ -134,7 +109,12 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                 }
                 let t = tier(&quant);
                 let kld = quant_kld(&quant);
-                let total: Bytes = p.devices.iter().map(|d| d.total()).sum();
+                let total: Bytes = r.memory_needed();
+                let placement = match (&r.verdict, hw.has_gpu()) {
+                    (Verdict::Fits { .. }, true) => "all on GPU".to_string(),
+                    (Verdict::Fits { .. }, false) => "all in RAM (CPU)".to_string(),
+                    _ => r.placement_line(),
+                };
                 picks.push(Pick {
                     model: e.id.clone(),
                     ollama: e.ollama.first().cloned(),
@@ -145,8 +125,8 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                     quant_kld: kld,
                     decode_tps: tps,
                     memory: total,
-                    fits_fully_on_gpu: matches!(v, Verdict::Fits { .. }),
-                    flags: p.flags.clone(),
+                    fits_fully_on_gpu: matches!(r.verdict, Verdict::Fits { .. }) && hw.has_gpu(),
+                    placement,
                     why: format!(
                         "{} scores {:.1} (mean of AIME 2024 {:.1}, GPQA {:.1}, LiveCodeBench {:.1}); {} is tier {:?}{}",
                         e.name,
@@ -159,6 +139,7 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                         kld.map(|k| format!(" (KLD {k:.3} vs F16 on llama.cpp's LLaMA-3-8B scoreboard)"))
                             .unwrap_or_else(|| " (no KLD measured)".into())
                     ),
+                    report: r,
                 });
                 break; // the largest context that fits
             }
@@ -198,7 +179,7 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "hardware": hw, "considered": considered, "runnable": picks.len(), "picks": top,
+                "schema": canirun_core::pipeline::SCHEMA, "hardware": hw, "considered": considered, "runnable": picks.len(), "picks": top,
             }))?
         );
         return Ok(());
@@ -231,11 +212,7 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                     .unwrap_or_else(|| "–".into()),
             ),
             render::right(p.memory),
-            comfy_table::Cell::new(if p.fits_fully_on_gpu {
-                "all on GPU".to_string()
-            } else {
-                p.flags.join(" ")
-            }),
+            comfy_table::Cell::new(&p.placement),
             comfy_table::Cell::new(format!("tier {:?}, score {:.1}", p.tier, p.model_score)),
         ]);
     }
@@ -244,7 +221,7 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
         println!("{}. {}", i + 1, p.why);
     }
     println!(
-        "{} options considered, {} run here. Ranking: whole model on the GPU first, quantizations with KLD < 0.15 next, then the model's published benchmarks, then the quantization tier, then speed.",
+        "{} options considered, {} run here. Ranking: whole model on the GPU (or in RAM on a CPU-only machine) first, quantizations with KLD < 0.15 next, then the model's published benchmarks, then the quantization tier, then speed.",
         considered,
         picks.len()
     );

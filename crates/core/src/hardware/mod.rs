@@ -7,9 +7,11 @@
 
 mod catalog;
 mod resolve;
+mod target;
 
 pub use catalog::{Catalog, CatalogError};
 pub use resolve::{resolve, resolve_set, ResolveError, Resolved};
+pub use target::{Origin, Target, TargetError};
 
 use crate::units::{Bytes, BytesPerSecond, FlopsPerSecond, Watts};
 use serde::{Deserialize, Serialize};

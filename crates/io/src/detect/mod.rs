@@ -11,6 +11,8 @@ pub mod apple;
 pub mod bandwidth;
 pub mod cpu;
 pub mod nvml;
+mod target;
+pub use target::this_machine as this_machine_target;
 
 use canirun_core::hardware::{resolve, Catalog};
 use canirun_core::units::{Bytes, BytesPerSecond};

@@ -1,0 +1,208 @@
+//! From command-line arguments to the core's `Request`: the argument groups
+//! the commands share, model loading (with a progress bar for remote
+//! headers) and the hardware target (named, given or detected).
+
+use crate::args::{parse_size, PlacementFlags, SettingsArgs};
+use anyhow::{bail, Context, Result};
+use canirun_core::hardware::{Catalog, Target};
+use canirun_core::pipeline::{
+    CommandOptions, Engine, LlamaCppRun, Model, PowerRequest, Request, ServerRun, Workload,
+};
+use canirun_core::units::Bytes;
+use canirun_io::load::{self, LoadOptions};
+use clap::Args;
+
+/// The hardware flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HardwareArgs {
+    /// Hardware: 4090, 2x4090, rtx3090*4, m3-ultra-512, "4090 + epyc-9004-12ch-ddr5-4800" … (repeatable). Default: this machine.
+    #[arg(long = "gpu", visible_alias = "hw", value_name = "NAME")]
+    pub gpu: Vec<String>,
+    /// GPU memory available, e.g. 24GiB (instead of naming or detecting the GPU).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub vram: Option<Bytes>,
+    /// System RAM available for offloaded layers, e.g. 64GiB (default: detected or none).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<Bytes>,
+}
+
+impl HardwareArgs {
+    /// The target: named devices, given sizes, or this machine.
+    pub fn target(&self) -> Result<Target> {
+        if self.vram.is_some() || (self.gpu.is_empty() && self.ram.is_some()) {
+            return Ok(Target::given(self.vram, self.ram)?);
+        }
+        let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
+        if !self.gpu.is_empty() {
+            return Ok(Target::named(catalog, &self.gpu, self.ram)?);
+        }
+        Ok(canirun_io::detect::this_machine_target(catalog))
+    }
+
+    /// One named setup (`compare --hw NAME`).
+    pub fn named(name: &str, ram: Option<Bytes>) -> Result<Target> {
+        let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
+        Ok(Target::named(catalog, &[name], ram).with_context(|| format!("--hw {name}"))?)
+    }
+}
+
+/// Flags of the quantization.
+#[derive(Args, Debug, Clone, Default)]
+pub struct QuantArgs {
+    /// Quantization: Q4_K_M, Q8_0, IQ2_XXS, Q5_K_L, UD-IQ1_S, F16, BF16, FP8, AWQ, EXL2-4.0bpw, MLX-4bit … (default: the tag's, else Q4_K_M; vLLM: the published checkpoint)
+    #[arg(short = 'q', long = "quant", value_name = "QUANT")]
+    pub quant: Option<String>,
+    /// Quantized with an importance matrix (changes a few llama.cpp rules).
+    #[arg(long)]
+    pub imatrix: bool,
+}
+
+/// The engine flags (vLLM/SGLang ones apply to those engines only).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Engine: llama.cpp (default), vllm or sglang.
+    #[arg(long, value_name = "ENGINE", default_value = "llama.cpp", value_parser = ["llama.cpp", "llamacpp", "vllm", "sglang"])]
+    pub engine: String,
+    /// vLLM/SGLang tensor-parallel size (default: every GPU).
+    #[arg(long = "tensor-parallel-size", visible_alias = "tp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub tp: Option<u64>,
+    /// vLLM/SGLang pipeline-parallel size.
+    #[arg(long = "pipeline-parallel-size", visible_alias = "pp", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub pp: u64,
+    /// vLLM's share of each GPU (SGLang's --mem-fraction-static).
+    #[arg(long = "gpu-memory-utilization", value_name = "F", default_value_t = 0.9)]
+    pub gpu_memory_utilization: f64,
+    /// vLLM/SGLang maximum concurrent sequences.
+    #[arg(long = "max-num-seqs", value_name = "N", default_value_t = 256)]
+    pub max_num_seqs: u64,
+}
+
+impl Default for EngineArgs {
+    fn default() -> Self {
+        EngineArgs {
+            engine: "llama.cpp".into(),
+            tp: None,
+            pp: 1,
+            gpu_memory_utilization: 0.9,
+            max_num_seqs: 256,
+        }
+    }
+}
+
+impl EngineArgs {
+    /// Whether vLLM or SGLang was chosen.
+    pub fn is_server(&self) -> bool {
+        matches!(self.engine.as_str(), "vllm" | "sglang")
+    }
+
+    /// The engine with its settings; llama.cpp takes `placement`.
+    pub fn engine(&self, placement: &PlacementFlags) -> Result<Engine> {
+        let run = ServerRun {
+            tensor_parallel: self.tp,
+            pipeline_parallel: self.pp,
+            gpu_memory_utilization: self.gpu_memory_utilization,
+            max_num_seqs: self.max_num_seqs,
+            expert_parallel: false,
+        };
+        Ok(match self.engine.as_str() {
+            "vllm" => Engine::Vllm(run),
+            "sglang" => Engine::Sglang(run),
+            _ => Engine::LlamaCpp(LlamaCppRun {
+                placement: placement.args()?,
+                ..LlamaCppRun::default()
+            }),
+        })
+    }
+}
+
+/// Load a model by what the user typed, drawing a progress bar while a
+/// remote header takes long enough to wonder about. vLLM/SGLang default to
+/// the published checkpoint's format instead of Q4_K_M.
+pub fn load_model(name: &str, q: &QuantArgs, s: &SettingsArgs, server: bool) -> Result<Model> {
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("reading remote header {bytes} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let started = std::time::Instant::now();
+    let progress = |p: &canirun_io::remote::FetchProgress<'_>| {
+        if started.elapsed() > std::time::Duration::from_millis(300) {
+            bar.set_position(p.total_fetched);
+            bar.set_message(p.url.to_string());
+        }
+    };
+    let native;
+    let quant = match (&q.quant, server) {
+        (Some(x), _) => Some(x.as_str()),
+        (None, true) if !load::is_remote(name) && !load::is_file(name) => {
+            let r = canirun_core::model::resolve(name)?;
+            native = match r.quant {
+                Some(t) => t,
+                None => canirun_core::pipeline::native_quant(r.entry).to_string(),
+            };
+            Some(native.as_str())
+        }
+        (None, _) => None,
+    };
+    let opts = LoadOptions {
+        quant,
+        imatrix: q.imatrix,
+        mla_tensors: s.mla_tensors,
+    };
+    let m = load::load(name, &opts, Some(&progress));
+    bar.finish_and_clear();
+    Ok(m?)
+}
+
+/// The request for `model` on `hardware` with the flags' settings.
+pub fn request<'a>(
+    model: &'a Model,
+    hardware: &'a Target,
+    settings: &SettingsArgs,
+    engine: Engine,
+) -> Request<'a> {
+    Request {
+        model,
+        settings: settings.settings_on(hardware.backend),
+        engine,
+        hardware,
+        workload: Workload::default(),
+        power: None,
+        commands: CommandOptions::default(),
+    }
+}
+
+/// Cost flags as a power request, from the power model's defaults.
+pub fn power_request(
+    kwh: Option<&str>,
+    years: Option<f64>,
+    tokens_per_day: Option<f64>,
+    api_in: Option<f64>,
+    api_out: Option<f64>,
+    input_per_output: f64,
+) -> Result<PowerRequest> {
+    use canirun_core::cost::{ApiPrice, KwhPrice};
+    let mut p = PowerRequest::defaults()?;
+    if let Some(k) = kwh {
+        p.kwh = KwhPrice::parse(k, &p.kwh.currency)?;
+    }
+    let positive = |what: &str, v: f64| -> Result<f64> {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("{what} {v}: must be a positive number");
+        }
+        Ok(v)
+    };
+    p.years = positive("--years", years.unwrap_or(p.years))?;
+    p.tokens_per_day = positive("--tokens-per-day", tokens_per_day.unwrap_or(p.tokens_per_day))?;
+    if !(input_per_output.is_finite() && input_per_output >= 0.0) {
+        bail!("--input-per-output {input_per_output}: must be zero or positive");
+    }
+    p.input_per_output = input_per_output;
+    if api_in.is_some() || api_out.is_some() {
+        p.api = ApiPrice::new(
+            api_in.unwrap_or(p.api.input_per_m),
+            api_out.unwrap_or(p.api.output_per_m),
+        )?;
+    }
+    Ok(p)
+}

@@ -1,0 +1,183 @@
+//! llama.cpp's side of the pipeline: memory, placement (flags as given, then
+//! its `--fit`), verdict, and the speed of that very placement.
+
+use super::{speed, EstimateError, LlamaCppRun, Report, Request};
+use crate::memory::fit::verdict;
+use crate::memory::{llama_cpp as mem, MlaCache, RunSettings};
+use crate::placement::llama_cpp::fit::{fit, Fit, FitDevice, FitOutcome, FitRequest};
+use crate::placement::llama_cpp::{buft_name, place, PlacementArgs};
+use crate::placement::{DeviceSpec, Placement};
+use crate::units::Bytes;
+use serde::Serialize;
+
+/// llama.cpp's `--fit` search as the report shows it: every configuration
+/// projected, against each GPU's target (free − margin).
+#[derive(Debug, Clone, Serialize)]
+pub struct FitTrace {
+    /// The search.
+    pub fit: Fit,
+    /// Target per GPU.
+    pub targets: Vec<Bytes>,
+    /// What llama-fit-params prints for this decision.
+    pub fit_params_line: String,
+}
+
+/// Where the model went, how that was decided, and the context llama.cpp runs with.
+struct Placed {
+    placement: Placement,
+    how: String,
+    n_ctx: u64,
+    trace: Option<FitTrace>,
+}
+
+/// The GPUs of the target as placement devices.
+pub(super) fn gpu_specs(req: &Request<'_>) -> Vec<DeviceSpec> {
+    req.hardware
+        .gpus
+        .iter()
+        .zip(&req.hardware.gpu_names)
+        .map(|(m, n)| DeviceSpec {
+            name: n.clone(),
+            memory: *m,
+            backend: req.settings.backend,
+        })
+        .collect()
+}
+
+/// Place the model as llama.cpp would: the flags as given, after its `--fit`
+/// (on unless `-fit off`), which shrinks an unset context and, when no
+/// placement flag was given, assigns layers and experts so that a margin
+/// (1 GiB by default) stays free on every GPU.
+fn place_model(
+    req: &Request<'_>,
+    s: &RunSettings,
+    run: &LlamaCppRun,
+) -> Result<Placed, EstimateError> {
+    let spec = &req.model.spec;
+    let w = &req.model.weights;
+    let gpus = gpu_specs(req);
+    let ram = req.hardware.ram;
+    let given = run.placement.clone().unwrap_or_default();
+    if !run.fit.enabled {
+        return Ok(Placed {
+            placement: place(spec, w, s, &gpus, ram, &given)?,
+            how: "as given, -fit off".into(),
+            n_ctx: s.n_ctx,
+            trace: None,
+        });
+    }
+    // The backend's own context (CUDA, Metal) is already taken when llama.cpp
+    // reads the free memory.
+    let devices: Vec<FitDevice> = gpus
+        .iter()
+        .enumerate()
+        .map(|(i, g)| FitDevice {
+            spec: g.clone(),
+            free: g.memory.saturating_sub(mem::backend_overhead(g.backend).0),
+            margin: run.fit.margin(i),
+        })
+        .collect();
+    let freq = FitRequest {
+        model: spec,
+        settings: s.clone(),
+        given: given.clone(),
+        devices,
+        host: ram.map(|r| (r, run.fit.margin(0))),
+        n_ctx_min: run.fit.n_ctx_min,
+    };
+    let f = fit(&freq, w)?;
+    let targets: Vec<Bytes> = freq
+        .devices
+        .iter()
+        .map(|d| d.free.saturating_sub(d.margin))
+        .collect();
+    let s_fit = RunSettings {
+        n_ctx: f.n_ctx,
+        ..s.clone()
+    };
+    let placement = place(spec, w, &s_fit, &gpus, ram, &f.args)?;
+    let margin = run.fit.margin(0).as_mib();
+    let ctx_note = match (f.n_ctx != s.n_ctx).then_some(f.n_ctx) {
+        Some(c) if s.n_ctx == 0 => format!(
+            "; the training context ({}) did not fit, so the context is {c}",
+            spec.n_ctx_train * s.n_parallel.max(1)
+        ),
+        Some(c) => format!("; context {c}"),
+        None => String::new(),
+    };
+    let how = match f.outcome {
+        FitOutcome::Unchanged if gpus.is_empty() => format!("CPU only{ctx_note}"),
+        FitOutcome::Unchanged if given != PlacementArgs::default() => format!("as given{ctx_note}"),
+        FitOutcome::Unchanged => format!("everything offloaded; at least {margin:.0} MiB stays free per GPU, so llama.cpp's --fit changes nothing{ctx_note}"),
+        FitOutcome::ContextReduced => format!("llama.cpp --fit{ctx_note}"),
+        FitOutcome::LayersAssigned => {
+            format!("fitted like llama.cpp --fit: {margin:.0} MiB margin per GPU{ctx_note}")
+        }
+        FitOutcome::DoesNotFit => {
+            format!("CPU only; llama.cpp --fit cannot make it fit in RAM{ctx_note}")
+        }
+    };
+    Ok(Placed {
+        placement,
+        how,
+        n_ctx: f.n_ctx,
+        trace: Some(FitTrace {
+            fit_params_line: f.fit_params_line(|l| buft_name(l, &gpus)),
+            fit: f,
+            targets,
+        }),
+    })
+}
+
+/// The llama.cpp report.
+pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, EstimateError> {
+    let spec = &req.model.spec;
+    let w = &req.model.weights;
+    let mut s = req.settings.clone();
+    if req.model.expanded_mla {
+        s.mla_cache = MlaCache::Expanded;
+    }
+    // Refuse impossible settings before placing.
+    mem::estimate(spec, w, &s)?;
+    let placed = place_model(req, &s, run)?;
+    // llama.cpp runs with the context its --fit chose; from here on the
+    // context is the one it runs with, not "unset".
+    s.n_ctx = placed.n_ctx;
+    let b = mem::estimate(spec, w, &s)?;
+    if s.n_ctx == 0 {
+        s.n_ctx = b.resolved.n_ctx;
+    }
+    let embedding: Bytes = w
+        .tensors
+        .iter()
+        .filter(|t| t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+        .map(|t| t.bytes)
+        .sum();
+    let v = verdict(&placed.placement, spec.n_layer, embedding);
+    let speed = speed::for_llama_cpp(req, &s, &placed.placement, &v);
+    let mut notes = b.notes.clone();
+    notes.extend(placed.placement.notes.iter().cloned());
+    if let Some((_, sockets)) = req.hardware.host_device.as_ref().filter(|(_, n)| *n > 1) {
+        notes.push(format!("{sockets} CPU sockets are counted with {sockets}× the bandwidth of one; llama.cpp across NUMA nodes usually reaches less (try --numa distribute)"));
+    }
+    Ok(Report {
+        schema: super::SCHEMA,
+        model: req.model.info.clone(),
+        quant: req.model.quant_label.clone(),
+        engine: "llama.cpp",
+        settings: s,
+        hardware: req.hardware.clone(),
+        memory: Some(b),
+        server: None,
+        placement: Some(placed.placement),
+        placement_method: placed.how,
+        fit: placed.trace,
+        verdict: v,
+        speed,
+        power: None,
+        commands: vec![],
+        commands_skipped: vec![],
+        warnings: vec![],
+        notes,
+    })
+}

@@ -1,0 +1,191 @@
+//! The model an estimate is about: its shape, every tensor with its type, and
+//! where both came from. Catalog models are built here; GGUF files and remote
+//! checkpoints are read by `canirun-io`, which fills the same struct.
+
+use crate::model::{resolve, tensors::param_counts, CatalogEntry, MlaTensorLayout, ModelSpec};
+use crate::quant::{weights, Quant, QuantError, Weights};
+use serde::Serialize;
+
+/// Where a model's shape and tensor types come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelOrigin {
+    /// The embedded catalog, with a quantization recipe.
+    Catalog,
+    /// A local GGUF file's header.
+    File,
+    /// A remote header read over HTTP ranges.
+    Remote,
+}
+
+/// What the report says about the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// What the user typed.
+    pub reference: String,
+    /// Where the shape came from.
+    pub origin: ModelOrigin,
+    /// Catalog id, for catalog models.
+    pub id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Architecture (llama.cpp's name).
+    pub arch: String,
+    /// Parameters in the weights.
+    pub params: u64,
+    /// Training context of one sequence.
+    pub n_ctx_train: u64,
+    /// Hugging Face repository of the checkpoint, when known.
+    pub hf_repo: Option<String>,
+    /// Source of the parameter count (catalog models).
+    pub params_source: Option<String>,
+    /// Source of the configuration (catalog models).
+    pub config_source: Option<String>,
+    /// GGUF file type of a file, when its header names one.
+    pub file_type: Option<String>,
+    /// Split-file parts (local files).
+    pub parts: Option<usize>,
+    /// Header bytes fetched (remote models).
+    pub bytes_fetched: Option<u64>,
+    /// Size of the remote files.
+    pub file_bytes: Option<u64>,
+}
+
+/// A model ready for estimation.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Shape.
+    pub spec: ModelSpec,
+    /// Every tensor with its type and size.
+    pub weights: Weights,
+    /// The quantization as printed (`Q4_K_M`, `UD-IQ1_S`, a file's mixture).
+    pub quant_label: String,
+    /// The catalog entry and quantization, for catalog models (commands need them).
+    pub catalog: Option<(&'static CatalogEntry, Quant)>,
+    /// What the report shows about it.
+    pub info: ModelInfo,
+    /// Sources, one line.
+    pub sources: String,
+    /// The file was converted with the old MLA layout and its cache is expanded.
+    pub expanded_mla: bool,
+    /// Caveats found while loading.
+    pub notes: Vec<String>,
+}
+
+/// Why a catalog model cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The name is unknown or ambiguous.
+    #[error(transparent)]
+    Resolve(#[from] crate::model::ResolveError),
+    /// The quantization does not parse.
+    #[error(transparent)]
+    Quant(#[from] QuantError),
+    /// A publisher recipe for another architecture.
+    #[error("{recipe} is a recipe for {arch} models (DeepSeek R1/V3), not {model}; pick a standard quant such as Q4_K_M")]
+    RecipeForOtherArch {
+        /// The recipe.
+        recipe: String,
+        /// Its architecture.
+        arch: String,
+        /// The model named.
+        model: String,
+    },
+}
+
+/// The quantization llama.cpp users get when they name none.
+pub const DEFAULT_QUANT: &str = "Q4_K_M";
+
+impl Model {
+    /// A catalog model (`deepseek-r1:7b`, `r1-70b`, an HF id) under `quant`
+    /// (else the tag's quantization, else Q4_K_M).
+    pub fn from_catalog(
+        name: &str,
+        quant: Option<&str>,
+        imatrix: bool,
+        mla_tensors: MlaTensorLayout,
+    ) -> Result<Model, ModelError> {
+        let r = resolve(name)?;
+        let text = quant
+            .map(str::to_string)
+            .or(r.quant.clone())
+            .unwrap_or_else(|| DEFAULT_QUANT.to_string());
+        let quant = Quant::parse(&text)?.with_imatrix(imatrix);
+        Self::from_entry(name, r.entry, quant, mla_tensors)
+    }
+
+    /// A catalog entry under a parsed quantization.
+    pub fn from_entry(
+        reference: &str,
+        entry: &'static CatalogEntry,
+        quant: Quant,
+        mla_tensors: MlaTensorLayout,
+    ) -> Result<Model, ModelError> {
+        let spec = entry.spec();
+        if let Some(v) = quant.variant() {
+            if let Some(arch) = &v.arch {
+                if arch != spec.arch.as_str() {
+                    return Err(ModelError::RecipeForOtherArch {
+                        recipe: v.name.to_string(),
+                        arch: arch.clone(),
+                        model: spec.name.clone(),
+                    });
+                }
+            }
+        }
+        let w = weights(&spec, &quant, mla_tensors);
+        let counts = param_counts(&spec);
+        let mut notes = Vec::new();
+        if !quant.is_gguf() {
+            notes.push(format!(
+                "{quant} is not a GGUF format: weights are exact for that format, but llama.cpp cannot load it; the KV/compute terms follow llama.cpp and serve as a guide (vLLM and SGLang: --engine vllm)"
+            ));
+        }
+        if let Some(v) = quant.variant() {
+            notes.push(format!(
+                "{} ({}): {}; source: {}",
+                v.name, v.publisher, v.description, v.source
+            ));
+        }
+        Ok(Model {
+            info: ModelInfo {
+                reference: reference.to_string(),
+                origin: ModelOrigin::Catalog,
+                id: Some(entry.id.to_string()),
+                name: entry.name.to_string(),
+                arch: spec.arch.to_string(),
+                params: counts.main,
+                n_ctx_train: spec.n_ctx_train,
+                hf_repo: Some(entry.hf_repo.to_string()),
+                params_source: Some(entry.params_source.to_string()),
+                config_source: Some(entry.config_source().to_string()),
+                file_type: None,
+                parts: None,
+                bytes_fetched: None,
+                file_bytes: None,
+            },
+            quant_label: quant.to_string(),
+            sources: format!(
+                "config {}; params {}",
+                entry.config_source(),
+                entry.params_source
+            ),
+            catalog: Some((entry, quant)),
+            expanded_mla: false,
+            spec,
+            weights: w,
+            notes,
+        })
+    }
+
+    /// The same catalog model under another quantization (vLLM's checkpoint format).
+    pub fn requantized(&self, quant: Quant, mla_tensors: MlaTensorLayout) -> Option<Model> {
+        let (entry, _) = self.catalog.as_ref()?;
+        Self::from_entry(&self.info.reference, entry, quant, mla_tensors).ok()
+    }
+
+    /// The catalog entry, when the model came from the catalog.
+    pub fn entry(&self) -> Option<&'static CatalogEntry> {
+        self.catalog.as_ref().map(|(e, _)| *e)
+    }
+}

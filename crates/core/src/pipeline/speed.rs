@@ -1,0 +1,193 @@
+//! The speed section of a report: the placement the user sees, read by the
+//! calibrated speed model (`crate::speed`), at the workload's prompt and depths.
+
+use super::{Request, Workload};
+use crate::memory::fit::Verdict;
+use crate::memory::{Backend, RunSettings};
+use crate::placement::Placement;
+use crate::speed::{
+    self, AnswerTime, Calibration, DeviceClass, DeviceSpec, Estimate, ModelCost,
+};
+use crate::units::BytesPerSecond;
+use serde::Serialize;
+
+/// PCIe 4.0 x16, the host link assumed when no GPU names its own.
+const DEFAULT_HOST_LINK_GBS: f64 = 31.5;
+
+/// Decode speed at one context depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeAt {
+    /// Tokens already in the context.
+    pub depth: u64,
+    /// The estimate with its terms.
+    pub estimate: Estimate,
+}
+
+/// Prefill, decode over depths and the time to a full answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeedReport {
+    /// Prefill of the workload's prompt (`None`: a device has no compute figure).
+    pub prefill: Option<Estimate>,
+    /// Why prefill is missing.
+    pub prefill_missing: Option<String>,
+    /// Decode at each depth of the workload (the first is the shallowest).
+    pub decode: Vec<DecodeAt>,
+    /// Time to a full answer of a reasoning model.
+    pub answer: Option<AnswerTime>,
+    /// Where the thinking-token count comes from.
+    pub thinking_source: Option<&'static str>,
+    /// What each device reads per token: the speed model's view of the placement.
+    pub placement: speed::Placement,
+}
+
+impl SpeedReport {
+    /// Decode on an empty (shallowest) context.
+    pub fn decode_first(&self) -> &Estimate {
+        &self.decode[0].estimate
+    }
+
+    /// Decode at the deepest depth reported.
+    pub fn decode_last(&self) -> &DecodeAt {
+        self.decode.last().unwrap_or(&self.decode[0])
+    }
+}
+
+/// A speed estimate, or why there is none.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum Speed {
+    /// Estimated.
+    Estimated(SpeedReport),
+    /// Not estimated, and why.
+    NotEstimated {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Speed {
+    /// The report, when estimated.
+    pub fn report(&self) -> Option<&SpeedReport> {
+        match self {
+            Speed::Estimated(r) => Some(r),
+            Speed::NotEstimated { .. } => None,
+        }
+    }
+
+    fn missing(reason: impl Into<String>) -> Speed {
+        Speed::NotEstimated {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The depths to report: the workload's (within the context), else 0 and the
+/// context per sequence.
+fn depths(w: &Workload, s: &RunSettings) -> Vec<u64> {
+    let per_seq = (s.n_ctx / s.n_parallel.max(1)).max(1);
+    let mut d: Vec<u64> = w.depths.iter().copied().filter(|&d| d <= per_seq).collect();
+    if w.depths.is_empty() {
+        d = vec![0, per_seq];
+    }
+    if d.is_empty() {
+        d.push(0);
+    }
+    d
+}
+
+/// Whether the model is a reasoning model whose answers think first.
+fn thinks(req: &Request<'_>) -> bool {
+    req.model.spec.id.starts_with("deepseek-r1")
+        || req.model.spec.name.to_ascii_lowercase().contains("deepseek-r1")
+}
+
+/// Read a speed placement at the workload.
+pub(super) fn read(req: &Request<'_>, s: &RunSettings, p: speed::Placement) -> Speed {
+    let cal = match Calibration::embedded() {
+        Ok(c) => c,
+        Err(e) => return Speed::missing(e.to_string()),
+    };
+    let w = &req.workload;
+    let (prefill, prefill_missing) = match speed::prefill(&p, w.prompt, 0, cal) {
+        Ok(e) => (Some(e), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut decode = Vec::new();
+    for depth in depths(w, s) {
+        match speed::decode(&p, depth, cal) {
+            Ok(estimate) => decode.push(DecodeAt { depth, estimate }),
+            Err(e) => return Speed::missing(e.to_string()),
+        }
+    }
+    let answer = (thinks(req) && prefill.is_some())
+        .then(|| speed::answer_time(&p, w.prompt, w.thinking, w.answer, cal).ok())
+        .flatten();
+    Speed::Estimated(SpeedReport {
+        prefill,
+        prefill_missing,
+        decode,
+        thinking_source: answer.as_ref().map(|_| speed::R1_THINKING_TOKENS_SOURCE),
+        answer,
+        placement: p,
+    })
+}
+
+/// The speed of a llama.cpp placement.
+pub(super) fn for_llama_cpp(
+    req: &Request<'_>,
+    s: &RunSettings,
+    placement: &Placement,
+    verdict: &Verdict,
+) -> Speed {
+    if let Verdict::DoesNotFit { pool, short_by } = verdict {
+        return Speed::missing(format!(
+            "it does not fit ({pool} is short by {short_by}), so it does not run at any speed"
+        ));
+    }
+    let cal = match Calibration::embedded() {
+        Ok(c) => c,
+        Err(e) => return Speed::missing(e.to_string()),
+    };
+    let hw = req.hardware;
+    let model = ModelCost::with_settings(&req.model.spec, &req.model.weights, s);
+    let host = match (&hw.host_device, hw.host_bandwidth) {
+        (Some((d, sockets)), _) => DeviceSpec::from_device(d, Backend::Cpu, cal)
+            .ok()
+            .map(|spec| spec.times(*sockets)),
+        (None, Some(bw)) => Some(DeviceSpec {
+            label: "this CPU (measured bandwidth)".into(),
+            backend: Backend::Cpu,
+            class: DeviceClass::Cpu,
+            bandwidth: bw,
+            compute: None,
+        }),
+        _ => None,
+    };
+    let mut devices = vec![host];
+    for d in &hw.devices {
+        devices.push(
+            d.as_ref()
+                .and_then(|d| DeviceSpec::from_device(d, s.backend, cal).ok()),
+        );
+    }
+    let link = host_link(req);
+    match speed::bridge::from_memory(&model, placement, &devices, link) {
+        Ok(p) => read(req, s, p),
+        Err(e) => Speed::missing(format!(
+            "{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)"
+        )),
+    }
+}
+
+/// Host-GPU link: the target's own, else the first GPU's PCIe figure, else PCIe 4.0 x16.
+pub(super) fn host_link(req: &Request<'_>) -> BytesPerSecond {
+    let hw = req.hardware;
+    hw.link.unwrap_or_else(|| {
+        hw.devices
+            .iter()
+            .flatten()
+            .find_map(|d| d.interconnect.pcie_bandwidth())
+            .unwrap_or(BytesPerSecond::gbps(DEFAULT_HOST_LINK_GBS))
+    })
+}

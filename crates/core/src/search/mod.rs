@@ -1,0 +1,4 @@
+//! Searches over the pipeline: which hardware runs a model (`plan`).
+//! They loop over [`crate::estimate`] and add no model of their own.
+
+pub mod plan;

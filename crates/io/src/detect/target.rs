@@ -1,0 +1,64 @@
+//! This machine as an estimate's target: detected GPUs (or a Mac's Metal
+//! working set), available RAM and the measured memory bandwidth.
+
+use super::{bandwidth, detect_this_machine, GpuVendor};
+use canirun_core::hardware::{Catalog, Origin, Target};
+use canirun_core::memory::Backend;
+
+/// Detect this machine and describe it as a target. Never fails: what cannot
+/// be read is left out and listed in the assumptions.
+pub fn this_machine(catalog: &Catalog) -> Target {
+    let d = detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
+    let mut gpus = Vec::new();
+    let mut backend = Backend::Cpu;
+    let mut names = Vec::new();
+    let mut devices = Vec::new();
+    for g in d.gpus.iter().filter(|g| !g.integrated) {
+        if let Some(m) = g.memory_total {
+            gpus.push(m);
+            names.push(g.name.clone());
+            devices.push(
+                g.catalog_id
+                    .as_deref()
+                    .and_then(|id| catalog.get(id))
+                    .cloned(),
+            );
+            backend = match g.vendor {
+                GpuVendor::Nvidia => Backend::Cuda,
+                GpuVendor::Amd => Backend::Rocm,
+                GpuVendor::Intel => Backend::Vulkan,
+                GpuVendor::Apple => Backend::Metal,
+            };
+        }
+    }
+    let mut ram = Some(d.cpu.ram_available);
+    if let Some(a) = &d.apple {
+        gpus = vec![a.working_set];
+        names = vec![format!("{} (Metal working set)", a.chip)];
+        devices = vec![None];
+        backend = Backend::Metal;
+        ram = Some(a.memory.saturating_sub(a.working_set));
+    }
+    let gpu_text = if names.is_empty() {
+        "no GPU".to_string()
+    } else {
+        names.join(" + ")
+    };
+    Target {
+        description: format!(
+            "detected: {}, {} RAM available of {} ({})",
+            gpu_text, d.cpu.ram_available, d.cpu.ram_total, d.cpu.brand
+        ),
+        origin: Origin::Detected,
+        gpus,
+        gpu_names: names,
+        devices,
+        host_device: None,
+        host_bandwidth: d.cpu_bandwidth,
+        link: None,
+        ram,
+        backend,
+        set: None,
+        assumptions: d.notes.clone(),
+    }
+}
