@@ -63,17 +63,18 @@ fn json_memory_parts_add_up() {
     let m = &v["memory"];
     let sum: u64 = ["weights", "kv", "compute", "output", "overhead"]
         .iter()
-        .map(|k| m[k].as_u64().unwrap())
+        .map(|k| m[k]["bytes"].as_u64().unwrap())
         .sum();
-    assert_eq!(sum, m["total"].as_u64().unwrap());
-    assert_eq!(m["kv"].as_u64().unwrap(), 112 * 1024 * 1024);
-    assert_eq!(m["weights"].as_u64().unwrap(), 4_677_120_000);
+    assert_eq!(sum, v["memory_total"].as_u64().unwrap());
+    assert_eq!(v["schema"].as_u64(), Some(1));
+    assert_eq!(m["kv"]["bytes"].as_u64().unwrap(), 112 * 1024 * 1024);
+    assert_eq!(m["weights"]["bytes"].as_u64().unwrap(), 4_677_120_000);
 }
 
 #[test]
 fn r1_kv_at_32k_and_q8_0_cache() {
     let v = json(&["deepseek-r1:671b", "-c", "32768"]);
-    assert_eq!(v["memory"]["kv"].as_u64().unwrap(), 61 * 32768 * 576 * 2);
+    assert_eq!(v["memory"]["kv"]["bytes"].as_u64().unwrap(), 61 * 32768 * 576 * 2);
     let v = json(&[
         "deepseek-r1:671b",
         "-c",
@@ -83,7 +84,7 @@ fn r1_kv_at_32k_and_q8_0_cache() {
         "-ctv",
         "q8_0",
     ]);
-    assert_eq!(v["memory"]["kv"].as_u64().unwrap(), 61 * 32768 * 612);
+    assert_eq!(v["memory"]["kv"]["bytes"].as_u64().unwrap(), 61 * 32768 * 612);
 }
 
 #[test]
@@ -298,8 +299,9 @@ fn vllm_engine_sizes_the_kv_pool() {
         "32768",
     ]);
     assert_eq!(v["quant"], "FP8");
-    assert!(v["per_gpu"]["fits"].as_bool().unwrap());
-    assert!(v["per_gpu"]["max_concurrency"].as_f64().unwrap() > 1.0);
+    assert_eq!(v["engine"], "vllm");
+    assert!(v["server"]["per_gpu"]["fits"].as_bool().unwrap());
+    assert!(v["server"]["per_gpu"]["max_concurrency"].as_f64().unwrap() > 1.0);
     let out = canirun()
         .args([
             "deepseek-r1",
@@ -319,7 +321,7 @@ fn vllm_engine_sizes_the_kv_pool() {
 #[test]
 fn estimates_include_speed_for_named_hardware() {
     let v = json(&["deepseek-r1:70b", "--gpu", "2x4090", "-c", "8192"]);
-    let tg = v["speed"]["decode_empty"]["rate"].as_f64().unwrap();
+    let tg = v["speed"]["decode"][0]["estimate"]["rate"].as_f64().unwrap();
     assert!(tg > 5.0 && tg < 60.0, "{tg}");
     assert!(v["speed"]["prefill"]["rate"].as_f64().unwrap() > tg);
     let v = json(&["deepseek-r1:671b", "--gpu", "m3-ultra-512", "-c", "16384"]);
@@ -362,7 +364,7 @@ fn a_pasted_server_without_c_gets_the_context_llama_cpps_fit_leaves() {
         "-m",
         "deepseek-r1:7b",
     ]);
-    let n_ctx = v["resolved"]["n_ctx"].as_u64().unwrap();
+    let n_ctx = v["memory"]["resolved"]["n_ctx"].as_u64().unwrap();
     assert!(
         (4096..131072).contains(&n_ctx) && n_ctx.is_multiple_of(256),
         "{n_ctx}"
@@ -385,7 +387,7 @@ fn a_pasted_server_without_c_gets_the_context_llama_cpps_fit_leaves() {
         "-fit",
         "off",
     ]);
-    assert_eq!(off["resolved"]["n_ctx"], 131072);
+    assert_eq!(off["memory"]["resolved"]["n_ctx"], 131072);
     let given = json(&[
         "--gpu",
         "3060",
@@ -396,7 +398,7 @@ fn a_pasted_server_without_c_gets_the_context_llama_cpps_fit_leaves() {
         "-c",
         "131072",
     ]);
-    assert_eq!(given["resolved"]["n_ctx"], 131072);
+    assert_eq!(given["memory"]["resolved"]["n_ctx"], 131072);
 }
 
 #[test]

@@ -132,10 +132,10 @@ fn speed_table_and_json() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let d = v["depths"].as_array().unwrap();
+    let d = v["speed"]["decode"].as_array().unwrap();
     assert_eq!(d.len(), 2, "depths beyond -c are dropped");
-    let r0 = d[0]["decode"]["rate"].as_f64().unwrap();
-    let r1 = d[1]["decode"]["rate"].as_f64().unwrap();
+    let r0 = d[0]["estimate"]["rate"].as_f64().unwrap();
+    let r1 = d[1]["estimate"]["rate"].as_f64().unwrap();
     assert!(r0 >= r1 && r1 > 0.0);
 }
 
@@ -144,9 +144,8 @@ fn speed_errors_do_not_panic() {
     for args in [
         vec!["speed", "r1", "--gpu", "nonexistent-gpu-xyz"],
         vec!["speed", "no-such-model", "--gpu", "4090"],
-        vec!["speed", "r1", "--gpu", "4090", "-c", "0"],
         vec!["speed", "r1", "--gpu", "4090", "-q", "Q9_Z"],
-        vec!["speed", "r1", "--gpu", "4090 + 3090"],
+        vec!["speed", "r1", "--gpu", "4090", "-c", "-5"],
     ] {
         let out = Command::cargo_bin("canirun")
             .unwrap()

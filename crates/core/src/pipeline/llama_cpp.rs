@@ -167,6 +167,7 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
         engine: "llama.cpp",
         settings: s,
         hardware: req.hardware.clone(),
+        memory_total: Some(b.total()),
         memory: Some(b),
         server: None,
         placement: Some(placed.placement),

@@ -169,6 +169,8 @@ pub struct Report {
     pub hardware: Target,
     /// llama.cpp's memory, every part with its terms (llama.cpp only).
     pub memory: Option<MemoryBreakdown>,
+    /// The sum of the memory parts (llama.cpp only).
+    pub memory_total: Option<crate::units::Bytes>,
     /// vLLM/SGLang's per-GPU memory (those engines only).
     pub server: Option<ServerReport>,
     /// Where every tensor and KV row lives, device by device (llama.cpp).

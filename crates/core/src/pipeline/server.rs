@@ -184,6 +184,7 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
         settings: s,
         hardware: hw.clone(),
         memory: None,
+        memory_total: None,
         server: Some(ServerReport {
             needed_total: needed_per_gpu * used,
             settings: v.clone(),
