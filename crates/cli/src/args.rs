@@ -1,11 +1,11 @@
 //! Run-setting flags shared by the commands, named after llama.cpp's own.
 
+use anyhow::{Context, Result};
 use canirun_core::memory::{Backend, FlashAttn, MlaCache, RunSettings};
 use canirun_core::model::MlaTensorLayout;
-use canirun_core::quant::GgmlType;
-use anyhow::{Context, Result};
 use canirun_core::placement::llama_cpp::{parse_buft, Override, PlacementArgs, SplitMode};
 use canirun_core::placement::Loc;
+use canirun_core::quant::GgmlType;
 use canirun_core::units::Bytes;
 use clap::Args;
 

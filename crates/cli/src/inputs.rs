@@ -70,7 +70,11 @@ pub struct EngineArgs {
     #[arg(long = "pipeline-parallel-size", visible_alias = "pp", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub pp: u64,
     /// vLLM's share of each GPU (SGLang's --mem-fraction-static).
-    #[arg(long = "gpu-memory-utilization", value_name = "F", default_value_t = 0.9)]
+    #[arg(
+        long = "gpu-memory-utilization",
+        value_name = "F",
+        default_value_t = 0.9
+    )]
     pub gpu_memory_utilization: f64,
     /// vLLM/SGLang maximum concurrent sequences.
     #[arg(long = "max-num-seqs", value_name = "N", default_value_t = 256)]
@@ -119,7 +123,8 @@ impl EngineArgs {
 /// remote header takes long enough to wonder about. vLLM/SGLang default to
 /// the published checkpoint's format instead of Q4_K_M.
 pub fn load_model(name: &str, q: &QuantArgs, s: &SettingsArgs, server: bool) -> Result<Model> {
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
         indicatif::ProgressStyle::with_template("reading remote header {bytes} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
@@ -193,7 +198,10 @@ pub fn power_request(
         Ok(v)
     };
     p.years = positive("--years", years.unwrap_or(p.years))?;
-    p.tokens_per_day = positive("--tokens-per-day", tokens_per_day.unwrap_or(p.tokens_per_day))?;
+    p.tokens_per_day = positive(
+        "--tokens-per-day",
+        tokens_per_day.unwrap_or(p.tokens_per_day),
+    )?;
     if !(input_per_output.is_finite() && input_per_output >= 0.0) {
         bail!("--input-per-output {input_per_output}: must be zero or positive");
     }

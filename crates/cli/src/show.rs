@@ -104,14 +104,47 @@ fn server_table(r: &Report, s: &ServerReport) {
     let v = &s.settings;
     let mut t = render::table(&["per GPU", "size", "what"]);
     let rows = [
-        ("usable", g.usable, format!("{} × gpu_memory_utilization {}", s.gpu_memory, v.gpu_memory_utilization)),
-        ("weights", g.weights, format!("{} weights / (TP {} × PP {})", r.quant, v.tensor_parallel, v.pipeline_parallel)),
-        ("non-torch", g.non_torch, "CUDA context, cuBLAS, NCCL (vllm#10511)".to_string()),
-        ("activations", g.activation, format!("profiling pass at {} batched tokens + sampler", v.max_num_batched_tokens)),
-        ("KV pool", g.kv_pool, format!("{} tokens × {} per token", g.kv_tokens, g.kv_per_token)),
+        (
+            "usable",
+            g.usable,
+            format!(
+                "{} × gpu_memory_utilization {}",
+                s.gpu_memory, v.gpu_memory_utilization
+            ),
+        ),
+        (
+            "weights",
+            g.weights,
+            format!(
+                "{} weights / (TP {} × PP {})",
+                r.quant, v.tensor_parallel, v.pipeline_parallel
+            ),
+        ),
+        (
+            "non-torch",
+            g.non_torch,
+            "CUDA context, cuBLAS, NCCL (vllm#10511)".to_string(),
+        ),
+        (
+            "activations",
+            g.activation,
+            format!(
+                "profiling pass at {} batched tokens + sampler",
+                v.max_num_batched_tokens
+            ),
+        ),
+        (
+            "KV pool",
+            g.kv_pool,
+            format!("{} tokens × {} per token", g.kv_tokens, g.kv_per_token),
+        ),
     ];
     for (k, b, what) in rows {
-        t.add_row(vec![comfy_table::Cell::new(k), render::right(b), comfy_table::Cell::new(what)]);
+        t.add_row(vec![
+            comfy_table::Cell::new(k),
+            render::right(b),
+            comfy_table::Cell::new(what),
+        ]);
     }
     println!("{t}");
     println!(
@@ -166,7 +199,12 @@ fn speed(r: &Report) {
     if let Some(at) = &sp.answer {
         println!(
             "time to a full R1 answer: {} ({} prompt + {} thinking + {} answer tokens; {}–{})",
-            at.total, at.prompt_tokens, at.thinking_tokens, at.answer_tokens, at.total_low, at.total_high
+            at.total,
+            at.prompt_tokens,
+            at.thinking_tokens,
+            at.answer_tokens,
+            at.total_low,
+            at.total_high
         );
     }
 }
@@ -174,7 +212,12 @@ fn speed(r: &Report) {
 /// Every term of an estimate, one line each.
 pub fn terms(e: &Estimate) {
     for t in &e.terms {
-        println!("  {:<44} {:>10}  {}", t.label, t.seconds.to_string(), t.formula);
+        println!(
+            "  {:<44} {:>10}  {}",
+            t.label,
+            t.seconds.to_string(),
+            t.formula
+        );
     }
 }
 
@@ -182,7 +225,10 @@ fn explain_all(r: &Report, model: &Model) {
     if let Some(sp) = r.speed.report() {
         println!();
         let first = sp.decode_first();
-        println!("decode time per token on an empty context = {}", first.seconds);
+        println!(
+            "decode time per token on an empty context = {}",
+            first.seconds
+        );
         terms(first);
         if let Some(pre) = &sp.prefill {
             println!("prefill of {} tokens = {}", pre.tokens, pre.seconds);

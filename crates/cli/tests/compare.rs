@@ -76,10 +76,20 @@ fn json_has_every_setup_and_the_api() {
         assert_eq!(r["schema"].as_u64(), Some(1));
         let j = r["power"]["joules_per_token"].as_f64().unwrap();
         assert!(j > 1.0 && j < 100.0, "{j}");
-        assert!(r["speed"]["decode"][0]["estimate"]["rate"].as_f64().unwrap() > 1.0);
+        assert!(
+            r["speed"]["decode"][0]["estimate"]["rate"]
+                .as_f64()
+                .unwrap()
+                > 1.0
+        );
     }
     // 2× 4090 has a launch price, so ROI is computed.
-    assert!(setups[1]["report"]["power"]["roi"]["local_usd_per_m"].as_f64().unwrap() > 0.0);
+    assert!(
+        setups[1]["report"]["power"]["roi"]["local_usd_per_m"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert_eq!(v["api"]["output_per_m"].as_f64().unwrap(), 2.19);
     assert_eq!(v["kwh_price"]["amount"].as_f64().unwrap(), 0.30);
 }

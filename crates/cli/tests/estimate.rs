@@ -74,7 +74,10 @@ fn json_memory_parts_add_up() {
 #[test]
 fn r1_kv_at_32k_and_q8_0_cache() {
     let v = json(&["deepseek-r1:671b", "-c", "32768"]);
-    assert_eq!(v["memory"]["kv"]["bytes"].as_u64().unwrap(), 61 * 32768 * 576 * 2);
+    assert_eq!(
+        v["memory"]["kv"]["bytes"].as_u64().unwrap(),
+        61 * 32768 * 576 * 2
+    );
     let v = json(&[
         "deepseek-r1:671b",
         "-c",
@@ -84,7 +87,10 @@ fn r1_kv_at_32k_and_q8_0_cache() {
         "-ctv",
         "q8_0",
     ]);
-    assert_eq!(v["memory"]["kv"]["bytes"].as_u64().unwrap(), 61 * 32768 * 612);
+    assert_eq!(
+        v["memory"]["kv"]["bytes"].as_u64().unwrap(),
+        61 * 32768 * 612
+    );
 }
 
 #[test]
@@ -321,7 +327,9 @@ fn vllm_engine_sizes_the_kv_pool() {
 #[test]
 fn estimates_include_speed_for_named_hardware() {
     let v = json(&["deepseek-r1:70b", "--gpu", "2x4090", "-c", "8192"]);
-    let tg = v["speed"]["decode"][0]["estimate"]["rate"].as_f64().unwrap();
+    let tg = v["speed"]["decode"][0]["estimate"]["rate"]
+        .as_f64()
+        .unwrap();
     assert!(tg > 5.0 && tg < 60.0, "{tg}");
     assert!(v["speed"]["prefill"]["rate"].as_f64().unwrap() > tg);
     let v = json(&["deepseek-r1:671b", "--gpu", "m3-ultra-512", "-c", "16384"]);

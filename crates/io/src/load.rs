@@ -102,7 +102,9 @@ fn catalog(name: &str, opts: &LoadOptions<'_>) -> Result<Model, LoadError> {
 
 fn from_file_model(fm: FileModel, reference: &str, origin: ModelOrigin) -> Model {
     let sources = match origin {
-        ModelOrigin::Remote => format!("remote header of {reference} (tensor types and shapes exact)"),
+        ModelOrigin::Remote => {
+            format!("remote header of {reference} (tensor types and shapes exact)")
+        }
         _ => format!("GGUF header of {reference} (tensor types and shapes exact)"),
     };
     Model {

@@ -2,8 +2,8 @@
 //! in llama.cpp, Ollama, vLLM, SGLang, MLX or ExLlamaV2/TabbyAPI. Every word comes
 //! from `canirun_core::commands`; this file only gathers the flags and prints.
 
-use crate::args::SettingsArgs;
 use crate::args::PlacementFlags;
+use crate::args::SettingsArgs;
 use anyhow::{bail, Result};
 use canirun_core::commands::{generate, CommandError, Request, RunCommand, Runner};
 use canirun_core::memory::vllm::VllmSettings;

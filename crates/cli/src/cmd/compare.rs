@@ -20,7 +20,12 @@ pub struct CompareArgs {
     #[arg(value_name = "MODEL")]
     pub model: String,
     /// A setup per flag: `mac-studio-m3-ultra-256`, `2x4090`, `"4090 + epyc-9004-12ch-ddr5-4800"`, `api` (the API price column).
-    #[arg(long = "hw", visible_alias = "gpu", value_name = "NAME", required = true)]
+    #[arg(
+        long = "hw",
+        visible_alias = "gpu",
+        value_name = "NAME",
+        required = true
+    )]
     pub hw: Vec<String>,
     /// System RAM of every setup (experts or layers in RAM), e.g. 384GiB.
     #[arg(long, value_name = "SIZE", value_parser = crate::args::parse_size)]
@@ -48,7 +53,12 @@ pub struct CompareArgs {
     #[arg(long = "api-price-out", value_name = "USD", allow_hyphen_values = true)]
     pub api_price_out: Option<f64>,
     /// Prompt tokens billed per generated token (API input cost and local prefill energy).
-    #[arg(long = "input-per-output", value_name = "R", default_value_t = 0.0, allow_hyphen_values = true)]
+    #[arg(
+        long = "input-per-output",
+        value_name = "R",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
     pub input_per_output: f64,
     /// Show the power terms and the method.
     #[arg(long)]
@@ -67,7 +77,11 @@ impl Local {
         self.report.power.as_ref()
     }
     fn decode(&self) -> TokensPerSecond {
-        self.report.speed.report().map(|s| s.decode_first().rate).unwrap_or_default()
+        self.report
+            .speed
+            .report()
+            .map(|s| s.decode_first().rate)
+            .unwrap_or_default()
     }
     fn prefill(&self) -> TokensPerSecond {
         self.report
@@ -216,11 +230,18 @@ fn print_table(o: &CompareOut, explain: bool) {
         },
         api_cell("–"),
     );
-    row("decode (depth 0)", &|s| s.decode().to_string(), api_cell("–"));
+    row(
+        "decode (depth 0)",
+        &|s| s.decode().to_string(),
+        api_cell("–"),
+    );
     row("prefill", &|s| s.prefill().to_string(), api_cell("–"));
     row(
         "power decode / prefill",
-        &|s| match (s.power().and_then(|p| p.decode_power.as_ref()), s.power().and_then(|p| p.prefill_power.as_ref())) {
+        &|s| match (
+            s.power().and_then(|p| p.decode_power.as_ref()),
+            s.power().and_then(|p| p.prefill_power.as_ref()),
+        ) {
             (Some(d), Some(p)) => format!("{} / {}", d.wall, p.wall),
             _ => "unknown".into(),
         },
@@ -229,7 +250,8 @@ fn print_table(o: &CompareOut, explain: bool) {
     row(
         "heat (decode)",
         &|s| {
-            s.power().and_then(|p| p.heat_btu_per_hour)
+            s.power()
+                .and_then(|p| p.heat_btu_per_hour)
                 .map(|b| format!("{b:.0} BTU/h"))
                 .unwrap_or_else(|| "unknown".into())
         },
@@ -237,7 +259,10 @@ fn print_table(o: &CompareOut, explain: bool) {
     );
     row(
         "power supply",
-        &|s| match (s.power().and_then(|p| p.psu), s.power().and_then(|p| p.decode_power.as_ref())) {
+        &|s| match (
+            s.power().and_then(|p| p.psu),
+            s.power().and_then(|p| p.decode_power.as_ref()),
+        ) {
             (Some(w), _) => format!("{w}"),
             (None, Some(_)) => "built in".into(),
             _ => "unknown".into(),
@@ -247,7 +272,8 @@ fn print_table(o: &CompareOut, explain: bool) {
     row(
         "energy per token",
         &|s| {
-            s.power().and_then(|p| p.joules_per_token)
+            s.power()
+                .and_then(|p| p.joules_per_token)
                 .map(|j| j.to_string())
                 .unwrap_or_else(|| "unknown".into())
         },
@@ -273,7 +299,12 @@ fn print_table(o: &CompareOut, explain: bool) {
             tokens(o.tokens_per_day),
             o.years
         ),
-        &|s| money(s.power().and_then(|p| p.roi).map(|r| r.local_usd_per_m), "USD"),
+        &|s| {
+            money(
+                s.power().and_then(|p| p.roi).map(|r| r.local_usd_per_m),
+                "USD",
+            )
+        },
         api_m,
     );
     row(
@@ -313,7 +344,10 @@ fn print_table(o: &CompareOut, explain: bool) {
             println!("note: {}: speed not estimated: {reason}", s.input);
         }
         if explain {
-            let phases = s.power().map(|p| [p.decode_power.as_ref(), p.prefill_power.as_ref()]).unwrap_or_default();
+            let phases = s
+                .power()
+                .map(|p| [p.decode_power.as_ref(), p.prefill_power.as_ref()])
+                .unwrap_or_default();
             for pw in phases.into_iter().flatten() {
                 println!("\n{} power, {:?}:", s.input, pw.phase);
                 let mut t = render::table(&["term", "watts", "formula"]);

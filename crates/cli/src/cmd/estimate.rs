@@ -47,7 +47,11 @@ fn pasted_model(p: &ParsedCommand) -> Result<String> {
     })?;
     // llama.cpp's -hf takes repo[:quant]; canirun reads it remotely.
     Ok(
-        if p.engine == cmdline::Engine::LlamaCpp && !is_file(&m) && m.contains('/') && !is_remote(&m) {
+        if p.engine == cmdline::Engine::LlamaCpp
+            && !is_file(&m)
+            && m.contains('/')
+            && !is_remote(&m)
+        {
             format!("hf.co/{m}")
         } else {
             m
@@ -97,7 +101,10 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             ));
         }
         if p.engine == cmdline::Engine::Ollama {
-            notes.push(format!("{} runs llama.cpp: memory follows llama.cpp's rules and --fit", p.program));
+            notes.push(format!(
+                "{} runs llama.cpp: memory follows llama.cpp's rules and --fit",
+                p.program
+            ));
         }
     }
     let mut r = estimate(&req)?;

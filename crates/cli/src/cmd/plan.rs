@@ -109,7 +109,10 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
     };
     show("cheapest", &res.cheapest);
     show("fastest", &res.fastest);
-    show("most energy-efficient (tokens per kJ at TDP)", &res.most_efficient);
+    show(
+        "most energy-efficient (tokens per kJ at TDP)",
+        &res.most_efficient,
+    );
     if res.meeting == 0 {
         println!("\nno setup meets the target; the closest:");
         for s in &res.closest {

@@ -83,7 +83,8 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
         let spec = e.spec();
         for qn in QUANTS {
             let quant = Quant::parse(qn)?;
-            let Ok(model) = Model::from_entry(&e.id, e, quant.clone(), MlaTensorLayout::Split) else {
+            let Ok(model) = Model::from_entry(&e.id, e, quant.clone(), MlaTensorLayout::Split)
+            else {
                 continue; // a recipe for another architecture
             };
             for ctx in CONTEXTS
@@ -91,7 +92,12 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                 .filter(|c| *c >= a.min_ctx && *c <= spec.n_ctx_train)
             {
                 considered += 1;
-                let mut req = request(&model, &hw, &settings, EngineArgs::default().engine(&Default::default())?);
+                let mut req = request(
+                    &model,
+                    &hw,
+                    &settings,
+                    EngineArgs::default().engine(&Default::default())?,
+                );
                 req.settings.n_ctx = ctx;
                 req.commands.runners.clear();
                 let Ok(r) = estimate(&req) else {

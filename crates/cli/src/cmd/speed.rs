@@ -27,7 +27,12 @@ pub struct SpeedArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Context depths at which to report decode speed (those beyond -c are left out).
-    #[arg(long, value_name = "N,N,…", value_delimiter = ',', default_value = "0,4096,16384,32768")]
+    #[arg(
+        long,
+        value_name = "N,N,…",
+        value_delimiter = ',',
+        default_value = "0,4096,16384,32768"
+    )]
     pub depths: Vec<u64>,
     /// Prompt length for prefill and time to first token.
     #[arg(short = 'p', long = "prompt", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -130,7 +135,11 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
         }
     }
     let mut notes: Vec<&String> = Vec::new();
-    for e in sp.prefill.iter().chain(sp.decode.iter().map(|d| &d.estimate)) {
+    for e in sp
+        .prefill
+        .iter()
+        .chain(sp.decode.iter().map(|d| &d.estimate))
+    {
         for n in &e.notes {
             if !notes.contains(&n) && !n.starts_with("terms are per token") {
                 notes.push(n);

@@ -2,7 +2,9 @@
 //! (`--gpu 2x4090`), given as sizes (`--vram 24GiB --ram 64GiB`) or, built by
 //! `canirun-io`, detected on this machine. Pure: detection itself is at the edge.
 
-use super::{metal_working_set, resolve_set, Catalog, Device, DeviceKind, HardwareSet, ResolveError};
+use super::{
+    metal_working_set, resolve_set, Catalog, Device, DeviceKind, HardwareSet, ResolveError,
+};
 use crate::memory::Backend;
 use crate::units::{Bytes, BytesPerSecond};
 use serde::Serialize;

@@ -235,6 +235,7 @@ pub fn estimate(req: &Request<'_>) -> Result<Report, EstimateError> {
             "does not fit: {pool} is short by {short_by}; try a smaller quant (-q), a shorter context (-c), a quantized cache (-ctk q8_0 -ctv q8_0), more RAM (--ram) or more GPUs"
         ));
     }
+    ram_warning(req, &mut report);
     if let (Some(p), Speed::Estimated(sp)) = (&req.power, &report.speed) {
         match power::estimate(req, p, sp) {
             Ok(pw) => report.power = Some(pw),
@@ -243,6 +244,19 @@ pub fn estimate(req: &Request<'_>) -> Result<Report, EstimateError> {
     }
     write_commands(req, &mut report);
     Ok(report)
+}
+
+/// Say so when weights go to a system RAM whose size nobody gave.
+fn ram_warning(req: &Request<'_>, r: &mut Report) {
+    let Some(p) = &r.placement else {
+        return;
+    };
+    let host = p.devices[0].weights.saturating_sub(p.devices[0].embedding);
+    if req.hardware.ram.is_none() && req.hardware.has_gpu() && host > crate::units::Bytes::gib(1) {
+        r.warnings.push(format!(
+            "{host} of weights do not fit on the GPUs and go to system RAM, whose size is unknown: give --ram to check that they fit"
+        ));
+    }
 }
 
 /// Say so when the context per sequence is beyond what the model was trained on.

@@ -77,13 +77,17 @@ pub(super) fn estimate(
     sp: &SpeedReport,
 ) -> Result<PowerReport, CostError> {
     let set = req.hardware.set.as_ref().ok_or_else(|| {
-        CostError::BadInput("power needs named hardware (--gpu NAME): the catalog holds board powers and prices".into())
+        CostError::BadInput(
+            "power needs named hardware (--gpu NAME): the catalog holds board powers and prices"
+                .into(),
+        )
     })?;
     let pm = PowerModel::embedded()?;
     let cal = Calibration::embedded().map_err(|e| CostError::BadInput(e.to_string()))?;
     let mut notes = Vec::new();
     let dec = sp.decode_first();
-    let loads = loads_for(set, &sp.placement, 0, cal).map_err(|e| CostError::BadInput(e.to_string()))?;
+    let loads =
+        loads_for(set, &sp.placement, 0, cal).map_err(|e| CostError::BadInput(e.to_string()))?;
     let dpow = match wall_power(pm, &loads, Phase::Decode) {
         Ok(x) => Some(x),
         Err(e) => {
@@ -98,7 +102,8 @@ pub(super) fn estimate(
     // Prompt tokens add their prefill energy to each generated token.
     let jpt = match (jpt, &ppow, &sp.prefill) {
         (Some(j), Some(pp), Some(pr_est)) if pr.input_per_output > 0.0 => {
-            energy_per_token(pp.wall, pr_est.rate).map(|jp| Joules(j.0 + jp.0 * pr.input_per_output))
+            energy_per_token(pp.wall, pr_est.rate)
+                .map(|jp| Joules(j.0 + jp.0 * pr.input_per_output))
         }
         (j, ..) => j,
     };

@@ -210,7 +210,11 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
 
 /// Tensor parallel inside a stage reads each GPU's shard at once: one device
 /// with TP× the bandwidth; pipeline stages chain over the GPUs' peer link.
-fn server_speed(req: &Request<'_>, s: &crate::memory::RunSettings, v: &VllmSettings) -> super::Speed {
+fn server_speed(
+    req: &Request<'_>,
+    s: &crate::memory::RunSettings,
+    v: &VllmSettings,
+) -> super::Speed {
     let cal = match Calibration::embedded() {
         Ok(c) => c,
         Err(e) => {
@@ -221,7 +225,9 @@ fn server_speed(req: &Request<'_>, s: &crate::memory::RunSettings, v: &VllmSetti
     };
     let Some(Some(d)) = req.hardware.devices.first() else {
         return super::Speed::NotEstimated {
-            reason: "the GPU is not in the catalog, so its bandwidth is unknown; name it with --gpu".into(),
+            reason:
+                "the GPU is not in the catalog, so its bandwidth is unknown; name it with --gpu"
+                    .into(),
         };
     };
     let spec = match DeviceSpec::from_device(d, s.backend, cal) {

@@ -5,9 +5,7 @@ use super::{Request, Workload};
 use crate::memory::fit::Verdict;
 use crate::memory::{Backend, RunSettings};
 use crate::placement::Placement;
-use crate::speed::{
-    self, AnswerTime, Calibration, DeviceClass, DeviceSpec, Estimate, ModelCost,
-};
+use crate::speed::{self, AnswerTime, Calibration, DeviceClass, DeviceSpec, Estimate, ModelCost};
 use crate::units::BytesPerSecond;
 use serde::Serialize;
 
@@ -99,7 +97,12 @@ fn depths(w: &Workload, s: &RunSettings) -> Vec<u64> {
 /// Whether the model is a reasoning model whose answers think first.
 fn thinks(req: &Request<'_>) -> bool {
     req.model.spec.id.starts_with("deepseek-r1")
-        || req.model.spec.name.to_ascii_lowercase().contains("deepseek-r1")
+        || req
+            .model
+            .spec
+            .name
+            .to_ascii_lowercase()
+            .contains("deepseek-r1")
 }
 
 /// Read a speed placement at the workload.

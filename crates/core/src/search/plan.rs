@@ -2,7 +2,9 @@
 //! at a target speed. Every candidate goes through [`crate::estimate`], the
 //! same pipeline as a single estimate; the search adds no model of its own.
 
-use crate::hardware::{metal_working_set, Catalog, CatalogError, Device, DeviceKind, HardwareSet, Origin, Target};
+use crate::hardware::{
+    metal_working_set, Catalog, CatalogError, Device, DeviceKind, HardwareSet, Origin, Target,
+};
 use crate::memory::fit::Verdict;
 use crate::memory::{Backend, RunSettings};
 use crate::model::MlaTensorLayout;
@@ -162,7 +164,13 @@ fn request<'a>(model: &'a Model, hw: &'a Target, ctx: u64, engine: Engine) -> Re
 }
 
 /// A row from a report.
-fn setup(kind: &'static str, r: &Report, price: Option<f64>, power: Option<f64>, min_tps: f64) -> Setup {
+fn setup(
+    kind: &'static str,
+    r: &Report,
+    price: Option<f64>,
+    power: Option<f64>,
+    min_tps: f64,
+) -> Setup {
     let decode = r.speed.report().map(|sp| {
         let e = &sp.decode_last().estimate;
         (e.rate.0, e.low.0, e.high.0)
@@ -174,12 +182,21 @@ fn setup(kind: &'static str, r: &Report, price: Option<f64>, power: Option<f64>,
     let (ram_needed, memory) = match &r.placement {
         Some(p) => {
             let host = &p.devices[0];
-            let ram = (host.weights > Bytes::gib(1)).then(|| round_ram(host.total() + Bytes::gib(8)));
+            let ram =
+                (host.weights > Bytes::gib(1)).then(|| round_ram(host.total() + Bytes::gib(8)));
             let mem = p
                 .devices
                 .iter()
-                .filter(|d| d.total() > Bytes::ZERO && (d.loc != Loc::Cpu || d.weights > Bytes::gib(1)))
-                .map(|d| (d.name.clone(), d.total(), d.capacity.unwrap_or(ram.unwrap_or_default())))
+                .filter(|d| {
+                    d.total() > Bytes::ZERO && (d.loc != Loc::Cpu || d.weights > Bytes::gib(1))
+                })
+                .map(|d| {
+                    (
+                        d.name.clone(),
+                        d.total(),
+                        d.capacity.unwrap_or(ram.unwrap_or_default()),
+                    )
+                })
                 .collect();
             (ram, mem)
         }
@@ -201,7 +218,9 @@ fn setup(kind: &'static str, r: &Report, price: Option<f64>, power: Option<f64>,
     };
     let mut limited_by = Vec::new();
     match decode {
-        Some((t, _, _)) if t < min_tps => limited_by.push(format!("speed: {t:.1} tok/s < {min_tps}")),
+        Some((t, _, _)) if t < min_tps => {
+            limited_by.push(format!("speed: {t:.1} tok/s < {min_tps}"))
+        }
         None => limited_by.push("speed unknown (a device has no bandwidth figure)".into()),
         _ => {}
     }
@@ -281,7 +300,9 @@ fn sum_opt(parts: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
 /// llama.cpp quantization; vLLM setups use its published checkpoint).
 pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
     if !(a.min_tps.is_finite() && a.min_tps > 0.0) {
-        return Err(PlanError::BadInput("--min-tps must be a positive number of tokens per second".into()));
+        return Err(PlanError::BadInput(
+            "--min-tps must be a positive number of tokens per second".into(),
+        ));
     }
     let (entry, _) = model.catalog.as_ref().ok_or(PlanError::NotCatalog)?;
     let spec = &model.spec;
@@ -461,9 +482,15 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         }) {
             for nodes in 1..=4u64 {
                 let n = 8 * nodes;
-                let list: Vec<(Device, Bytes)> =
-                    (0..n).map(|_| ((*g).clone(), g.memory.unwrap_or_default())).collect();
-                let mut hw = named(&list, None, Backend::Cuda, format!("{nodes} × 8× {}", g.name));
+                let list: Vec<(Device, Bytes)> = (0..n)
+                    .map(|_| ((*g).clone(), g.memory.unwrap_or_default()))
+                    .collect();
+                let mut hw = named(
+                    &list,
+                    None,
+                    Backend::Cuda,
+                    format!("{nodes} × 8× {}", g.name),
+                );
                 if nodes > 1 {
                     hw.link = Some(BytesPerSecond::gbps(INFINIBAND_NDR_GBS));
                 }
@@ -478,8 +505,18 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
                 if !r.runs() {
                     continue;
                 }
-                let kind = if nodes == 1 { "8-gpu server (vllm)" } else { "multi-node cluster (vllm over ray)" };
-                setups.push(setup(kind, &r, g.price_usd.map(|p| p * n as f64), tdp(g).map(|p| p * n as f64), a.min_tps));
+                let kind = if nodes == 1 {
+                    "8-gpu server (vllm)"
+                } else {
+                    "multi-node cluster (vllm over ray)"
+                };
+                setups.push(setup(
+                    kind,
+                    &r,
+                    g.price_usd.map(|p| p * n as f64),
+                    tdp(g).map(|p| p * n as f64),
+                    a.min_tps,
+                ));
                 break;
             }
         }
