@@ -42,7 +42,7 @@ impl HardwareArgs {
     /// One named setup (`compare --hw NAME`).
     pub fn named(name: &str, ram: Option<Bytes>) -> Result<Target> {
         let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
-        Ok(Target::named(catalog, &[name], ram).with_context(|| format!("--hw {name}"))?)
+        Target::named(catalog, &[name], ram).with_context(|| format!("--hw {name}"))
     }
 }
 
