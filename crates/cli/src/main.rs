@@ -97,7 +97,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Models(a)) => cmd::models::run(&a, cli.json),
         Some(Command::Table(a)) => cmd::table::run(&a, cli.json),
-        Some(Command::Validate(a)) => cmd::validate::run(&a, cli.json),
+        Some(Command::Validate(a)) => cmd::run_validate(&a, cli.json),
         Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
         Some(Command::Compare(a)) => cmd::compare::run(&a, cli.json),
         Some(Command::Hw(a)) => cmd::hw::run(&a, cli.json),

@@ -1,8 +1,57 @@
 //! Predictions against published ground truth. Pure: callers pass the CSV text.
 
+pub mod fit;
+pub mod llama_cpp;
+pub mod power;
 pub mod sizes;
 
+use crate::model::ModelSpec;
+use crate::quant::Weights;
 use serde::Serialize;
+
+/// A fixture model the caller read from its file (a GGUF written by
+/// scripts/make_fixtures.py): the comparisons that need one take a loader
+/// returning this, so reading files stays outside the core.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// Shape facts from the header.
+    pub spec: ModelSpec,
+    /// Every tensor with its real type and bytes.
+    pub weights: Weights,
+    /// Sum of the tensor bytes the header lists.
+    pub tensor_bytes: u64,
+    /// Size of the file's data region (file size − data offset).
+    pub data_region_bytes: u64,
+}
+
+/// Why the caller could not load a fixture; kept whole so its chain of
+/// causes reaches the user.
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A CSV lacks a column a comparison needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no '{0}' column")]
+pub struct MissingColumn(pub String);
+
+/// The index of column `name` in a CSV header.
+pub fn column(headers: &csv::StringRecord, name: &str) -> Result<usize, MissingColumn> {
+    headers
+        .iter()
+        .position(|h| h == name)
+        .ok_or_else(|| MissingColumn(name.to_string()))
+}
+
+/// An error and its causes, joined by `: ` (as the command line prints them).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
 
 /// A ground-truth row a validate command did not compare, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
