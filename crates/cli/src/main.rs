@@ -3,7 +3,6 @@
 
 mod args;
 mod cmd;
-mod hwplace;
 mod inputs;
 mod render;
 mod show;
