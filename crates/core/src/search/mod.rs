@@ -2,3 +2,4 @@
 //! They loop over [`crate::estimate`] and add no model of their own.
 
 pub mod plan;
+pub mod table;

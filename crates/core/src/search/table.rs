@@ -1,0 +1,157 @@
+//! The guide's "VRAM requirements at a glance", computed: every model of a
+//! family under each quantization, through [`crate::estimate`], with the
+//! smallest single GPU that holds it.
+
+use crate::hardware::{Catalog, CatalogError, Device, DeviceKind, Target};
+use crate::memory::RunSettings;
+use crate::model::{catalog, MlaTensorLayout};
+use crate::pipeline::{
+    estimate, CommandOptions, Engine, EstimateError, Model, ModelError, Request, Workload,
+};
+use crate::quant::Quant;
+use crate::units::Bytes;
+use serde::Serialize;
+
+/// One row: a model under one quantization.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRow {
+    /// Catalog id.
+    pub model: String,
+    /// Its first Ollama tag.
+    pub ollama: Option<String>,
+    /// The quantization.
+    pub quant: String,
+    /// The memory parts and their total, bytes.
+    pub memory: MemoryCells,
+    /// The smallest single GPU (least memory, then cheapest) that holds it.
+    pub smallest_single_gpu: Option<String>,
+    /// That GPU's memory.
+    pub smallest_single_gpu_memory: Option<Bytes>,
+    /// When no single GPU holds it: about how many of the largest would.
+    pub multi_gpu: Option<String>,
+}
+
+/// The memory columns.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemoryCells {
+    /// Weights.
+    pub weights: Bytes,
+    /// KV cache.
+    pub kv: Bytes,
+    /// Compute buffer.
+    pub compute: Bytes,
+    /// Output buffer.
+    pub output: Bytes,
+    /// Backend overhead.
+    pub overhead: Bytes,
+    /// Sum.
+    pub total: Bytes,
+}
+
+/// Why there is no table.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// A quantization that does not parse.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Settings llama.cpp refuses.
+    #[error(transparent)]
+    Estimate(#[from] EstimateError),
+    /// The hardware catalog does not load.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A quantization that does not parse.
+    #[error(transparent)]
+    Quant(#[from] crate::quant::QuantError),
+}
+
+/// The smallest single GPU (least memory, then cheapest) that holds `need`.
+fn smallest_gpu(devices: &[Device], need: Bytes) -> Option<&Device> {
+    devices
+        .iter()
+        .filter(|d| d.kind == DeviceKind::Gpu)
+        .filter(|d| d.memory.is_some_and(|m| m >= need))
+        .min_by(|a, b| {
+            a.memory.cmp(&b.memory).then(
+                a.price_usd
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&b.price_usd.unwrap_or(f64::MAX)),
+            )
+        })
+}
+
+/// The GPU with the most memory, for "N × that" when nothing single fits.
+fn largest_gpu(devices: &[Device]) -> Option<&Device> {
+    devices
+        .iter()
+        .filter(|d| d.kind == DeviceKind::Gpu)
+        .max_by_key(|d| d.memory.unwrap_or_default())
+}
+
+/// Rows for every model of `family` × `quants` under `settings`.
+pub fn table(
+    family: &str,
+    quants: &[String],
+    settings: &RunSettings,
+    mla_tensors: MlaTensorLayout,
+) -> Result<Vec<TableRow>, TableError> {
+    let devices = Catalog::embedded()?.devices();
+    let quants: Vec<Quant> = quants
+        .iter()
+        .map(|q| Quant::parse(q))
+        .collect::<Result<_, _>>()?;
+    let nothing = Target::given(None, None).unwrap_or_else(|_| unreachable!("no size given"));
+    let mut rows = Vec::new();
+    for e in catalog().iter().filter(|e| e.family == family) {
+        for q in &quants {
+            let Ok(model) = Model::from_entry(&e.id, e, q.clone(), mla_tensors) else {
+                continue; // a recipe for another architecture
+            };
+            let req = Request {
+                model: &model,
+                settings: settings.clone(),
+                engine: Engine::default(),
+                hardware: &nothing,
+                workload: Workload::default(),
+                power: None,
+                commands: CommandOptions {
+                    runners: vec![],
+                    ..CommandOptions::default()
+                },
+            };
+            let r = estimate(&req)?;
+            let Some(b) = &r.memory else { continue };
+            let total = b.total();
+            let gpu = smallest_gpu(devices, total);
+            // Each GPU of a split also pays its own compute buffer and overhead.
+            let multi_gpu = gpu
+                .is_none()
+                .then(|| largest_gpu(devices))
+                .flatten()
+                .and_then(|d| {
+                    d.memory.map(|mem| {
+                        let per = mem.saturating_sub(b.compute.bytes + b.overhead.bytes);
+                        let n = (b.weights.bytes + b.kv.bytes).0.div_ceil(per.0.max(1));
+                        format!("{n}× {}", d.name)
+                    })
+                });
+            rows.push(TableRow {
+                model: e.id.clone(),
+                ollama: e.ollama.first().cloned(),
+                quant: q.to_string(),
+                memory: MemoryCells {
+                    weights: b.weights.bytes,
+                    kv: b.kv.bytes,
+                    compute: b.compute.bytes,
+                    output: b.output.bytes,
+                    overhead: b.overhead.bytes,
+                    total,
+                },
+                smallest_single_gpu: gpu.map(|d| d.name.clone()),
+                smallest_single_gpu_memory: gpu.and_then(|d| d.memory),
+                multi_gpu,
+            });
+        }
+    }
+    Ok(rows)
+}
