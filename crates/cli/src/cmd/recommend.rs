@@ -3,17 +3,11 @@
 //! speed. Quality comes from published data only (`canirun_core::quality`).
 
 use crate::args::SettingsArgs;
-use crate::inputs::{request, EngineArgs, HardwareArgs};
+use crate::inputs::HardwareArgs;
 use crate::render;
 use anyhow::Result;
-use canirun_core::memory::fit::Verdict;
-use canirun_core::model::{catalog, MlaTensorLayout};
-use canirun_core::pipeline::{estimate, Model, Report};
-use canirun_core::quality::{model_quality, quant_kld, tier, Tier};
-use canirun_core::quant::Quant;
-use canirun_core::units::Bytes;
+use canirun_core::search::recommend::{recommend, RecommendRequest};
 use clap::Args;
-use serde::Serialize;
 
 /// Arguments of `canirun recommend`.
 #[derive(Args, Debug, Default)]
@@ -34,158 +28,23 @@ pub struct RecommendArgs {
     pub top: usize,
 }
 
-/// One runnable option.
-#[derive(Debug, Clone, Serialize)]
-pub struct Pick {
-    model: String,
-    ollama: Option<String>,
-    quant: String,
-    context: u64,
-    tier: Tier,
-    model_score: f64,
-    quant_kld: Option<f64>,
-    decode_tps: Option<f64>,
-    memory: Bytes,
-    fits_fully_on_gpu: bool,
-    placement: String,
-    why: String,
-    report: Report,
-}
-
-const QUANTS: [&str; 14] = [
-    "F16",
-    "Q8_0",
-    "Q6_K",
-    "Q5_K_M",
-    "Q4_K_M",
-    "IQ4_XS",
-    "Q3_K_M",
-    "IQ3_M",
-    "Q2_K",
-    "IQ2_M",
-    "UD-Q2_K_XL",
-    "UD-IQ2_XXS",
-    "UD-IQ1_M",
-    "UD-IQ1_S",
-];
-const CONTEXTS: [u64; 6] = [131072, 65536, 32768, 16384, 8192, 4096];
-
 /// Rank every option that runs.
 pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
     let hw = a.hardware.target()?;
-    let settings = SettingsArgs::defaults();
-    let mut picks = Vec::new();
-    let mut considered = 0usize;
-    for e in catalog().iter().filter(|e| e.family == a.family) {
-        let Some(q) = model_quality(&e.id) else {
-            continue;
-        };
-        let spec = e.spec();
-        for qn in QUANTS {
-            let quant = Quant::parse(qn)?;
-            let Ok(model) = Model::from_entry(&e.id, e, quant.clone(), MlaTensorLayout::Split)
-            else {
-                continue; // a recipe for another architecture
-            };
-            for ctx in CONTEXTS
-                .into_iter()
-                .filter(|c| *c >= a.min_ctx && *c <= spec.n_ctx_train)
-            {
-                considered += 1;
-                let mut req = request(
-                    &model,
-                    &hw,
-                    &settings,
-                    EngineArgs::default().engine(&Default::default())?,
-                );
-                req.settings.n_ctx = ctx;
-                req.commands.runners.clear();
-                let Ok(r) = estimate(&req) else {
-                    continue;
-                };
-                if matches!(r.verdict, Verdict::DoesNotFit { .. } | Verdict::Unknown) {
-                    continue;
-                }
-                let tps = r.speed.report().map(|sp| sp.decode_last().estimate.rate.0);
-                // With a speed floor, an option whose speed cannot be estimated does not qualify.
-                if let Some(min) = a.min_tps {
-                    if tps.is_none_or(|t| t < min) {
-                        continue;
-                    }
-                }
-                let t = tier(&quant);
-                let kld = quant_kld(&quant);
-                let total: Bytes = r.memory_needed();
-                let placement = match (&r.verdict, hw.has_gpu()) {
-                    (Verdict::Fits { .. }, true) => "all on GPU".to_string(),
-                    (Verdict::Fits { .. }, false) => "all in RAM (CPU)".to_string(),
-                    _ => r.placement_line(),
-                };
-                picks.push(Pick {
-                    model: e.id.clone(),
-                    ollama: e.ollama.first().cloned(),
-                    quant: quant.to_string(),
-                    context: ctx,
-                    tier: t,
-                    model_score: q.score(),
-                    quant_kld: kld,
-                    decode_tps: tps,
-                    memory: total,
-                    fits_fully_on_gpu: matches!(r.verdict, Verdict::Fits { .. }) && hw.has_gpu(),
-                    placement,
-                    why: format!(
-                        "{} scores {:.1} (mean of AIME 2024 {:.1}, GPQA {:.1}, LiveCodeBench {:.1}); {} is tier {:?}{}",
-                        e.name,
-                        q.score(),
-                        q.aime2024,
-                        q.gpqa_diamond,
-                        q.livecodebench,
-                        quant,
-                        t,
-                        kld.map(|k| format!(" (KLD {k:.3} vs F16 on llama.cpp's LLaMA-3-8B scoreboard)"))
-                            .unwrap_or_else(|| " (no KLD measured)".into())
-                    ),
-                    report: r,
-                });
-                break; // the largest context that fits
-            }
-        }
-    }
-    // Whole model on the accelerators before partial offload (which is slow);
-    // then near-lossless quantizations (tiers A–C); then the model's published
-    // benchmarks; then the quantization tier; within a tier (differences there
-    // are within noise), the faster option; the lower KLD last.
-    picks.sort_by(|x, y| {
-        let usable = |p: &Pick| p.tier > Tier::C;
-        (!x.fits_fully_on_gpu)
-            .cmp(&!y.fits_fully_on_gpu)
-            .then(usable(x).cmp(&usable(y)))
-            .then(y.model_score.total_cmp(&x.model_score))
-            .then(x.tier.cmp(&y.tier))
-            .then(
-                y.decode_tps
-                    .unwrap_or(0.0)
-                    .total_cmp(&x.decode_tps.unwrap_or(0.0)),
-            )
-            .then(
-                x.quant_kld
-                    .unwrap_or(9.0)
-                    .total_cmp(&y.quant_kld.unwrap_or(9.0)),
-            )
-    });
-    // One pick per model: the best quantization of each.
-    let mut seen = std::collections::HashSet::new();
-    let top: Vec<Pick> = picks
-        .iter()
-        .filter(|p| seen.insert(p.model.clone()))
-        .take(a.top)
-        .cloned()
-        .collect();
+    let settings = SettingsArgs::defaults().settings_on(hw.backend);
+    let req = RecommendRequest {
+        min_tps: a.min_tps,
+        min_ctx: a.min_ctx,
+        family: a.family.clone(),
+        top: a.top,
+    };
+    let res = recommend(&hw, &settings, &req)?;
+    let top = &res.picks;
     if json_out {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "schema": canirun_core::pipeline::SCHEMA, "hardware": hw, "considered": considered, "runnable": picks.len(), "picks": top,
+                "schema": canirun_core::pipeline::SCHEMA, "hardware": hw, "considered": res.considered, "runnable": res.runnable, "picks": top,
             }))?
         );
         return Ok(());
@@ -228,8 +87,8 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
     }
     println!(
         "{} options considered, {} run here. Ranking: whole model on the GPU (or in RAM on a CPU-only machine) first, quantizations with KLD < 0.15 next, then the model's published benchmarks, then the quantization tier, then speed.",
-        considered,
-        picks.len()
+        res.considered,
+        res.runnable
     );
     Ok(())
 }

@@ -135,6 +135,25 @@ pub struct Request<'a> {
     pub commands: CommandOptions,
 }
 
+impl<'a> Request<'a> {
+    /// llama.cpp with its defaults (no placement flag, `--fit` on), the
+    /// default workload, no power and no commands: what the searches ask.
+    pub fn new(model: &'a Model, hardware: &'a Target, settings: RunSettings) -> Request<'a> {
+        Request {
+            model,
+            settings,
+            engine: Engine::default(),
+            hardware,
+            workload: Workload::default(),
+            power: None,
+            commands: CommandOptions {
+                runners: vec![],
+                ..CommandOptions::default()
+            },
+        }
+    }
+}
+
 /// Why there is no report at all (a setup that merely does not fit still gets one).
 #[derive(Debug, thiserror::Error)]
 pub enum EstimateError {

@@ -2,4 +2,5 @@
 //! They loop over [`crate::estimate`] and add no model of their own.
 
 pub mod plan;
+pub mod recommend;
 pub mod table;

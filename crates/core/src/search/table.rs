@@ -5,9 +5,7 @@
 use crate::hardware::{Catalog, CatalogError, Device, DeviceKind, Target};
 use crate::memory::RunSettings;
 use crate::model::{catalog, MlaTensorLayout};
-use crate::pipeline::{
-    estimate, CommandOptions, Engine, EstimateError, Model, ModelError, Request, Workload,
-};
+use crate::pipeline::{estimate, EstimateError, Model, ModelError, Request};
 use crate::quant::Quant;
 use crate::units::Bytes;
 use serde::Serialize;
@@ -107,18 +105,7 @@ pub fn table(
             let Ok(model) = Model::from_entry(&e.id, e, q.clone(), mla_tensors) else {
                 continue; // a recipe for another architecture
             };
-            let req = Request {
-                model: &model,
-                settings: settings.clone(),
-                engine: Engine::default(),
-                hardware: &nothing,
-                workload: Workload::default(),
-                power: None,
-                commands: CommandOptions {
-                    runners: vec![],
-                    ..CommandOptions::default()
-                },
-            };
+            let req = Request::new(&model, &nothing, settings.clone());
             let r = estimate(&req)?;
             let Some(b) = &r.memory else { continue };
             let total = b.total();
