@@ -9,13 +9,12 @@
 
 use super::{column, error_chain, MissingColumn, Skipped, Summary};
 use crate::cost::{energy_per_token, loads_for, wall_power, Phase, PowerModel};
-use crate::hardware::{resolve_set, Catalog, Device, DeviceKind, HardwareSet, ResolveError};
+use crate::hardware::{Catalog, Target};
 use crate::memory::RunSettings;
 use crate::model::{self, MlaTensorLayout};
-use crate::quant::{weights, Quant};
-use crate::speed::{
-    decode, default_backend, Calibration, DeviceSpec, ModelCost, Placement, SpeedError,
-};
+use crate::pipeline::{estimate, Model, Request, Speed};
+use crate::quant::Quant;
+use crate::speed::{Calibration, SpeedError};
 use crate::units::TokensPerSecond;
 use serde::Serialize;
 
@@ -76,64 +75,6 @@ pub enum PowerError {
     /// A quantization name canirun's tables lack.
     #[error("{0}")]
     Quant(String),
-}
-
-/// Why hardware names give no decode placement.
-#[derive(Debug, thiserror::Error)]
-pub enum PlaceError {
-    /// The names do not resolve.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// A device lacks what the speed model needs.
-    #[error(transparent)]
-    Speed(#[from] SpeedError),
-    /// GPUs and CPU platforms together need an explicit placement.
-    #[error("'{0}': mixed device sets need a placement (-ngl, --tensor-split); name one device type, or one GPU + one CPU platform with --cpu-moe")]
-    Mixed(String),
-}
-
-/// The decode placement `names` describe for this comparison: one device, n
-/// identical GPUs in a layer split, or a CPU platform (n sockets). Returns
-/// the placement, a display name of the hardware and the resolved set.
-///
-/// A small stand-in for the command line's placement (the same rules
-/// without `--cpu-moe`); to be replaced by the one estimate pipeline.
-pub fn decode_placement<S: AsRef<str>>(
-    cat: &Catalog,
-    names: &[S],
-    cost: &ModelCost,
-    cal: &Calibration,
-) -> Result<(Placement, String, HardwareSet), PlaceError> {
-    let set = resolve_set(cat, names)?;
-    let spec = |d: &Device| DeviceSpec::from_device(d, default_backend(d), cal);
-    let (gpus, cpus): (Vec<_>, Vec<_>) = set
-        .devices
-        .iter()
-        .partition(|(d, _)| d.kind != DeviceKind::CpuPlatform);
-    let hw = set
-        .devices
-        .iter()
-        .map(|(d, n)| {
-            if *n > 1 {
-                format!("{n}× {}", d.name)
-            } else {
-                d.name.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" + ");
-    let p = match (gpus.as_slice(), cpus.as_slice()) {
-        ([(g, n)], []) if *n > 1 => Placement::layer_split(
-            cost,
-            spec(g)?,
-            *n,
-            g.interconnect.nvlink.or(g.interconnect.pcie_bandwidth()),
-        ),
-        ([(g, _)], []) => Placement::single_device(cost, spec(g)?),
-        ([], [(c, n)]) => Placement::single_device(cost, spec(c)?.times(*n)),
-        _ => return Err(PlaceError::Mixed(hw)),
-    };
-    Ok((p, hw, set))
 }
 
 /// The device part of a power.csv hardware cell and the host it sits in.
@@ -261,25 +202,43 @@ pub fn validate(
             continue;
         };
         let q = Quant::parse(qname).map_err(|e| PowerError::Quant(e.to_string()))?;
-        let spec = model_ref.entry.spec();
-        let w = weights(&spec, &q, MlaTensorLayout::Split);
-        let mcost = ModelCost::with_settings(&spec, &w, &RunSettings::default());
+        let m = Model::from_entry(&mname, model_ref.entry, q.clone(), MlaTensorLayout::Split)
+            .map_err(|e| PowerError::Quant(e.to_string()))?;
+        let spec = &m.spec;
+        // The setup as the user's estimate sees it: the same pipeline, placement and speed.
         let mut placed = None;
         let mut last_err = String::new();
         for cand in hw_candidates(dev) {
-            match decode_placement(cat, &[cand.as_str()], &mcost, cal) {
-                Ok(x) => {
-                    placed = Some(x);
+            let t = match Target::named(cat, &[cand.as_str()], None) {
+                Ok(t) => t,
+                Err(e) => {
+                    last_err = error_chain(&e);
+                    continue;
+                }
+            };
+            let settings = RunSettings {
+                backend: t.backend,
+                ..RunSettings::default()
+            };
+            match estimate(&Request::new(&m, &t, settings)).map(|r| r.speed) {
+                Ok(Speed::Estimated(sp)) => {
+                    placed = Some((sp, t));
                     break;
                 }
+                Ok(Speed::NotEstimated { reason }) => last_err = reason,
                 Err(e) => last_err = error_chain(&e),
             }
         }
-        let Some((p, hwname, set)) = placed else {
+        let Some((sp, t)) = placed else {
             skip(format!("hardware '{dev}': {last_err}"));
             continue;
         };
-        let loads = loads_for(&set, &p, 0, cal)?;
+        let (p, hwname) = (&sp.placement, t.label());
+        let Some(set) = &t.set else {
+            skip(format!("hardware '{dev}': not a catalog set"));
+            continue;
+        };
+        let loads = loads_for(set, p, 0, cal)?;
         let pw = match wall_power(pm, &loads, Phase::Decode) {
             Ok(x) => x,
             Err(e) => {
@@ -287,7 +246,7 @@ pub fn validate(
                 continue;
             }
         };
-        let own = decode(&p, 0, cal)?.rate;
+        let own = sp.decode_first().rate;
         let pred_j = energy_per_token(pw.wall, TokensPerSecond(tps)).map_or(f64::NAN, |j| j.0);
         let own_j = energy_per_token(pw.wall, own).map_or(f64::NAN, |j| j.0);
         let duty: Vec<String> = loads.iter().map(|l| format!("{:.2}", l.duty)).collect();
@@ -373,22 +332,5 @@ mod tests {
             ["DeepSeek-R1 671B", "deepseek-r1:671b"]
         );
         assert_eq!(model_candidates("X (qwen3:8b)")[0], "qwen3:8b");
-    }
-
-    #[test]
-    fn a_mixed_set_has_no_decode_placement() {
-        let cal = Calibration::embedded().unwrap();
-        let spec = model::resolve("llama3.1:8b").unwrap().entry.spec();
-        let w = weights(
-            &spec,
-            &Quant::parse("Q4_K_M").unwrap(),
-            MlaTensorLayout::Split,
-        );
-        let cost = ModelCost::with_settings(&spec, &w, &RunSettings::default());
-        let cat = Catalog::embedded().unwrap();
-        let (_, name, _) = decode_placement(cat, &["RTX 4090"], &cost, cal).unwrap();
-        assert!(name.contains("4090"), "{name}");
-        let e = decode_placement(cat, &["RTX 4090 + epyc-9654"], &cost, cal).unwrap_err();
-        assert!(matches!(e, PlaceError::Mixed(_)), "{e}");
     }
 }
