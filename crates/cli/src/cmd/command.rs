@@ -2,8 +2,8 @@
 //! in llama.cpp, Ollama, vLLM, SGLang, MLX or ExLlamaV2/TabbyAPI. Every word comes
 //! from `canirun_core::commands`; this file only gathers the flags and prints.
 
+use crate::args::PlacementFlags;
 use crate::args::SettingsArgs;
-use crate::cmd::estimate::PlacementFlags;
 use anyhow::{bail, Result};
 use canirun_core::commands::{generate, CommandError, Request, RunCommand, Runner};
 use canirun_core::memory::vllm::VllmSettings;
@@ -301,9 +301,9 @@ mod tests {
     #[test]
     fn placement_flags_read_back() {
         let p = PlacementFlags {
-            ngl: Some(crate::cmd::estimate::Ngl(Some(62))),
-            ts: Some(vec![3.0, 1.0]),
-            ot: vec!["exps=CPU".into()],
+            ngl: Some(crate::args::Ngl(Some(62))),
+            ts: Some(crate::args::TensorSplit(vec![3.0, 1.0])),
+            ot: vec![crate::args::parse_ot("exps=CPU").unwrap()],
             ..PlacementFlags::default()
         };
         assert_eq!(

@@ -35,7 +35,7 @@ pub struct CompareArgs {
     #[arg(short = 'q', long = "quant", value_name = "QUANT")]
     pub quant: Option<String>,
     /// Context size for the memory check.
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 4096, value_parser = crate::args::parse_ctx_given)]
     pub ctx: u64,
     /// Prompt length for prefill speed.
     #[arg(short = 'p', long = "prompt", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]

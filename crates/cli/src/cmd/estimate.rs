@@ -1,6 +1,6 @@
 //! `canirun MODEL [settings]`: the memory llama.cpp allocates, and whether it fits.
 
-use crate::args::{parse_size, SettingsArgs};
+use crate::args::{parse_size, PlacementFlags, SettingsArgs};
 use crate::render;
 use crate::target::target;
 use anyhow::{bail, Context, Result};
@@ -11,9 +11,9 @@ use canirun_core::model::{resolve, tensors::param_counts, ModelSpec};
 use canirun_core::placement::llama_cpp::{
     buft_name,
     fit::{fit, FitDevice, FitOutcome, FitRequest, FitSettings},
-    parse_buft, place, Override, PlacementArgs, SplitMode,
+    place, PlacementArgs,
 };
-use canirun_core::placement::{DeviceSpec, Loc, Placement};
+use canirun_core::placement::{DeviceSpec, Placement};
 use canirun_core::quant::{weights, Quant, Weights};
 use canirun_core::units::Bytes;
 use canirun_io::gguf::DataStatus;
@@ -74,120 +74,6 @@ pub struct EstimateArgs {
     /// A command to read instead: everything after `--`, e.g. `-- llama-server -m model.gguf -c 32768 -ngl 40 -ts 3,1 -fa on -ot exps=CPU`.
     #[arg(last = true, value_name = "COMMAND")]
     pub pasted: Vec<String>,
-}
-
-/// llama.cpp's placement flags; without any, canirun offloads everything that
-/// fits and otherwise fits like llama.cpp's `--fit` (experts to RAM first, then layers).
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct PlacementFlags {
-    /// Layers to offload to the GPU(s), counting the output head as the last one (`all` = every layer).
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
-    pub ngl: Option<Ngl>,
-    /// Proportions of the layers per GPU, e.g. 3,1.
-    #[arg(long = "tensor-split", visible_alias = "ts", value_name = "A,B,…", value_parser = parse_ts)]
-    pub ts: Option<Vec<f64>>,
-    /// How to split across GPUs: layer, row or none.
-    #[arg(long = "split-mode", visible_alias = "sm", value_name = "MODE", value_parser = ["layer", "row", "none"])]
-    pub sm: Option<String>,
-    /// The main GPU (for row split and none).
-    #[arg(
-        long = "main-gpu",
-        visible_alias = "mg",
-        value_name = "I",
-        default_value_t = 0
-    )]
-    pub mg: usize,
-    /// Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable).
-    #[arg(
-        long = "override-tensor",
-        visible_alias = "ot",
-        value_name = "PATTERN=BUFFER"
-    )]
-    pub ot: Vec<String>,
-    /// Keep all MoE experts in system RAM (llama.cpp --cpu-moe).
-    #[arg(long = "cpu-moe", visible_alias = "cmoe")]
-    pub cmoe: bool,
-    /// Keep the KV cache in system RAM.
-    #[arg(long = "no-kv-offload", visible_alias = "nkvo")]
-    pub nkvo: bool,
-}
-
-/// `-ngl`: a layer count, or every layer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ngl(pub Option<u64>);
-
-fn parse_ngl(s: &str) -> Result<Ngl, String> {
-    match s {
-        "all" | "-1" | "auto" => Ok(Ngl(None)),
-        _ => s
-            .parse::<u64>()
-            .map(|n| Ngl(Some(n)))
-            .map_err(|_| format!("'{s}' is not a layer count; use a whole number or all")),
-    }
-}
-
-fn parse_ts(s: &str) -> Result<Vec<f64>, String> {
-    let v: Result<Vec<f64>, _> = s
-        .split([',', '/'])
-        .map(|p| p.trim().parse::<f64>())
-        .collect();
-    match v {
-        Ok(v) if v.iter().all(|x| x.is_finite() && *x >= 0.0) && v.iter().any(|x| *x > 0.0) => {
-            Ok(v)
-        }
-        _ => Err(format!(
-            "'{s}' is not a tensor split; give one non-negative proportion per GPU, e.g. 3,1"
-        )),
-    }
-}
-
-impl PlacementFlags {
-    /// The flags as placement arguments, or `None` when none was given.
-    pub(crate) fn args(&self) -> Result<Option<PlacementArgs>> {
-        let given = self.ngl.is_some()
-            || self.ts.is_some()
-            || self.sm.is_some()
-            || !self.ot.is_empty()
-            || self.cmoe
-            || self.nkvo
-            || self.mg != 0;
-        if !given {
-            return Ok(None);
-        }
-        let mut overrides = Vec::new();
-        for rule in &self.ot {
-            for part in rule.split(',') {
-                let (pat, buft) = part
-                    .split_once('=')
-                    .with_context(|| format!("-ot {rule}: write PATTERN=BUFFER, e.g. exps=CPU"))?;
-                let target = parse_buft(buft).with_context(|| {
-                    format!("-ot {rule}: the buffer must be CPU, CUDA0, ROCm0, Vulkan0 or Metal")
-                })?;
-                overrides.push(Override {
-                    pattern: pat.to_string(),
-                    target,
-                });
-            }
-        }
-        if self.cmoe {
-            overrides.push(Override {
-                pattern: r"\.ffn_(up|down|gate)_(ch|)exps".into(),
-                target: Loc::Cpu,
-            });
-        }
-        Ok(Some(PlacementArgs {
-            n_gpu_layers: self.ngl.and_then(|n| n.0),
-            split_mode: match self.sm.as_deref() {
-                Some("row") => SplitMode::Row,
-                Some("none") => SplitMode::None,
-                _ => SplitMode::Layer,
-            },
-            tensor_split: self.ts.clone(),
-            main_gpu: self.mg,
-            overrides,
-            no_kv_offload: self.nkvo,
-        }))
-    }
 }
 
 /// Where the model went and how that was decided.
@@ -355,7 +241,9 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         .as_ref()
         .map(|p| p.placement.clone())
         .filter(|p| *p != PlacementArgs::default());
-    let fit_settings = pasted.as_ref().map(|p| p.fit.clone()).unwrap_or_default();
+    let fit_settings = pasted
+        .as_ref()
+        .map_or_else(|| a.placement.fit.settings(), |p| p.fit.clone());
     let placed = place_on(
         spec,
         w,

@@ -3,9 +3,12 @@
 //! Every setup goes through the same pipeline as an estimate: memory, placement,
 //! speed. The search adds no model of its own.
 
-use crate::cmd::estimate::{place_on, speed_for, PlacementFlags};
 use crate::render;
 use crate::target::{Origin, Target};
+use crate::{
+    args::PlacementFlags,
+    cmd::estimate::{place_on, speed_for},
+};
 use anyhow::{bail, Result};
 use canirun_core::hardware::{metal_working_set, Catalog, Device, DeviceKind};
 use canirun_core::memory::fit::{verdict, Verdict};
@@ -31,7 +34,7 @@ pub struct PlanArgs {
     #[arg(long = "min-tps", value_name = "TOK/S", default_value_t = 10.0)]
     pub min_tps: f64,
     /// Context the setup must hold.
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 32768, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 32768, value_parser = crate::args::parse_ctx_given)]
     pub ctx: u64,
     /// Most you will spend, in USD (setups with an unknown price are kept, marked).
     #[arg(long, value_name = "USD")]

@@ -2,9 +2,12 @@
 //! quantization × context that runs on the hardware, ranked by quality, then
 //! speed. Quality comes from published data only (`canirun_core::quality`).
 
-use crate::cmd::estimate::{place_on, speed_for, PlacementFlags};
 use crate::render;
 use crate::target::target;
+use crate::{
+    args::PlacementFlags,
+    cmd::estimate::{place_on, speed_for},
+};
 use anyhow::Result;
 use canirun_core::memory::fit::{verdict, Verdict};
 use canirun_core::memory::RunSettings;

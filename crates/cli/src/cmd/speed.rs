@@ -32,7 +32,7 @@ pub struct SpeedArgs {
     #[arg(short = 'q', long = "quant", value_name = "QUANT")]
     pub quant: Option<String>,
     /// Context size; depths beyond it are not shown.
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 32768, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 32768, value_parser = crate::args::parse_ctx_given)]
     pub ctx: u64,
     /// Context depths at which to report decode speed.
     #[arg(
