@@ -278,7 +278,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     // The commands that run this setup (llama.cpp with the placement above, Ollama).
     let commands: Vec<canirun_core::commands::RunCommand> = match &loaded.catalog {
         Some((entry, quant)) if !matches!(v, Verdict::DoesNotFit { .. }) => {
-            crate::cmd::command::commands_for(entry, Some(quant), &s, &placement.flags, None)
+            crate::cmd::command::commands_for(entry, Some(quant), &s, Some(&placement.llama), None)
                 .into_iter()
                 .filter(|c| {
                     matches!(
@@ -345,10 +345,10 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     println!("hardware: {}", hw.description);
     println!(
         "placement ({how}): {}",
-        if placement.flags.is_empty() {
+        if placement.llama.is_empty() {
             "CPU only".to_string()
         } else {
-            placement.flags.join(" ")
+            placement.flags_line()
         }
     );
     println!("{}", render::placement_table(&placement));
@@ -370,7 +370,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             in_ram,
         } => println!(
             "verdict: FITS WITH PART OFFLOADED: {gpu_layers}/{n_layer} blocks on the GPU, {in_ram} of weights in system RAM ({}); expect slower generation",
-            placement.flags.join(" ")
+            placement.flags_line()
         ),
         Verdict::DoesNotFit { short_by, pool } => {
             println!("verdict: DOES NOT FIT: {pool} is short by {short_by}; try a smaller quant (-q), a shorter context (-c), a quantized cache (-ctk q8_0 -ctv q8_0), more RAM (--ram) or more GPUs")

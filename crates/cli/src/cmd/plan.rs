@@ -199,7 +199,7 @@ fn evaluate(
     Some(Setup {
         kind,
         hardware: hw.description.clone(),
-        engine: format!("llama.cpp {}", p.flags.join(" ")),
+        engine: format!("llama.cpp {}", p.flags_line()),
         decode_tps: decode,
         prefill_tps: prefill,
         price_usd: price,

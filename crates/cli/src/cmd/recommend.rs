@@ -149,7 +149,7 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
                     decode_tps: tps,
                     memory: total,
                     fits_fully_on_gpu: matches!(v, Verdict::Fits { .. }),
-                    flags: p.flags.clone(),
+                    flags: p.flags(),
                     why: format!(
                         "{} scores {:.1} (mean of AIME 2024 {:.1}, GPQA {:.1}, LiveCodeBench {:.1}); {} is tier {:?}{}",
                         e.name,
