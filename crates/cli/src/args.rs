@@ -1,10 +1,11 @@
 //! Run-setting flags shared by the commands, named after llama.cpp's own.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use canirun_core::flags::{self, ValueError};
 use canirun_core::memory::{Backend, FlashAttn, MlaCache, RunSettings};
 use canirun_core::model::MlaTensorLayout;
-use canirun_core::placement::llama_cpp::{parse_buft, Override, PlacementArgs, SplitMode};
-use canirun_core::placement::Loc;
+use canirun_core::placement::llama_cpp::fit::FitSettings;
+use canirun_core::placement::llama_cpp::{Override, PlacementArgs, SplitMode};
 use canirun_core::quant::GgmlType;
 use canirun_core::units::Bytes;
 use clap::Args;
@@ -25,16 +26,16 @@ pub struct SettingsArgs {
     #[arg(long = "cache-type-v", visible_alias = "ctv", value_name = "TYPE", default_value = "f16", value_parser = parse_cache_type)]
     pub type_v: GgmlType,
     /// Parallel sequences (slots).
-    #[arg(long = "parallel", visible_alias = "np", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long = "parallel", visible_alias = "np", value_name = "N", default_value_t = 1, value_parser = |s: &str| flags::parse_count(s, 1, 4096))]
     pub parallel: u64,
     /// One KV stream shared by all sequences (llama.cpp --kv-unified).
     #[arg(long = "kv-unified", visible_alias = "kvu")]
     pub kv_unified: bool,
     /// Logical batch size.
-    #[arg(short = 'b', long = "batch-size", value_name = "N", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    #[arg(short = 'b', long = "batch-size", value_name = "N", default_value_t = 2048, value_parser = |s: &str| flags::parse_count(s, 1, 1 << 20))]
     pub batch: u64,
     /// Physical batch size (tokens per graph evaluation).
-    #[arg(long = "ubatch-size", visible_alias = "ub", value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    #[arg(long = "ubatch-size", visible_alias = "ub", value_name = "N", default_value_t = 512, value_parser = |s: &str| flags::parse_count(s, 1, 1 << 20))]
     pub ubatch: u64,
     /// Backend that holds the model: cpu, cuda, metal, vulkan, rocm (default: from the hardware, else cuda).
     #[arg(long, value_name = "NAME", value_parser = parse_backend)]
@@ -76,42 +77,21 @@ impl SettingsArgs {
 }
 
 /// Context: a whole number from 0 to 10,000,000 (`32k` and `128K` accepted).
-pub fn parse_ctx(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, mult) = match t.strip_suffix('k') {
-        Some(n) => (n, 1024),
-        None => (t.as_str(), 1),
-    };
-    let n: i64 = num.parse().map_err(|_| {
-        format!("'{s}' is not a context size; use a whole number of tokens such as 4096 or 32k")
-    })?;
-    if n < 0 {
-        return Err(format!(
-            "context {s} is negative; use 1 to 10000000 tokens, or 0 for the training context"
-        ));
-    }
-    let n = n as u64 * mult;
-    if n > 10_000_000 {
-        return Err(format!("context {s} is absurd; use 1 to 10000000 tokens"));
-    }
-    Ok(n)
+pub fn parse_ctx(s: &str) -> Result<u64, ValueError> {
+    flags::parse_ctx(s)
 }
 
-fn parse_fa(s: &str) -> Result<FlashAttn, String> {
-    FlashAttn::parse(s).ok_or_else(|| format!("'{s}' is not on, off or auto"))
+/// Context for commands without a training-context default: 1 to 10,000,000 (`32k` accepted).
+pub fn parse_ctx_given(s: &str) -> Result<u64, ValueError> {
+    flags::parse_ctx_given(s)
 }
 
-fn parse_cache_type(s: &str) -> Result<GgmlType, String> {
-    let t: GgmlType = s.parse().map_err(|_| {
-        format!(
-            "'{s}' is not a cache type; use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl"
-        )
-    })?;
-    if canirun_core::memory::CACHE_TYPES.contains(&t) {
-        Ok(t)
-    } else {
-        Err(format!("{t} is not a cache type llama.cpp accepts; use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl"))
-    }
+fn parse_fa(s: &str) -> Result<FlashAttn, ValueError> {
+    flags::parse_flash_attn(s)
+}
+
+fn parse_cache_type(s: &str) -> Result<GgmlType, ValueError> {
+    flags::parse_cache_type(s)
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -139,20 +119,9 @@ pub fn parse_size(s: &str) -> Result<Bytes, String> {
 }
 
 /// llama.cpp spells some long options with one dash (`-fa`, `-ctk`, `-ngl`); clap
-/// wants two. Rewrite those tokens so users can paste their own command line.
+/// wants two. Rewrite those tokens (the single-dash aliases of core's flag table)
+/// so users can paste their own command line.
 pub fn llama_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
-    const SINGLE_DASH: [(&str, &str); 10] = [
-        ("-fa", "--flash-attn"),
-        ("-ctk", "--cache-type-k"),
-        ("-ctv", "--cache-type-v"),
-        ("-np", "--parallel"),
-        ("-ub", "--ubatch-size"),
-        ("-ngl", "--n-gpu-layers"),
-        ("-ot", "--override-tensor"),
-        ("-ts", "--tensor-split"),
-        ("-kvu", "--kv-unified"),
-        ("-sm", "--split-mode"),
-    ];
     // Everything after a bare `--` is a pasted command, read by its own parser.
     let mut pasted = false;
     let out: Vec<String> = args
@@ -164,8 +133,7 @@ pub fn llama_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
                 pasted = true;
                 return a;
             }
-            SINGLE_DASH
-                .iter()
+            flags::single_dash_aliases()
                 .find(|(short, _)| *short == a)
                 .map(|(_, long)| long.to_string())
                 .unwrap_or(a)
@@ -189,112 +157,225 @@ pub fn llama_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PlacementFlags {
     /// Layers to offload to the GPU(s), counting the output head as the last one (`all` = every layer).
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl", alias = "gpu-layers", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
     pub ngl: Option<Ngl>,
     /// Proportions of the layers per GPU, e.g. 3,1.
     #[arg(long = "tensor-split", visible_alias = "ts", value_name = "A,B,…", value_parser = parse_ts)]
-    pub ts: Option<Vec<f64>>,
+    pub ts: Option<TensorSplit>,
     /// How to split across GPUs: layer, row or none.
-    #[arg(long = "split-mode", visible_alias = "sm", value_name = "MODE", value_parser = ["layer", "row", "none"])]
-    pub sm: Option<String>,
+    #[arg(long = "split-mode", visible_alias = "sm", value_name = "MODE", value_parser = flags::parse_split_mode)]
+    pub sm: Option<SplitMode>,
     /// The main GPU (for row split and none).
-    #[arg(
-        long = "main-gpu",
-        visible_alias = "mg",
-        value_name = "I",
-        default_value_t = 0
-    )]
+    #[arg(long = "main-gpu", visible_alias = "mg", value_name = "I", default_value_t = 0, value_parser = |s: &str| flags::parse_count(s, 0, 64).map(|n| n as usize))]
     pub mg: usize,
-    /// Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable).
-    #[arg(
-        long = "override-tensor",
-        visible_alias = "ot",
-        value_name = "PATTERN=BUFFER"
-    )]
-    pub ot: Vec<String>,
+    /// Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable; several separated by commas).
+    #[arg(long = "override-tensor", visible_alias = "ot", value_name = "PATTERN=BUFFER", value_parser = parse_ot)]
+    pub ot: Vec<Overrides>,
     /// Keep all MoE experts in system RAM (llama.cpp --cpu-moe).
     #[arg(long = "cpu-moe", visible_alias = "cmoe")]
     pub cmoe: bool,
+    /// Keep the MoE experts of the first N layers in system RAM (llama.cpp --n-cpu-moe).
+    #[arg(long = "n-cpu-moe", visible_alias = "ncmoe", value_name = "N", value_parser = |s: &str| flags::parse_count(s, 0, 100_000))]
+    pub ncmoe: Option<u64>,
     /// Keep the KV cache in system RAM.
     #[arg(long = "no-kv-offload", visible_alias = "nkvo")]
     pub nkvo: bool,
+    #[command(flatten)]
+    pub fit: FitArgs,
 }
 
 /// `-ngl`: a layer count, or every layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ngl(pub Option<u64>);
 
-fn parse_ngl(s: &str) -> Result<Ngl, String> {
-    match s {
-        "all" | "-1" | "auto" => Ok(Ngl(None)),
-        _ => s
-            .parse::<u64>()
-            .map(|n| Ngl(Some(n)))
-            .map_err(|_| format!("'{s}' is not a layer count; use a whole number or all")),
-    }
+/// `-ts`: proportions per GPU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSplit(pub Vec<f64>);
+
+/// One `-ot` value: its rules in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overrides(pub Vec<Override>);
+
+/// `-ngl` (core's parser).
+pub fn parse_ngl(s: &str) -> Result<Ngl, ValueError> {
+    flags::parse_ngl(s).map(Ngl)
 }
 
-fn parse_ts(s: &str) -> Result<Vec<f64>, String> {
-    let v: Result<Vec<f64>, _> = s
-        .split([',', '/'])
-        .map(|p| p.trim().parse::<f64>())
-        .collect();
-    match v {
-        Ok(v) if v.iter().all(|x| x.is_finite() && *x >= 0.0) && v.iter().any(|x| *x > 0.0) => {
-            Ok(v)
-        }
-        _ => Err(format!(
-            "'{s}' is not a tensor split; give one non-negative proportion per GPU, e.g. 3,1"
-        )),
-    }
+/// `-ts` (core's parser).
+pub fn parse_ts(s: &str) -> Result<TensorSplit, ValueError> {
+    flags::parse_tensor_split(s).map(TensorSplit)
+}
+
+/// `-ot` (core's parser).
+pub fn parse_ot(s: &str) -> Result<Overrides, ValueError> {
+    flags::parse_overrides(s).map(Overrides)
 }
 
 impl PlacementFlags {
     /// The flags as placement arguments, or `None` when none was given.
+    /// Overrides are in llama.cpp's order for its own parser: `-ot` rules, then
+    /// `--cpu-moe`, then `--n-cpu-moe` (order only matters when targets differ).
     pub(crate) fn args(&self) -> Result<Option<PlacementArgs>> {
         let given = self.ngl.is_some()
             || self.ts.is_some()
             || self.sm.is_some()
             || !self.ot.is_empty()
             || self.cmoe
+            || self.ncmoe.is_some()
             || self.nkvo
             || self.mg != 0;
         if !given {
             return Ok(None);
         }
-        let mut overrides = Vec::new();
-        for rule in &self.ot {
-            for part in rule.split(',') {
-                let (pat, buft) = part
-                    .split_once('=')
-                    .with_context(|| format!("-ot {rule}: write PATTERN=BUFFER, e.g. exps=CPU"))?;
-                let target = parse_buft(buft).with_context(|| {
-                    format!("-ot {rule}: the buffer must be CPU, CUDA0, ROCm0, Vulkan0 or Metal")
-                })?;
-                overrides.push(Override {
-                    pattern: pat.to_string(),
-                    target,
-                });
-            }
-        }
+        let mut overrides: Vec<Override> = self.ot.iter().flat_map(|o| o.0.clone()).collect();
         if self.cmoe {
-            overrides.push(Override {
-                pattern: r"\.ffn_(up|down|gate)_(ch|)exps".into(),
-                target: Loc::Cpu,
-            });
+            overrides.extend(flags::cpu_moe_overrides());
+        }
+        if let Some(n) = self.ncmoe {
+            overrides.extend(flags::n_cpu_moe_overrides(n));
         }
         Ok(Some(PlacementArgs {
             n_gpu_layers: self.ngl.and_then(|n| n.0),
-            split_mode: match self.sm.as_deref() {
-                Some("row") => SplitMode::Row,
-                Some("none") => SplitMode::None,
-                _ => SplitMode::Layer,
-            },
-            tensor_split: self.ts.clone(),
+            split_mode: self.sm.unwrap_or_default(),
+            tensor_split: self.ts.as_ref().map(|t| t.0.clone()),
             main_gpu: self.mg,
             overrides,
             no_kv_offload: self.nkvo,
         }))
+    }
+}
+
+/// llama.cpp's `--fit` options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FitArgs {
+    /// llama.cpp's automatic fit: on (default) or off.
+    #[arg(long = "fit", value_name = "on|off", value_parser = flags::parse_on_off)]
+    pub fit: Option<bool>,
+    /// MiB the fit leaves free per device (one value for all, or one per device; default 1024).
+    #[arg(long = "fit-target", value_name = "MiB[,MiB…]", value_parser = parse_fitt)]
+    pub fit_target: Option<FitTarget>,
+    /// The fit never shrinks the context below this (default 4096).
+    #[arg(long = "fit-ctx", value_name = "N", value_parser = |s: &str| flags::parse_count(s, 0, flags::MAX_CTX))]
+    pub fit_ctx: Option<u64>,
+}
+
+/// `-fitt`: MiB per device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitTarget(pub Vec<Bytes>);
+
+/// `-fitt` (core's parser).
+pub fn parse_fitt(s: &str) -> Result<FitTarget, ValueError> {
+    flags::parse_mib_list(s).map(FitTarget)
+}
+
+impl FitArgs {
+    /// As core fit settings (llama.cpp's defaults where not given).
+    pub fn settings(&self) -> FitSettings {
+        let d = FitSettings::default();
+        FitSettings {
+            enabled: self.fit.unwrap_or(d.enabled),
+            margins: self.fit_target.clone().map_or(d.margins, |t| t.0),
+            n_ctx_min: self.fit_ctx.unwrap_or(d.n_ctx_min),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use canirun_core::flags::{Flag, FlagEngine, ValueKind, FLAGS};
+    use clap::Parser;
+
+    type Meaning = (RunSettings, PlacementArgs, FitSettings);
+
+    fn from_cli(words: &[&str]) -> Result<Meaning, String> {
+        let args = llama_style_args(
+            ["canirun", "r1-7b"]
+                .iter()
+                .chain(words)
+                .map(|s| s.to_string()),
+        );
+        let c = crate::Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        let e = &c.estimate;
+        Ok((
+            e.settings.settings(),
+            e.placement
+                .args()
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default(),
+            e.placement.fit.settings(),
+        ))
+    }
+
+    fn from_pasted(words: &[&str]) -> Result<Meaning, String> {
+        let w: Vec<String> = ["llama-server", "-m", "m.gguf"]
+            .iter()
+            .chain(words)
+            .map(|s| s.to_string())
+            .collect();
+        let p = canirun_core::cmdline::parse(&w).map_err(|e| e.to_string())?;
+        assert!(p.unknown.is_empty(), "{words:?}: {:?}", p.unknown);
+        Ok((p.settings, p.placement, p.fit))
+    }
+
+    /// Every llama.cpp flag of core's table, in every spelling, is accepted by
+    /// the command line and by the pasted-command reader, and means the same.
+    #[test]
+    fn every_flag_means_the_same_on_both_sides() {
+        let mut checked = 0;
+        for d in FLAGS
+            .iter()
+            .filter(|d| d.engine == FlagEngine::LlamaCpp && d.flag != Flag::Model)
+        {
+            for spelling in std::iter::once(&d.name).chain(d.aliases) {
+                // A common context, since the two sides default differently (4096 vs unset).
+                let mut words: Vec<&str> = if d.flag == Flag::CtxSize {
+                    vec![]
+                } else {
+                    vec!["-c", "1000"]
+                };
+                let base_cli = from_cli(&words).unwrap();
+                let base_pasted = from_pasted(&words).unwrap();
+                if d.flag != Flag::CtxSize {
+                    assert_eq!(base_cli, base_pasted);
+                }
+                words.push(spelling);
+                if d.kind != ValueKind::Switch {
+                    words.push(d.example);
+                }
+                let cli = from_cli(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+                let pasted = from_pasted(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+                assert_eq!(cli, pasted, "{words:?}");
+                assert_ne!(cli, base_cli, "{words:?} changed nothing");
+                assert_ne!(pasted, base_pasted, "{words:?} changed nothing");
+                // A bad value is a one-line error on both sides.
+                if !matches!(d.kind, ValueKind::Switch | ValueKind::Text) {
+                    let n = words.len();
+                    words[n - 1] = "bogus=";
+                    let e = from_cli(&words).unwrap_err();
+                    assert!(e.contains("invalid value 'bogus='"), "{e}");
+                    let e = from_pasted(&words).unwrap_err();
+                    assert!(e.starts_with(spelling) && !e.contains('\n'), "{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 39, "{checked}");
+    }
+
+    #[test]
+    fn compact_values_on_the_command_line() {
+        let (s, p, f) = from_cli(&[
+            "-c", "32k", "-ngl", "all", "-ncmoe", "3", "-fit", "off", "-fitt", "2048", "-fitc",
+            "8192",
+        ])
+        .unwrap();
+        assert_eq!(s.n_ctx, 32768);
+        assert_eq!(p.n_gpu_layers, None);
+        assert_eq!(p.overrides.len(), 3);
+        assert!(!f.enabled);
+        assert_eq!(f.margins, vec![Bytes::mib(2048)]);
+        assert_eq!(f.n_ctx_min, 8192);
     }
 }
 

@@ -28,9 +28,13 @@ pub fn size(b: Bytes) -> String {
     }
 }
 
-/// The memory breakdown table.
-pub fn breakdown_table(b: &MemoryBreakdown) -> Table {
-    let mut t = table(&["part", "size", "what"]);
+/// The memory breakdown table; `what` adds a column that says what each part is.
+pub fn breakdown_table(b: &MemoryBreakdown, what: bool) -> Table {
+    let mut t = table(if what {
+        &["part", "size", "what"][..]
+    } else {
+        &["part", "size"][..]
+    });
     let rows: [(&str, &Part, &str); 5] = [
         ("weights", &b.weights, "model tensors"),
         ("KV cache", &b.kv, "keys/values for the whole context"),
@@ -42,18 +46,14 @@ pub fn breakdown_table(b: &MemoryBreakdown) -> Table {
             "runtime context (fixed, not a llama.cpp buffer)",
         ),
     ];
-    for (name, part, what) in rows {
-        t.add_row(vec![
-            Cell::new(name),
-            right(size(part.bytes)),
-            Cell::new(what),
-        ]);
+    for (name, part, text) in rows {
+        let mut row = vec![Cell::new(name), right(size(part.bytes))];
+        if what {
+            row.push(Cell::new(text));
+        }
+        t.add_row(row);
     }
-    t.add_row(vec![
-        Cell::new("total"),
-        right(size(b.total())),
-        Cell::new(""),
-    ]);
+    t.add_row(vec![Cell::new("total"), right(size(b.total()))]);
     t
 }
 

@@ -13,16 +13,22 @@ pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
         server_table(r, s);
     }
     if let Some(b) = &r.memory {
-        println!("{}", render::breakdown_table(b));
+        println!("{}", render::breakdown_table(b, explain));
     }
     println!("hardware: {}", r.hardware.description);
     if let Some(p) = &r.placement {
+        // The flags are shown once: in the llama.cpp command when there is one.
+        let in_command = r
+            .commands
+            .iter()
+            .any(|c| c.engine == canirun_core::commands::Runner::LlamaCpp);
         let flags = r.placement_line();
-        println!(
-            "placement ({}): {}",
-            r.placement_method,
-            if flags.is_empty() { "CPU only" } else { &flags }
-        );
+        let shown = match (in_command, flags.is_empty()) {
+            (true, false) => "the flags of the llama.cpp command below",
+            (_, true) => "CPU only",
+            (false, false) => flags.as_str(),
+        };
+        println!("placement ({}): {shown}", r.placement_method);
         println!("{}", render::placement_table(p));
     }
     let label = if r.hardware.origin == Origin::Detected {

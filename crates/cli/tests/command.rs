@@ -10,6 +10,7 @@ use canirun_core::commands::{
 };
 use canirun_core::memory::{FlashAttn, RunSettings};
 use canirun_core::model::catalog;
+use canirun_core::placement::llama_cpp::LlamaFlags;
 use canirun_core::quant::{GgmlType, Quant};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -114,16 +115,22 @@ fn bad_engine_and_impossible_requests_are_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ExLlamaV2 does not run"));
 }
 
-/// Placement flag sets as `Placement::flags` writes them.
-fn placements() -> Vec<Vec<String>> {
-    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+/// Placements, typed, as the pasted-command reader reads these flags.
+fn placements() -> Vec<Option<LlamaFlags>> {
+    let v = |line: &str| {
+        let p = parse(&split_words(&format!("llama-server -m m.gguf {line}"))).unwrap();
+        Some(LlamaFlags::from_args(p.placement))
+    };
     vec![
-        vec![],
-        v(&["-ngl 62", "-ot exps=CPU"]),
-        v(&["-ngl 40", "-ts 3,1"]),
-        v(&["-ngl 99", "-ts 1,1", "-sm row", "-mg 1"]),
-        v(&[r"-ot blk\.(3|4)\.ffn_(up|down|gate)_(ch|)exps=CPU", "-nkvo"]),
-        v(&["-ngl 20", "-ot exps=CUDA1"]),
+        None,
+        v("-ngl 62 -ot exps=CPU"),
+        v("-ngl 40 -ts 3,1"),
+        v("-ngl 99 -ts 1,1 -sm row -mg 1"),
+        v(r"-ot 'blk\.(3|4)\.ffn_(up|down|gate_up|gate)_(ch|)exps=CPU' -nkvo"),
+        v("-ngl 20 -ot exps=CUDA1"),
+        v("-ngl 62 --cpu-moe"),
+        v("-ngl 62 -ncmoe 10"),
+        v("-ngl 62 -ot 'blk\\.7\\.ffn_down.*=CUDA0' -ncmoe 5"),
     ]
 }
 
@@ -160,7 +167,7 @@ fn llama_commands() -> Vec<String> {
                 for s in settings_matrix() {
                     let req = Request {
                         entry: Some(e),
-                        placement_flags: &flags,
+                        placement: flags.as_ref(),
                         ..Request::new(&spec, &q, &s)
                     };
                     let c = generate(Runner::LlamaCpp, &req).unwrap();
@@ -267,7 +274,7 @@ fn every_ollama_parameter_is_documented() {
                 for s in settings_matrix() {
                     let req = Request {
                         entry: Some(e),
-                        placement_flags: &flags,
+                        placement: flags.as_ref(),
                         ..Request::new(&spec, &q, &s)
                     };
                     let Ok(c) = generate(Runner::Ollama, &req) else {

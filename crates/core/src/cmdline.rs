@@ -3,10 +3,9 @@
 //! and placement flags. Unknown flags are reported, never silently ignored;
 //! bad values are errors that name the flag.
 
+use crate::flags::{self, Flag, FlagDef, FlagEngine, ValueKind};
 use crate::memory::{FlashAttn, RunSettings};
-use crate::placement::llama_cpp::{parse_buft, Override, PlacementArgs, SplitMode};
-use crate::quant::GgmlType;
-use crate::units::Bytes;
+use crate::placement::llama_cpp::PlacementArgs;
 use serde::Serialize;
 
 /// The engine a pasted command runs.
@@ -77,35 +76,6 @@ fn bad(flag: &str, value: &str, why: &str) -> CmdlineError {
         flag: flag.into(),
         value: value.into(),
         why: why.into(),
-    }
-}
-
-fn uint(flag: &str, v: &str, max: u64) -> Result<u64, CmdlineError> {
-    let n: i64 = v
-        .parse()
-        .map_err(|_| bad(flag, v, "is not a whole number"))?;
-    if n < 0 || n as u64 > max {
-        return Err(bad(flag, v, &format!("must be between 0 and {max}")));
-    }
-    Ok(n as u64)
-}
-
-fn cache_type(flag: &str, v: &str) -> Result<GgmlType, CmdlineError> {
-    let t: GgmlType = v.parse().map_err(|_| {
-        bad(
-            flag,
-            v,
-            "use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl",
-        )
-    })?;
-    if crate::memory::CACHE_TYPES.contains(&t) {
-        Ok(t)
-    } else {
-        Err(bad(
-            flag,
-            v,
-            "use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl",
-        ))
     }
 }
 
@@ -270,146 +240,86 @@ fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineE
                 .cloned()
                 .ok_or_else(|| CmdlineError::Missing(flag.to_string()))
         };
-        match flag {
-            "-m" | "--model" | "-hf" | "--hf-repo" | "-hfr" => c.model = Some(take(&mut k)?),
-            "-c" | "--ctx-size" => {
-                let v = take(&mut k)?;
-                c.settings.n_ctx = uint(flag, &v, 10_000_000)?;
-                c.ctx_given = true;
-            }
-            "-b" | "--batch-size" => {
-                let v = take(&mut k)?;
-                c.settings.n_batch = uint(flag, &v, 1 << 20)?.max(1);
-            }
-            "-ub" | "--ubatch-size" => {
-                let v = take(&mut k)?;
-                c.settings.n_ubatch = uint(flag, &v, 1 << 20)?.max(1);
-            }
-            "-np" | "--parallel" => {
-                let v = take(&mut k)?;
-                c.settings.n_parallel = uint(flag, &v, 4096)?.max(1);
-            }
-            "-kvu" | "--kv-unified" => c.settings.kv_unified = true,
-            "-fa" | "--flash-attn" => {
-                let v = take(&mut k)?;
-                c.settings.flash_attn =
-                    FlashAttn::parse(&v).ok_or_else(|| bad(flag, &v, "use on, off or auto"))?;
-            }
-            "-ctk" | "--cache-type-k" => {
-                let v = take(&mut k)?;
-                c.settings.type_k = cache_type(flag, &v)?;
-            }
-            "-ctv" | "--cache-type-v" => {
-                let v = take(&mut k)?;
-                c.settings.type_v = cache_type(flag, &v)?;
-            }
-            "-ngl" | "--n-gpu-layers" | "--gpu-layers" => {
-                let v = take(&mut k)?;
-                c.placement.n_gpu_layers = match v.as_str() {
-                    "all" | "-1" | "auto" => None,
-                    _ => Some(uint(flag, &v, 100_000)?),
-                };
-            }
-            "-ts" | "--tensor-split" => {
-                let v = take(&mut k)?;
-                let parts: Result<Vec<f64>, _> = v
-                    .split([',', '/'])
-                    .map(|p| p.trim().parse::<f64>())
-                    .collect();
-                let parts = parts
-                    .map_err(|_| bad(flag, &v, "give one non-negative number per GPU, e.g. 3,1"))?;
-                if parts.iter().any(|x| *x < 0.0 || !x.is_finite())
-                    || parts.iter().all(|x| *x == 0.0)
-                {
-                    return Err(bad(
-                        flag,
-                        &v,
-                        "give one non-negative number per GPU, not all zero",
-                    ));
+        let Some(def) = flags::lookup(FlagEngine::LlamaCpp, flag) else {
+            match flag {
+                f if LLAMA_IGNORED_WITH_VALUE.contains(&f) => {
+                    let v = take(&mut k)?;
+                    c.ignored.push(format!("{f} {v}"));
                 }
-                c.placement.tensor_split = Some(parts);
+                f if LLAMA_IGNORED_SWITCHES.contains(&f) => c.ignored.push(f.to_string()),
+                f if f.starts_with('-') => c.unknown.push(f.to_string()),
+                positional => c.unknown.push(positional.to_string()),
             }
-            "-sm" | "--split-mode" => {
-                let v = take(&mut k)?;
-                c.placement.split_mode = match v.as_str() {
-                    "layer" => SplitMode::Layer,
-                    "row" => SplitMode::Row,
-                    "none" => SplitMode::None,
-                    _ => return Err(bad(flag, &v, "use layer, row or none")),
-                };
-            }
-            "-mg" | "--main-gpu" => {
-                let v = take(&mut k)?;
-                c.placement.main_gpu = uint(flag, &v, 64)? as usize;
-            }
-            "-ot" | "--override-tensor" => {
-                let v = take(&mut k)?;
-                for rule in v.split(',') {
-                    let (pat, buft) = rule
-                        .split_once('=')
-                        .ok_or_else(|| bad(flag, &v, "write PATTERN=BUFFER, e.g. exps=CPU"))?;
-                    let target = parse_buft(buft).ok_or_else(|| {
-                        bad(
-                            flag,
-                            &v,
-                            "the buffer must be CPU, CUDA0, ROCm0, Vulkan0 or Metal",
-                        )
-                    })?;
-                    c.placement.overrides.push(Override {
-                        pattern: pat.to_string(),
-                        target,
-                    });
-                }
-            }
-            "-cmoe" | "--cpu-moe" => c.placement.overrides.push(Override {
-                pattern: r"\.ffn_(up|down|gate)_(ch|)exps".into(),
-                target: crate::placement::Loc::Cpu,
-            }),
-            "-ncmoe" | "--n-cpu-moe" => {
-                let v = take(&mut k)?;
-                let n = uint(flag, &v, 10_000)?;
-                for il in 0..n {
-                    c.placement.overrides.push(Override {
-                        pattern: format!(r"blk\.{il}\.ffn_(up|down|gate)_(ch|)exps"),
-                        target: crate::placement::Loc::Cpu,
-                    });
-                }
-            }
-            "-nkvo" | "--no-kv-offload" => c.placement.no_kv_offload = true,
-            "-fit" | "--fit" => {
-                let v = take(&mut k)?;
-                c.fit.enabled = match v.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    _ => return Err(bad(flag, &v, "use on or off")),
-                };
-            }
-            "-fitt" | "--fit-target" => {
-                let v = take(&mut k)?;
-                c.fit.margins = v
-                    .split([',', '/'])
-                    .filter(|x| !x.is_empty())
-                    .map(|x| uint(flag, x.trim(), 1 << 30).map(Bytes::mib))
-                    .collect::<Result<_, _>>()?;
-                if c.fit.margins.is_empty() {
-                    return Err(bad(flag, &v, "give MiB per device, e.g. 1024 or 1024,2048"));
-                }
-            }
-            "-fitc" | "--fit-ctx" => {
-                let v = take(&mut k)?;
-                c.fit.n_ctx_min = uint(flag, &v, 10_000_000)?;
-            }
-            f if LLAMA_IGNORED_WITH_VALUE.contains(&f) => {
-                let v = take(&mut k)?;
-                c.ignored.push(format!("{f} {v}"));
-            }
-            f if LLAMA_IGNORED_SWITCHES.contains(&f) => c.ignored.push(f.to_string()),
-            f if f.starts_with('-') => c.unknown.push(f.to_string()),
-            positional => c.unknown.push(positional.to_string()),
-        }
+            k += 1;
+            continue;
+        };
+        let v = if def.kind == ValueKind::Switch {
+            String::new()
+        } else {
+            take(&mut k)?
+        };
+        apply_llama(&mut c, def, flag, &v)?;
         k += 1;
     }
     Ok(c)
+}
+
+/// Wrap a value parser's error with the flag and the value.
+fn val<T>(flag: &str, v: &str, r: Result<T, flags::ValueError>) -> Result<T, CmdlineError> {
+    r.map_err(|e| bad(flag, v, &e.0))
+}
+
+/// Apply one llama.cpp flag of the table (as `flag`, with value `v`) to `c`.
+fn apply_llama(
+    c: &mut ParsedCommand,
+    def: &FlagDef,
+    flag: &str,
+    v: &str,
+) -> Result<(), CmdlineError> {
+    let count = |v: &str| match def.kind {
+        ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
+        _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
+    };
+    match def.flag {
+        Flag::Model => c.model = Some(v.to_string()),
+        Flag::CtxSize => {
+            c.settings.n_ctx = val(flag, v, flags::parse_ctx(v))?;
+            c.ctx_given = true;
+        }
+        Flag::BatchSize => c.settings.n_batch = count(v)?,
+        Flag::UbatchSize => c.settings.n_ubatch = count(v)?,
+        Flag::Parallel => c.settings.n_parallel = count(v)?,
+        Flag::KvUnified => c.settings.kv_unified = true,
+        Flag::FlashAttn => c.settings.flash_attn = val(flag, v, flags::parse_flash_attn(v))?,
+        Flag::CacheTypeK => c.settings.type_k = val(flag, v, flags::parse_cache_type(v))?,
+        Flag::CacheTypeV => c.settings.type_v = val(flag, v, flags::parse_cache_type(v))?,
+        Flag::NGpuLayers => c.placement.n_gpu_layers = val(flag, v, flags::parse_ngl(v))?,
+        Flag::TensorSplit => {
+            c.placement.tensor_split = Some(val(flag, v, flags::parse_tensor_split(v))?)
+        }
+        Flag::SplitMode => c.placement.split_mode = val(flag, v, flags::parse_split_mode(v))?,
+        Flag::MainGpu => c.placement.main_gpu = count(v)? as usize,
+        Flag::OverrideTensor => {
+            c.placement
+                .overrides
+                .extend(val(flag, v, flags::parse_overrides(v))?)
+        }
+        Flag::CpuMoe => c.placement.overrides.extend(flags::cpu_moe_overrides()),
+        Flag::NCpuMoe => c
+            .placement
+            .overrides
+            .extend(flags::n_cpu_moe_overrides(count(v)?)),
+        Flag::NoKvOffload => c.placement.no_kv_offload = true,
+        Flag::Fit => c.fit.enabled = val(flag, v, flags::parse_on_off(v))?,
+        Flag::FitTarget => c.fit.margins = val(flag, v, flags::parse_mib_list(v))?,
+        Flag::FitCtx => c.fit.n_ctx_min = count(v)?,
+        Flag::MaxModelLen
+        | Flag::TensorParallelSize
+        | Flag::PipelineParallelSize
+        | Flag::MaxNumSeqs
+        | Flag::GpuMemoryUtilization => c.ignored.push(format!("{flag} {v}")),
+    }
+    Ok(())
 }
 
 fn parse_ollama(
@@ -439,7 +349,7 @@ fn parse_ollama(
         let (k, v) = e.split_once('=').unwrap_or((e, ""));
         match k {
             "OLLAMA_CONTEXT_LENGTH" => {
-                c.settings.n_ctx = uint(k, v, 10_000_000)?;
+                c.settings.n_ctx = val(k, v, flags::parse_ctx(v))?;
                 c.ctx_given = true;
             }
             "OLLAMA_FLASH_ATTENTION" => {
@@ -450,11 +360,13 @@ fn parse_ollama(
                 }
             }
             "OLLAMA_KV_CACHE_TYPE" => {
-                let t = cache_type(k, v)?;
+                let t = val(k, v, flags::parse_cache_type(v))?;
                 c.settings.type_k = t;
                 c.settings.type_v = t;
             }
-            "OLLAMA_NUM_PARALLEL" => c.settings.n_parallel = uint(k, v, 4096)?.max(1),
+            "OLLAMA_NUM_PARALLEL" => {
+                c.settings.n_parallel = val(k, v, flags::parse_count(v, 1, 4096))?
+            }
             _ => c.ignored.push(e.clone()),
         }
     }
@@ -482,25 +394,34 @@ fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineEr
                 .cloned()
                 .ok_or_else(|| CmdlineError::Missing(flag.to_string()))
         };
+        if let Some(def) = flags::lookup(FlagEngine::Vllm, flag) {
+            let v = take(&mut k)?;
+            let count = |v: &str| match def.kind {
+                ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
+                _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
+            };
+            match def.flag {
+                Flag::MaxModelLen => {
+                    c.settings.n_ctx = val(flag, &v, flags::parse_ctx(&v))?;
+                    c.ctx_given = true;
+                }
+                Flag::TensorParallelSize => c.tensor_parallel = Some(count(&v)?),
+                Flag::MaxNumSeqs => c.settings.n_parallel = count(&v)?,
+                Flag::GpuMemoryUtilization => {
+                    val(flag, &v, flags::parse_fraction(&v))?;
+                    c.ignored.push(format!("{flag} {v}"));
+                }
+                _ => {
+                    count(&v)?;
+                    c.ignored.push(format!("{flag} {v}"));
+                }
+            }
+            k += 1;
+            continue;
+        }
         match flag {
-            "--max-model-len" => {
-                let v = take(&mut k)?;
-                c.settings.n_ctx = uint(flag, &v, 10_000_000)?;
-                c.ctx_given = true;
-            }
-            "--tensor-parallel-size" | "-tp" => {
-                let v = take(&mut k)?;
-                c.tensor_parallel = Some(uint(flag, &v, 1024)?.max(1));
-            }
-            "--max-num-seqs" => {
-                let v = take(&mut k)?;
-                c.settings.n_parallel = uint(flag, &v, 100_000)?.max(1);
-            }
             "--kv-cache-dtype"
-            | "--gpu-memory-utilization"
             | "--max-num-batched-tokens"
-            | "--pipeline-parallel-size"
-            | "-pp"
             | "--dtype"
             | "--quantization"
             | "--host"
@@ -524,6 +445,7 @@ fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::GgmlType;
 
     fn p(line: &str) -> Result<ParsedCommand, CmdlineError> {
         parse(&split_words(line))
@@ -544,6 +466,39 @@ mod tests {
     }
 
     #[test]
+    fn moe_fit_and_value_syntax() {
+        use crate::flags::{moe_block_pattern, CPU_MOE_PATTERN};
+        let c = p("llama-server -m m.gguf -c 32k -ngl all -ncmoe 3 -cmoe -fit off -fitt 2048,512 -fitc 8192").unwrap();
+        assert_eq!(c.settings.n_ctx, 32768);
+        assert_eq!(c.placement.n_gpu_layers, None);
+        let pats: Vec<&str> = c
+            .placement
+            .overrides
+            .iter()
+            .map(|o| o.pattern.as_str())
+            .collect();
+        assert_eq!(
+            pats,
+            vec![
+                moe_block_pattern(0).as_str(),
+                moe_block_pattern(1).as_str(),
+                moe_block_pattern(2).as_str(),
+                CPU_MOE_PATTERN
+            ]
+        );
+        assert!(!c.fit.enabled);
+        assert_eq!(
+            c.fit.margins,
+            vec![
+                crate::units::Bytes::mib(2048),
+                crate::units::Bytes::mib(512)
+            ]
+        );
+        assert_eq!(c.fit.n_ctx_min, 8192);
+        assert!(c.unknown.is_empty());
+    }
+
+    #[test]
     fn llama_bench_reserves_logits_per_token() {
         use crate::memory::OutputRows;
         let bench = p("./build/bin/llama-bench -m m.gguf -p 512").unwrap();
@@ -560,6 +515,10 @@ mod tests {
             ("llama-server -m m.gguf -c -5", "-c -5"),
             ("llama-server -m m.gguf -c", "-c needs a value"),
             ("llama-server -m m.gguf -ot exps", "PATTERN=BUFFER"),
+            ("llama-server -m m.gguf -ncmoe x", "-ncmoe x"),
+            ("llama-server -m m.gguf -fit maybe", "-fit maybe"),
+            ("llama-server -m m.gguf -fitt a,b", "-fitt a,b"),
+            ("vllm serve m --max-model-len lots", "--max-model-len lots"),
             ("python serve.py", "is not llama-server"),
         ] {
             let e = p(line).unwrap_err().to_string();

@@ -6,6 +6,7 @@
 pub mod cmdline;
 pub mod commands;
 pub mod cost;
+pub mod flags;
 pub mod hardware;
 pub mod memory;
 pub mod model;

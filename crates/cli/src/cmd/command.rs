@@ -9,6 +9,7 @@ use canirun_core::commands::{generate, CommandError, Request, RunCommand, Runner
 use canirun_core::memory::vllm::VllmSettings;
 use canirun_core::memory::Backend;
 use canirun_core::model::{resolve, CatalogEntry};
+use canirun_core::placement::llama_cpp::LlamaFlags;
 use canirun_core::quant::Quant;
 use clap::Args;
 use serde_json::json;
@@ -82,11 +83,9 @@ fn parse_engine(s: &str) -> Result<EngineChoice, String> {
     })
 }
 
-/// The llama.cpp placement flags the user gave, as `Placement::flags` writes them.
-fn placement_flags(p: &PlacementFlags) -> Result<Vec<String>> {
-    Ok(p.args()?
-        .map(|a| a.to_flags(a.n_gpu_layers, &[]))
-        .unwrap_or_default())
+/// The llama.cpp placement the user gave, typed (`None`: no placement flag).
+fn placement_flags(p: &PlacementFlags) -> Result<Option<LlamaFlags>> {
+    Ok(p.args()?.map(LlamaFlags::from_args))
 }
 
 /// The quantization an engine runs by default when none was named.
@@ -162,7 +161,7 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
         let req = Request {
             entry: Some(entry),
             local_path: a.path.as_deref(),
-            placement_flags: &flags,
+            placement: flags.as_ref(),
             server: Some(&server),
             gpus_per_node: per_node,
             ..Request::new(&spec, &q, &settings)
@@ -246,12 +245,13 @@ mod tests {
     fn placement_flags_read_back() {
         let p = PlacementFlags {
             ngl: Some(crate::args::Ngl(Some(62))),
-            ts: Some(vec![3.0, 1.0]),
-            ot: vec!["exps=CPU".into()],
+            ts: Some(crate::args::TensorSplit(vec![3.0, 1.0])),
+            ot: vec![crate::args::parse_ot("exps=CPU").unwrap()],
             ..PlacementFlags::default()
         };
+        let f = placement_flags(&p).unwrap().unwrap();
         assert_eq!(
-            placement_flags(&p).unwrap(),
+            canirun_core::commands::llama_cpp::flag_strings(&f),
             vec!["-ngl 62", "-ts 3,1", "-ot exps=CPU"]
         );
         assert_eq!(parse_engine("ALL").unwrap(), EngineChoice::All);

@@ -19,7 +19,7 @@ pub struct PlanArgs {
     #[arg(long = "min-tps", value_name = "TOK/S", default_value_t = 10.0)]
     pub min_tps: f64,
     /// Context the setup must hold (32k, 128k accepted).
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value = "32768", value_parser = crate::args::parse_ctx)]
+    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value = "32768", value_parser = crate::args::parse_ctx_given)]
     pub ctx: u64,
     /// Most you will spend, in USD (setups with an unknown price are kept, marked).
     #[arg(long, value_name = "USD")]

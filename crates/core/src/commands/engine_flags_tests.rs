@@ -243,7 +243,12 @@ fn representative_commands() -> Vec<RunCommand> {
     let e = entry("deepseek-r1-distill-qwen-32b");
     let spec = e.spec();
     let q = Quant::parse("exl2-4.25bpw").unwrap();
-    let split = ["-ts 1,1".to_string()];
+    let split = crate::placement::llama_cpp::LlamaFlags::from_args(
+        crate::placement::llama_cpp::PlacementArgs {
+            tensor_split: Some(vec![1.0, 1.0]),
+            ..Default::default()
+        },
+    );
     for (k, v) in [
         (GgmlType::F16, GgmlType::F16),
         (GgmlType::Q8_0, GgmlType::Q8_0),
@@ -257,10 +262,10 @@ fn representative_commands() -> Vec<RunCommand> {
             type_v: v,
             ..RunSettings::default()
         };
-        for flags in [&[][..], &split[..]] {
+        for flags in [None, Some(&split)] {
             let mut req = Request::new(&spec, &q, &s);
             req.entry = Some(e);
-            req.placement_flags = flags;
+            req.placement = flags;
             push(&req);
             req.entry = None;
             req.local_path = Some("/models/R1-Distill-Qwen-32B-exl2");

@@ -2,7 +2,7 @@
 //! `python3 main.py` in the TabbyAPI checkout. Only EXL2 quantizations of dense
 //! Llama/Qwen2 models fit: ExLlamaV2 has no DeepSeek-V3 (MLA + MoE) support.
 
-use super::{flag_value, flag_words, not_applicable, CommandError, ConfigFile, Request};
+use super::{not_applicable, CommandError, ConfigFile, Request};
 use super::{RunCommand, Runner};
 use crate::model::Arch;
 use crate::quant::{GgmlType, Quant};
@@ -81,9 +81,10 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
         "model:\n  model_dir: {dir}\n  model_name: {name}\n  max_seq_len: {}\n  cache_mode: {mode}\n",
         s.n_ctx
     );
-    let words = flag_words(req.placement_flags);
-    match flag_value(&words, &["-ts", "--tensor-split"]) {
+    match req.placement.and_then(|p| p.args.tensor_split.as_ref()) {
         Some(ts) => {
+            let ts: Vec<String> = ts.iter().map(|x| format!("{x}")).collect();
+            let ts = ts.join(",");
             // TabbyAPI's gpu_split is in GB per GPU, llama.cpp's -ts a proportion: keep
             // the proportion in a comment and let TabbyAPI split by free memory.
             cfg.push_str(&format!(

@@ -23,6 +23,7 @@ pub mod vllm;
 use crate::memory::vllm::VllmSettings;
 use crate::memory::RunSettings;
 use crate::model::{CatalogEntry, ModelSpec};
+use crate::placement::llama_cpp::LlamaFlags;
 use crate::quant::Quant;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -165,9 +166,9 @@ pub struct Request<'a> {
     pub quant: &'a Quant,
     /// Run settings (context, cache types, flash attention, slots).
     pub settings: &'a RunSettings,
-    /// llama.cpp placement flags, one flag with its value per item (`-ngl 62`, `-ot exps=CPU`),
-    /// as in [`crate::placement::Placement::flags`].
-    pub placement_flags: &'a [String],
+    /// llama.cpp placement, typed (as in [`crate::placement::Placement::llama`]);
+    /// each engine writes its own flags from it. `None`: the engine's defaults.
+    pub placement: Option<&'a LlamaFlags>,
     /// vLLM/SGLang launch settings (parallel sizes, memory share, context); `None`:
     /// one GPU and the context of `settings`.
     pub server: Option<&'a VllmSettings>,
@@ -184,7 +185,7 @@ impl<'a> Request<'a> {
             local_path: None,
             quant,
             settings,
-            placement_flags: &[],
+            placement: None,
             server: None,
             gpus_per_node: 8,
         }
@@ -248,24 +249,6 @@ pub(crate) fn join_words(words: &[String]) -> String {
         .map(|w| shell_quote(w))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Placement flags (`-ngl 62`, `-ot exps=CPU`) as separate words. They are raw
-/// (as [`crate::placement::Placement::flags`] writes them, not shell-quoted), so
-/// they split on whitespace only: a `\.` in an `-ot` pattern must survive.
-pub(crate) fn flag_words(flags: &[String]) -> Vec<String> {
-    flags
-        .iter()
-        .flat_map(|f| f.split_whitespace().map(str::to_string))
-        .collect()
-}
-
-/// The value of a flag in placement flags (`-ngl` in `["-ngl 62"]` → `62`).
-pub(crate) fn flag_value<'f>(words: &'f [String], names: &[&str]) -> Option<&'f str> {
-    words
-        .windows(2)
-        .find(|w| names.contains(&w[0].as_str()))
-        .map(|w| w[1].as_str())
 }
 
 /// One GGUF repository of `data/gguf_repos.toml`.

@@ -6,7 +6,7 @@
 //! writes `hf.co/REPO:QUANT` from `data/gguf_repos.toml`, which Ollama pulls from
 //! Hugging Face, because the library's quantization tags are not in canirun's data.
 
-use super::{flag_value, flag_words, gguf_repo, gguf_tag, not_applicable, shell_quote};
+use super::{gguf_repo, gguf_tag, not_applicable, shell_quote};
 use super::{CommandError, Request, RunCommand, Runner};
 use crate::memory::FlashAttn;
 use crate::model::MlaTensorLayout;
@@ -127,25 +127,18 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
         env.push(("OLLAMA_NUM_PARALLEL".into(), s.n_parallel.to_string()));
     }
 
-    let words = flag_words(req.placement_flags);
     let mut modelfile = format!("FROM {model}\n");
     if s.n_ctx > 0 {
         modelfile.push_str(&format!("PARAMETER num_ctx {}\n", s.n_ctx));
     }
-    if let Some(ngl) = flag_value(&words, &["-ngl", "--n-gpu-layers", "--gpu-layers"]) {
-        if let Ok(n) = ngl.parse::<u64>() {
-            modelfile.push_str(&format!("PARAMETER num_gpu {n}\n"));
-        }
+    let placement = req.placement.cloned().unwrap_or_default();
+    if let Some(n) = placement.ngl {
+        modelfile.push_str(&format!("PARAMETER num_gpu {n}\n"));
     }
-    if words.iter().any(|w| {
-        matches!(
-            w.as_str(),
-            "-ot" | "--override-tensor" | "-cmoe" | "--cpu-moe"
-        )
-    }) {
+    if !placement.args.overrides.is_empty() {
         notes.push("Ollama has no -ot/--cpu-moe: it offloads whole layers only, so experts cannot be kept in RAM on their own; use llama.cpp for that placement".into());
     }
-    if words.iter().any(|w| w == "-ts" || w == "--tensor-split") {
+    if placement.args.tensor_split.is_some() {
         notes.push(
             "Ollama splits layers across GPUs itself; there is no tensor-split setting".into(),
         );
@@ -200,6 +193,36 @@ mod tests {
         catalog().iter().find(|e| e.id == id).unwrap()
     }
 
+    /// A placement of `-ngl n`.
+    fn ngl(n: u64) -> crate::placement::llama_cpp::LlamaFlags {
+        crate::placement::llama_cpp::LlamaFlags::from_args(
+            crate::placement::llama_cpp::PlacementArgs {
+                n_gpu_layers: Some(n),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn experts_in_ram_and_splits_are_noted() {
+        let e = entry("deepseek-r1-distill-qwen-7b");
+        let spec = e.spec();
+        let q = Quant::parse("Q4_K_M").unwrap();
+        let s = RunSettings::default();
+        let p = parse(&split_words(
+            "llama-server -m m.gguf -ngl 20 -ncmoe 4 -ts 3,1",
+        ))
+        .unwrap();
+        let flags = crate::placement::llama_cpp::LlamaFlags::from_args(p.placement);
+        let mut req = Request::new(&spec, &q, &s);
+        req.entry = Some(e);
+        req.placement = Some(&flags);
+        let c = command(&req).unwrap();
+        assert!(c.modelfile.unwrap().contains("PARAMETER num_gpu 20"));
+        assert!(c.notes.iter().any(|n| n.contains("--cpu-moe")));
+        assert!(c.notes.iter().any(|n| n.contains("tensor-split")));
+    }
+
     #[test]
     fn default_tag_with_modelfile_and_environment() {
         let e = entry("deepseek-r1-distill-qwen-7b");
@@ -212,10 +235,10 @@ mod tests {
             type_v: GgmlType::Q8_0,
             ..RunSettings::default()
         };
-        let flags = vec!["-ngl 29".to_string()];
+        let flags = ngl(29);
         let mut req = Request::new(&spec, &q, &s);
         req.entry = Some(e);
-        req.placement_flags = &flags;
+        req.placement = Some(&flags);
         let c = command(&req).unwrap();
         assert_eq!(c.command, "ollama run deepseek-r1:7b");
         assert_eq!(
@@ -289,15 +312,15 @@ mod tests {
             let spec = e.spec();
             for q in ["Q4_K_M", "Q8_0"] {
                 let q = Quant::parse(q).unwrap();
-                for ngl in ["-ngl 0", "-ngl 20", "-ngl 999"] {
+                for n in [0, 20, 999] {
                     let s = RunSettings {
                         n_ctx: 8192,
                         ..RunSettings::default()
                     };
-                    let flags = vec![ngl.to_string()];
+                    let flags = ngl(n);
                     let mut req = Request::new(&spec, &q, &s);
                     req.entry = Some(e);
-                    req.placement_flags = &flags;
+                    req.placement = Some(&flags);
                     let Ok(c) = command(&req) else { continue };
                     for k in modelfile_keys(c.modelfile.as_deref().unwrap_or("")) {
                         assert!(documented.contains(&k.as_str()), "{}: {k}", e.id);

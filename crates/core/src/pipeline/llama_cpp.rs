@@ -155,8 +155,8 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
         .sum();
     let v = verdict(&placed.placement, spec.n_layer, embedding);
     let speed = speed::for_llama_cpp(req, &s, &placed.placement, &v);
+    // The placement's own notes stay in `placement.notes` (the verdict says the same).
     let mut notes = b.notes.clone();
-    notes.extend(placed.placement.notes.iter().cloned());
     if let Some((_, sockets)) = req.hardware.host_device.as_ref().filter(|(_, n)| *n > 1) {
         notes.push(format!("{sockets} CPU sockets are counted with {sockets}× the bandwidth of one; llama.cpp across NUMA nodes usually reaches less (try --numa distribute)"));
     }

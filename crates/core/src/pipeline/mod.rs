@@ -227,7 +227,7 @@ impl Report {
     pub fn placement_line(&self) -> String {
         self.placement
             .as_ref()
-            .map(|p| p.flags.join(" "))
+            .map(|p| p.flags_line())
             .unwrap_or_default()
     }
 
@@ -301,11 +301,7 @@ fn write_commands(req: &Request<'_>, r: &mut Report) {
         return;
     }
     let server_settings = server::settings_of(req);
-    let flags = r
-        .placement
-        .as_ref()
-        .map(|p| p.flags.clone())
-        .unwrap_or_default();
+    let flags = r.placement.as_ref().map(|p| p.llama.clone());
     let spec = &req.model.spec;
     for &runner in &req.commands.runners {
         let q = match runner {
@@ -315,7 +311,7 @@ fn write_commands(req: &Request<'_>, r: &mut Report) {
         let creq = commands::Request {
             entry: Some(entry),
             local_path: req.commands.local_path.as_deref(),
-            placement_flags: &flags,
+            placement: flags.as_ref(),
             server: server_settings.as_ref(),
             gpus_per_node: req.commands.gpus_per_node,
             ..commands::Request::new(spec, &q, &r.settings)

@@ -64,43 +64,46 @@ pub struct PlacementArgs {
     pub no_kv_offload: bool,
 }
 
-impl PlacementArgs {
-    /// The llama.cpp flags for these arguments, with `ngl` as `-ngl` when given.
-    pub fn to_flags(&self, ngl: Option<u64>, gpus: &[DeviceSpec]) -> Vec<String> {
-        let mut flags = Vec::new();
-        if let Some(n) = ngl {
-            flags.push(format!("-ngl {n}"));
+/// A placement's llama.cpp flags, typed: the arguments it was made with and
+/// the resolved `-ngl`, with what the engines' renderers need to write them
+/// compactly (`crate::commands::llama_cpp::placement_flags`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct LlamaFlags {
+    /// The placement arguments (without `-ts`, `-sm`, `-mg` when there is no GPU).
+    pub args: PlacementArgs,
+    /// `-ngl` to write: the resolved layer count (`None`: not written).
+    pub ngl: Option<u64>,
+    /// Blocks that hold routed experts, ascending (empty: unknown or dense).
+    pub expert_layers: Vec<u64>,
+    /// The `-ot` buffer name of each GPU (`CUDA0`, `Metal`); past the end, `CUDA<i>`.
+    pub gpu_bufts: Vec<String>,
+}
+
+impl LlamaFlags {
+    /// Flags as the user gave them: `-ngl` only when given, nothing known of the model.
+    pub fn from_args(args: PlacementArgs) -> Self {
+        LlamaFlags {
+            ngl: args.n_gpu_layers,
+            args,
+            ..Default::default()
         }
-        if let Some(ts) = &self.tensor_split {
-            flags.push(format!(
-                "-ts {}",
-                ts.iter()
-                    .map(|x| format!("{x}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
+    }
+
+    /// The `-ot` buffer name of `l`.
+    pub fn buft(&self, l: Loc) -> String {
+        match l {
+            Loc::Gpu(i) => self
+                .gpu_bufts
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("CUDA{i}")),
+            Loc::Cpu => "CPU".into(),
         }
-        match self.split_mode {
-            SplitMode::Layer => {}
-            SplitMode::Row => flags.push("-sm row".into()),
-            SplitMode::None => flags.push("-sm none".into()),
-        }
-        if self.main_gpu != 0 {
-            flags.push(format!("-mg {}", self.main_gpu));
-        }
-        // One -ot with a comma-separated list, as llama-fit-params prints it.
-        if !self.overrides.is_empty() {
-            let rules: Vec<String> = self
-                .overrides
-                .iter()
-                .map(|o| format!("{}={}", o.pattern, buft_name(o.target, gpus)))
-                .collect();
-            flags.push(format!("-ot {}", rules.join(",")));
-        }
-        if self.no_kv_offload {
-            flags.push("-nkvo".into());
-        }
-        flags
+    }
+
+    /// Whether nothing is written.
+    pub fn is_empty(&self) -> bool {
+        crate::commands::llama_cpp::placement_flags(self).is_empty()
     }
 }
 
@@ -144,7 +147,7 @@ struct Rule {
 }
 
 /// The block number of a pattern that starts with a literal `blk\.N\.`.
-fn literal_layer(pattern: &str) -> Option<u64> {
+pub(crate) fn literal_layer(pattern: &str) -> Option<u64> {
     let rest = pattern.strip_prefix(r"blk\.")?;
     let end = rest.find(|c: char| !c.is_ascii_digit())?;
     if end == 0 || !rest[end..].starts_with(r"\.") {
@@ -458,16 +461,28 @@ pub fn place(
     }
     pools[0].output = output_buffer(m, s.n_parallel).bytes;
 
-    let flags = if n_gpu > 0 {
-        a.to_flags(Some(ngl), gpus)
-    } else {
-        PlacementArgs {
-            tensor_split: None,
-            split_mode: SplitMode::Layer,
-            main_gpu: 0,
-            ..a.clone()
-        }
-        .to_flags(None, gpus)
+    let mut expert_layers: Vec<u64> = weights
+        .tensors
+        .iter()
+        .filter(|t| t.tensor.is_routed_expert())
+        .filter_map(|t| t.tensor.layer)
+        .collect();
+    expert_layers.sort_unstable();
+    expert_layers.dedup();
+    let llama = LlamaFlags {
+        args: if n_gpu > 0 {
+            a.clone()
+        } else {
+            PlacementArgs {
+                tensor_split: None,
+                split_mode: SplitMode::Layer,
+                main_gpu: 0,
+                ..a.clone()
+            }
+        },
+        ngl: (n_gpu > 0).then_some(ngl),
+        expert_layers,
+        gpu_bufts: (0..n_gpu).map(|i| buft_name(Loc::Gpu(i), gpus)).collect(),
     };
     let mut notes = Vec::new();
     if experts_on_cpu > Bytes::ZERO {
@@ -488,7 +503,7 @@ pub fn place(
         layer_loc,
         output_loc,
         experts_on_cpu,
-        flags,
+        llama,
         notes,
     })
 }

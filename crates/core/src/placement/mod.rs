@@ -88,10 +88,20 @@ pub struct Placement {
     pub output_loc: Loc,
     /// Bytes of routed-expert weights in system RAM (they run at RAM speed).
     pub experts_on_cpu: Bytes,
-    /// The engine flags that produce this placement.
-    pub flags: Vec<String>,
+    /// The llama.cpp flags that produce this placement, typed; see [`Placement::flags_line`].
+    /// Serialized as `flags`, the rendered list.
+    #[serde(rename = "flags", serialize_with = "rendered_flags")]
+    pub llama: llama_cpp::LlamaFlags,
     /// Caveats.
     pub notes: Vec<String>,
+}
+
+/// The flags as llama.cpp's renderer writes them (JSON keeps its `flags` list).
+fn rendered_flags<S: serde::Serializer>(
+    f: &llama_cpp::LlamaFlags,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(crate::commands::llama_cpp::flag_strings(f))
 }
 
 impl Placement {
@@ -109,6 +119,17 @@ impl Placement {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The llama.cpp flags, one with its value per item (`-ngl 62`, `--cpu-moe`),
+    /// raw (not shell-quoted), as llama.cpp's command renderer writes them.
+    pub fn flags(&self) -> Vec<String> {
+        crate::commands::llama_cpp::flag_strings(&self.llama)
+    }
+
+    /// The llama.cpp flags on one line, for display (empty when there are none).
+    pub fn flags_line(&self) -> String {
+        self.flags().join(" ")
     }
 
     /// Number of blocks on accelerators.

@@ -52,7 +52,7 @@ impl LayerFraction {
             LayerFraction::Attn => format!(r"blk\.{il}\.ffn_(gate|up|gate_up|down).*"),
             LayerFraction::Up => format!(r"blk\.{il}\.ffn_(gate|gate_up|down).*"),
             LayerFraction::Gate => format!(r"blk\.{il}\.ffn_down.*"),
-            LayerFraction::Moe => format!(r"blk\.{il}\.ffn_(up|down|gate_up|gate)_(ch|)exps"),
+            LayerFraction::Moe => crate::flags::moe_block_pattern(il),
         }
     }
 
@@ -303,7 +303,7 @@ impl PlaceProjector<'_> {
             Trial::Given => self.req.given.clone(),
             Trial::AllExpertsOnCpu => PlacementArgs {
                 overrides: vec![Override {
-                    pattern: r"blk\.\d+\.ffn_(up|down|gate_up|gate)_(ch|)exps".into(),
+                    pattern: format!(r"blk\.\d+{}", crate::flags::CPU_MOE_PATTERN),
                     target: Loc::Cpu,
                 }],
                 ..Default::default()
