@@ -992,7 +992,7 @@ pub(crate) fn speed_for(
             .find_map(|d| d.interconnect.pcie_bandwidth())
             .unwrap_or(canirun_core::units::BytesPerSecond::gbps(31.5))
     });
-    let p = speed::bridge::from_memory(&model, placement, &devices, link).map_err(|e| {
+    let p = speed::bridge::from_memory(&model, placement, &devices, link, s).map_err(|e| {
         format!("{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)")
     })?;
     let depth = placement_depth(s);

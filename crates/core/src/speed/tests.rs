@@ -231,3 +231,101 @@ fn unknown_class_falls_back_with_a_note() {
         .1
         .is_none());
 }
+
+/// `spec` under `quant` placed on one RTX 4090 by llama.cpp's rules with
+/// `s`, and turned into a speed placement through [`bridge::from_memory`].
+fn placed_on_4090(name: &str, quant: &str, s: &crate::memory::RunSettings) -> Placement {
+    use crate::placement::llama_cpp::{place, PlacementArgs};
+    let spec = model::resolve(name).expect("model").entry.spec();
+    let q = Quant::parse(quant).expect("quant");
+    let w = weights(&spec, &q, model::MlaTensorLayout::Split);
+    let gpu = crate::placement::DeviceSpec {
+        name: "RTX 4090".into(),
+        memory: Bytes(24 << 30),
+        backend: crate::memory::Backend::Cuda,
+    };
+    let mem = place(&spec, &w, s, &[gpu], None, &PlacementArgs::default()).expect("placement");
+    let m = ModelCost::with_settings(&spec, &w, s);
+    let devices = vec![None, Some(catalog_device("4090"))];
+    bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), s).expect("speed placement")
+}
+
+#[test]
+fn run_settings_reach_the_speed_model() {
+    use crate::memory::{FlashAttn, RunSettings};
+    use crate::quant::GgmlType;
+    let base = RunSettings {
+        n_ctx: 32768,
+        flash_attn: FlashAttn::On,
+        ..RunSettings::default()
+    };
+    let p = placed_on_4090("llama-3-8b", "Q4_K_M", &base);
+    assert_eq!((p.n_batch, p.n_ubatch, p.flash_attn), (2048, 512, true));
+
+    // -ub 128: four times the micro-batches, each paying its fixed cost and
+    // reading the weights again: a 2048-token prompt is slower.
+    let ub128 = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            n_ubatch: 128,
+            ..base.clone()
+        },
+    );
+    assert_eq!(ub128.n_ubatch, 128);
+    let t512 = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+    let t128 = prefill(&ub128, 2048, 0, cal()).unwrap().seconds.0;
+    assert!(t128 > t512 * 1.02, "-ub 128 {t128} s vs -ub 512 {t512} s");
+    // -ub larger than -b is capped at -b, as llama.cpp does.
+    let capped = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            n_batch: 256,
+            n_ubatch: 512,
+            ..base.clone()
+        },
+    );
+    assert_eq!((capped.n_batch, capped.n_ubatch), (256, 256));
+
+    // A q8_0 cache holds 8.5 bits per value instead of 16: decode at depth
+    // reads fewer bytes and is faster; at depth 0 there is nothing to read.
+    let q8 = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            type_k: GgmlType::Q8_0,
+            type_v: GgmlType::Q8_0,
+            ..base.clone()
+        },
+    );
+    let kv_ratio = q8.model.kv_bytes_per_token / p.model.kv_bytes_per_token;
+    assert!(
+        (kv_ratio - 8.5 / 16.0).abs() < 1e-6,
+        "q8_0/f16 KV bytes {kv_ratio}"
+    );
+    let d = |pl: &Placement, depth| decode(pl, depth, cal()).unwrap().seconds.0;
+    assert!(d(&q8, 16384) < d(&p, 16384));
+    assert!((d(&q8, 0) - d(&p, 0)).abs() < 1e-12);
+
+    // Flash attention off: every head's score matrix goes through memory, so
+    // a long prompt is slower; a short one barely changes.
+    let no_fa = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            flash_attn: FlashAttn::Off,
+            ..base.clone()
+        },
+    );
+    assert!(!no_fa.flash_attn);
+    let long_on = prefill(&p, 16384, 0, cal()).unwrap().seconds.0;
+    let long_off = prefill(&no_fa, 16384, 0, cal()).unwrap().seconds.0;
+    assert!(
+        long_off > long_on * 1.05,
+        "FA off {long_off} s vs on {long_on} s"
+    );
+    let short_on = prefill(&p, 64, 0, cal()).unwrap().seconds.0;
+    let short_off = prefill(&no_fa, 64, 0, cal()).unwrap().seconds.0;
+    assert!(short_off < short_on * 1.02);
+}
