@@ -168,14 +168,15 @@ pub struct DeviceSpec {
     pub class: DeviceClass,
     /// Peak memory bandwidth (spec sheet).
     pub bandwidth: BytesPerSecond,
-    /// Peak dense FP16 (else BF16) tensor rate; `None` for CPUs.
+    /// Peak dense FP16 (else BF16) tensor rate; for CPUs the FP32 vector rate.
     pub compute: Option<FlopsPerSecond>,
 }
 
 impl DeviceSpec {
     /// From a catalog device. Apple chips get their FP16 rate from the GPU
     /// core count × the per-core rate of their generation (calibration data);
-    /// CPU platforms have no compute figure.
+    /// CPU platforms their vector rate, cores × FLOP/cycle × clock
+    /// ([`crate::hardware::CpuCompute`]), when the catalog gives all three.
     pub fn from_device(
         d: &Device,
         backend: Backend,
@@ -188,7 +189,8 @@ impl DeviceSpec {
         let compute = d
             .fp16
             .or(d.bf16)
-            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores));
+            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores))
+            .or_else(|| d.cpu.as_ref().map(|c| c.peak()));
         Ok(DeviceSpec {
             label: d.name.clone(),
             backend,

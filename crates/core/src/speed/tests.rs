@@ -157,7 +157,7 @@ fn layer_split_matches_the_pipeline_formula_and_costs_hops() {
 fn experts_on_cpu_run_at_ram_bandwidth() {
     let m = cost("r1", "Q4_K_M");
     let gpu_dev = catalog_device("4090");
-    let cpu_dev = catalog_device("epyc-9654");
+    let cpu_dev = catalog_device("epyc-9654-12ch-ddr5");
     let p = Placement::experts_on_cpu(&m, gpu_dev, cpu_dev, BytesPerSecond::gbps(31.5));
     let e = decode(&p, 0, cal()).unwrap();
     assert_eq!(p.devices[1].expert_bytes, m.expert_bytes);
@@ -328,4 +328,37 @@ fn run_settings_reach_the_speed_model() {
     let short_on = prefill(&p, 64, 0, cal()).unwrap().seconds.0;
     let short_off = prefill(&no_fa, 64, 0, cal()).unwrap().seconds.0;
     assert!(short_off < short_on * 1.02);
+}
+
+#[test]
+fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
+    let cat = Catalog::embedded().expect("catalog");
+    let m = cost("deepseek-r1:7b", "Q4_K_M");
+    let mut n = 0;
+    for d in cat.devices() {
+        let (Some(c), Some(_)) = (&d.cpu, d.bandwidth) else {
+            continue;
+        };
+        let spec = DeviceSpec::from_device(d, default_backend(d), cal()).expect("spec");
+        // The compute figure is cores × FLOP/cycle × clock, not a per-device number.
+        let expect = f64::from(c.cores) * c.flops_per_cycle * c.clock_ghz * 1e9;
+        assert_eq!(spec.compute.map(|f| f.0), Some(expect), "{}", d.id);
+        let p = Placement::single_device(&m, spec);
+        let pre = prefill(&p, 512, 0, cal()).expect("CPU prefill");
+        let dec = decode(&p, 0, cal()).expect("CPU decode");
+        assert!(pre.rate.0 > 0.0 && dec.rate.0 > 0.0, "{}", d.id);
+        n += 1;
+    }
+    assert!(n >= 50, "only {n} CPU platforms with a compute figure");
+    // AVX-512 on two FMA units (Sapphire Rapids) doubles AVX2's FLOP/cycle.
+    let spr = cat
+        .get("xeon-platinum-8480-plus")
+        .and_then(|d| d.cpu.clone());
+    assert_eq!(spr.map(|c| c.flops_per_cycle), Some(64.0));
+    let typical = crate::hardware::typical_desktop_cpu(cat).expect("typical desktop");
+    assert_eq!(
+        typical.platform.map(|p| (p.channels, p.mts)),
+        Some((2, 5600))
+    );
+    assert!(typical.cpu.is_some() && typical.bandwidth.is_some());
 }
