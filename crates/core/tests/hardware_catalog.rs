@@ -211,8 +211,10 @@ fn benchmark_names_land_on_the_right_devices() {
             "gb10-dgx-spark",
         ),
         (
+            // The CPU itself (data/cpu_platforms.csv: cores, clock, SIMD);
+            // validate speed takes the stated DDR5-6400 for its bandwidth.
             "Intel Core i9-13900K, DDR5-6400 (dual channel), CPU only",
-            "desktop-2ch-ddr5-6400",
+            "core-i9-13900k",
         ),
         (
             "Intel Core Ultra 265K custom PC (with RTX 2080 Ti)",

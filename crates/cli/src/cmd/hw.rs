@@ -160,6 +160,11 @@ fn show(catalog: &Catalog, name: &str, json: bool) -> anyhow::Result<()> {
                         .unwrap_or_default(),
             ),
             ("GPU cores", opt(d.gpu_cores)),
+            ("CPU vector compute", opt(d.cpu.as_ref().map(|c| c.basis()))),
+            (
+                "sources: CPU FLOP/cycle",
+                opt(d.cpu.as_ref().map(|c| c.source.clone())),
+            ),
             ("aliases", d.aliases.join(", ")),
             ("sources", d.sources.row.clone()),
             ("sources: BF16/FP8", opt(d.sources.flops.as_deref())),

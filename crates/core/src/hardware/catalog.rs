@@ -5,13 +5,19 @@
 //! `unconfirmed`. The parser takes the leading number of a cell and treats a
 //! cell without one (`unconfirmed`, `n/a`, empty) as unknown.
 
-use super::{Device, DeviceKind, Interconnect, MemoryPlatform, Sources};
+use super::{CpuCompute, Device, DeviceKind, Interconnect, MemoryPlatform, Sources};
 use crate::units::{Bytes, BytesPerSecond, FlopsPerSecond, Watts, GIB};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// The catalog CSV, embedded at build time.
 pub const HARDWARE_CSV: &str = include_str!("../../data/hardware.csv");
+
+/// CPU platforms (cores, clocks, SIMD, memory channels, with sources), embedded.
+pub const CPU_PLATFORMS_CSV: &str = include_str!("../../data/cpu_platforms.csv");
+
+/// FP32 FLOP per core per cycle of each SIMD unit, with sources, embedded.
+pub const CPU_SIMD_CSV: &str = include_str!("../../data/cpu_simd.csv");
 
 /// Errors from reading a hardware catalog.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -47,7 +53,9 @@ impl Catalog {
     /// The catalog embedded in the binary, parsed on first use.
     pub fn embedded() -> Result<&'static Catalog, CatalogError> {
         EMBEDDED
-            .get_or_init(|| Catalog::from_csv(HARDWARE_CSV))
+            .get_or_init(|| {
+                Catalog::from_csv(HARDWARE_CSV)?.with_cpu_platforms(CPU_PLATFORMS_CSV, CPU_SIMD_CSV)
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -82,6 +90,119 @@ impl Catalog {
         Ok(Catalog { devices, by_id })
     }
 
+    /// Add the CPU platforms of `platforms_csv` (columns of
+    /// data/cpu_platforms.csv; rows with an empty id are skipped), each with
+    /// its compute figure from the first row of `simd_csv` whose
+    /// `simd_contains` occurs in the platform's simd cell.
+    pub fn with_cpu_platforms(
+        mut self,
+        platforms_csv: &str,
+        simd_csv: &str,
+    ) -> Result<Catalog, CatalogError> {
+        let simd = read_rows(simd_csv)?;
+        for (i, row) in read_rows(platforms_csv)?.into_iter().enumerate() {
+            let get = |name: &str| row.get(name).map(String::as_str).filter(|s| !s.is_empty());
+            let Some(id) = get("id") else { continue };
+            let bad = |reason: &str| CatalogError::BadRow {
+                row: i + 1,
+                id: id.to_string(),
+                reason: reason.to_string(),
+            };
+            let name = get("cpu").ok_or_else(|| bad("missing cpu name"))?;
+            let sources = get("sources").ok_or_else(|| bad("missing sources"))?;
+            let num = |col: &str| get(col).and_then(leading_number);
+            let channels = num("memory_channels");
+            let mts = num("max_memory_mts");
+            let bandwidth = num("theoretical_bw_gbs")
+                .or_else(|| Some(channels? * mts? * 8.0 / 1000.0))
+                .map(BytesPerSecond::gbps);
+            // A platform without a memory bandwidth figure cannot be used for
+            // speed or placement: not loaded (the file header lists them).
+            let Some(bandwidth) = bandwidth else { continue };
+            let cores = num("cores").map(|c| c as u32).filter(|&c| c > 0);
+            let clock = num("base_ghz")
+                .or_else(|| num("boost_ghz"))
+                .filter(|&c| c > 0.0);
+            let simd_cell = get("simd").unwrap_or_default().to_ascii_lowercase();
+            let unit = simd.iter().find(|u| {
+                u.get("simd_contains")
+                    .is_some_and(|k| !k.is_empty() && simd_cell.contains(&k.to_ascii_lowercase()))
+            });
+            let cpu = match (cores, clock, unit) {
+                (Some(cores), Some(clock_ghz), Some(u)) => Some(CpuCompute {
+                    cores,
+                    clock_ghz,
+                    unit: u.get("unit").cloned().unwrap_or_default(),
+                    flops_per_cycle: u
+                        .get("fp32_flops_per_cycle")
+                        .and_then(|v| leading_number(v))
+                        .ok_or_else(|| bad("cpu_simd.csv row without fp32_flops_per_cycle"))?,
+                    source: u.get("source").cloned().unwrap_or_default(),
+                }),
+                _ => None,
+            };
+            let dev = Device {
+                id: id.to_string(),
+                name: name.to_string(),
+                vendor: get("vendor").unwrap_or_default().to_string(),
+                kind: DeviceKind::CpuPlatform,
+                category: "CPU / system memory".into(),
+                architecture: get("family").map(str::to_string),
+                memory: None,
+                memory_max: None,
+                memory_type: get("memory_type").map(str::to_string),
+                bandwidth: Some(bandwidth),
+                fp16: None,
+                fp16_basis: None,
+                bf16: None,
+                fp8: None,
+                tdp: num("tdp_w").map(Watts),
+                price_usd: num("launch_price_usd"),
+                price_note: get("launch_price_usd").map(str::to_string),
+                interconnect: Interconnect::default(),
+                platform: match (channels, mts) {
+                    (Some(c), Some(m)) => Some(MemoryPlatform {
+                        channels: c as u32,
+                        mts: m as u32,
+                        sockets: 1,
+                    }),
+                    _ => None,
+                },
+                gpu_cores: None,
+                cpu_cores: cores,
+                cpu,
+                aliases: get("aliases")
+                    .map(|a| {
+                        a.split(';')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                sources: Sources {
+                    row: sources.to_string(),
+                    flops: None,
+                    interconnect: None,
+                    // Channels and transfer rate come from the row's own sources.
+                    platform: Some(match get("measured_bw_source") {
+                        Some(m) => format!("{sources}; measured bandwidth: {m}"),
+                        None => sources.to_string(),
+                    }),
+                },
+                notes: get("notes").map(str::to_string),
+            };
+            if self
+                .by_id
+                .insert(dev.id.clone(), self.devices.len())
+                .is_some()
+            {
+                return Err(CatalogError::Duplicate(dev.id));
+            }
+            self.devices.push(dev);
+        }
+        Ok(self)
+    }
+
     /// All devices, in catalog order.
     pub fn devices(&self) -> &[Device] {
         &self.devices
@@ -113,6 +234,27 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// Every row of a CSV (`#` lines are comments) as column → cell.
+fn read_rows(text: &str) -> Result<Vec<HashMap<String, String>>, CatalogError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| CatalogError::Csv(e.to_string()))?
+        .clone();
+    rdr.records()
+        .map(|rec| {
+            let rec = rec.map_err(|e| CatalogError::Csv(e.to_string()))?;
+            Ok(headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.trim().to_string()))
+                .collect())
+        })
+        .collect()
 }
 
 /// The leading number of a cell: `max 96 ...` → 96, `~33600 (...)` → 33600,
@@ -208,6 +350,7 @@ fn parse_row<'a>(
         platform,
         gpu_cores: gpu_cores.or_else(|| num("apple_gpu_cores").map(|v| v as u32)),
         cpu_cores,
+        cpu: None,
         aliases: get("aliases")
             .map(|a| {
                 a.split(';')

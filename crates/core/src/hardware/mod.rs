@@ -108,6 +108,52 @@ impl MemoryPlatform {
     }
 }
 
+/// What a CPU computes with: cores × FLOP per core per cycle × clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuCompute {
+    /// Physical cores (per socket).
+    pub cores: u32,
+    /// All-core clock used for the figure, GHz (the base clock, else the boost).
+    pub clock_ghz: f64,
+    /// The SIMD unit counted (`data/cpu_simd.csv`).
+    pub unit: String,
+    /// FP32 FLOP per core per cycle of that unit.
+    pub flops_per_cycle: f64,
+    /// Where the FLOP/cycle figure comes from.
+    pub source: String,
+}
+
+impl CpuCompute {
+    /// Peak FP32 vector rate of one socket: cores × FLOP/cycle × clock.
+    pub fn peak(&self) -> FlopsPerSecond {
+        FlopsPerSecond(f64::from(self.cores) * self.flops_per_cycle * self.clock_ghz * 1e9)
+    }
+
+    /// How the figure is computed, numbers filled in.
+    pub fn basis(&self) -> String {
+        format!(
+            "{} cores × {} FLOP/cycle ({}) × {} GHz = {:.2} TFLOP/s",
+            self.cores,
+            self.flops_per_cycle,
+            self.unit,
+            self.clock_ghz,
+            self.peak().0 / 1e12
+        )
+    }
+}
+
+/// Id of the catalog's assumed typical dual-channel DDR5 desktop
+/// (`data/cpu_platforms.csv`, last row).
+pub const TYPICAL_DESKTOP_CPU_ID: &str = "typical-desktop-ddr5";
+
+/// The platform to assume when only `--ram` is given and no CPU is named or
+/// detected: a typical dual-channel DDR5 desktop (8 cores, AVX2, DDR5-5600;
+/// the row's sources say why). The caller decides when to assume it and
+/// should say so.
+pub fn typical_desktop_cpu(cat: &Catalog) -> Option<&Device> {
+    cat.get(TYPICAL_DESKTOP_CPU_ID)
+}
+
 /// Where each group of values of a device came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sources {
@@ -171,6 +217,10 @@ pub struct Device {
     pub gpu_cores: Option<u32>,
     /// CPU cores, when the name gives them (Apple configurations).
     pub cpu_cores: Option<u32>,
+    /// The vector units of a CPU platform, when its catalog row gives cores,
+    /// clock and SIMD extension (`data/cpu_platforms.csv`).
+    #[serde(default)]
+    pub cpu: Option<CpuCompute>,
     /// Other names that resolve to exactly this device.
     pub aliases: Vec<String>,
     /// Where the values came from.

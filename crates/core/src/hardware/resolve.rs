@@ -740,8 +740,9 @@ mod tests {
         let set = resolve_set(cat(), &["4090", "3090", "2x4090"]).unwrap();
         assert_eq!(set.devices.len(), 2);
         assert_eq!(set.count(), 4);
+        // The SKU is a catalog CPU (data/cpu_platforms.csv), not only its platform.
         let v = resolve(cat(), "2x Intel Xeon Gold 6454S + RTX 4090 24GB").unwrap();
-        assert_eq!(v[0].device.id, "xeon-4th-gen-8ch-ddr5-4800");
+        assert_eq!(v[0].device.id, "xeon-gold-6454s");
         assert_eq!(v[0].count, 2);
         assert_eq!(v[1].device.id, "rtx-4090-24gb");
         // `Max+ 395` is a name, not a set.

@@ -175,7 +175,7 @@ pub(super) fn for_llama_cpp(
         );
     }
     let link = host_link(req);
-    match speed::bridge::from_memory(&model, placement, &devices, link) {
+    match speed::bridge::from_memory(&model, placement, &devices, link, s) {
         Ok(p) => read(req, s, p),
         Err(e) => Speed::missing(format!(
             "{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)"

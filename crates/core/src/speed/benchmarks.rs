@@ -9,12 +9,14 @@
 
 use super::placement::{DeviceClass, DeviceSpec, ModelCost, Placement};
 use super::roofline::{decode_token_seconds, prefill_seconds};
-use super::{default_backend, Calibration, SpeedError};
+use super::{bridge, default_backend, Calibration, SpeedError};
 use crate::hardware::{self, Catalog, DeviceKind};
-use crate::memory::Backend;
+use crate::memory::{Backend, FlashAttn, RunSettings};
 use crate::model::{self, MlaTensorLayout};
-use crate::quant::{weights, Quant};
-use crate::units::BytesPerSecond;
+use crate::placement::llama_cpp::{parse_buft, place, Override, PlacementArgs, SplitMode};
+use crate::placement::{DeviceSpec as MemDevice, Loc};
+use crate::quant::{weights, GgmlType, Quant, Weights};
+use crate::units::{Bytes, BytesPerSecond};
 use crate::validate::{Skipped, Summary};
 use serde::Serialize;
 
@@ -304,17 +306,6 @@ fn engine_backend(engine: &str, d: &hardware::Device) -> Backend {
     }
 }
 
-/// A number after `key` in free text (`n_batch 4096`).
-fn number_after(text: &str, key: &str) -> Option<u64> {
-    let i = text.find(key)? + key.len();
-    text[i..]
-        .trim_start_matches([' ', '=', ':'])
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// `N` in "… (N layers offloaded)": the `-ngl` of a partial offload.
 fn layers_offloaded(hw: &str) -> Option<u64> {
     let lower = hw.to_ascii_lowercase();
@@ -402,6 +393,185 @@ pub fn prepare(
     Ok((out, skipped))
 }
 
+/// The llama.cpp flags a row states, in its notes or its hardware cell.
+#[derive(Debug, Clone, Default)]
+struct RowFlags {
+    /// Run settings (llama-bench defaults where the row is silent).
+    settings: RunSettings,
+    /// Placement flags.
+    args: PlacementArgs,
+    /// What was read, for the interpretation column.
+    read: Vec<String>,
+}
+
+/// One token of free text without the punctuation around it.
+fn clean_token(t: &str) -> &str {
+    t.trim_matches(|c: char| matches!(c, '(' | ')' | ',' | ';' | ':' | '[' | ']'))
+}
+
+/// Read the flags of a row: `-ngl N` (also `ngl N`, "N layers offloaded" in
+/// the hardware cell), `-ot PATTERN=BUFT`, `-cmoe`, `--n-cpu-moe N`, `-ts`,
+/// `-sm`, `-nkvo`, `-fa [0|1]` (also `fa 1`, "no-FA"), `-ctk`/`-ctv`,
+/// `-b`/`n_batch`, `-ub`/`n_ubatch`. Later flags win, as on a command line.
+/// Where the row is silent the settings are llama-bench's defaults:
+/// `-b 2048 -ub 512`, F16 cache, flash attention off.
+fn read_flags(notes: &str, hw: &str, backend: Backend) -> RowFlags {
+    let mut f = RowFlags {
+        settings: RunSettings {
+            backend,
+            flash_attn: FlashAttn::Off,
+            ..RunSettings::default()
+        },
+        ..RowFlags::default()
+    };
+    if let Some(n) = layers_offloaded(hw) {
+        f.args.n_gpu_layers = Some(n);
+        f.read.push(format!("-ngl {n}"));
+    }
+    let lower = notes.to_ascii_lowercase();
+    if lower.contains("no-fa") {
+        f.read.push("-fa 0".into());
+    }
+    let toks: Vec<&str> = notes
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .map(clean_token)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let num = |i: usize| toks.get(i).and_then(|t| t.parse::<u64>().ok());
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        let key = t.to_ascii_lowercase();
+        let mut used = 1;
+        match key.as_str() {
+            "-ngl" | "--n-gpu-layers" | "--gpu-layers" | "ngl" => {
+                if let Some(n) = num(i + 1) {
+                    f.args.n_gpu_layers = Some(n);
+                    f.read.push(format!("-ngl {n}"));
+                    used = 2;
+                }
+            }
+            "-ot" | "--override-tensor" => {
+                if let Some(v) = toks.get(i + 1) {
+                    for rule in v.split(',') {
+                        if let Some((pat, buft)) = rule.rsplit_once('=') {
+                            if let Some(target) = parse_buft(buft) {
+                                f.args.overrides.push(Override {
+                                    pattern: pat.to_string(),
+                                    target,
+                                });
+                                f.read.push(format!("-ot {pat}={buft}"));
+                            }
+                        }
+                    }
+                    used = 2;
+                }
+            }
+            "-cmoe" | "--cpu-moe" => {
+                f.args.overrides.push(Override {
+                    pattern: r"\.ffn_(up|down|gate)_(ch|)exps".into(),
+                    target: Loc::Cpu,
+                });
+                f.read.push("-cmoe".into());
+            }
+            "-ncmoe" | "--n-cpu-moe" => {
+                if let Some(n) = num(i + 1).filter(|&n| n <= 10_000) {
+                    for il in 0..n {
+                        f.args.overrides.push(Override {
+                            pattern: format!(r"blk\.{il}\.ffn_(up|down|gate)_(ch|)exps"),
+                            target: Loc::Cpu,
+                        });
+                    }
+                    f.read.push(format!("--n-cpu-moe {n}"));
+                    used = 2;
+                }
+            }
+            "-ts" | "--tensor-split" => {
+                if let Some(v) = toks.get(i + 1) {
+                    let parts: Option<Vec<f64>> =
+                        v.split([',', '/']).map(|x| x.parse::<f64>().ok()).collect();
+                    if let Some(ts) = parts.filter(|p| !p.is_empty()) {
+                        f.args.tensor_split = Some(ts);
+                        f.read.push(format!("-ts {v}"));
+                        used = 2;
+                    }
+                }
+            }
+            "-sm" | "--split-mode" => {
+                let mode = toks.get(i + 1).map(|v| v.to_ascii_lowercase());
+                let m = match mode.as_deref() {
+                    Some("layer") => Some(SplitMode::Layer),
+                    Some("row") => Some(SplitMode::Row),
+                    Some("none") => Some(SplitMode::None),
+                    _ => None,
+                };
+                if let Some(m) = m {
+                    f.args.split_mode = m;
+                    f.read.push(format!("-sm {}", mode.unwrap_or_default()));
+                    used = 2;
+                }
+            }
+            "-nkvo" | "--no-kv-offload" => {
+                f.args.no_kv_offload = true;
+                f.read.push("-nkvo".into());
+            }
+            "-fa" | "--flash-attn" | "fa" => {
+                let v = toks.get(i + 1).map(|v| v.to_ascii_lowercase());
+                let (on, n) = match v.as_deref() {
+                    Some("0" | "off" | "false") => (false, 2),
+                    Some("1" | "on" | "true") => (true, 2),
+                    Some("auto") => (true, 2),
+                    // A bare `-fa` (older llama.cpp, ik_llama.cpp) turns it on.
+                    _ if key != "fa" => (true, 1),
+                    _ => {
+                        i += 1;
+                        continue;
+                    }
+                };
+                f.settings.flash_attn = if on { FlashAttn::On } else { FlashAttn::Off };
+                f.read.push(format!("-fa {}", u8::from(on)));
+                used = n;
+            }
+            "-ctk" | "--cache-type-k" | "-ctv" | "--cache-type-v" => {
+                if let Some(ty) = toks.get(i + 1).and_then(|v| v.parse::<GgmlType>().ok()) {
+                    if key == "-ctk" || key == "--cache-type-k" {
+                        f.settings.type_k = ty;
+                    } else {
+                        f.settings.type_v = ty;
+                    }
+                    f.read.push(format!("{t} {}", toks[i + 1]));
+                    used = 2;
+                }
+            }
+            "-b" | "--batch-size" | "n_batch" => {
+                if let Some(n) = num(i + 1).filter(|&n| n > 0 && n <= 1 << 20) {
+                    f.settings.n_batch = n;
+                    f.read.push(format!("-b {n}"));
+                    used = 2;
+                }
+            }
+            "-ub" | "--ubatch-size" | "n_ubatch" => {
+                if let Some(n) = num(i + 1).filter(|&n| n > 0 && n <= 1 << 20) {
+                    f.settings.n_ubatch = n;
+                    f.read.push(format!("-ub {n}"));
+                    used = 2;
+                }
+            }
+            _ => {}
+        }
+        i += used;
+    }
+    f
+}
+
+/// Scale every tensor's bytes by `factor` (a published file size that the
+/// quantization label does not give).
+fn scale_weights(w: &mut Weights, factor: f64) {
+    for t in &mut w.tensors {
+        t.bytes = Bytes((t.bytes.0 as f64 * factor).round() as u64);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn prepare_row(
     cat: &Catalog,
@@ -431,8 +601,7 @@ fn prepare_row(
     let (workload, test_note) = parse_test(test)?;
     let (spec, model_note) = resolve_model(model_name)?;
     let (q, quant_note) = resolve_quant(quant)?;
-    let w = weights(&spec, &q, MlaTensorLayout::Split);
-    let mut cost = ModelCost::new(&spec, &w);
+    let mut w = weights(&spec, &q, MlaTensorLayout::Split);
     let mut notes_out: Vec<String> = [test_note, model_note, quant_note]
         .into_iter()
         .flatten()
@@ -442,7 +611,7 @@ fn prepare_row(
     if let Ok(gib) = size_gib.parse::<f64>() {
         let ours = w.total().as_gib();
         if gib > 0.0 && ours > 0.0 && ((gib / ours) - 1.0).abs() > 0.03 {
-            cost = cost.scaled_weights(gib / ours);
+            scale_weights(&mut w, gib / ours);
             notes_out.push(format!(
                 "weights scaled to the published {gib} GiB (label {} gives {ours:.2} GiB)",
                 q
@@ -459,56 +628,87 @@ fn prepare_row(
         .iter()
         .filter(|r| r.device.kind == DeviceKind::CpuPlatform)
         .collect();
+    if gpus.len() > 1 || cpus.len() > 1 {
+        return Err(format!(
+            "hardware '{hw}': more than one GPU model or CPU platform"
+        ));
+    }
     let spec_of = |r: &hardware::Resolved| -> Result<DeviceSpec, String> {
         let backend = engine_backend(engine, &r.device);
         DeviceSpec::from_device(&r.device, backend, cal).map_err(|e| e.to_string())
     };
-    let mut placement = match (gpus.as_slice(), cpus.as_slice()) {
-        ([g], []) => {
-            let n = if n_col > 1 { n_col } else { g.count };
-            let d = spec_of(g)?;
-            if n > 1 {
-                let link = g.device.interconnect.pcie_bandwidth();
-                notes_out.push(format!("{n}× layer split"));
-                Placement::layer_split(&cost, d, n, link)
-            } else {
-                Placement::single_device(&cost, d)
-            }
-        }
-        ([], [c]) => {
-            let d = spec_of(c)?.times(c.count);
-            Placement::single_device(&cost, d)
-        }
-        ([g], [c]) => {
-            let layers = layers_offloaded(hw);
-            let Some(ngl) = layers else {
-                return Err("CPU + GPU machine without a stated placement (-ngl / -ot)".into());
-            };
-            let gd = spec_of(g)?;
-            let cd = spec_of(c)?.times(c.count);
-            let link = g
-                .device
-                .interconnect
-                .pcie_bandwidth()
-                .unwrap_or(BytesPerSecond::gbps(31.5));
-            notes_out.push(format!(
-                "-ngl {ngl}: {ngl} of {} layers on the GPU",
-                spec.n_layer
-            ));
-            Placement::layer_offload(&cost, gd, cd, ngl, link)
-        }
-        _ => {
-            return Err(format!(
-                "hardware '{hw}': more than one GPU model or CPU platform"
-            ))
-        }
+    let host = cpus
+        .first()
+        .map(|c| spec_of(c).map(|d| d.times(c.count)))
+        .transpose()?;
+    let mut speed_devices = vec![host];
+    let mut mem_gpus = Vec::new();
+    let mut link = BytesPerSecond::gbps(31.5);
+    let backend = match (gpus.first(), cpus.first()) {
+        (Some(g), _) => engine_backend(engine, &g.device),
+        (None, Some(c)) => engine_backend(engine, &c.device),
+        (None, None) => return Err(format!("hardware '{hw}': no device")),
     };
-    let nl = notes.to_ascii_lowercase();
-    if let Some(b) = number_after(&nl, "n_batch").filter(|&b| b > 0 && b <= 1 << 20) {
-        placement.n_batch = b;
+    if let Some(g) = gpus.first() {
+        let n = if n_col > 1 { n_col } else { g.count };
+        let d = spec_of(g)?;
+        // Memory of each GPU for the split; unknown: room for the whole model.
+        let memory = g
+            .device
+            .usable_memory()
+            .unwrap_or(w.total() + Bytes(1 << 30));
+        for i in 0..n {
+            let mut di = d.clone();
+            if n > 1 {
+                di.label = format!("{} #{i}", di.label);
+            }
+            mem_gpus.push(MemDevice {
+                name: di.label.clone(),
+                memory,
+                backend,
+            });
+            speed_devices.push(Some(di));
+        }
+        if let Some(l) = g.device.interconnect.pcie_bandwidth() {
+            link = l;
+        }
     }
-    if let Some(u) = number_after(&nl, "n_ubatch").filter(|&u| u > 0 && u <= 1 << 20) {
-        placement.n_ubatch = u;
+    let mut flags = read_flags(notes, hw, backend);
+    // MLA caches one latent per token: its V is a view of K, so `-ctk` alone
+    // sets both (llama.cpp ignores `-ctv` there).
+    if spec.mla.is_some() {
+        flags.settings.type_v = flags.settings.type_k;
+    }
+    let n_tokens = match workload {
+        Workload::Generation { n, start } | Workload::Prompt { n, start } => n + start,
+        Workload::Mixed { pp, tg } => pp + tg,
+    };
+    // llama-bench sizes the context to the test: prompt + generated + depth.
+    flags.settings.n_ctx = n_tokens.max(256);
+    let cost = ModelCost::with_settings(&spec, &w, &flags.settings);
+    let mem_p = place(&spec, &w, &flags.settings, &mem_gpus, None, &flags.args)
+        .map_err(|e| format!("placement: {e}"))?;
+    let placement = bridge::from_memory(&cost, &mem_p, &speed_devices, link, &flags.settings)
+        .map_err(|e| match e {
+            SpeedError::NoBandwidth(ref pool) if pool.starts_with("CPU") => format!(
+                "the placement ({}) keeps blocks or experts in system RAM, but the row names no CPU platform",
+                if mem_p.llama.is_empty() { "default".to_string() } else { mem_p.flags_line() }
+            ),
+            e => e.to_string(),
+        })?;
+    if mem_gpus.len() > 1 {
+        notes_out.push(format!("{}× layer split", mem_gpus.len()));
+    }
+    if !flags.read.is_empty() {
+        notes_out.push(format!("flags read: {}", flags.read.join(" ")));
+    }
+    if mem_p.experts_on_cpu > Bytes::ZERO || mem_p.devices[0].layers.len() > 0 {
+        notes_out.push(format!(
+            "{} of {} blocks on GPUs, {:.1} GiB of experts in RAM",
+            mem_p.gpu_layers(),
+            spec.n_layer,
+            mem_p.experts_on_cpu.as_gib()
+        ));
     }
     let first = &placement.devices[0].device;
     let mut interp = format!(

@@ -2,17 +2,31 @@
 //! model's placement (what each device reads per token, and the hops between).
 
 use super::placement::{DeviceShare, DeviceSpec, Link, ModelCost, Placement};
+use crate::memory::{FlashAttn, RunSettings};
 use crate::placement as mem;
 use crate::units::{Bytes, BytesPerSecond};
 
-/// Build the speed placement for `mem_placement`. `devices[i]` describes pool `i`
-/// (host first, then each GPU, as in [`mem::Placement::devices`]); a pool that
-/// holds anything needs a description. `link` joins the host and the GPUs (PCIe).
+/// The one way from a memory placement to a speed placement: the user path
+/// (`estimate`) and the calibration (`validate speed`) both call it, so the
+/// fitted constants describe what users get.
+///
+/// * `model`: the model's per-token costs, built with
+///   [`ModelCost::with_settings`] from the same `settings` (its KV bytes per
+///   token follow `-ctk`/`-ctv` and the MLA cache layout);
+/// * `p`: the memory placement ([`crate::placement::llama_cpp::place`]);
+/// * `devices[i]` describes pool `i` (host first, then each GPU, as in
+///   [`mem::Placement::devices`]); a pool that runs anything needs a description;
+/// * `link`: the host-GPU and GPU-GPU link (PCIe);
+/// * `settings`: the run settings; `-b` and `-ub` set the prefill batches
+///   (`n_ubatch` is capped at `n_batch`, as llama.cpp does) and `-fa` decides
+///   whether attention materialises its score matrix (`auto` counts as on:
+///   llama.cpp enables flash attention on every backend canirun models).
 pub fn from_memory(
     model: &ModelCost,
     p: &mem::Placement,
     devices: &[Option<DeviceSpec>],
     link: BytesPerSecond,
+    settings: &RunSettings,
 ) -> Result<Placement, super::SpeedError> {
     let n_layer = model.n_layer.max(1) as f64;
     let total_kv: u64 = p.devices.iter().map(|d| d.kv.0).sum();
@@ -49,6 +63,7 @@ pub fn from_memory(
             },
             active_params: model.active_params * active / model.active_bytes().max(1.0),
             attn_width: model.attn_width * layer_fraction,
+            attn_heads: model.attn_heads * layer_fraction,
             // llama.cpp copies CPU-held weights to the GPU for large batches.
             streamed_over: (d.loc == mem::Loc::Cpu && has_gpu).then_some(link),
         });
@@ -62,12 +77,13 @@ pub fn from_memory(
         .iter()
         .filter(|d| d.loc != mem::Loc::Cpu && !d.layers.is_empty())
         .count();
-    if gpus_used > 1 {
+    // One hop per boundary between consecutive GPUs: each pays its latency.
+    for i in 1..gpus_used {
         links.push(Link {
-            label: format!("{} GPU-to-GPU hops (layer split)", gpus_used - 1),
+            label: format!("GPU hop {i} of {} (layer split)", gpus_used - 1),
             bandwidth: link,
             latency: None,
-            bytes_per_token: model.hidden_bytes * (gpus_used as u64 - 1),
+            bytes_per_token: model.hidden_bytes,
         });
     }
     let cpu = &p.devices[0];
@@ -95,7 +111,8 @@ pub fn from_memory(
         devices: shares,
         links,
         pipeline_parallel: all_on_gpu && gpus_used > 1,
-        n_batch: 2048,
-        n_ubatch: 512,
+        n_batch: settings.n_batch.max(1),
+        n_ubatch: settings.n_ubatch.clamp(1, settings.n_batch.max(1)),
+        flash_attn: !matches!(settings.flash_attn, FlashAttn::Off),
     })
 }

@@ -64,6 +64,9 @@ pub struct ModelCost {
     /// Σ over layers of the attention widths (query·key + attention·value);
     /// FLOPs per (query token, key token) pair = 2 × this.
     pub attn_width: f64,
+    /// Σ over layers of the query heads: without flash attention every head
+    /// writes and reads its score matrix (one f32 per query·key pair) in memory.
+    pub attn_heads: f64,
     /// Bytes of the hidden state handed from one device to the next per token
     /// (n_embd × 4 B, f32 activations).
     pub hidden_bytes: Bytes,
@@ -129,6 +132,7 @@ impl ModelCost {
             kv_bytes_per_token: kv_per_token,
             active_params: spec.active_params().saturating_sub(embd_params) as f64,
             attn_width: (attn_per_layer * spec.n_layer) as f64,
+            attn_heads: (spec.n_head * spec.n_layer) as f64,
             hidden_bytes: Bytes(spec.n_embd * 4),
         }
     }
@@ -164,14 +168,15 @@ pub struct DeviceSpec {
     pub class: DeviceClass,
     /// Peak memory bandwidth (spec sheet).
     pub bandwidth: BytesPerSecond,
-    /// Peak dense FP16 (else BF16) tensor rate; `None` for CPUs.
+    /// Peak dense FP16 (else BF16) tensor rate; for CPUs the FP32 vector rate.
     pub compute: Option<FlopsPerSecond>,
 }
 
 impl DeviceSpec {
     /// From a catalog device. Apple chips get their FP16 rate from the GPU
     /// core count × the per-core rate of their generation (calibration data);
-    /// CPU platforms have no compute figure.
+    /// CPU platforms their vector rate, cores × FLOP/cycle × clock
+    /// ([`crate::hardware::CpuCompute`]), when the catalog gives all three.
     pub fn from_device(
         d: &Device,
         backend: Backend,
@@ -184,7 +189,8 @@ impl DeviceSpec {
         let compute = d
             .fp16
             .or(d.bf16)
-            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores));
+            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores))
+            .or_else(|| d.cpu.as_ref().map(|c| c.peak()));
         Ok(DeviceSpec {
             label: d.name.clone(),
             backend,
@@ -225,6 +231,8 @@ pub struct DeviceShare {
     pub active_params: f64,
     /// Attention width of the layers here (see [`ModelCost::attn_width`]).
     pub attn_width: f64,
+    /// Query heads of the layers here (see [`ModelCost::attn_heads`]).
+    pub attn_heads: f64,
     /// When set, llama.cpp copies these weights to an accelerator over this
     /// link for large batches (its op offload for CPU-held weights) instead
     /// of computing on this device.
@@ -245,6 +253,7 @@ impl DeviceShare {
             kv_bytes_per_token: m.kv_bytes_per_token * f,
             active_params: m.active_params * f,
             attn_width: m.attn_width * f,
+            attn_heads: m.attn_heads * f,
             streamed_over: None,
         }
     }
@@ -279,7 +288,16 @@ pub struct Placement {
     pub n_batch: u64,
     /// `-ub`: micro-batch (default 512).
     pub n_ubatch: u64,
+    /// `-fa`: flash attention. Off, prefill attention writes and reads the
+    /// f32 score matrix of every head in memory (see [`KQ_BYTES_PER_PAIR_HEAD`]).
+    pub flash_attn: bool,
 }
+
+/// Bytes of memory traffic per (query, key) pair and head when attention runs
+/// without flash attention: llama.cpp's `build_attn_mha` writes the f32 scores
+/// `kq` (4 B), `ggml_soft_max_ext` reads and writes them (8 B), and the `kqv`
+/// matmul reads them again (4 B). Derived from the graph, not fitted.
+pub const KQ_BYTES_PER_PAIR_HEAD: f64 = 16.0;
 
 /// PCIe 4.0 x16, the default link between GPUs when the catalog has no figure.
 const DEFAULT_LINK_GBS: f64 = 31.5;
@@ -293,6 +311,7 @@ impl Placement {
             pipeline_parallel: pp,
             n_batch: 2048,
             n_ubatch: 512,
+            flash_attn: false,
         }
     }
 
@@ -391,6 +410,7 @@ impl Placement {
             kv_bytes_per_token: 0.0,
             active_params: expert_params,
             attn_width: 0.0,
+            attn_heads: 0.0,
             streamed_over: Some(link),
             device: cpu,
         };

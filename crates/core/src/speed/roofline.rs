@@ -1,6 +1,6 @@
 //! The roofline terms: decode and prefill time of a placement.
 
-use super::placement::{DeviceShare, Placement};
+use super::placement::{DeviceShare, Placement, KQ_BYTES_PER_PAIR_HEAD};
 use super::{Calibration, SpeedError};
 use crate::units::{Seconds, TokensPerSecond};
 use serde::Serialize;
@@ -240,6 +240,7 @@ fn ubatch_seconds(
     d: &DeviceShare,
     u: f64,
     s: f64,
+    flash_attn: bool,
     cal: &Calibration,
 ) -> Result<(f64, f64, f64), SpeedError> {
     let (k, _) = cal.class(d.device.backend, d.device.class);
@@ -256,6 +257,14 @@ fn ubatch_seconds(
     };
     let weight_bytes = d.dense_bytes.0 as f64 + d.expert_bytes.0 as f64 * touched;
     let kv_bytes = d.kv_bytes_per_token * (s + u);
+    // Without flash attention the score matrix of every head goes through
+    // memory in kernels of its own (scores, softmax, weighted sum): their
+    // time adds to the matmuls instead of hiding under them.
+    let kq_bytes = if flash_attn {
+        0.0
+    } else {
+        d.attn_heads * pairs * KQ_BYTES_PER_PAIR_HEAD
+    };
     let bw = d.device.bandwidth.0 * k.bw_eff;
     let (compute_t, mem_t) = match (d.device.compute, d.streamed_over) {
         // Weights held here but multiplied on an accelerator: the copy is the cost.
@@ -268,7 +277,16 @@ fn ubatch_seconds(
         (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
     };
     let overhead = k.token_overhead_s * d.layer_fraction;
-    Ok((compute_t.max(mem_t) + overhead, compute_t, mem_t))
+    let kq_t = if compute_t > 0.0 || mem_t > 0.0 {
+        kq_bytes / bw
+    } else {
+        0.0
+    };
+    Ok((
+        compute_t.max(mem_t) + kq_t + overhead,
+        compute_t,
+        mem_t + kq_t,
+    ))
 }
 
 /// Processing a prompt of `n` tokens after `start_depth` tokens already in
@@ -364,7 +382,7 @@ fn prefill_core(
             let mut sum = 0.0;
             let mut max = 0.0f64;
             for (j, d) in p.devices.iter().enumerate() {
-                let (t, c, m) = ubatch_seconds(d, u as f64, s, cal)?;
+                let (t, c, m) = ubatch_seconds(d, u as f64, s, p.flash_attn, cal)?;
                 per_dev[j].0 += t;
                 per_dev[j].1 += c;
                 per_dev[j].2 += m;

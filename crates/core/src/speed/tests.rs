@@ -157,7 +157,7 @@ fn layer_split_matches_the_pipeline_formula_and_costs_hops() {
 fn experts_on_cpu_run_at_ram_bandwidth() {
     let m = cost("r1", "Q4_K_M");
     let gpu_dev = catalog_device("4090");
-    let cpu_dev = catalog_device("epyc-9654");
+    let cpu_dev = catalog_device("epyc-9654-12ch-ddr5");
     let p = Placement::experts_on_cpu(&m, gpu_dev, cpu_dev, BytesPerSecond::gbps(31.5));
     let e = decode(&p, 0, cal()).unwrap();
     assert_eq!(p.devices[1].expert_bytes, m.expert_bytes);
@@ -230,4 +230,135 @@ fn unknown_class_falls_back_with_a_note() {
         .class(crate::memory::Backend::Cuda, DeviceClass::DiscreteGpu)
         .1
         .is_none());
+}
+
+/// `spec` under `quant` placed on one RTX 4090 by llama.cpp's rules with
+/// `s`, and turned into a speed placement through [`bridge::from_memory`].
+fn placed_on_4090(name: &str, quant: &str, s: &crate::memory::RunSettings) -> Placement {
+    use crate::placement::llama_cpp::{place, PlacementArgs};
+    let spec = model::resolve(name).expect("model").entry.spec();
+    let q = Quant::parse(quant).expect("quant");
+    let w = weights(&spec, &q, model::MlaTensorLayout::Split);
+    let gpu = crate::placement::DeviceSpec {
+        name: "RTX 4090".into(),
+        memory: Bytes(24 << 30),
+        backend: crate::memory::Backend::Cuda,
+    };
+    let mem = place(&spec, &w, s, &[gpu], None, &PlacementArgs::default()).expect("placement");
+    let m = ModelCost::with_settings(&spec, &w, s);
+    let devices = vec![None, Some(catalog_device("4090"))];
+    bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), s).expect("speed placement")
+}
+
+#[test]
+fn run_settings_reach_the_speed_model() {
+    use crate::memory::{FlashAttn, RunSettings};
+    use crate::quant::GgmlType;
+    let base = RunSettings {
+        n_ctx: 32768,
+        flash_attn: FlashAttn::On,
+        ..RunSettings::default()
+    };
+    let p = placed_on_4090("llama-3-8b", "Q4_K_M", &base);
+    assert_eq!((p.n_batch, p.n_ubatch, p.flash_attn), (2048, 512, true));
+
+    // -ub 128: four times the micro-batches, each paying its fixed cost and
+    // reading the weights again: a 2048-token prompt is slower.
+    let ub128 = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            n_ubatch: 128,
+            ..base.clone()
+        },
+    );
+    assert_eq!(ub128.n_ubatch, 128);
+    let t512 = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+    let t128 = prefill(&ub128, 2048, 0, cal()).unwrap().seconds.0;
+    assert!(t128 > t512 * 1.02, "-ub 128 {t128} s vs -ub 512 {t512} s");
+    // -ub larger than -b is capped at -b, as llama.cpp does.
+    let capped = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            n_batch: 256,
+            n_ubatch: 512,
+            ..base.clone()
+        },
+    );
+    assert_eq!((capped.n_batch, capped.n_ubatch), (256, 256));
+
+    // A q8_0 cache holds 8.5 bits per value instead of 16: decode at depth
+    // reads fewer bytes and is faster; at depth 0 there is nothing to read.
+    let q8 = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            type_k: GgmlType::Q8_0,
+            type_v: GgmlType::Q8_0,
+            ..base.clone()
+        },
+    );
+    let kv_ratio = q8.model.kv_bytes_per_token / p.model.kv_bytes_per_token;
+    assert!(
+        (kv_ratio - 8.5 / 16.0).abs() < 1e-6,
+        "q8_0/f16 KV bytes {kv_ratio}"
+    );
+    let d = |pl: &Placement, depth| decode(pl, depth, cal()).unwrap().seconds.0;
+    assert!(d(&q8, 16384) < d(&p, 16384));
+    assert!((d(&q8, 0) - d(&p, 0)).abs() < 1e-12);
+
+    // Flash attention off: every head's score matrix goes through memory, so
+    // a long prompt is slower; a short one barely changes.
+    let no_fa = placed_on_4090(
+        "llama-3-8b",
+        "Q4_K_M",
+        &RunSettings {
+            flash_attn: FlashAttn::Off,
+            ..base.clone()
+        },
+    );
+    assert!(!no_fa.flash_attn);
+    let long_on = prefill(&p, 16384, 0, cal()).unwrap().seconds.0;
+    let long_off = prefill(&no_fa, 16384, 0, cal()).unwrap().seconds.0;
+    assert!(
+        long_off > long_on * 1.05,
+        "FA off {long_off} s vs on {long_on} s"
+    );
+    let short_on = prefill(&p, 64, 0, cal()).unwrap().seconds.0;
+    let short_off = prefill(&no_fa, 64, 0, cal()).unwrap().seconds.0;
+    assert!(short_off < short_on * 1.02);
+}
+
+#[test]
+fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
+    let cat = Catalog::embedded().expect("catalog");
+    let m = cost("deepseek-r1:7b", "Q4_K_M");
+    let mut n = 0;
+    for d in cat.devices() {
+        let (Some(c), Some(_)) = (&d.cpu, d.bandwidth) else {
+            continue;
+        };
+        let spec = DeviceSpec::from_device(d, default_backend(d), cal()).expect("spec");
+        // The compute figure is cores × FLOP/cycle × clock, not a per-device number.
+        let expect = f64::from(c.cores) * c.flops_per_cycle * c.clock_ghz * 1e9;
+        assert_eq!(spec.compute.map(|f| f.0), Some(expect), "{}", d.id);
+        let p = Placement::single_device(&m, spec);
+        let pre = prefill(&p, 512, 0, cal()).expect("CPU prefill");
+        let dec = decode(&p, 0, cal()).expect("CPU decode");
+        assert!(pre.rate.0 > 0.0 && dec.rate.0 > 0.0, "{}", d.id);
+        n += 1;
+    }
+    assert!(n >= 50, "only {n} CPU platforms with a compute figure");
+    // AVX-512 on two FMA units (Sapphire Rapids) doubles AVX2's FLOP/cycle.
+    let spr = cat
+        .get("xeon-platinum-8480-plus")
+        .and_then(|d| d.cpu.clone());
+    assert_eq!(spr.map(|c| c.flops_per_cycle), Some(64.0));
+    let typical = crate::hardware::typical_desktop_cpu(cat).expect("typical desktop");
+    assert_eq!(
+        typical.platform.map(|p| (p.channels, p.mts)),
+        Some((2, 5600))
+    );
+    assert!(typical.cpu.is_some() && typical.bandwidth.is_some());
 }
