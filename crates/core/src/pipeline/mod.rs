@@ -255,6 +255,9 @@ pub fn estimate(req: &Request<'_>) -> Result<Report, EstimateError> {
         ));
     }
     ram_warning(req, &mut report);
+    if let Some(a) = report.speed.report().and_then(|s| s.assumed_cpu.clone()) {
+        report.hardware.assumptions.push(a);
+    }
     if let (Some(p), Speed::Estimated(sp)) = (&req.power, &report.speed) {
         match power::estimate(req, p, sp) {
             Ok(pw) => report.power = Some(pw),

@@ -36,6 +36,8 @@ pub struct SpeedReport {
     pub thinking_source: Option<&'static str>,
     /// What each device reads per token: the speed model's view of the placement.
     pub placement: speed::Placement,
+    /// The CPU platform assumed for system RAM when none was named or measured.
+    pub assumed_cpu: Option<String>,
 }
 
 impl SpeedReport {
@@ -133,6 +135,7 @@ pub(super) fn read(req: &Request<'_>, s: &RunSettings, p: speed::Placement) -> S
         thinking_source: answer.as_ref().map(|_| speed::R1_THINKING_TOKENS_SOURCE),
         answer,
         placement: p,
+        assumed_cpu: None,
     })
 }
 
@@ -154,6 +157,7 @@ pub(super) fn for_llama_cpp(
     };
     let hw = req.hardware;
     let model = ModelCost::with_settings(&req.model.spec, &req.model.weights, s);
+    let mut assumed = None;
     let host = match (&hw.host_device, hw.host_bandwidth) {
         (Some((d, sockets)), _) => DeviceSpec::from_device(d, Backend::Cpu, cal)
             .ok()
@@ -163,9 +167,15 @@ pub(super) fn for_llama_cpp(
             backend: Backend::Cpu,
             class: DeviceClass::Cpu,
             bandwidth: bw,
-            compute: None,
+            compute: typical_host(cal).and_then(|d| d.compute),
         }),
-        _ => None,
+        // No CPU named or measured: a typical desktop, said out loud.
+        (None, None) => typical_host(cal).inspect(|d| {
+            assumed = Some(format!(
+                "no CPU platform named or measured: assumed {} for what runs in system RAM; name yours with --gpu '<gpu> + <cpu>' (e.g. '4090 + epyc-9654') or measure this machine with `canirun hw --measure`",
+                d.label
+            ));
+        }),
     };
     let mut devices = vec![host];
     for d in &hw.devices {
@@ -176,7 +186,13 @@ pub(super) fn for_llama_cpp(
     }
     let link = host_link(req);
     match speed::bridge::from_memory(&model, placement, &devices, link, s) {
-        Ok(p) => read(req, s, p),
+        Ok(p) => {
+            let mut sp = read(req, s, p);
+            if let Speed::Estimated(r) = &mut sp {
+                r.assumed_cpu = assumed;
+            }
+            sp
+        }
         Err(e) => Speed::missing(format!(
             "{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)"
         )),
@@ -193,4 +209,11 @@ pub(super) fn host_link(req: &Request<'_>) -> BytesPerSecond {
             .find_map(|d| d.interconnect.pcie_bandwidth())
             .unwrap_or(BytesPerSecond::gbps(DEFAULT_HOST_LINK_GBS))
     })
+}
+
+/// The typical desktop CPU of the catalog, for RAM whose CPU nobody named.
+fn typical_host(cal: &Calibration) -> Option<DeviceSpec> {
+    let cat = crate::hardware::Catalog::embedded().ok()?;
+    let d = crate::hardware::typical_desktop_cpu(cat)?;
+    DeviceSpec::from_device(d, Backend::Cpu, cal).ok()
 }
