@@ -113,7 +113,7 @@ impl EngineArgs {
             "sglang" => Engine::Sglang(run),
             _ => Engine::LlamaCpp(LlamaCppRun {
                 placement: placement.args()?,
-                ..LlamaCppRun::default()
+                fit: placement.fit.settings(),
             }),
         })
     }

@@ -201,3 +201,20 @@ fn context_beyond_training_is_flagged() {
         .collect();
     assert!(w.iter().any(|x| x.contains("trained on")), "{w:?}");
 }
+
+#[test]
+fn the_command_subcommand_prints_the_estimates_placement() {
+    let hw = ["--gpu", "4090", "--ram", "384GiB", "-c", "16384"];
+    let mut est = vec!["deepseek-r1:671b"];
+    est.extend(hw);
+    let e = json(&est);
+    let mut cmd = vec!["command", "deepseek-r1:671b", "--engine", "llama.cpp"];
+    cmd.extend(hw);
+    let c = json(&cmd);
+    let from_estimate = e["commands"][0]["command"].as_str().unwrap();
+    assert_eq!(c["commands"][0]["command"].as_str().unwrap(), from_estimate);
+    assert!(from_estimate.contains("-ngl 62"), "{from_estimate}");
+    // Experts in RAM are written compactly: one -ot rule, not one per layer.
+    assert_eq!(from_estimate.matches("-ot").count(), 1, "{from_estimate}");
+    assert!(from_estimate.len() < 300, "{from_estimate}");
+}

@@ -2,13 +2,16 @@
 //! in llama.cpp, Ollama, vLLM, SGLang, MLX or ExLlamaV2/TabbyAPI. Every word comes
 //! from `canirun_core::commands`; this file only gathers the flags and prints.
 
-use crate::args::PlacementFlags;
-use crate::args::SettingsArgs;
+use crate::args::{PlacementFlags, SettingsArgs};
+use crate::inputs::{request, HardwareArgs};
 use anyhow::{bail, Result};
-use canirun_core::commands::{generate, CommandError, Request, RunCommand, Runner};
-use canirun_core::memory::vllm::VllmSettings;
+use canirun_core::commands::{CommandError, RunCommand, Runner};
 use canirun_core::memory::Backend;
-use canirun_core::model::{resolve, CatalogEntry};
+use canirun_core::model::resolve;
+use canirun_core::pipeline::{
+    commands_for, default_quant, estimate, server_settings, Engine, LlamaCppRun, Model,
+    ServerChoice,
+};
 use canirun_core::placement::llama_cpp::LlamaFlags;
 use canirun_core::quant::Quant;
 use clap::Args;
@@ -26,9 +29,9 @@ pub struct CommandArgs {
     /// Quantization (default: Q4_K_M for GGUF engines, the original checkpoint for vLLM/SGLang, 4-bit for MLX, 4.0 bpw for EXL2).
     #[arg(short = 'q', long = "quant", value_name = "QUANT")]
     pub quant: Option<String>,
-    /// Hardware: 4090, 2x3090, 8xh200, m3-ultra-512 … (repeatable); sets the backend and the vLLM/SGLang GPU count.
-    #[arg(long = "gpu", visible_alias = "hw", value_name = "NAME")]
-    pub gpu: Vec<String>,
+    /// Hardware (sets the backend, the vLLM/SGLang GPU count and llama.cpp's fitted placement).
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
     /// A local model file or directory to load instead of downloading.
     #[arg(long = "path", value_name = "PATH")]
     pub path: Option<String>,
@@ -83,28 +86,6 @@ fn parse_engine(s: &str) -> Result<EngineChoice, String> {
     })
 }
 
-/// The llama.cpp placement the user gave, typed (`None`: no placement flag).
-fn placement_flags(p: &PlacementFlags) -> Result<Option<LlamaFlags>> {
-    Ok(p.args()?.map(LlamaFlags::from_args))
-}
-
-/// The quantization an engine runs by default when none was named.
-fn default_quant(engine: Runner, entry: &CatalogEntry) -> Quant {
-    let native = || match entry.native_dtype.to_ascii_uppercase().as_str() {
-        "FP8" => Quant::Fp8,
-        "F16" => Quant::parse("F16").unwrap_or(Quant::Fp8),
-        _ => Quant::parse("BF16").unwrap_or(Quant::Fp8),
-    };
-    match engine {
-        Runner::Vllm | Runner::Sglang => native(),
-        Runner::Mlx => Quant::Mlx { bits: 4 },
-        Runner::Exllamav2 => Quant::Exl2 { millibits: 4000 },
-        Runner::LlamaCpp | Runner::Ollama => {
-            Quant::parse("Q4_K_M").unwrap_or(Quant::Mlx { bits: 4 })
-        }
-    }
-}
-
 /// Run `canirun command`.
 pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
     let r = resolve(&a.model)?;
@@ -119,58 +100,62 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
             a.gpu_memory_utilization
         );
     }
-    // Named hardware decides the backend (Metal for a Mac) and the GPU count.
-    let (backend, n_gpus) = if a.gpu.is_empty() {
-        (Backend::Cuda, 1)
-    } else {
-        let cat = canirun_core::hardware::Catalog::embedded()?;
-        let t = canirun_core::hardware::Target::named(cat, &a.gpu, None)?;
-        (t.backend, t.gpus.len().max(1) as u64)
-    };
-    let settings = a.settings.settings_on(backend);
-    let per_node = a.gpus_per_node;
-    let (tp, pp) = match (a.tp, a.pp) {
-        (Some(tp), Some(pp)) => (tp, pp),
-        (Some(tp), None) => (tp, n_gpus.div_ceil(tp).max(1)),
-        (None, Some(pp)) => (n_gpus.div_ceil(pp).max(1), pp),
-        // vLLM's advice: tensor parallel within a node, pipeline parallel across nodes.
-        (None, None) => (n_gpus.min(per_node), n_gpus.div_ceil(per_node).max(1)),
-    };
-    let server = VllmSettings {
-        tensor_parallel: tp,
-        pipeline_parallel: pp,
-        expert_parallel: a.expert_parallel,
-        gpu_memory_utilization: a.gpu_memory_utilization,
-        max_model_len: settings.n_ctx,
-        max_num_seqs: a.max_num_seqs,
-        kv_fp8: a.kv_fp8,
-        ..VllmSettings::default()
-    };
-    let flags = placement_flags(&a.placement)?;
     let engines: Vec<Runner> = match a.engine {
         EngineChoice::All => Runner::ALL.to_vec(),
         EngineChoice::One(e) => vec![e],
     };
-    let spec = entry.spec();
-    let mut commands = Vec::new();
-    let mut skipped = Vec::new();
-    for &engine in &engines {
+    let given = a.placement.args()?;
+    let hw = &a.hardware;
+    let named = !hw.gpu.is_empty() || hw.vram.is_some() || hw.ram.is_some();
+    // Named hardware decides the backend (Metal for a Mac), the GPU count and,
+    // through the estimate's own pipeline, llama.cpp's fitted placement.
+    let (settings, n_gpus, placement) = if named {
+        let target = hw.target()?;
         let q = quant
             .clone()
-            .unwrap_or_else(|| default_quant(engine, entry));
-        let req = Request {
-            entry: Some(entry),
-            local_path: a.path.as_deref(),
-            placement: flags.as_ref(),
-            server: Some(&server),
-            gpus_per_node: per_node,
-            ..Request::new(&spec, &q, &settings)
-        };
-        match generate(engine, &req) {
-            Ok(c) => commands.push((q.to_string(), c)),
-            Err(e) => skipped.push(e),
-        }
-    }
+            .unwrap_or_else(|| default_quant(Runner::LlamaCpp, entry));
+        let model = Model::from_entry(&a.model, entry, q, a.settings.mla_tensors)?;
+        let mut req = request(
+            &model,
+            &target,
+            &a.settings,
+            Engine::LlamaCpp(LlamaCppRun {
+                placement: given.clone(),
+                fit: a.placement.fit.settings(),
+            }),
+        );
+        req.commands.runners.clear();
+        let rep = estimate(&req)?;
+        let placement = rep.placement.as_ref().map(|p| p.llama.clone());
+        (rep.settings, target.gpus.len().max(1) as u64, placement)
+    } else {
+        let s = a.settings.settings_on(Backend::Cuda);
+        (s, 1, given.map(LlamaFlags::from_args))
+    };
+    let choice = ServerChoice {
+        tensor_parallel: a.tp,
+        pipeline_parallel: a.pp,
+        gpus_per_node: a.gpus_per_node,
+        expert_parallel: a.expert_parallel,
+        kv_fp8: a.kv_fp8,
+        gpu_memory_utilization: a.gpu_memory_utilization,
+        max_num_seqs: a.max_num_seqs,
+    };
+    let server = server_settings(&choice, n_gpus, settings.n_ctx);
+    let (commands, skipped) = commands_for(
+        entry,
+        quant.as_ref(),
+        &settings,
+        placement.as_ref(),
+        &server,
+        a.gpus_per_node,
+        a.path.as_deref(),
+        &engines,
+    );
+    let commands: Vec<(String, RunCommand)> = commands
+        .into_iter()
+        .map(|(q, c)| (q.to_string(), c))
+        .collect();
     if json_out {
         let cmds: Vec<_> = commands
             .iter()
