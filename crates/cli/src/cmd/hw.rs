@@ -66,7 +66,13 @@ pub fn run(args: &HwArgs, json: bool) -> anyhow::Result<()> {
         None if args.measure => measure(json),
         None => {
             let mut d = detect::detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
-            apply_overrides(&mut d, catalog, args)?;
+            d.apply_overrides(
+                catalog,
+                &args.gpu,
+                args.ram,
+                args.bandwidth
+                    .map(canirun_core::units::BytesPerSecond::gbps),
+            )?;
             print_detection(&d, json)
         }
     }
@@ -195,65 +201,6 @@ fn parse_gbps(s: &str) -> Result<f64, String> {
             "'{s}' is not a bandwidth; give GB/s between 0 and 100000, e.g. 460"
         )),
     }
-}
-
-/// Replace detected figures with the ones given on the command line, and say so.
-fn apply_overrides(d: &mut Detection, catalog: &Catalog, a: &HwArgs) -> anyhow::Result<()> {
-    if !a.gpu.is_empty() {
-        let set = canirun_core::hardware::resolve_set(catalog, &a.gpu)?;
-        d.gpus.clear();
-        d.facts.retain(|f| !f.what.starts_with("GPU"));
-        for (dev, n) in &set.devices {
-            for _ in 0..*n {
-                let i = d.gpus.len();
-                d.gpus.push(detect::DetectedGpu {
-                    vendor: match dev.vendor.as_str() {
-                        "AMD" => detect::GpuVendor::Amd,
-                        "Intel" => detect::GpuVendor::Intel,
-                        "Apple" => detect::GpuVendor::Apple,
-                        _ => detect::GpuVendor::Nvidia,
-                    },
-                    name: dev.name.clone(),
-                    memory_total: dev.usable_memory(),
-                    memory_free: None,
-                    integrated: false,
-                    location: None,
-                    detected_by: "given (--gpu)".into(),
-                    catalog_id: Some(dev.id.clone()),
-                    bandwidth: dev.bandwidth,
-                });
-                d.facts.push(detect::Fact {
-                    what: format!("GPU {i} memory"),
-                    value: opt(dev.usable_memory()),
-                    provenance: Provenance::Given("--gpu, catalog memory".into()),
-                });
-            }
-        }
-        d.notes.retain(|n| n != "no GPU found");
-        d.notes.extend(set.assumptions.iter().cloned());
-    }
-    if let Some(r) = a.ram {
-        d.cpu.ram_total = r;
-        d.cpu.ram_available = r;
-        d.facts.retain(|f| !f.what.starts_with("RAM"));
-        d.facts.push(detect::Fact {
-            what: "RAM total".into(),
-            value: r.to_string(),
-            provenance: Provenance::Given("--ram".into()),
-        });
-    }
-    if let Some(gbps) = a.bandwidth {
-        let bw = canirun_core::units::BytesPerSecond::gbps(gbps);
-        d.cpu_bandwidth = Some(bw);
-        d.facts
-            .retain(|f| !f.what.contains("bandwidth") || f.what.starts_with("GPU"));
-        d.facts.push(detect::Fact {
-            what: "CPU memory bandwidth".into(),
-            value: bw.to_string(),
-            provenance: Provenance::Given("--bandwidth".into()),
-        });
-    }
-    Ok(())
 }
 
 fn provenance(p: &Provenance) -> String {

@@ -14,7 +14,7 @@ pub mod nvml;
 mod target;
 pub use target::this_machine as this_machine_target;
 
-use canirun_core::hardware::{resolve, Catalog};
+use canirun_core::hardware::{resolve, Catalog, ResolveError};
 use canirun_core::units::{Bytes, BytesPerSecond};
 use serde::Serialize;
 use std::path::Path;
@@ -349,4 +349,75 @@ pub fn detect_this_machine(catalog: &Catalog, cache_dir: Option<&Path>) -> Detec
     let mut d = assemble(inputs, catalog);
     d.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     d
+}
+
+impl Detection {
+    /// Replace detected figures with the ones given on the command line (`--gpu`,
+    /// `--ram`, `--bandwidth`), and say so in the facts.
+    pub fn apply_overrides(
+        &mut self,
+        catalog: &Catalog,
+        gpus: &[String],
+        ram: Option<Bytes>,
+        bandwidth: Option<BytesPerSecond>,
+    ) -> Result<(), ResolveError> {
+        let d = self;
+        if !gpus.is_empty() {
+            let set = canirun_core::hardware::resolve_set(catalog, gpus)?;
+            d.gpus.clear();
+            d.facts.retain(|f| !f.what.starts_with("GPU"));
+            for (dev, n) in &set.devices {
+                for _ in 0..*n {
+                    let i = d.gpus.len();
+                    d.gpus.push(DetectedGpu {
+                        vendor: match dev.vendor.as_str() {
+                            "AMD" => GpuVendor::Amd,
+                            "Intel" => GpuVendor::Intel,
+                            "Apple" => GpuVendor::Apple,
+                            _ => GpuVendor::Nvidia,
+                        },
+                        name: dev.name.clone(),
+                        memory_total: dev.usable_memory(),
+                        memory_free: None,
+                        integrated: false,
+                        location: None,
+                        detected_by: "given (--gpu)".into(),
+                        catalog_id: Some(dev.id.clone()),
+                        bandwidth: dev.bandwidth,
+                    });
+                    d.facts.push(Fact {
+                        what: format!("GPU {i} memory"),
+                        value: dev
+                            .usable_memory()
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| "unknown".into()),
+                        provenance: Provenance::Given("--gpu, catalog memory".into()),
+                    });
+                }
+            }
+            d.notes.retain(|n| n != "no GPU found");
+            d.notes.extend(set.assumptions.iter().cloned());
+        }
+        if let Some(r) = ram {
+            d.cpu.ram_total = r;
+            d.cpu.ram_available = r;
+            d.facts.retain(|f| !f.what.starts_with("RAM"));
+            d.facts.push(Fact {
+                what: "RAM total".into(),
+                value: r.to_string(),
+                provenance: Provenance::Given("--ram".into()),
+            });
+        }
+        if let Some(bw) = bandwidth {
+            d.cpu_bandwidth = Some(bw);
+            d.facts
+                .retain(|f| !f.what.contains("bandwidth") || f.what.starts_with("GPU"));
+            d.facts.push(Fact {
+                what: "CPU memory bandwidth".into(),
+                value: bw.to_string(),
+                provenance: Provenance::Given("--bandwidth".into()),
+            });
+        }
+        Ok(())
+    }
 }
