@@ -2,7 +2,7 @@
 //! working set), available RAM and the measured memory bandwidth.
 
 use super::{bandwidth, detect_this_machine, GpuVendor};
-use canirun_core::hardware::{Catalog, Origin, Target};
+use canirun_core::hardware::{Catalog, DeviceKind, Origin, Target};
 use canirun_core::memory::Backend;
 
 /// Detect this machine and describe it as a target. Never fails: what cannot
@@ -39,6 +39,27 @@ pub fn this_machine(catalog: &Catalog) -> Target {
         backend = Backend::Metal;
         ram = Some(a.memory.saturating_sub(a.working_set));
     }
+    // The CPU's catalog entry, when the detected brand names one exactly
+    // (its cores, SIMD and memory channels then drive the speed of what runs in RAM).
+    let mut assumptions = d.notes.clone();
+    let host_device = canirun_core::hardware::resolve(catalog, &d.cpu.brand)
+        .ok()
+        .filter(|_| d.cpu_bandwidth.is_none())
+        .and_then(|r| match r.as_slice() {
+            [one] if one.device.kind == DeviceKind::CpuPlatform => Some(one.device.clone()),
+            _ => None,
+        })
+        .map(|dev| {
+            assumptions.push(format!(
+                "CPU '{}' is {} in the catalog (its bandwidth: {})",
+                d.cpu.brand,
+                dev.name,
+                dev.bandwidth
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            ));
+            (dev, 1)
+        });
     let gpu_text = if names.is_empty() {
         "no GPU".to_string()
     } else {
@@ -53,12 +74,12 @@ pub fn this_machine(catalog: &Catalog) -> Target {
         gpus,
         gpu_names: names,
         devices,
-        host_device: None,
+        host_device,
         host_bandwidth: d.cpu_bandwidth,
         link: None,
         ram,
         backend,
         set: None,
-        assumptions: d.notes.clone(),
+        assumptions,
     }
 }
