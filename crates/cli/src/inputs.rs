@@ -57,18 +57,15 @@ pub struct QuantArgs {
     pub imatrix: bool,
 }
 
-/// The engine flags (vLLM/SGLang ones apply to those engines only).
+/// vLLM/SGLang launch flags, shared by the estimate and `canirun command`.
 #[derive(Args, Debug, Clone)]
-pub struct EngineArgs {
-    /// Engine: llama.cpp (default), vllm or sglang.
-    #[arg(long, value_name = "ENGINE", default_value = "llama.cpp", value_parser = ["llama.cpp", "llamacpp", "vllm", "sglang"])]
-    pub engine: String,
-    /// vLLM/SGLang tensor-parallel size (default: every GPU).
+pub struct ServerArgs {
+    /// vLLM/SGLang tensor-parallel size (default: every GPU of a node).
     #[arg(long = "tensor-parallel-size", visible_alias = "tp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub tp: Option<u64>,
-    /// vLLM/SGLang pipeline-parallel size.
-    #[arg(long = "pipeline-parallel-size", visible_alias = "pp", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub pp: u64,
+    /// vLLM/SGLang pipeline-parallel size (default: one stage per node).
+    #[arg(long = "pipeline-parallel-size", visible_alias = "pp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub pp: Option<u64>,
     /// vLLM's share of each GPU (SGLang's --mem-fraction-static).
     #[arg(
         long = "gpu-memory-utilization",
@@ -81,14 +78,32 @@ pub struct EngineArgs {
     pub max_num_seqs: u64,
 }
 
+impl Default for ServerArgs {
+    fn default() -> Self {
+        ServerArgs {
+            tp: None,
+            pp: None,
+            gpu_memory_utilization: 0.9,
+            max_num_seqs: 256,
+        }
+    }
+}
+
+/// The engine flags (vLLM/SGLang ones apply to those engines only).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Engine: llama.cpp (default), vllm or sglang.
+    #[arg(long, value_name = "ENGINE", default_value = "llama.cpp", value_parser = ["llama.cpp", "llamacpp", "vllm", "sglang"])]
+    pub engine: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
 impl Default for EngineArgs {
     fn default() -> Self {
         EngineArgs {
             engine: "llama.cpp".into(),
-            tp: None,
-            pp: 1,
-            gpu_memory_utilization: 0.9,
-            max_num_seqs: 256,
+            server: ServerArgs::default(),
         }
     }
 }
@@ -101,11 +116,12 @@ impl EngineArgs {
 
     /// The engine with its settings; llama.cpp takes `placement`.
     pub fn engine(&self, placement: &PlacementFlags) -> Result<Engine> {
+        let sv = &self.server;
         let run = ServerRun {
-            tensor_parallel: self.tp,
-            pipeline_parallel: self.pp,
-            gpu_memory_utilization: self.gpu_memory_utilization,
-            max_num_seqs: self.max_num_seqs,
+            tensor_parallel: sv.tp,
+            pipeline_parallel: sv.pp.unwrap_or(1),
+            gpu_memory_utilization: sv.gpu_memory_utilization,
+            max_num_seqs: sv.max_num_seqs,
             expert_parallel: false,
         };
         Ok(match self.engine.as_str() {

@@ -3,7 +3,7 @@
 //! from `canirun_core::commands`; this file only gathers the flags and prints.
 
 use crate::args::{PlacementFlags, SettingsArgs};
-use crate::inputs::{request, HardwareArgs};
+use crate::inputs::{request, HardwareArgs, ServerArgs};
 use anyhow::{bail, Result};
 use canirun_core::commands::{CommandError, RunCommand, Runner};
 use canirun_core::memory::Backend;
@@ -39,12 +39,8 @@ pub struct CommandArgs {
     pub settings: SettingsArgs,
     #[command(flatten)]
     pub placement: PlacementFlags,
-    /// vLLM/SGLang tensor-parallel size (default: the GPUs of one node).
-    #[arg(long = "tensor-parallel-size", visible_alias = "tp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub tp: Option<u64>,
-    /// vLLM/SGLang pipeline-parallel size (default: one stage per node).
-    #[arg(long = "pipeline-parallel-size", visible_alias = "pp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub pp: Option<u64>,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// GPUs per node when the GPUs span several machines.
     #[arg(long = "gpus-per-node", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub gpus_per_node: u64,
@@ -54,16 +50,6 @@ pub struct CommandArgs {
     /// vLLM/SGLang: FP8 KV cache.
     #[arg(long = "kv-fp8")]
     pub kv_fp8: bool,
-    /// vLLM's share of each GPU (SGLang's --mem-fraction-static).
-    #[arg(
-        long = "gpu-memory-utilization",
-        value_name = "F",
-        default_value_t = 0.9
-    )]
-    pub gpu_memory_utilization: f64,
-    /// vLLM/SGLang maximum concurrent sequences.
-    #[arg(long = "max-num-seqs", value_name = "N", default_value_t = 256)]
-    pub max_num_seqs: u64,
 }
 
 /// One engine or all of them.
@@ -94,10 +80,10 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
         Some(q) => Some(Quant::parse(q)?),
         None => None,
     };
-    if !(a.gpu_memory_utilization > 0.0 && a.gpu_memory_utilization <= 1.0) {
+    if !(a.server.gpu_memory_utilization > 0.0 && a.server.gpu_memory_utilization <= 1.0) {
         bail!(
             "--gpu-memory-utilization {} must be in (0, 1]",
-            a.gpu_memory_utilization
+            a.server.gpu_memory_utilization
         );
     }
     let engines: Vec<Runner> = match a.engine {
@@ -133,13 +119,13 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
         (s, 1, given.map(LlamaFlags::from_args))
     };
     let choice = ServerChoice {
-        tensor_parallel: a.tp,
-        pipeline_parallel: a.pp,
+        tensor_parallel: a.server.tp,
+        pipeline_parallel: a.server.pp,
         gpus_per_node: a.gpus_per_node,
         expert_parallel: a.expert_parallel,
         kv_fp8: a.kv_fp8,
-        gpu_memory_utilization: a.gpu_memory_utilization,
-        max_num_seqs: a.max_num_seqs,
+        gpu_memory_utilization: a.server.gpu_memory_utilization,
+        max_num_seqs: a.server.max_num_seqs,
     };
     let server = server_settings(&choice, n_gpus, settings.n_ctx);
     let (commands, skipped) = commands_for(
