@@ -104,6 +104,7 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
         ]);
     }
     println!("{t}");
+    flash_attention_effect(&req, &r);
     if let Some(an) = &sp.answer {
         println!(
             "full R1 answer ({} prompt + {} thinking + {} answer tokens): {} (range {} – {}) = prefill {} + thinking {} + answer {}",
@@ -168,4 +169,34 @@ fn print_terms(e: &Estimate) {
     ]);
     println!("{t}");
     let _ = show::terms;
+}
+
+/// The same setup with flash attention the other way: the guide's "up to 2×",
+/// for this model, backend and context.
+fn flash_attention_effect(
+    req: &canirun_core::pipeline::Request<'_>,
+    r: &canirun_core::pipeline::Report,
+) {
+    use canirun_core::memory::FlashAttn;
+    let on = r.memory.as_ref().is_some_and(|m| m.resolved.flash_attn);
+    let mut other = req.clone();
+    other.settings.flash_attn = if on { FlashAttn::Off } else { FlashAttn::On };
+    let (Some(a), Ok(alt)) = (r.speed.report(), estimate(&other)) else {
+        return;
+    };
+    let Some(b) = alt.speed.report() else {
+        return;
+    };
+    let rate = |e: Option<&Estimate>| e.map(|e| e.rate.to_string()).unwrap_or_else(|| "–".into());
+    let (da, db) = (a.decode_last(), b.decode_last());
+    println!(
+        "flash attention {} → {}: prefill {} → {}, decode at {} tokens {} → {}",
+        if on { "on" } else { "off" },
+        if on { "off" } else { "on" },
+        rate(a.prefill.as_ref()),
+        rate(b.prefill.as_ref()),
+        da.depth,
+        da.estimate.rate,
+        db.estimate.rate
+    );
 }
