@@ -3,10 +3,10 @@
 //! headers) and the hardware target (named, given or detected).
 
 use crate::args::{parse_size, PlacementFlags, SettingsArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use canirun_core::hardware::{Catalog, Target};
 use canirun_core::pipeline::{
-    CommandOptions, Engine, LlamaCppRun, Model, PowerRequest, Request, ServerRun, Workload,
+    CommandOptions, Engine, LlamaCppRun, Model, Request, ServerRun, Workload,
 };
 use canirun_core::units::Bytes;
 use canirun_io::load::{self, LoadOptions};
@@ -191,42 +191,4 @@ pub fn request<'a>(
         power: None,
         commands: CommandOptions::default(),
     }
-}
-
-/// Cost flags as a power request, from the power model's defaults.
-pub fn power_request(
-    kwh: Option<&str>,
-    years: Option<f64>,
-    tokens_per_day: Option<f64>,
-    api_in: Option<f64>,
-    api_out: Option<f64>,
-    input_per_output: f64,
-) -> Result<PowerRequest> {
-    use canirun_core::cost::{ApiPrice, KwhPrice};
-    let mut p = PowerRequest::defaults()?;
-    if let Some(k) = kwh {
-        p.kwh = KwhPrice::parse(k, &p.kwh.currency)?;
-    }
-    let positive = |what: &str, v: f64| -> Result<f64> {
-        if !(v.is_finite() && v > 0.0) {
-            bail!("{what} {v}: must be a positive number");
-        }
-        Ok(v)
-    };
-    p.years = positive("--years", years.unwrap_or(p.years))?;
-    p.tokens_per_day = positive(
-        "--tokens-per-day",
-        tokens_per_day.unwrap_or(p.tokens_per_day),
-    )?;
-    if !(input_per_output.is_finite() && input_per_output >= 0.0) {
-        bail!("--input-per-output {input_per_output}: must be zero or positive");
-    }
-    p.input_per_output = input_per_output;
-    if api_in.is_some() || api_out.is_some() {
-        p.api = ApiPrice::new(
-            api_in.unwrap_or(p.api.input_per_m),
-            api_out.unwrap_or(p.api.output_per_m),
-        )?;
-    }
-    Ok(p)
 }

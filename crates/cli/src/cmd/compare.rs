@@ -4,11 +4,11 @@
 //! Each column is one report of the core pipeline.
 
 use crate::args::SettingsArgs;
-use crate::inputs::{load_model, power_request, request, EngineArgs, HardwareArgs, QuantArgs};
+use crate::inputs::{load_model, request, EngineArgs, HardwareArgs, QuantArgs};
 use crate::render;
 use anyhow::Result;
 use canirun_core::cost::{self, BreakEven, KwhPrice, PowerModel};
-use canirun_core::pipeline::{estimate, PowerReport, Report};
+use canirun_core::pipeline::{estimate, CostFlags, PowerReport, PowerRequest, Report};
 use canirun_core::units::{Bytes, TokensPerSecond};
 use clap::Args;
 use serde::Serialize;
@@ -126,14 +126,14 @@ const API_SOURCE: &str = "DeepSeek API deepseek-reasoner (R1), api-docs.deepseek
 /// Run `canirun compare`.
 pub fn run(a: &CompareArgs, json: bool) -> Result<()> {
     PowerModel::embedded()?;
-    let pr = power_request(
-        a.kwh_price.as_deref(),
-        a.years,
-        a.tokens_per_day,
-        a.api_price_in,
-        a.api_price_out,
-        a.input_per_output,
-    )?;
+    let pr = PowerRequest::from_flags(&CostFlags {
+        kwh: a.kwh_price.as_deref(),
+        years: a.years,
+        tokens_per_day: a.tokens_per_day,
+        api_in: a.api_price_in,
+        api_out: a.api_price_out,
+        input_per_output: a.input_per_output,
+    })?;
     let model = load_model(&a.model, &a.quant, &a.settings, false)?;
     let mut setups = Vec::new();
     let mut api_col = None;

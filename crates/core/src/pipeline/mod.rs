@@ -19,7 +19,7 @@ mod speed;
 
 pub use llama_cpp::FitTrace;
 pub use model::{Model, ModelError, ModelInfo, ModelOrigin, DEFAULT_QUANT};
-pub use power::{PowerReport, PowerRequest};
+pub use power::{CostFlags, PowerReport, PowerRequest};
 pub use runners::{commands_for, default_quant, server_settings, ServerChoice};
 pub use server::{native_quant, ServerReport, ServerRun};
 pub use speed::{DecodeAt, Speed, SpeedReport};

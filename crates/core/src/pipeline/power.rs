@@ -44,6 +44,61 @@ impl PowerRequest {
     }
 }
 
+/// The cost flags as given; `None` keeps the power model's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CostFlags<'a> {
+    /// `--kwh-price` (`0.17`, `0.29 EUR`).
+    pub kwh: Option<&'a str>,
+    /// `--years`.
+    pub years: Option<f64>,
+    /// `--tokens-per-day`.
+    pub tokens_per_day: Option<f64>,
+    /// `--api-price-in`, USD per 1M.
+    pub api_in: Option<f64>,
+    /// `--api-price-out`, USD per 1M.
+    pub api_out: Option<f64>,
+    /// `--input-per-output`.
+    pub input_per_output: f64,
+}
+
+impl PowerRequest {
+    /// The defaults with the flags given, each checked.
+    pub fn from_flags(f: &CostFlags<'_>) -> Result<PowerRequest, CostError> {
+        let mut p = PowerRequest::defaults()?;
+        if let Some(k) = f.kwh {
+            p.kwh = KwhPrice::parse(k, &p.kwh.currency)?;
+        }
+        let positive = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(CostError::BadInput(format!(
+                    "{what} {v}: must be a positive number"
+                )))
+            }
+        };
+        p.years = positive("--years", f.years.unwrap_or(p.years))?;
+        p.tokens_per_day = positive(
+            "--tokens-per-day",
+            f.tokens_per_day.unwrap_or(p.tokens_per_day),
+        )?;
+        if !(f.input_per_output.is_finite() && f.input_per_output >= 0.0) {
+            return Err(CostError::BadInput(format!(
+                "--input-per-output {}: must be zero or positive",
+                f.input_per_output
+            )));
+        }
+        p.input_per_output = f.input_per_output;
+        if f.api_in.is_some() || f.api_out.is_some() {
+            p.api = ApiPrice::new(
+                f.api_in.unwrap_or(p.api.input_per_m),
+                f.api_out.unwrap_or(p.api.output_per_m),
+            )?;
+        }
+        Ok(p)
+    }
+}
+
 /// Power and money of one setup.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PowerReport {
