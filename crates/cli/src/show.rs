@@ -2,7 +2,7 @@
 
 use crate::render;
 use canirun_core::hardware::Origin;
-use canirun_core::memory::fit::Verdict;
+use canirun_core::memory::verdict::Verdict;
 use canirun_core::pipeline::{Model, Report, ServerReport, Speed};
 use canirun_core::speed::Estimate;
 

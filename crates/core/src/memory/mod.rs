@@ -2,8 +2,8 @@
 //! output buffers and fixed overheads, each with the terms behind it.
 //! One file per engine; only `llama_cpp.rs` knows llama.cpp's rules.
 
-pub mod fit;
 pub mod llama_cpp;
+pub mod verdict;
 pub mod vllm;
 
 use crate::quant::GgmlType;

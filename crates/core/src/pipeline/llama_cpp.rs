@@ -2,7 +2,7 @@
 //! its `--fit`), verdict, and the speed of that very placement.
 
 use super::{speed, EstimateError, LlamaCppRun, Report, Request};
-use crate::memory::fit::verdict;
+use crate::memory::verdict::verdict;
 use crate::memory::{llama_cpp as mem, MlaCache, RunSettings};
 use crate::placement::llama_cpp::fit::{fit, Fit, FitDevice, FitOutcome, FitRequest};
 use crate::placement::llama_cpp::{buft_name, place, PlacementArgs};

@@ -26,7 +26,7 @@ pub use speed::{DecodeAt, Speed, SpeedReport};
 
 use crate::commands::{self, CommandError, RunCommand, Runner};
 use crate::hardware::Target;
-use crate::memory::fit::Verdict;
+use crate::memory::verdict::Verdict;
 use crate::memory::{MemoryBreakdown, RunSettings, SettingsError};
 use crate::placement::llama_cpp::{fit::FitSettings, PlacementArgs, PlacementError};
 use crate::placement::Placement;

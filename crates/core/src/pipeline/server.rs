@@ -5,7 +5,7 @@
 use super::{speed, EstimateError, Report, Request};
 use crate::commands::Runner;
 use crate::hardware::Target;
-use crate::memory::fit::Verdict;
+use crate::memory::verdict::Verdict;
 use crate::memory::vllm::{estimate as vllm_estimate, VllmGpu, VllmSettings};
 use crate::model::CatalogEntry;
 use crate::quant::{GgmlType, Quant};

@@ -2,7 +2,7 @@
 //! calibrated speed model (`crate::speed`), at the workload's prompt and depths.
 
 use super::{Request, Workload};
-use crate::memory::fit::Verdict;
+use crate::memory::verdict::Verdict;
 use crate::memory::{Backend, RunSettings};
 use crate::placement::Placement;
 use crate::speed::{self, AnswerTime, Calibration, DeviceClass, DeviceSpec, Estimate, ModelCost};

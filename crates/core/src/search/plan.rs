@@ -5,7 +5,7 @@
 use crate::hardware::{
     metal_working_set, Catalog, CatalogError, Device, DeviceKind, HardwareSet, Origin, Target,
 };
-use crate::memory::fit::Verdict;
+use crate::memory::verdict::Verdict;
 use crate::memory::{Backend, RunSettings};
 use crate::model::MlaTensorLayout;
 use crate::pipeline::{

@@ -3,7 +3,7 @@
 //! (published benchmarks and KLD tiers only, `crate::quality`), then speed.
 
 use crate::hardware::Target;
-use crate::memory::fit::Verdict;
+use crate::memory::verdict::Verdict;
 use crate::memory::RunSettings;
 use crate::model::{catalog, MlaTensorLayout};
 use crate::pipeline::{estimate, Model, Report, Request};
