@@ -365,3 +365,23 @@ fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
     );
     assert!(typical.cpu.is_some() && typical.bandwidth.is_some());
 }
+
+#[test]
+fn moe_prefill_runs_per_expert_batches() {
+    // A bigger micro-batch gives each routed expert more rows: R1 (8 of 256
+    // experts per token) gains far more from -ub 2048 than a dense model.
+    let ratio = |name: &str| {
+        let m = cost(name, "Q4_K_M");
+        let mut p = Placement::single_device(&m, gpu(4800.0, 1000.0));
+        p.n_batch = 2048;
+        p.n_ubatch = 512;
+        let small = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        p.n_ubatch = 2048;
+        let big = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        small / big
+    };
+    let moe = ratio("r1");
+    let dense = ratio("llama-3-8b");
+    assert!(moe > 1.0 && dense > 1.0, "moe {moe} dense {dense}");
+    assert!(moe > dense * 1.3, "moe {moe} dense {dense}");
+}
