@@ -834,7 +834,7 @@ fn prepare_row(
     if !flags.read.is_empty() {
         notes_out.push(format!("flags read: {}", flags.read.join(" ")));
     }
-    if mem_p.experts_on_cpu > Bytes::ZERO || mem_p.devices[0].layers.len() > 0 {
+    if mem_p.experts_on_cpu > Bytes::ZERO || !mem_p.devices[0].layers.is_empty() {
         notes_out.push(format!(
             "{} of {} blocks on GPUs, {:.1} GiB of experts in RAM",
             mem_p.gpu_layers(),
