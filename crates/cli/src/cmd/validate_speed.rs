@@ -1,11 +1,30 @@
-//! `canirun validate speed FILE.csv [--test tg|pp] [--fit]`: predicted vs
-//! published throughput, and the fit that produces the calibration.
+//! `canirun validate speed FILE.csv[,FILE2.csv…] [--test tg|pp] [--fit]`:
+//! predicted vs published throughput, and the fit that produces the
+//! calibration. Several files, separated by commas, are read one after the
+//! other into one report (and one fit).
 
 use crate::render;
 use anyhow::{bail, Context, Result};
 use canirun_core::speed::benchmarks::{self, TestFilter};
 use canirun_core::speed::{self, Calibration};
 use std::path::Path;
+
+/// The files named by the argument: one path, or several separated by commas.
+fn read_all(arg: &Path) -> Result<Vec<(String, String)>> {
+    let s = arg.to_string_lossy();
+    let paths: Vec<&str> = if arg.exists() {
+        vec![s.as_ref()]
+    } else {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    paths
+        .iter()
+        .map(|p| Ok((p.to_string(), read(Path::new(p))?)))
+        .collect()
+}
 
 fn read(file: &Path) -> Result<String> {
     std::fs::read_to_string(file).with_context(|| {
@@ -29,10 +48,14 @@ fn filter(test: Option<&str>) -> Result<Option<TestFilter>> {
 /// Print predicted vs published for every row, the reason for every skipped
 /// row, and the summary line last.
 pub fn run(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
-    let text = read(file)?;
+    let files = read_all(file)?;
+    let named: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let f = filter(test)?;
     let cal = Calibration::embedded()?;
-    let rep = benchmarks::validate(&text, f, cal)?;
+    let rep = benchmarks::validate_files(&named, f, cal)?;
     if json {
         return render::print_json_report(&rep, &rep.summary);
     }
@@ -68,14 +91,18 @@ pub fn run(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
 /// `speed_calibration.toml` (to stdout; redirect it into
 /// crates/core/data/speed_calibration.toml), then both validation summaries.
 pub fn fit(file: &Path, json: bool) -> Result<()> {
-    let text = read(file)?;
+    let files = read_all(file)?;
+    let named: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let start = Calibration::embedded()?;
-    let (rows, skipped) = benchmarks::prepare(&text, start)?;
+    let (rows, skipped) = benchmarks::prepare_files(&named, start)?;
     let report = speed::fit(&rows, start);
     let mut cal = report.calibration.clone();
     cal.round_for_toml();
-    let tg = benchmarks::validate(&text, Some(TestFilter::Tg), &cal)?;
-    let pp = benchmarks::validate(&text, Some(TestFilter::Pp), &cal)?;
+    let tg = benchmarks::validate_files(&named, Some(TestFilter::Tg), &cal)?;
+    let pp = benchmarks::validate_files(&named, Some(TestFilter::Pp), &cal)?;
     cal.meta.tg_summary = tg.summary.line();
     cal.meta.pp_summary = pp.summary.line();
     cal.meta.fitted_on = format!(

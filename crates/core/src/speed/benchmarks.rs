@@ -23,6 +23,20 @@ use serde::Serialize;
 /// The calibration set, embedded (a verbatim copy of ../shared/data/benchmarks.csv).
 pub const BENCHMARKS_CSV: &str = include_str!("../../data/benchmarks.csv");
 
+/// The second calibration file, embedded (a verbatim copy of
+/// ../shared/data/benchmarks-2026-12.csv: DeepSeek 671B hybrid rigs,
+/// ik_llama.cpp, depth tests).
+pub const BENCHMARKS_2026_12_CSV: &str = include_str!("../../data/benchmarks-2026-12.csv");
+
+/// Both embedded calibration files, named as in the repository.
+pub const CALIBRATION_FILES: [(&str, &str); 2] = [
+    ("crates/core/data/benchmarks.csv", BENCHMARKS_CSV),
+    (
+        "crates/core/data/benchmarks-2026-12.csv",
+        BENCHMARKS_2026_12_CSV,
+    ),
+];
+
 /// Which rows to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -190,6 +204,33 @@ fn test_is_generation(test: &str) -> bool {
 /// Parse a llama-bench or free-text test into a workload.
 fn parse_test(test: &str) -> Result<(Workload, Option<String>), String> {
     let t = test.trim().to_ascii_lowercase();
+    // llama-bench `-d N` prints `tg128 @ d8192`: the test after N tokens of context.
+    if let Some((head, depth)) = t.split_once('@') {
+        let d = depth
+            .trim()
+            .strip_prefix('d')
+            .and_then(|d| d.trim().parse::<u64>().ok())
+            .filter(|&d| d <= 10_000_000)
+            .ok_or_else(|| format!("test '{test}': depth after '@' is not dN"))?;
+        let (w, note) = parse_test(head)?;
+        return match w {
+            Workload::Generation { n, start } => Ok((
+                Workload::Generation {
+                    n,
+                    start: start + d,
+                },
+                note,
+            )),
+            Workload::Prompt { n, start } => Ok((
+                Workload::Prompt {
+                    n,
+                    start: start + d,
+                },
+                note,
+            )),
+            Workload::Mixed { .. } => Err(format!("test '{test}': a depth on ppN+tgM is not read")),
+        };
+    }
     let num = |s: &str| s.parse::<u64>().ok().filter(|&n| n > 0 && n <= 10_000_000);
     if let Some((a, b)) = t.split_once('+') {
         if let (Some(pp), Some(tg)) = (
@@ -310,7 +351,12 @@ fn engine_backend(engine: &str, d: &hardware::Device) -> Backend {
 fn layers_offloaded(hw: &str) -> Option<u64> {
     let lower = hw.to_ascii_lowercase();
     let i = lower.find("layers offloaded")?;
-    lower[..i].split_whitespace().last()?.parse().ok()
+    lower[..i]
+        .split_whitespace()
+        .last()?
+        .trim_start_matches('(')
+        .parse()
+        .ok()
 }
 
 /// Turn every row of `csv_text` into a placement and workload; rows that
@@ -452,7 +498,17 @@ fn read_flags(notes: &str, hw: &str, backend: Backend) -> RowFlags {
                 }
             }
             "-ot" | "--override-tensor" => {
-                if let Some(v) = toks.get(i + 1) {
+                // "-ot A=CUDA0 then B=CPU" in prose: two rules in order.
+                let mut values = vec![];
+                let mut j = i + 1;
+                while let Some(v) = toks.get(j).filter(|v| v.contains('=')) {
+                    values.push(*v);
+                    j += 1;
+                    if toks.get(j).is_some_and(|w| w.eq_ignore_ascii_case("then")) {
+                        j += 1;
+                    }
+                }
+                for v in &values {
                     for rule in v.split(',') {
                         if let Some((pat, buft)) = rule.rsplit_once('=') {
                             if let Some(target) = parse_buft(buft) {
@@ -464,8 +520,8 @@ fn read_flags(notes: &str, hw: &str, backend: Backend) -> RowFlags {
                             }
                         }
                     }
-                    used = 2;
                 }
+                used = j - i;
             }
             "-cmoe" | "--cpu-moe" => {
                 f.args.overrides.push(Override {
@@ -564,6 +620,28 @@ fn read_flags(notes: &str, hw: &str, backend: Backend) -> RowFlags {
     f
 }
 
+/// The memory a host cell states for its CPU ("12x DDR5-6400", "8x DDR5 @4800",
+/// "DDR5-6400 (dual channel)", "768GB DDR5-5600"): channels (stated, else the
+/// catalog's) × MT/s × 8 bytes, when it differs from the catalog's platform.
+fn stated_memory(text: &str, d: &hardware::Device) -> Option<(BytesPerSecond, String)> {
+    let t = text.to_ascii_lowercase();
+    let re_ch = regex::Regex::new(r"(\d+)\s*x\s*ddr[45]").ok()?;
+    let re_mts = regex::Regex::new(r"ddr[45][\s@-]*(\d{4})").ok()?;
+    let mts: u32 = re_mts.captures(&t)?.get(1)?.as_str().parse().ok()?;
+    let channels: u32 = match re_ch.captures(&t) {
+        Some(c) => c.get(1)?.as_str().parse().ok()?,
+        None if t.contains("dual channel") || t.contains("dual-channel") => 2,
+        None => d.platform?.channels,
+    };
+    if d.platform
+        .is_some_and(|p| p.channels == channels && p.mts == mts)
+    {
+        return None;
+    }
+    let bw = BytesPerSecond(f64::from(channels) * f64::from(mts) * 1e6 * 8.0);
+    Some((bw, format!("{channels} channels × {mts} MT/s × 8 B = {bw}")))
+}
+
 /// Scale every tensor's bytes by `factor` (a published file size that the
 /// quantization label does not give).
 fn scale_weights(w: &mut Weights, factor: f64) {
@@ -600,7 +678,20 @@ fn prepare_row(
     }
     let (workload, test_note) = parse_test(test)?;
     let (spec, model_note) = resolve_model(model_name)?;
-    let (q, quant_note) = resolve_quant(quant)?;
+    let size: Option<f64> = size_gib.parse().ok().filter(|g: &f64| *g > 0.0);
+    let (q, quant_note) = match (resolve_quant(quant), size) {
+        (Ok(r), _) => r,
+        // ik_llama.cpp types (IQ4_K_R4, IQ2_K_R4, IQ4_KS_R4) and other labels
+        // canirun has no table for: the published file size gives the bytes,
+        // Q4_K_M's tensor layout spreads them (experts vs the rest).
+        (Err(_), Some(gib)) => (
+            Quant::parse("Q4_K_M").map_err(|e| e.to_string())?,
+            Some(format!(
+                "quant '{quant}' not in canirun's tables: Q4_K_M's tensor layout scaled to the published {gib} GiB"
+            )),
+        ),
+        (Err(e), None) => return Err(e),
+    };
     let mut w = weights(&spec, &q, MlaTensorLayout::Split);
     let mut notes_out: Vec<String> = [test_note, model_note, quant_note]
         .into_iter()
@@ -618,7 +709,41 @@ fn prepare_row(
             ));
         }
     }
-    let resolved = hardware::resolve(cat, hw).map_err(|e| e.to_string())?;
+    // The operating system is not hardware ("…, Windows"), and the slot a
+    // GPU sits in ("(PCIe 4.0 x16)") is not part of its name.
+    let hw_clean = hw
+        .trim_end_matches(", Windows")
+        .trim_end_matches(", Linux")
+        .trim();
+    let hw_clean = regex::Regex::new(r"\s*\(PCIe [^)]*\)")
+        .map(|re| re.replace_all(hw_clean, "").into_owned())
+        .unwrap_or_else(|_| hw_clean.to_string());
+    let resolved = hardware::resolve(cat, &hw_clean).map_err(|e| e.to_string())?;
+    for r in &resolved {
+        // A named CPU that matched only a generic memory-platform row (its
+        // DDR rate) is a CPU the catalog does not have.
+        let names_cpu = [
+            "epyc",
+            "threadripper",
+            "xeon",
+            "ryzen",
+            "core i",
+            "core ultra",
+        ]
+        .iter()
+        .any(|k| r.input.to_ascii_lowercase().contains(k));
+        if r.device.kind == DeviceKind::CpuPlatform
+            && r.device.vendor == "CPU platform"
+            && r.device.cpu.is_none()
+            && names_cpu
+        {
+            return Err(format!(
+                "CPU '{}' is not in the catalog (only its memory matched {})",
+                r.input.trim(),
+                r.device.id
+            ));
+        }
+    }
     let n_col: u32 = n_devices.parse().unwrap_or(1).max(1);
     let gpus: Vec<_> = resolved
         .iter()
@@ -639,7 +764,14 @@ fn prepare_row(
     };
     let host = cpus
         .first()
-        .map(|c| spec_of(c).map(|d| d.times(c.count)))
+        .map(|c| {
+            let mut d = spec_of(c)?;
+            if let Some((bw, how)) = stated_memory(&c.input, &c.device) {
+                d.bandwidth = bw;
+                notes_out.push(format!("{} memory as stated: {how}", c.device.id));
+            }
+            Ok::<_, String>(d.times(c.count))
+        })
         .transpose()?;
     let mut speed_devices = vec![host];
     let mut mem_gpus = Vec::new();
@@ -702,7 +834,7 @@ fn prepare_row(
     if !flags.read.is_empty() {
         notes_out.push(format!("flags read: {}", flags.read.join(" ")));
     }
-    if mem_p.experts_on_cpu > Bytes::ZERO || mem_p.devices[0].layers.len() > 0 {
+    if mem_p.experts_on_cpu > Bytes::ZERO || !mem_p.devices[0].layers.is_empty() {
         notes_out.push(format!(
             "{} of {} blocks on GPUs, {:.1} GiB of experts in RAM",
             mem_p.gpu_layers(),
@@ -730,6 +862,31 @@ fn device_class_label(c: DeviceClass) -> &'static str {
     c.as_str()
 }
 
+/// [`prepare`] over several files, one after the other (`(name, text)`);
+/// with more than one file each row's `what` starts with its file's name.
+pub fn prepare_files(
+    files: &[(&str, &str)],
+    cal: &Calibration,
+) -> Result<(Vec<Prepared>, Vec<Skipped>), BenchError> {
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, text) in files {
+        let (mut r, mut s) = prepare(text, cal)?;
+        if files.len() > 1 {
+            let short = name.rsplit('/').next().unwrap_or(name);
+            for p in &mut r {
+                p.what = format!("{short}: {}", p.what);
+            }
+            for k in &mut s {
+                k.what = format!("{short}: {}", k.what);
+            }
+        }
+        rows.append(&mut r);
+        skipped.append(&mut s);
+    }
+    Ok((rows, skipped))
+}
+
 /// Compare every interpretable row of `csv_text`, optionally only
 /// generation or only prompt rows.
 pub fn validate(
@@ -737,7 +894,17 @@ pub fn validate(
     filter: Option<TestFilter>,
     cal: &Calibration,
 ) -> Result<SpeedReport, BenchError> {
-    let (prepared, mut skipped) = prepare(csv_text, cal)?;
+    validate_files(&[("", csv_text)], filter, cal)
+}
+
+/// [`validate`] over several files together (`(name, text)`): one report,
+/// one summary.
+pub fn validate_files(
+    files: &[(&str, &str)],
+    filter: Option<TestFilter>,
+    cal: &Calibration,
+) -> Result<SpeedReport, BenchError> {
+    let (prepared, mut skipped) = prepare_files(files, cal)?;
     let keep = |is_gen: bool| match filter {
         None => true,
         Some(TestFilter::Tg) => is_gen,
@@ -767,7 +934,9 @@ pub fn validate(
             }),
         }
     }
-    skipped.sort_by_key(|s| s.line);
+    if files.len() == 1 {
+        skipped.sort_by_key(|s| s.line);
+    }
     let errs: Vec<f64> = rows.iter().map(|r| r.err_pct).collect();
     let summary = Summary::of(&errs, skipped.len());
     Ok(SpeedReport {
@@ -775,4 +944,75 @@ pub fn validate(
         skipped,
         summary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_tests_are_read() {
+        let (w, _) = parse_test("tg128 @ d8192").unwrap();
+        assert_eq!(
+            w,
+            Workload::Generation {
+                n: 128,
+                start: 8192
+            }
+        );
+        let (w, _) = parse_test("pp512 @ d32256").unwrap();
+        assert_eq!(
+            w,
+            Workload::Prompt {
+                n: 512,
+                start: 32256
+            }
+        );
+        assert!(parse_test("tg128 @ x").is_err());
+    }
+
+    #[test]
+    fn flags_in_prose_are_read_in_order() {
+        let f = read_flags(
+            "sousekd; -fa -b 4096 -ctk q8_0 -ngl 63; -ub 2048; -ot blk.3.ffn_*=CUDA0 then exps=CPU (one MoE layer on GPU)",
+            "",
+            Backend::Cuda,
+        );
+        assert_eq!(f.settings.flash_attn, FlashAttn::On);
+        assert_eq!((f.settings.n_batch, f.settings.n_ubatch), (4096, 2048));
+        assert_eq!(f.settings.type_k, GgmlType::Q8_0);
+        assert_eq!(f.args.n_gpu_layers, Some(63));
+        let rules: Vec<(&str, Loc)> = f
+            .args
+            .overrides
+            .iter()
+            .map(|o| (o.pattern.as_str(), o.target))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![("blk.3.ffn_*", Loc::Gpu(0)), ("exps", Loc::Cpu)]
+        );
+        // llama-bench's defaults where the row is silent; "ngl 63, fa 1" without dashes.
+        let g = read_flags(
+            "ngl 63, fa 1, mla 2; n_batch 4096, n_ubatch 512",
+            "",
+            Backend::Cuda,
+        );
+        assert_eq!(g.settings.flash_attn, FlashAttn::On);
+        assert_eq!((g.settings.n_batch, g.settings.n_ubatch), (4096, 512));
+        let h = read_flags("", "Some rig (7 layers offloaded)", Backend::Cuda);
+        assert_eq!(h.settings.flash_attn, FlashAttn::Off);
+        assert_eq!(h.args.n_gpu_layers, Some(7));
+    }
+
+    #[test]
+    fn stated_memory_overrides_the_platform() {
+        let cat = Catalog::embedded().unwrap();
+        let d = cat.get("core-i9-13900k").unwrap();
+        let (bw, _) = stated_memory("Intel Core i9-13900K, DDR5-6400 (dual channel)", d).unwrap();
+        assert!((bw.as_gbps() - 102.4).abs() < 1e-9);
+        let epyc = cat.get("epyc-9355").unwrap();
+        // The catalog already says 12 × DDR5-6400: nothing to override.
+        assert!(stated_memory("AMD EPYC 9355 (32C, 12x DDR5-6400, 768GB)", epyc).is_none());
+    }
 }

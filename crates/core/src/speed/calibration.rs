@@ -36,7 +36,20 @@ pub struct GlobalConstants {
     /// Fixed latency of one device-to-device hop per token (synchronisation,
     /// launch of the copy), in seconds.
     pub hop_latency_s: f64,
+    /// Rows of a matmul batch at which a prefill GEMM reaches half of its
+    /// large-batch rate: a matmul of b token rows runs at b ÷ (b + this) of
+    /// it. Routed experts see only u × (experts used ÷ experts) rows of a
+    /// micro-batch of u tokens, so MoE prefill runs far below dense prefill.
+    #[serde(default = "default_gemm_half_batch")]
+    pub gemm_half_batch: f64,
 }
+
+fn default_gemm_half_batch() -> f64 {
+    prior(GLOBALS - 1)
+}
+
+/// Number of global constants in the fitted vector.
+const GLOBALS: usize = 5;
 
 /// Efficiency constants of one backend on one device class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +212,7 @@ impl Calibration {
         r4(&mut self.global.kv_read_factor);
         r4(&mut self.global.expert_read_eff);
         r6(&mut self.global.hop_latency_s);
+        r4(&mut self.global.gemm_half_batch);
         r4(&mut self.residuals.tg_p10);
         r4(&mut self.residuals.tg_p90);
         r4(&mut self.residuals.pp_p10);
@@ -212,7 +226,7 @@ impl Calibration {
 
     /// The fitted constants as a flat vector (see [`Self::set_param`]).
     fn n_params(&self) -> usize {
-        4 + 3 * self.classes.len()
+        GLOBALS + 3 * self.classes.len()
     }
 
     fn param(&self, i: usize) -> f64 {
@@ -221,9 +235,10 @@ impl Calibration {
             1 => self.global.kv_read_factor,
             2 => self.global.expert_read_eff,
             3 => self.global.hop_latency_s,
+            4 => self.global.gemm_half_batch,
             _ => {
-                let k = &self.classes[(i - 4) / 3];
-                match (i - 4) % 3 {
+                let k = &self.classes[(i - GLOBALS) / 3];
+                match (i - GLOBALS) % 3 {
                     0 => k.bw_eff,
                     1 => k.flops_eff,
                     _ => k.token_overhead_s,
@@ -238,9 +253,10 @@ impl Calibration {
             1 => self.global.kv_read_factor = v,
             2 => self.global.expert_read_eff = v,
             3 => self.global.hop_latency_s = v,
+            4 => self.global.gemm_half_batch = v,
             _ => {
-                let k = &mut self.classes[(i - 4) / 3];
-                match (i - 4) % 3 {
+                let k = &mut self.classes[(i - GLOBALS) / 3];
+                match (i - GLOBALS) % 3 {
                     0 => k.bw_eff = v,
                     1 => k.flops_eff = v,
                     _ => k.token_overhead_s = v,
@@ -256,8 +272,10 @@ impl Calibration {
             1 => (0.5, 8.0),
             2 => (0.1, 1.0),
             3 => (1e-6, 5e-3),
+            // From one row (a GEMV-like kernel) to a batch of 1024.
+            4 => (1.0, 1024.0),
             // No DRAM sustains more than ~95% of its theoretical peak.
-            _ => match (i - 4) % 3 {
+            _ => match (i - GLOBALS) % 3 {
                 0 => (0.1, 0.95),
                 1 => (0.02, 1.0),
                 _ => (1e-6, 2e-2),
@@ -271,9 +289,10 @@ impl Calibration {
             1 => "global.kv_read_factor".into(),
             2 => "global.expert_read_eff".into(),
             3 => "global.hop_latency_s".into(),
+            4 => "global.gemm_half_batch".into(),
             _ => {
-                let k = &self.classes[(i - 4) / 3];
-                let p = ["bw_eff", "flops_eff", "token_overhead_s"][(i - 4) % 3];
+                let k = &self.classes[(i - GLOBALS) / 3];
+                let p = ["bw_eff", "flops_eff", "token_overhead_s"][(i - GLOBALS) % 3];
                 format!("{}×{}.{p}", k.backend, k.device)
             }
         }
@@ -340,7 +359,8 @@ fn prior(i: usize) -> f64 {
         1 => 1.0,
         2 => 0.7,
         3 => 2e-4,
-        _ => [0.7, 0.3, 1e-3][(i - 4) % 3],
+        4 => 32.0,
+        _ => [0.7, 0.3, 1e-3][(i - GLOBALS) % 3],
     }
 }
 
@@ -502,6 +522,9 @@ kv_read_factor = {:.4}
 expert_read_eff = {:.4}
 # Fixed latency of one device-to-device hop per token or micro-batch, seconds.
 hop_latency_s = {:.6}
+# Token rows at which a prefill matmul reaches half its large-batch rate
+# (b rows run at b / (b + this)); routed experts get u x used/total rows.
+gemm_half_batch = {:.4}
 
 [residuals]
 # Quantiles of ln(published / predicted) after the fit: the range reported
@@ -514,6 +537,7 @@ pp_p90 = {:.4}",
         g.kv_read_factor,
         g.expert_read_eff,
         g.hop_latency_s,
+        g.gemm_half_batch,
         r.tg_p10,
         r.tg_p90,
         r.pp_p10,

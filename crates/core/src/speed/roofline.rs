@@ -235,6 +235,25 @@ pub fn generation(
     Ok(e)
 }
 
+/// How much slower than large-batch GEMMs the weight matmuls of a micro-batch
+/// of `u` tokens run on `d`: a matmul of b rows runs at b ÷ (b + h) of the
+/// large-batch rate (h = `gemm_half_batch`). Dense weights see all `u` rows;
+/// each routed expert only u × (experts used ÷ experts), the per-expert batch
+/// of llama.cpp's MoE matmul. Returns the factor on the matmul FLOPs (≥ 1),
+/// normalised so a 512-row dense batch costs what the fitted `flops_eff` says.
+fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
+    let slow = |b: f64| (b.max(1.0) + h) / b.max(1.0);
+    let reference = slow(512.0);
+    let active_expert = d.expert_bytes.0 as f64 * d.expert_active_fraction;
+    let total = d.dense_bytes.0 as f64 + active_expert;
+    if total <= 0.0 {
+        return 1.0;
+    }
+    let f_exp = active_expert / total;
+    let per_expert = u * d.expert_active_fraction;
+    ((1.0 - f_exp) * slow(u) + f_exp * slow(per_expert)) / reference
+}
+
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
 fn ubatch_seconds(
     d: &DeviceShare,
@@ -270,7 +289,8 @@ fn ubatch_seconds(
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
         (Some(c), _) => (
-            (mm_flops + g.attn_cost * attn_flops) / (c.0 * k.flops_eff),
+            (mm_flops * batch_penalty(d, u, g.gemm_half_batch) + g.attn_cost * attn_flops)
+                / (c.0 * k.flops_eff),
             (weight_bytes + kv_bytes * g.kv_read_factor) / bw,
         ),
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
@@ -317,8 +337,12 @@ pub fn prefill(
         .map(|(d, (t, c, m))| SpeedTerm {
             label: format!("{}: micro-batches", d.device.label),
             formula: format!(
-                "Σ max(compute {:.3} s, memory {:.3} s) + per-batch overhead over ⌈{n}/{ub}⌉ micro-batches",
-                c, m
+                "Σ max(compute {:.3} s, memory {:.3} s) + per-batch overhead over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
+                c,
+                m,
+                cal.global.gemm_half_batch,
+                d.expert_active_fraction,
+                if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" }
             ),
             seconds: Seconds(*t),
         })

@@ -1,7 +1,7 @@
 //! Tests of the speed model: the calibration meets the acceptance targets on
 //! the embedded benchmark copy, and the physics holds (monotonicity, MoE).
 
-use super::benchmarks::{validate, TestFilter, BENCHMARKS_CSV};
+use super::benchmarks::{validate, validate_files, TestFilter, BENCHMARKS_CSV, CALIBRATION_FILES};
 use super::*;
 use crate::hardware::{resolve, Catalog};
 use crate::model;
@@ -55,9 +55,12 @@ fn calibration_meets_the_acceptance_targets() {
     assert_eq!(total, 440, "every row is either compared or skipped");
     assert!(all.skipped.len() * 10 <= total, "{}", all.summary.line());
     assert!(all.skipped.iter().all(|s| !s.reason.is_empty()));
-    // The stored summaries are what the current calibration gives.
-    assert_eq!(c.meta.tg_summary, tg.summary.line());
-    assert_eq!(c.meta.pp_summary, pp.summary.line());
+    // The stored summaries are what the current calibration gives on both
+    // calibration files, which the fit reads one after the other.
+    let both_tg = validate_files(&CALIBRATION_FILES, Some(TestFilter::Tg), c).expect("csv");
+    let both_pp = validate_files(&CALIBRATION_FILES, Some(TestFilter::Pp), c).expect("csv");
+    assert_eq!(c.meta.tg_summary, both_tg.summary.line());
+    assert_eq!(c.meta.pp_summary, both_pp.summary.line());
 }
 
 #[test]
@@ -361,4 +364,24 @@ fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
         Some((2, 5600))
     );
     assert!(typical.cpu.is_some() && typical.bandwidth.is_some());
+}
+
+#[test]
+fn moe_prefill_runs_per_expert_batches() {
+    // A bigger micro-batch gives each routed expert more rows: R1 (8 of 256
+    // experts per token) gains far more from -ub 2048 than a dense model.
+    let ratio = |name: &str| {
+        let m = cost(name, "Q4_K_M");
+        let mut p = Placement::single_device(&m, gpu(4800.0, 1000.0));
+        p.n_batch = 2048;
+        p.n_ubatch = 512;
+        let small = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        p.n_ubatch = 2048;
+        let big = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        small / big
+    };
+    let moe = ratio("r1");
+    let dense = ratio("llama-3-8b");
+    assert!(moe > 1.0 && dense > 1.0, "moe {moe} dense {dense}");
+    assert!(moe > dense * 1.3, "moe {moe} dense {dense}");
 }
