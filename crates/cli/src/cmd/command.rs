@@ -220,7 +220,7 @@ mod tests {
             ot: vec![crate::args::parse_ot("exps=CPU").unwrap()],
             ..PlacementFlags::default()
         };
-        let f = placement_flags(&p).unwrap().unwrap();
+        let f = LlamaFlags::from_args(p.args().unwrap().unwrap());
         assert_eq!(
             canirun_core::commands::llama_cpp::flag_strings(&f),
             vec!["-ngl 62", "-ts 3,1", "-ot exps=CPU"]
