@@ -8,6 +8,7 @@ use crate::inputs::{load_model, request, EngineArgs, HardwareArgs, QuantArgs};
 use crate::render;
 use anyhow::Result;
 use canirun_core::cost::{self, BreakEven, KwhPrice, PowerModel};
+use canirun_core::memory::verdict::Verdict;
 use canirun_core::pipeline::{estimate, CostFlags, PowerReport, PowerRequest, Report};
 use canirun_core::units::{Bytes, TokensPerSecond};
 use clap::Args;
@@ -223,7 +224,12 @@ fn print_table(o: &CompareOut, explain: bool) {
         &|s| {
             format!(
                 "{} {:.0}/{:.0} GiB",
-                if s.report.runs() { "yes" } else { "NO" },
+                match s.report.verdict {
+                    Verdict::Fits { .. } => "yes",
+                    Verdict::FitsOffloaded { .. } => "part in RAM",
+                    Verdict::DoesNotFit { .. } => "NO",
+                    Verdict::Unknown => "?",
+                },
                 s.report.memory_needed().as_gib(),
                 s.capacity().as_gib()
             )

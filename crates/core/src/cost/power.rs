@@ -2,7 +2,7 @@
 
 use super::{CostError, PowerModel};
 use crate::hardware::{Device, DeviceKind, HardwareSet};
-use crate::speed::{decode, Calibration, Placement, SpeedError};
+use crate::speed::{decode, Calibration, SpeedError, WorkSplit};
 use crate::units::{Joules, TokensPerSecond, Watts};
 use serde::Serialize;
 
@@ -232,7 +232,7 @@ pub fn psu_size(m: &PowerModel, loads: &[DeviceLoad]) -> Option<Watts> {
 /// streaming weights (or computing, whichever is longer), at `depth`: its
 /// memory term ÷ the whole decode time. In a layer split each GPU waits for
 /// the others; a small model spends much of its time in fixed overhead.
-pub fn decode_duty(p: &Placement, depth: u64, cal: &Calibration) -> Result<Vec<f64>, SpeedError> {
+pub fn decode_duty(p: &WorkSplit, depth: u64, cal: &Calibration) -> Result<Vec<f64>, SpeedError> {
     let total = decode(p, depth, cal)?.seconds.0;
     let g = &cal.global;
     Ok(p.devices
@@ -262,7 +262,7 @@ pub fn decode_duty(p: &Placement, depth: u64, cal: &Calibration) -> Result<Vec<f
 /// (shares are labelled with the device's name).
 pub fn loads_for(
     set: &HardwareSet,
-    p: &Placement,
+    p: &WorkSplit,
     depth: u64,
     cal: &Calibration,
 ) -> Result<Vec<DeviceLoad>, SpeedError> {

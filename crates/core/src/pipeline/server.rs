@@ -9,7 +9,7 @@ use crate::memory::verdict::Verdict;
 use crate::memory::vllm::{estimate as vllm_estimate, VllmGpu, VllmSettings};
 use crate::model::CatalogEntry;
 use crate::quant::{GgmlType, Quant};
-use crate::speed::{Calibration, DeviceSpec, ModelCost, Placement as SpeedPlacement};
+use crate::speed::{Calibration, DeviceRates, ModelCost, WorkSplit};
 use crate::units::Bytes;
 use serde::Serialize;
 
@@ -230,7 +230,7 @@ fn server_speed(
                     .into(),
         };
     };
-    let spec = match DeviceSpec::from_device(d, s.backend, cal) {
+    let spec = match DeviceRates::from_device(d, s.backend, cal) {
         Ok(x) => x,
         Err(e) => {
             return super::Speed::NotEstimated {
@@ -245,7 +245,7 @@ fn server_speed(
         .link
         .or(d.interconnect.nvlink)
         .or(d.interconnect.pcie_bandwidth());
-    let p = SpeedPlacement::layer_split(
+    let p = WorkSplit::layer_split(
         &model,
         spec.times(v.tensor_parallel as u32),
         v.pipeline_parallel as u32,

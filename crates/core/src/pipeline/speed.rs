@@ -5,7 +5,7 @@ use super::{Request, Workload};
 use crate::memory::verdict::Verdict;
 use crate::memory::{Backend, RunSettings};
 use crate::placement::Placement;
-use crate::speed::{self, AnswerTime, Calibration, DeviceClass, DeviceSpec, Estimate, ModelCost};
+use crate::speed::{self, AnswerTime, Calibration, DeviceClass, DeviceRates, Estimate, ModelCost};
 use crate::units::BytesPerSecond;
 use serde::Serialize;
 
@@ -35,7 +35,7 @@ pub struct SpeedReport {
     /// Where the thinking-token count comes from.
     pub thinking_source: Option<&'static str>,
     /// What each device reads per token: the speed model's view of the placement.
-    pub placement: speed::Placement,
+    pub placement: speed::WorkSplit,
     /// The CPU platform assumed for system RAM when none was named or measured.
     pub assumed_cpu: Option<String>,
 }
@@ -108,7 +108,7 @@ fn thinks(req: &Request<'_>) -> bool {
 }
 
 /// Read a speed placement at the workload.
-pub(super) fn read(req: &Request<'_>, s: &RunSettings, p: speed::Placement) -> Speed {
+pub(super) fn read(req: &Request<'_>, s: &RunSettings, p: speed::WorkSplit) -> Speed {
     let cal = match Calibration::embedded() {
         Ok(c) => c,
         Err(e) => return Speed::missing(e.to_string()),
@@ -159,10 +159,10 @@ pub(super) fn for_llama_cpp(
     let model = ModelCost::with_settings(&req.model.spec, &req.model.weights, s);
     let mut assumed = None;
     let host = match (&hw.host_device, hw.host_bandwidth) {
-        (Some((d, sockets)), _) => DeviceSpec::from_device(d, Backend::Cpu, cal)
+        (Some((d, sockets)), _) => DeviceRates::from_device(d, Backend::Cpu, cal)
             .ok()
             .map(|spec| spec.times(*sockets)),
-        (None, Some(bw)) => Some(DeviceSpec {
+        (None, Some(bw)) => Some(DeviceRates {
             label: "this CPU (measured bandwidth)".into(),
             backend: Backend::Cpu,
             class: DeviceClass::Cpu,
@@ -181,7 +181,7 @@ pub(super) fn for_llama_cpp(
     for d in &hw.devices {
         devices.push(
             d.as_ref()
-                .and_then(|d| DeviceSpec::from_device(d, s.backend, cal).ok()),
+                .and_then(|d| DeviceRates::from_device(d, s.backend, cal).ok()),
         );
     }
     let link = host_link(req);
@@ -212,8 +212,8 @@ pub(super) fn host_link(req: &Request<'_>) -> BytesPerSecond {
 }
 
 /// The typical desktop CPU of the catalog, for RAM whose CPU nobody named.
-fn typical_host(cal: &Calibration) -> Option<DeviceSpec> {
+fn typical_host(cal: &Calibration) -> Option<DeviceRates> {
     let cat = crate::hardware::Catalog::embedded().ok()?;
     let d = crate::hardware::typical_desktop_cpu(cat)?;
-    DeviceSpec::from_device(d, Backend::Cpu, cal).ok()
+    DeviceRates::from_device(d, Backend::Cpu, cal).ok()
 }

@@ -3,12 +3,12 @@
 //! n_devices, model, params_b, quant, model_size_gib, test, tokens_per_s,
 //! engine, version, source, notes, confidence). Pure: callers pass the text.
 //!
-//! Each row is turned into a [`Placement`] and a workload exactly as a user
+//! Each row is turned into a [`WorkSplit`] and a workload exactly as a user
 //! would describe it; a row that cannot be interpreted is skipped with its
 //! reason. The embedded copy is `data/benchmarks.csv`.
 
-use super::placement::{DeviceClass, DeviceSpec, ModelCost, Placement};
 use super::roofline::{decode_token_seconds, prefill_seconds};
+use super::work_split::{DeviceClass, DeviceRates, ModelCost, WorkSplit};
 use super::{bridge, default_backend, Calibration, SpeedError};
 use crate::hardware::{self, Catalog, DeviceKind};
 use crate::memory::{Backend, FlashAttn, RunSettings};
@@ -101,7 +101,7 @@ pub struct Prepared {
     /// How the row was read.
     pub interpreted_as: String,
     /// Where the model lives.
-    pub placement: Placement,
+    pub placement: WorkSplit,
     /// What was measured.
     pub workload: Workload,
     /// Published tokens per second.
@@ -444,7 +444,7 @@ pub fn prepare(
 struct RowFlags {
     /// Run settings (llama-bench defaults where the row is silent).
     settings: RunSettings,
-    /// Placement flags.
+    /// WorkSplit flags.
     args: PlacementArgs,
     /// What was read, for the interpretation column.
     read: Vec<String>,
@@ -663,7 +663,7 @@ fn prepare_row(
     tps: &str,
     engine: &str,
     notes: &str,
-) -> Result<(Placement, Workload, f64, String), String> {
+) -> Result<(WorkSplit, Workload, f64, String), String> {
     let published: f64 = tps
         .parse()
         .ok()
@@ -758,9 +758,9 @@ fn prepare_row(
             "hardware '{hw}': more than one GPU model or CPU platform"
         ));
     }
-    let spec_of = |r: &hardware::Resolved| -> Result<DeviceSpec, String> {
+    let spec_of = |r: &hardware::Resolved| -> Result<DeviceRates, String> {
         let backend = engine_backend(engine, &r.device);
-        DeviceSpec::from_device(&r.device, backend, cal).map_err(|e| e.to_string())
+        DeviceRates::from_device(&r.device, backend, cal).map_err(|e| e.to_string())
     };
     let host = cpus
         .first()

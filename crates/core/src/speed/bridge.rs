@@ -1,7 +1,7 @@
 //! From a memory placement (which bytes sit in which pool) to the speed
 //! model's placement (what each device reads per token, and the hops between).
 
-use super::placement::{DeviceShare, DeviceSpec, Link, ModelCost, Placement};
+use super::work_split::{DeviceRates, DeviceShare, Link, ModelCost, WorkSplit};
 use crate::memory::{FlashAttn, RunSettings};
 use crate::placement as mem;
 use crate::units::{Bytes, BytesPerSecond};
@@ -24,10 +24,10 @@ use crate::units::{Bytes, BytesPerSecond};
 pub fn from_memory(
     model: &ModelCost,
     p: &mem::Placement,
-    devices: &[Option<DeviceSpec>],
+    devices: &[Option<DeviceRates>],
     link: BytesPerSecond,
     settings: &RunSettings,
-) -> Result<Placement, super::SpeedError> {
+) -> Result<WorkSplit, super::SpeedError> {
     let n_layer = model.n_layer.max(1) as f64;
     let total_kv: u64 = p.devices.iter().map(|d| d.kv.0).sum();
     let has_gpu = p
@@ -106,7 +106,7 @@ pub fn from_memory(
         });
     }
     let all_on_gpu = cpu.layers.is_empty() && cpu.experts == Bytes::ZERO;
-    Ok(Placement {
+    Ok(WorkSplit {
         model: model.clone(),
         devices: shares,
         links,

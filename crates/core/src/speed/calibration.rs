@@ -10,7 +10,7 @@
 //! or per device.
 
 use super::benchmarks::Prepared;
-use super::placement::DeviceClass;
+use super::work_split::DeviceClass;
 use super::SpeedError;
 use crate::memory::Backend;
 use crate::units::FlopsPerSecond;

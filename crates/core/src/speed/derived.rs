@@ -2,7 +2,7 @@
 //! token, and the time to a full R1 answer (prompt + thinking + answer).
 
 use super::roofline::{generation, prefill, Estimate};
-use super::{Calibration, Placement, SpeedError};
+use super::{Calibration, SpeedError, WorkSplit};
 use crate::units::Seconds;
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub struct AnswerTime {
 /// Prefill of `prompt`, then `thinking` and `answer` tokens generated at
 /// the growing depth.
 pub fn answer_time(
-    p: &Placement,
+    p: &WorkSplit,
     prompt: u64,
     thinking: u64,
     answer: u64,

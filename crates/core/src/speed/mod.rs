@@ -19,16 +19,16 @@
 //! A device without any benchmark gets exactly the same treatment as one
 //! with many.
 //!
-//! [`Placement`] is what the placement code (`-ngl`, `--tensor-split`,
-//! `-ot exps=CPU`) produces; [`Placement::single_device`] and
-//! [`Placement::layer_split`] cover the common cases.
+//! [`WorkSplit`] is what the placement code (`-ngl`, `--tensor-split`,
+//! `-ot exps=CPU`) produces; [`WorkSplit::single_device`] and
+//! [`WorkSplit::layer_split`] cover the common cases.
 
 pub mod benchmarks;
 pub mod bridge;
 mod calibration;
 mod derived;
-mod placement;
 mod roofline;
+mod work_split;
 
 pub use calibration::{
     calibration_min_rows, fit, to_toml, AppleGeneration, Calibration, ClassConstants, FitMeta,
@@ -37,8 +37,8 @@ pub use calibration::{
 pub use derived::{
     answer_time, AnswerTime, R1_ANSWER_TOKENS, R1_THINKING_TOKENS, R1_THINKING_TOKENS_SOURCE,
 };
-pub use placement::{DeviceClass, DeviceShare, DeviceSpec, Link, ModelCost, Placement};
 pub use roofline::{decode, generation, prefill, Estimate, SpeedTerm};
+pub use work_split::{DeviceClass, DeviceRates, DeviceShare, Link, ModelCost, WorkSplit};
 
 use crate::hardware::DeviceKind;
 use crate::memory::Backend;

@@ -1,6 +1,6 @@
 //! The roofline terms: decode and prefill time of a placement.
 
-use super::placement::{DeviceShare, Placement, KQ_BYTES_PER_PAIR_HEAD};
+use super::work_split::{DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD};
 use super::{Calibration, SpeedError};
 use crate::units::{Seconds, TokensPerSecond};
 use serde::Serialize;
@@ -73,7 +73,7 @@ impl Estimate {
     }
 }
 
-fn check(p: &Placement) -> Result<(), SpeedError> {
+fn check(p: &WorkSplit) -> Result<(), SpeedError> {
     if p.devices.is_empty() {
         return Err(SpeedError::NoDevices);
     }
@@ -92,7 +92,7 @@ fn gb(x: f64) -> String {
 
 /// Decode time of one token at `depth` tokens of context, with its terms.
 fn decode_seconds(
-    p: &Placement,
+    p: &WorkSplit,
     depth: u64,
     cal: &Calibration,
     explain: bool,
@@ -204,7 +204,7 @@ fn decode_seconds(
 }
 
 /// Decode speed of one token generated at `depth` tokens of context.
-pub fn decode(p: &Placement, depth: u64, cal: &Calibration) -> Result<Estimate, SpeedError> {
+pub fn decode(p: &WorkSplit, depth: u64, cal: &Calibration) -> Result<Estimate, SpeedError> {
     check(p)?;
     let (t, terms, notes) = decode_seconds(p, depth, cal, true);
     let r = &cal.residuals;
@@ -215,7 +215,7 @@ pub fn decode(p: &Placement, depth: u64, cal: &Calibration) -> Result<Estimate, 
 /// llama-bench's `tgN` measures with `start_depth` = 0). Decode time grows
 /// linearly with depth, so the mean is the time at the middle depth.
 pub fn generation(
-    p: &Placement,
+    p: &WorkSplit,
     n: u64,
     start_depth: u64,
     cal: &Calibration,
@@ -315,7 +315,7 @@ fn ubatch_seconds(
 /// parallelism a batch of k micro-batches over stages s_j takes
 /// Σ_j s_j + (k − 1) × max_j s_j, otherwise k × Σ_j s_j.
 pub fn prefill(
-    p: &Placement,
+    p: &WorkSplit,
     n: u64,
     start_depth: u64,
     cal: &Calibration,
@@ -373,7 +373,7 @@ type DevTimes = Vec<(f64, f64, f64)>;
 
 /// Prefill total, per-device times, link time and calibration notes.
 fn prefill_core(
-    p: &Placement,
+    p: &WorkSplit,
     n: u64,
     start_depth: u64,
     cal: &Calibration,
@@ -439,7 +439,7 @@ fn prefill_core(
 
 /// Seconds of a prefill, without building the terms (used by the fit).
 pub(crate) fn prefill_seconds(
-    p: &Placement,
+    p: &WorkSplit,
     n: u64,
     start_depth: u64,
     cal: &Calibration,
@@ -450,7 +450,7 @@ pub(crate) fn prefill_seconds(
 
 /// Seconds of one decoded token at `depth`, without building the terms (used by the fit).
 pub(crate) fn decode_token_seconds(
-    p: &Placement,
+    p: &WorkSplit,
     depth: u64,
     cal: &Calibration,
 ) -> Result<f64, SpeedError> {

@@ -18,8 +18,8 @@ fn cost(name: &str, quant: &str) -> ModelCost {
     ModelCost::new(&spec, &weights(&spec, &q, model::MlaTensorLayout::Split))
 }
 
-fn gpu(bw_gbs: f64, tflops: f64) -> DeviceSpec {
-    DeviceSpec {
+fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
+    DeviceRates {
         label: "test GPU".into(),
         backend: crate::memory::Backend::Cuda,
         class: DeviceClass::DiscreteGpu,
@@ -28,10 +28,10 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceSpec {
     }
 }
 
-fn catalog_device(name: &str) -> DeviceSpec {
+fn catalog_device(name: &str) -> DeviceRates {
     let cat = Catalog::embedded().expect("catalog");
     let r = resolve(cat, name).expect("hardware").remove(0);
-    DeviceSpec::from_device(&r.device, default_backend(&r.device), cal()).expect("device spec")
+    DeviceRates::from_device(&r.device, default_backend(&r.device), cal()).expect("device spec")
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn more_bandwidth_is_never_slower() {
     let mut last_dec = 0.0;
     let mut last_pre = 0.0;
     for bw in [50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0] {
-        let p = Placement::single_device(&m, gpu(bw, 100.0));
+        let p = WorkSplit::single_device(&m, gpu(bw, 100.0));
         let d = decode(&p, 1024, cal()).unwrap().rate.0;
         let f = prefill(&p, 512, 0, cal()).unwrap().rate.0;
         assert!(d >= last_dec && f >= last_pre, "bw {bw}: {d} {f}");
@@ -85,7 +85,7 @@ fn deeper_context_is_never_faster() {
         ("r1", "Q4_K_M", "m3-ultra-512"),
         ("r1-70b", "Q8_0", "h100"),
     ] {
-        let p = Placement::single_device(&cost(name, q), catalog_device(hw));
+        let p = WorkSplit::single_device(&cost(name, q), catalog_device(hw));
         let mut last = f64::INFINITY;
         for depth in [0, 1, 512, 4096, 16384, 32768, 131072] {
             let r = decode(&p, depth, cal()).unwrap().rate.0;
@@ -108,7 +108,7 @@ fn more_active_params_are_never_faster() {
     models.sort_by(|a, b| a.active_params.total_cmp(&b.active_params));
     let mut last = (f64::INFINITY, f64::INFINITY);
     for m in &models {
-        let p = Placement::single_device(m, dev.clone());
+        let p = WorkSplit::single_device(m, dev.clone());
         let d = decode(&p, 0, cal()).unwrap().rate.0;
         let f = prefill(&p, 512, 0, cal()).unwrap().rate.0;
         assert!(
@@ -136,7 +136,7 @@ fn r1_decode_reads_the_active_experts_only() {
     assert!((m.expert_active_fraction - 8.0 / 256.0).abs() < 1e-12);
     // And the decode time follows: on a 3.35 TB/s H100 it is bandwidth for
     // ~40 GB, a few tens of ms, not the ~200 ms of the whole model.
-    let p = Placement::single_device(&m, catalog_device("h100"));
+    let p = WorkSplit::single_device(&m, catalog_device("h100"));
     let t = decode(&p, 0, cal()).unwrap().seconds.0;
     assert!(t < 0.1, "{t}");
 }
@@ -145,8 +145,8 @@ fn r1_decode_reads_the_active_experts_only() {
 fn layer_split_matches_the_pipeline_formula_and_costs_hops() {
     let m = cost("llama-3-8b", "Q4_K_M");
     let dev = catalog_device("4090");
-    let one = Placement::single_device(&m, dev.clone());
-    let four = Placement::layer_split(&m, dev, 4, None);
+    let one = WorkSplit::single_device(&m, dev.clone());
+    let four = WorkSplit::layer_split(&m, dev, 4, None);
     // Decode: the same bytes, plus hops.
     assert!(decode(&four, 0, cal()).unwrap().seconds.0 > decode(&one, 0, cal()).unwrap().seconds.0);
     // Prefill of several micro-batches pipelines: faster than one GPU.
@@ -161,7 +161,7 @@ fn experts_on_cpu_run_at_ram_bandwidth() {
     let m = cost("r1", "Q4_K_M");
     let gpu_dev = catalog_device("4090");
     let cpu_dev = catalog_device("epyc-9654-12ch-ddr5");
-    let p = Placement::experts_on_cpu(&m, gpu_dev, cpu_dev, BytesPerSecond::gbps(31.5));
+    let p = WorkSplit::experts_on_cpu(&m, gpu_dev, cpu_dev, BytesPerSecond::gbps(31.5));
     let e = decode(&p, 0, cal()).unwrap();
     assert_eq!(p.devices[1].expert_bytes, m.expert_bytes);
     assert_eq!(p.devices[0].expert_bytes, Bytes::ZERO);
@@ -177,7 +177,7 @@ fn experts_on_cpu_run_at_ram_bandwidth() {
 
 #[test]
 fn ranges_bracket_the_point_and_answer_time_adds_up() {
-    let p = Placement::single_device(&cost("r1", "Q4_K_M"), catalog_device("m3-ultra-512"));
+    let p = WorkSplit::single_device(&cost("r1", "Q4_K_M"), catalog_device("m3-ultra-512"));
     let d = decode(&p, 4096, cal()).unwrap();
     assert!(d.low.0 <= d.rate.0 && d.rate.0 <= d.high.0);
     let a = answer_time(&p, 1000, R1_THINKING_TOKENS, R1_ANSWER_TOKENS, cal()).unwrap();
@@ -191,7 +191,7 @@ fn ranges_bracket_the_point_and_answer_time_adds_up() {
 #[test]
 fn bad_inputs_are_errors_not_panics() {
     let m = cost("llama-2-7b", "Q4_0");
-    let mut p = Placement::single_device(&m, gpu(0.0, 100.0));
+    let mut p = WorkSplit::single_device(&m, gpu(0.0, 100.0));
     assert!(matches!(
         decode(&p, 0, cal()),
         Err(SpeedError::NoBandwidth(_))
@@ -203,13 +203,13 @@ fn bad_inputs_are_errors_not_panics() {
         prefill(&p, 10, 0, cal()),
         Err(SpeedError::NoDevices)
     ));
-    let ok = Placement::single_device(&m, gpu(1000.0, 100.0));
+    let ok = WorkSplit::single_device(&m, gpu(1000.0, 100.0));
     assert!(prefill(&ok, 0, 0, cal()).is_err());
     assert!(generation(&ok, 0, 0, cal()).is_err());
     assert!(decode(&ok, u64::MAX, cal()).is_ok());
     let mut cpu = gpu(100.0, 1.0);
     cpu.compute = None;
-    let c = Placement::single_device(&m, cpu);
+    let c = WorkSplit::single_device(&m, cpu);
     assert!(matches!(
         prefill(&c, 512, 0, cal()),
         Err(SpeedError::NoCompute(_))
@@ -237,7 +237,7 @@ fn unknown_class_falls_back_with_a_note() {
 
 /// `spec` under `quant` placed on one RTX 4090 by llama.cpp's rules with
 /// `s`, and turned into a speed placement through [`bridge::from_memory`].
-fn placed_on_4090(name: &str, quant: &str, s: &crate::memory::RunSettings) -> Placement {
+fn placed_on_4090(name: &str, quant: &str, s: &crate::memory::RunSettings) -> WorkSplit {
     use crate::placement::llama_cpp::{place, PlacementArgs};
     let spec = model::resolve(name).expect("model").entry.spec();
     let q = Quant::parse(quant).expect("quant");
@@ -307,7 +307,7 @@ fn run_settings_reach_the_speed_model() {
         (kv_ratio - 8.5 / 16.0).abs() < 1e-6,
         "q8_0/f16 KV bytes {kv_ratio}"
     );
-    let d = |pl: &Placement, depth| decode(pl, depth, cal()).unwrap().seconds.0;
+    let d = |pl: &WorkSplit, depth| decode(pl, depth, cal()).unwrap().seconds.0;
     assert!(d(&q8, 16384) < d(&p, 16384));
     assert!((d(&q8, 0) - d(&p, 0)).abs() < 1e-12);
 
@@ -342,11 +342,11 @@ fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
         let (Some(c), Some(_)) = (&d.cpu, d.bandwidth) else {
             continue;
         };
-        let spec = DeviceSpec::from_device(d, default_backend(d), cal()).expect("spec");
+        let spec = DeviceRates::from_device(d, default_backend(d), cal()).expect("spec");
         // The compute figure is cores × FLOP/cycle × clock, not a per-device number.
         let expect = f64::from(c.cores) * c.flops_per_cycle * c.clock_ghz * 1e9;
         assert_eq!(spec.compute.map(|f| f.0), Some(expect), "{}", d.id);
-        let p = Placement::single_device(&m, spec);
+        let p = WorkSplit::single_device(&m, spec);
         let pre = prefill(&p, 512, 0, cal()).expect("CPU prefill");
         let dec = decode(&p, 0, cal()).expect("CPU decode");
         assert!(pre.rate.0 > 0.0 && dec.rate.0 > 0.0, "{}", d.id);
@@ -372,7 +372,7 @@ fn moe_prefill_runs_per_expert_batches() {
     // experts per token) gains far more from -ub 2048 than a dense model.
     let ratio = |name: &str| {
         let m = cost(name, "Q4_K_M");
-        let mut p = Placement::single_device(&m, gpu(4800.0, 1000.0));
+        let mut p = WorkSplit::single_device(&m, gpu(4800.0, 1000.0));
         p.n_batch = 2048;
         p.n_ubatch = 512;
         let small = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;

@@ -159,7 +159,7 @@ impl ModelCost {
 
 /// One device as the speed model sees it: its peaks and its classes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeviceSpec {
+pub struct DeviceRates {
     /// Display name.
     pub label: String,
     /// Backend that runs on it.
@@ -172,7 +172,7 @@ pub struct DeviceSpec {
     pub compute: Option<FlopsPerSecond>,
 }
 
-impl DeviceSpec {
+impl DeviceRates {
     /// From a catalog device. Apple chips get their FP16 rate from the GPU
     /// core count × the per-core rate of their generation (calibration data);
     /// CPU platforms their vector rate, cores × FLOP/cycle × clock
@@ -181,7 +181,7 @@ impl DeviceSpec {
         d: &Device,
         backend: Backend,
         cal: &Calibration,
-    ) -> Result<DeviceSpec, SpeedError> {
+    ) -> Result<DeviceRates, SpeedError> {
         let bandwidth = d
             .bandwidth
             .filter(|b| b.0.is_finite() && b.0 > 0.0)
@@ -191,7 +191,7 @@ impl DeviceSpec {
             .or(d.bf16)
             .or_else(|| cal.apple_compute(&d.name, d.gpu_cores))
             .or_else(|| d.cpu.as_ref().map(|c| c.peak()));
-        Ok(DeviceSpec {
+        Ok(DeviceRates {
             label: d.name.clone(),
             backend,
             class: super::device_class(d.kind),
@@ -201,7 +201,7 @@ impl DeviceSpec {
     }
 
     /// The same device `n` times over as one memory pool (CPU sockets): n × bandwidth and compute.
-    pub fn times(mut self, n: u32) -> DeviceSpec {
+    pub fn times(mut self, n: u32) -> DeviceRates {
         let n = f64::from(n.max(1));
         self.bandwidth = BytesPerSecond(self.bandwidth.0 * n);
         self.compute = self.compute.map(|c| FlopsPerSecond(c.0 * n));
@@ -216,7 +216,7 @@ impl DeviceSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceShare {
     /// The device.
-    pub device: DeviceSpec,
+    pub device: DeviceRates,
     /// Fraction of the transformer blocks it runs (scales the fixed per-token overhead).
     pub layer_fraction: f64,
     /// Non-expert weight bytes held and read per token here.
@@ -241,7 +241,7 @@ pub struct DeviceShare {
 
 impl DeviceShare {
     /// The share of `frac` of every layer of `m` (experts included) on `device`.
-    pub fn of_layers(m: &ModelCost, device: DeviceSpec, frac: f64) -> DeviceShare {
+    pub fn of_layers(m: &ModelCost, device: DeviceRates, frac: f64) -> DeviceShare {
         let f = frac.clamp(0.0, 1.0);
         let scale = |b: Bytes| Bytes((b.0 as f64 * f).round() as u64);
         DeviceShare {
@@ -274,7 +274,7 @@ pub struct Link {
 
 /// Where a model lives: devices, their shares, and the links between them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Placement {
+pub struct WorkSplit {
     /// The model's costs.
     pub model: ModelCost,
     /// Each device's share, in the order a token visits them.
@@ -302,9 +302,9 @@ pub const KQ_BYTES_PER_PAIR_HEAD: f64 = 16.0;
 /// PCIe 4.0 x16, the default link between GPUs when the catalog has no figure.
 const DEFAULT_LINK_GBS: f64 = 31.5;
 
-impl Placement {
+impl WorkSplit {
     fn new(model: &ModelCost, devices: Vec<DeviceShare>, links: Vec<Link>, pp: bool) -> Self {
-        Placement {
+        WorkSplit {
             model: model.clone(),
             devices,
             links,
@@ -316,7 +316,7 @@ impl Placement {
     }
 
     /// Everything on one device.
-    pub fn single_device(model: &ModelCost, device: DeviceSpec) -> Placement {
+    pub fn single_device(model: &ModelCost, device: DeviceRates) -> WorkSplit {
         let share = DeviceShare::of_layers(model, device, 1.0);
         Self::new(model, vec![share], Vec::new(), false)
     }
@@ -326,10 +326,10 @@ impl Placement {
     /// `link` is the GPU-to-GPU bandwidth (`None`: PCIe 4.0 x16).
     pub fn layer_split(
         model: &ModelCost,
-        device: DeviceSpec,
+        device: DeviceRates,
         n: u32,
         link: Option<BytesPerSecond>,
-    ) -> Placement {
+    ) -> WorkSplit {
         let n = n.max(1);
         let frac = 1.0 / f64::from(n);
         let devices = (0..n)
@@ -358,11 +358,11 @@ impl Placement {
     /// streams CPU-held weights to the GPU over `link` for large batches.
     pub fn layer_offload(
         model: &ModelCost,
-        gpu: DeviceSpec,
-        cpu: DeviceSpec,
+        gpu: DeviceRates,
+        cpu: DeviceRates,
         gpu_layers: u64,
         link: BytesPerSecond,
-    ) -> Placement {
+    ) -> WorkSplit {
         let f_gpu = if model.n_layer == 0 {
             1.0
         } else {
@@ -387,10 +387,10 @@ impl Placement {
     /// its output back.
     pub fn experts_on_cpu(
         model: &ModelCost,
-        gpu: DeviceSpec,
-        cpu: DeviceSpec,
+        gpu: DeviceRates,
+        cpu: DeviceRates,
         link: BytesPerSecond,
-    ) -> Placement {
+    ) -> WorkSplit {
         let mut g = DeviceShare::of_layers(model, gpu, 1.0);
         let expert_params = if model.expert_bytes.0 > 0 {
             // Split the multiplied weights by bytes: a good proxy when experts
