@@ -15,7 +15,13 @@ Examples:
   canirun deepseek-r1:7b                         memory for the 7B distill at Q4_K_M, 4096 context
   canirun deepseek-r1:32b -c 16384 -q q4_k_m --vram 24GiB
   canirun deepseek-r1:671b -q UD-IQ1_S -c 8192 -fa on --explain
-  canirun r1-70b -q q8_0 --json
+  canirun r1-70b -q q8_0 --json                  one Report, JSON schema 1 (docs/json-schema.md)
+  canirun deepseek-r1:671b --gpu '4090 + epyc-9654' --ram 384GiB -c 16k   experts in RAM, llama.cpp's --fit
+  canirun --gpu 2x3090 -- llama-server -m deepseek-r1:70b -c 16k -ngl 81 -ts 1,1   a pasted command
+  canirun speed deepseek-r1:70b --gpu 2x4090 -c 32k   decode over depths, flash attention on vs off
+  canirun compare deepseek-r1:671b --hw m3-ultra-512 --hw 8xh100 --hw api
+  canirun plan deepseek-r1:671b --min-tps 10 -c 32k   what to buy
+  canirun command deepseek-r1:671b --gpu 4090 --ram 384GiB   commands for every engine
   canirun models                                 the model catalog
   canirun table -c 8192                          VRAM at a glance for every R1 variant
   canirun validate sizes ../shared/data/quant_file_sizes.csv
