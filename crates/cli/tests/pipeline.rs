@@ -218,3 +218,43 @@ fn the_command_subcommand_prints_the_estimates_placement() {
     assert_eq!(from_estimate.matches("-ot").count(), 1, "{from_estimate}");
     assert!(from_estimate.len() < 300, "{from_estimate}");
 }
+
+#[test]
+fn pasted_sglang_and_vllm_commands_get_their_engines_settings() {
+    let v = json(&[
+        "--gpu",
+        "8xh200",
+        "--",
+        "python3",
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "deepseek-ai/DeepSeek-R1",
+        "--tp",
+        "8",
+        "--mem-fraction-static",
+        "0.85",
+    ]);
+    assert_eq!(v["engine"], "sglang");
+    assert_eq!(v["server"]["settings"]["tensor_parallel"], 8);
+    assert_eq!(v["server"]["settings"]["gpu_memory_utilization"], 0.85);
+    // Without --context-length SGLang serves the whole trained context.
+    assert_eq!(v["server"]["settings"]["max_model_len"], 163840);
+    let v = json(&[
+        "--gpu",
+        "16xh100",
+        "--",
+        "vllm",
+        "serve",
+        "deepseek-ai/DeepSeek-R1",
+        "-tp",
+        "8",
+        "-pp",
+        "2",
+        "--max-model-len",
+        "32768",
+    ]);
+    assert_eq!(v["engine"], "vllm");
+    assert_eq!(v["server"]["settings"]["pipeline_parallel"], 2);
+    assert_eq!(v["server"]["gpus_used"], 16);
+}

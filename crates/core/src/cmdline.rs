@@ -18,6 +18,8 @@ pub enum Engine {
     Ollama,
     /// `vllm serve`.
     Vllm,
+    /// `python -m sglang.launch_server`.
+    Sglang,
 }
 
 /// What a pasted command says.
@@ -37,8 +39,12 @@ pub struct ParsedCommand {
     pub placement: PlacementArgs,
     /// llama.cpp's `--fit` options (`-fit`, `-fitt`, `-fitc`).
     pub fit: crate::placement::llama_cpp::fit::FitSettings,
-    /// vLLM tensor-parallel size.
+    /// vLLM/SGLang tensor-parallel size.
     pub tensor_parallel: Option<u64>,
+    /// vLLM/SGLang pipeline-parallel size.
+    pub pipeline_parallel: Option<u64>,
+    /// vLLM's `--gpu-memory-utilization` (SGLang's `--mem-fraction-static`).
+    pub gpu_memory_utilization: Option<f64>,
     /// Flags canirun read but that do not change memory (threads, host, port, …).
     pub ignored: Vec<String>,
     /// Flags canirun does not know: named, not silently dropped.
@@ -142,7 +148,13 @@ pub fn parse(words: &[String]) -> Result<ParsedCommand, CmdlineError> {
     } else if base == "ollama" {
         parse_ollama(program, rest, &env)
     } else if base == "vllm" {
-        parse_vllm(program, rest)
+        parse_server(Engine::Vllm, program, rest)
+    } else if base.starts_with("python")
+        && rest.len() >= 2
+        && rest[0] == "-m"
+        && rest[1] == "sglang.launch_server"
+    {
+        parse_server(Engine::Sglang, program, &rest[2..])
     } else {
         Err(CmdlineError::Program(program.clone()))
     }
@@ -158,6 +170,8 @@ fn new_cmd(engine: Engine, program: &str) -> ParsedCommand {
         placement: PlacementArgs::default(),
         fit: Default::default(),
         tensor_parallel: None,
+        pipeline_parallel: None,
+        gpu_memory_utilization: None,
         ignored: vec![],
         unknown: vec![],
     }
@@ -373,8 +387,16 @@ fn parse_ollama(
     Ok(c)
 }
 
-fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineError> {
-    let mut c = new_cmd(Engine::Vllm, program);
+fn parse_server(
+    engine: Engine,
+    program: &str,
+    args: &[String],
+) -> Result<ParsedCommand, CmdlineError> {
+    let mut c = new_cmd(engine, program);
+    let table = match engine {
+        Engine::Sglang => FlagEngine::Sglang,
+        _ => FlagEngine::Vllm,
+    };
     let mut k = 0;
     if args.first().map(String::as_str) == Some("serve") {
         k = 1;
@@ -394,7 +416,7 @@ fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineEr
                 .cloned()
                 .ok_or_else(|| CmdlineError::Missing(flag.to_string()))
         };
-        if let Some(def) = flags::lookup(FlagEngine::Vllm, flag) {
+        if let Some(def) = flags::lookup(table, flag) {
             let v = take(&mut k)?;
             let count = |v: &str| match def.kind {
                 ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
@@ -406,11 +428,12 @@ fn parse_vllm(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineEr
                     c.ctx_given = true;
                 }
                 Flag::TensorParallelSize => c.tensor_parallel = Some(count(&v)?),
+                Flag::PipelineParallelSize => c.pipeline_parallel = Some(count(&v)?),
                 Flag::MaxNumSeqs => c.settings.n_parallel = count(&v)?,
                 Flag::GpuMemoryUtilization => {
-                    val(flag, &v, flags::parse_fraction(&v))?;
-                    c.ignored.push(format!("{flag} {v}"));
+                    c.gpu_memory_utilization = Some(val(flag, &v, flags::parse_fraction(&v))?)
                 }
+                Flag::Model => c.model = Some(v.clone()),
                 _ => {
                     count(&v)?;
                     c.ignored.push(format!("{flag} {v}"));

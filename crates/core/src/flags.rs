@@ -46,8 +46,10 @@ fn err<T>(why: impl Into<String>) -> Result<T, ValueError> {
 pub enum FlagEngine {
     /// llama.cpp (`llama-server`, `llama-cli`, `llama-bench`).
     LlamaCpp,
-    /// vLLM (`vllm serve`); SGLang shares the names canirun reads.
+    /// vLLM (`vllm serve`).
     Vllm,
+    /// SGLang (`python -m sglang.launch_server`).
+    Sglang,
 }
 
 /// What a flag sets.
@@ -191,6 +193,19 @@ const fn vllm(
 ) -> FlagDef {
     FlagDef {
         engine: FlagEngine::Vllm,
+        ..def(flag, name, aliases, kind, example)
+    }
+}
+
+const fn sglang(
+    flag: Flag,
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: ValueKind,
+    example: &'static str,
+) -> FlagDef {
+    FlagDef {
+        engine: FlagEngine::Sglang,
         ..def(flag, name, aliases, kind, example)
     }
 }
@@ -369,6 +384,52 @@ pub const FLAGS: &[FlagDef] = &[
     vllm(
         Flag::GpuMemoryUtilization,
         "--gpu-memory-utilization",
+        &[],
+        ValueKind::Fraction,
+        "0.85",
+    ),
+    // SGLang's names for the same settings (sglang/srt/server_args.py).
+    sglang(
+        Flag::Model,
+        "--model-path",
+        &["--model"],
+        ValueKind::Text,
+        "deepseek-ai/DeepSeek-R1",
+    ),
+    sglang(
+        Flag::MaxModelLen,
+        "--context-length",
+        &[],
+        ValueKind::Ctx,
+        "32768",
+    ),
+    sglang(
+        Flag::TensorParallelSize,
+        "--tp-size",
+        &["--tp", "--tensor-parallel-size"],
+        ValueKind::Count { min: 1, max: 1024 },
+        "8",
+    ),
+    sglang(
+        Flag::PipelineParallelSize,
+        "--pp-size",
+        &["--pp", "--pipeline-parallel-size"],
+        ValueKind::Count { min: 1, max: 1024 },
+        "2",
+    ),
+    sglang(
+        Flag::MaxNumSeqs,
+        "--max-running-requests",
+        &[],
+        ValueKind::Count {
+            min: 1,
+            max: 1 << 20,
+        },
+        "64",
+    ),
+    sglang(
+        Flag::GpuMemoryUtilization,
+        "--mem-fraction-static",
         &[],
         ValueKind::Fraction,
         "0.85",

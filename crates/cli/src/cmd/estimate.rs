@@ -72,7 +72,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         (None, None) => bail!("name a model, e.g. `canirun deepseek-r1:7b` (run `canirun models` for the list, `canirun --help` for more)"),
     };
     let server = match &pasted {
-        Some(p) => p.engine == cmdline::Engine::Vllm,
+        Some(p) => matches!(p.engine, cmdline::Engine::Vllm | cmdline::Engine::Sglang),
         None => a.engine.is_server(),
     };
     let model = load_model(&name, &a.quant, &a.settings, server)?;
@@ -84,16 +84,25 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
             backend: a.settings.backend.unwrap_or(hw.backend),
             ..p.settings.clone()
         };
+        let server = ServerRun {
+            tensor_parallel: p.tensor_parallel,
+            pipeline_parallel: p.pipeline_parallel.unwrap_or(1),
+            gpu_memory_utilization: p.gpu_memory_utilization.unwrap_or(0.9),
+            max_num_seqs: p.settings.n_parallel.max(1),
+            ..ServerRun::default()
+        };
         req.engine = match p.engine {
-            cmdline::Engine::Vllm => Engine::Vllm(ServerRun {
-                tensor_parallel: p.tensor_parallel,
-                ..ServerRun::default()
-            }),
+            cmdline::Engine::Vllm => Engine::Vllm(server),
+            cmdline::Engine::Sglang => Engine::Sglang(server),
             _ => Engine::LlamaCpp(LlamaCppRun {
                 placement: Some(p.placement.clone()).filter(|x| *x != Default::default()),
                 fit: p.fit.clone(),
             }),
         };
+        if !p.ctx_given && p.engine != cmdline::Engine::LlamaCpp {
+            // vLLM and SGLang default to the model's whole trained context.
+            req.settings.n_ctx = model.spec.n_ctx_train;
+        }
         for u in &p.unknown {
             notes.push(format!(
                 "canirun does not know '{u}' of {}: it was not taken into account",
