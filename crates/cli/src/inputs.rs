@@ -76,6 +76,24 @@ pub struct ServerArgs {
     /// vLLM/SGLang maximum concurrent sequences.
     #[arg(long = "max-num-seqs", value_name = "N", default_value_t = 256)]
     pub max_num_seqs: u64,
+    /// vLLM/SGLang: speculative decoding with R1's MTP layer, N draft tokens per step.
+    #[arg(long = "mtp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub mtp: Option<u64>,
+    /// Acceptance of each MTP draft token (default 0.85, DeepSeek-V3's report).
+    #[arg(long = "mtp-acceptance", value_name = "F", value_parser = canirun_core::flags::parse_fraction)]
+    pub mtp_acceptance: Option<f64>,
+}
+
+impl ServerArgs {
+    /// The speculative decoding asked for.
+    pub fn speculative(&self) -> Option<canirun_core::pipeline::Speculative> {
+        self.mtp.map(|k| canirun_core::pipeline::Speculative {
+            draft_tokens: k,
+            acceptance: self
+                .mtp_acceptance
+                .unwrap_or(canirun_core::pipeline::MTP_ACCEPTANCE),
+        })
+    }
 }
 
 impl Default for ServerArgs {
@@ -85,6 +103,8 @@ impl Default for ServerArgs {
             pp: None,
             gpu_memory_utilization: 0.9,
             max_num_seqs: 256,
+            mtp: None,
+            mtp_acceptance: None,
         }
     }
 }

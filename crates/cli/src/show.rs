@@ -202,6 +202,7 @@ fn speed(r: &Report) {
         last.estimate.low,
         last.estimate.high
     );
+    speculative(sp);
     if let Some(at) = &sp.answer {
         println!(
             "time to a full R1 answer: {} ({} prompt + {} thinking + {} answer tokens; {}–{})",
@@ -253,4 +254,21 @@ fn explain_all(r: &Report, model: &Model) {
         println!("  {ty:<20} {n:>5} tensors  {bytes:>12}");
     }
     println!("sources: {}", model.sources);
+}
+
+/// The MTP line: decode with speculative decoding, and why.
+pub fn speculative(sp: &canirun_core::pipeline::SpeedReport) {
+    if let Some(m) = &sp.speculative {
+        println!(
+            "with MTP speculative decoding ({} draft token{}, {:.0}% accepted): {:.2} tokens per step, decode {} (×{:.2}; verify costs {:.2}, drafting {:.2} one-token decodes)",
+            m.draft_tokens,
+            if m.draft_tokens == 1 { "" } else { "s" },
+            m.acceptance * 100.0,
+            m.tokens_per_step,
+            m.decode,
+            m.speedup,
+            m.verify_cost,
+            m.draft_cost
+        );
+    }
 }

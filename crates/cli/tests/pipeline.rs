@@ -258,3 +258,38 @@ fn pasted_sglang_and_vllm_commands_get_their_engines_settings() {
     assert_eq!(v["server"]["settings"]["pipeline_parallel"], 2);
     assert_eq!(v["server"]["gpus_used"], 16);
 }
+
+#[test]
+fn mtp_speculative_decoding_speeds_up_vllm_and_is_refused_for_llama_cpp() {
+    let base = json(&[
+        "deepseek-r1",
+        "--engine",
+        "vllm",
+        "--gpu",
+        "8xh200",
+        "-c",
+        "32k",
+    ]);
+    let mtp = json(&[
+        "deepseek-r1",
+        "--engine",
+        "vllm",
+        "--gpu",
+        "8xh200",
+        "-c",
+        "32k",
+        "--mtp",
+        "1",
+    ]);
+    let m = &mtp["speed"]["speculative"];
+    assert!((m["tokens_per_step"].as_f64().unwrap() - 1.85).abs() < 1e-9);
+    let plain = base["speed"]["decode"][0]["estimate"]["rate"]
+        .as_f64()
+        .unwrap();
+    let fast = m["decode"].as_f64().unwrap();
+    assert!(fast > plain && fast < 1.85 * plain, "{plain} → {fast}");
+    assert!(m["memory_per_gpu"].as_u64().unwrap() > 1 << 30);
+    let l = json(&["deepseek-r1:671b", "--gpu", "8xh200", "--mtp", "1"]);
+    assert!(l["speed"]["speculative"].is_null());
+    assert!(l["notes"].to_string().contains("drops the MTP layer"));
+}

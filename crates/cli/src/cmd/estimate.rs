@@ -78,6 +78,7 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     let model = load_model(&name, &a.quant, &a.settings, server)?;
     let hw = a.hardware.target()?;
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement)?);
+    req.workload.speculative = a.engine.server.speculative();
     let mut notes = Vec::new();
     if let Some(p) = &pasted {
         req.settings = canirun_core::memory::RunSettings {

@@ -53,6 +53,7 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
     let model = load_model(&a.model, &a.quant, &a.settings, a.engine.is_server())?;
     let hw = a.hardware.target()?;
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement)?);
+    req.workload.speculative = a.engine.server.speculative();
     let per_seq = (req.settings.n_ctx / req.settings.n_parallel.max(1)).max(1);
     let mut depths: Vec<u64> = a.depths.iter().copied().filter(|&d| d <= per_seq).collect();
     if depths.is_empty() {
@@ -105,6 +106,7 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
     }
     println!("{t}");
     flash_attention_effect(&req, &r);
+    show::speculative(sp);
     if let Some(an) = &sp.answer {
         println!(
             "full R1 answer ({} prompt + {} thinking + {} answer tokens): {} (range {} – {}) = prefill {} + thinking {} + answer {}",
@@ -168,7 +170,6 @@ fn print_terms(e: &Estimate) {
         comfy_table::Cell::new(format!("{} tokens → {}", e.tokens, e.rate)),
     ]);
     println!("{t}");
-    let _ = show::terms;
 }
 
 /// The same setup with flash attention the other way: the guide's "up to 2×",

@@ -15,6 +15,7 @@ mod model;
 mod power;
 mod runners;
 mod server;
+mod speculative;
 mod speed;
 
 pub use llama_cpp::FitTrace;
@@ -22,6 +23,7 @@ pub use model::{Model, ModelError, ModelInfo, ModelOrigin, DEFAULT_QUANT};
 pub use power::{CostFlags, PowerReport, PowerRequest};
 pub use runners::{commands_for, default_quant, server_settings, ServerChoice};
 pub use server::{native_quant, ServerReport, ServerRun};
+pub use speculative::{Speculative, SpeculativeReport, MTP_ACCEPTANCE, MTP_ACCEPTANCE_SOURCE};
 pub use speed::{DecodeAt, Speed, SpeedReport};
 
 use crate::commands::{self, CommandError, RunCommand, Runner};
@@ -84,6 +86,8 @@ pub struct Workload {
     pub thinking: u64,
     /// Answer tokens after the thinking.
     pub answer: u64,
+    /// Speculative decoding with the model's MTP layer (vLLM, SGLang).
+    pub speculative: Option<Speculative>,
 }
 
 impl Default for Workload {
@@ -93,6 +97,7 @@ impl Default for Workload {
             depths: vec![],
             thinking: crate::speed::R1_THINKING_TOKENS,
             answer: crate::speed::R1_ANSWER_TOKENS,
+            speculative: None,
         }
     }
 }
@@ -259,6 +264,33 @@ pub fn estimate(req: &Request<'_>) -> Result<Report, EstimateError> {
     ram_warning(req, &mut report);
     if let Some(a) = report.speed.report().and_then(|s| s.assumed_cpu.clone()) {
         report.hardware.assumptions.push(a);
+    }
+    if let Some(spec) = req.workload.speculative {
+        match speculative::unavailable(req) {
+            Some(why) => report
+                .notes
+                .push(format!("MTP speculative decoding: {why}")),
+            None => {
+                let tp = report
+                    .server
+                    .as_ref()
+                    .map_or(1, |s| s.settings.tensor_parallel);
+                match speculative::estimate(req, spec, &report.speed, tp) {
+                    Ok(r) => {
+                        report.notes.push(format!(
+                            "the MTP layer takes {} per GPU out of the KV pool; acceptance {:.0}% per draft token ({}); one request pays for the extra experts the draft tokens route to (independent routing assumed, an upper bound), which a large serving batch reads anyway",
+                            r.memory_per_gpu,
+                            r.acceptance * 100.0,
+                            r.source
+                        ));
+                        if let Speed::Estimated(sp) = &mut report.speed {
+                            sp.speculative = Some(r);
+                        }
+                    }
+                    Err(e) => report.notes.push(format!("MTP speculative decoding: {e}")),
+                }
+            }
+        }
     }
     if let (Some(p), Speed::Estimated(sp)) = (&req.power, &report.speed) {
         match power::estimate(req, p, sp) {

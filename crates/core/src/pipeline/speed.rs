@@ -38,6 +38,8 @@ pub struct SpeedReport {
     pub placement: speed::WorkSplit,
     /// The CPU platform assumed for system RAM when none was named or measured.
     pub assumed_cpu: Option<String>,
+    /// Decode with MTP speculative decoding, when asked.
+    pub speculative: Option<super::SpeculativeReport>,
 }
 
 impl SpeedReport {
@@ -136,6 +138,7 @@ pub(super) fn read(req: &Request<'_>, s: &RunSettings, p: speed::WorkSplit) -> S
         answer,
         placement: p,
         assumed_cpu: None,
+        speculative: None,
     })
 }
 
