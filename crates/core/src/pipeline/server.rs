@@ -9,7 +9,7 @@ use crate::memory::verdict::Verdict;
 use crate::memory::vllm::{estimate as vllm_estimate, VllmGpu, VllmSettings};
 use crate::model::CatalogEntry;
 use crate::quant::{GgmlType, Quant};
-use crate::speed::{Calibration, DeviceRates, ModelCost, WorkSplit};
+use crate::speed::{Calibration, DeviceRates, Link, ModelCost, WorkSplit};
 use crate::units::Bytes;
 use serde::Serialize;
 
@@ -175,7 +175,7 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
             ""
         }
     )];
-    notes.push("speed: the tensor-parallel shards of a stage are read at once (one device with TP× the bandwidth); the all-reduce per layer is not modelled yet".into());
+    notes.push("speed: the tensor-parallel shards of a stage are read at once (one device with TP× the bandwidth), plus two all-reduces per layer (see --explain); no vLLM/SGLang benchmark calibrates this path yet".into());
     Ok(Report {
         schema: super::SCHEMA,
         model: model.info.clone(),
@@ -245,11 +245,48 @@ fn server_speed(
         .link
         .or(d.interconnect.nvlink)
         .or(d.interconnect.pcie_bandwidth());
-    let p = WorkSplit::layer_split(
+    let mut p = WorkSplit::layer_split(
         &model,
         spec.times(v.tensor_parallel as u32),
         v.pipeline_parallel as u32,
         link,
     );
+    if v.tensor_parallel > 1 {
+        p.links.push(all_reduce(&model, v.tensor_parallel, d));
+    }
     speed::read(req, s, p)
 }
+
+/// Latency of one small all-reduce between GPUs of one NVLink node: about
+/// 6 µs on 2× H100 with CUDA graphs (NVIDIA/nccl#1259, NCCL 2.20.5, NVLSTree,
+/// 128 B–64 KiB), and more as the GPU count grows, so a lower bound for TP 8.
+pub const ALL_REDUCE_LATENCY_S: f64 = 6e-6;
+
+/// Tensor parallelism's all-reduces: two per layer (after attention and after
+/// the feed-forward), each of the hidden state in BF16, ring-reduced over
+/// `tp` GPUs (2(tp − 1)/tp of it crosses each link) with its latency.
+fn all_reduce(model: &ModelCost, tp: u64, d: &crate::hardware::Device) -> Link {
+    let per_layer = 2.0;
+    let n = model.n_layer as f64 * per_layer;
+    let hidden_bf16 = model.hidden_bytes.0 as f64 / 2.0; // hidden_bytes is f32
+    let ring = 2.0 * (tp as f64 - 1.0) / tp as f64;
+    let bandwidth = d
+        .interconnect
+        .nvlink
+        .or(d.interconnect.pcie_bandwidth())
+        .unwrap_or(crate::units::BytesPerSecond::gbps(DEFAULT_PCIE_GBS));
+    Link {
+        label: format!(
+            "tensor-parallel all-reduce: {} per token over {tp} GPUs ({:.0} µs latency each, NVIDIA/nccl#1259{})",
+            n,
+            ALL_REDUCE_LATENCY_S * 1e6,
+            if d.interconnect.nvlink.is_some() { "" } else { "; PCIe is slower than this NVLink figure" }
+        ),
+        bandwidth,
+        latency: Some(crate::units::Seconds(n * ALL_REDUCE_LATENCY_S)),
+        bytes_per_token: Bytes((n * hidden_bf16 * ring) as u64),
+    }
+}
+
+/// PCIe 4.0 x16 when a GPU names no link.
+const DEFAULT_PCIE_GBS: f64 = 31.5;
