@@ -292,6 +292,46 @@ fn evaluate(
     Some(setup(kind, &r, price, power, min_tps))
 }
 
+/// The GPUs worth pairing with a CPU that holds the experts: per memory size,
+/// the cheapest and the one with the most bandwidth (the GPU holds only the
+/// dense weights and the KV cache, so the others add cost without speed).
+/// Keeps the search over every CPU platform fast.
+fn expert_host_gpus<'a>(gpus: &[&'a Device]) -> Vec<&'a Device> {
+    let mut picked: Vec<&Device> = Vec::new();
+    let mut sizes: Vec<Bytes> = gpus
+        .iter()
+        .filter_map(|g| g.memory)
+        .filter(|m| *m >= Bytes::gib(16))
+        .collect();
+    sizes.sort();
+    sizes.dedup();
+    for size in sizes {
+        let same: Vec<&Device> = gpus
+            .iter()
+            .copied()
+            .filter(|g| g.memory == Some(size))
+            .collect();
+        let cheapest = same
+            .iter()
+            .filter(|g| g.price_usd.is_some())
+            .min_by(|a, b| {
+                a.price_usd
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.price_usd.unwrap_or(0.0))
+            });
+        let fastest = same.iter().max_by(|a, b| {
+            let bw = |d: &Device| d.bandwidth.map_or(0.0, |b| b.0);
+            bw(a).total_cmp(&bw(b))
+        });
+        for g in cheapest.into_iter().chain(fastest) {
+            if !picked.iter().any(|p| p.id == g.id) {
+                picked.push(g);
+            }
+        }
+    }
+    picked
+}
+
 fn sum_opt(parts: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
     parts.into_iter().try_fold(0.0, |acc, x| x.map(|v| acc + v))
 }
@@ -436,10 +476,7 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         .filter(|d| d.kind == DeviceKind::CpuPlatform && d.bandwidth.is_some())
         .collect();
     if spec.moe.is_some() {
-        for g in gpus
-            .iter()
-            .filter(|g| g.memory.unwrap_or_default() >= Bytes::gib(16))
-        {
+        for g in expert_host_gpus(&gpus) {
             for pl in &platforms {
                 let list = vec![((*g).clone(), g.memory.unwrap_or_default())];
                 let hw = named(
