@@ -122,7 +122,8 @@ fn decode_seconds(
             .compute
             .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
             .unwrap_or(0.0);
-        let overhead = k.token_overhead_s * d.layer_fraction;
+        let kernels = p.model.kernels_per_token * d.layer_fraction;
+        let overhead = k.kernel_launch_s * kernels;
         total += mem.max(compute) + overhead;
         if explain {
             let name = &d.device.label;
@@ -173,11 +174,13 @@ fn decode_seconds(
                 });
             }
             terms.push(SpeedTerm {
-                label: format!("{name}: fixed per-token overhead"),
+                label: format!("{name}: kernel launches"),
                 formula: format!(
-                    "{:.3} ms × {:.2} of the layers",
-                    k.token_overhead_s * 1e3,
-                    d.layer_fraction
+                    "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
+                    d.layer_fraction,
+                    k.kernel_launch_s * 1e6,
+                    k.backend,
+                    k.device
                 ),
                 seconds: Seconds(overhead),
             });
@@ -256,6 +259,7 @@ fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
 
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
 fn ubatch_seconds(
+    p: &WorkSplit,
     d: &DeviceShare,
     u: f64,
     s: f64,
@@ -296,7 +300,7 @@ fn ubatch_seconds(
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
         (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
     };
-    let overhead = k.token_overhead_s * d.layer_fraction;
+    let overhead = k.kernel_launch_s * p.model.kernels_per_token * d.layer_fraction;
     let kq_t = if compute_t > 0.0 || mem_t > 0.0 {
         kq_bytes / bw
     } else {
@@ -337,7 +341,7 @@ pub fn prefill(
         .map(|(d, (t, c, m))| SpeedTerm {
             label: format!("{}: micro-batches", d.device.label),
             formula: format!(
-                "Σ max(compute {:.3} s, memory {:.3} s) + per-batch overhead over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
+                "Σ max(compute {:.3} s, memory {:.3} s) + kernel launches over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
                 c,
                 m,
                 cal.global.gemm_half_batch,
@@ -406,7 +410,7 @@ fn prefill_core(
             let mut sum = 0.0;
             let mut max = 0.0f64;
             for (j, d) in p.devices.iter().enumerate() {
-                let (t, c, m) = ubatch_seconds(d, u as f64, s, p.flash_attn, cal)?;
+                let (t, c, m) = ubatch_seconds(p, d, u as f64, s, p.flash_attn, cal)?;
                 per_dev[j].0 += t;
                 per_dev[j].1 += c;
                 per_dev[j].2 += m;
