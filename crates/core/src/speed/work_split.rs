@@ -372,7 +372,8 @@ impl WorkSplit {
     }
 
     /// llama.cpp's default `-sm layer` over `n` identical GPUs: each holds
-    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches pipeline.
+    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches of a
+    /// dense model pipeline (an MoE's do not: its expert matmuls sync the host).
     /// `link` is the GPU-to-GPU bandwidth (`None`: PCIe 4.0 x16).
     pub fn layer_split(
         model: &ModelCost,
@@ -400,7 +401,8 @@ impl WorkSplit {
                 bytes_per_token: model.hidden_bytes,
             })
             .collect();
-        Self::new(model, devices, links, n > 1)
+        // MoE: no overlap (see `bridge::from_memory`: mul_mat_id syncs the host).
+        Self::new(model, devices, links, n > 1 && model.expert_bytes == Bytes::ZERO)
     }
 
     /// `-ngl N` partial offload: the last `gpu_layers` blocks on `gpu`, the
