@@ -257,6 +257,24 @@ fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
     ((1.0 - f_exp) * slow(u) + f_exp * slow(per_expert)) / reference
 }
 
+/// Token rows at which a matmul on `d` reaches half its large-batch rate.
+/// GPUs fill tensor-core tiles of 64–128 rows (the fitted `gemm_half_batch`);
+/// a CPU's SIMD dot products run at the same rate for one row as for many
+/// (a single row is memory-bound, which the memory term already counts), so
+/// it gets [`CPU_GEMM_HALF_BATCH`].
+fn gemm_half_batch(d: &DeviceShare, cal: &Calibration) -> f64 {
+    if d.device.class == super::DeviceClass::Cpu {
+        CPU_GEMM_HALF_BATCH
+    } else {
+        cal.global.gemm_half_batch
+    }
+}
+
+/// See [`gemm_half_batch`]: ggml's CPU matmuls block 4 rows at a time
+/// (its `_R4`/repacked and AMX paths 4–16), so fewer rows than one block
+/// leave part of it idle.
+const CPU_GEMM_HALF_BATCH: f64 = 4.0;
+
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
 fn ubatch_seconds(
     p: &WorkSplit,
@@ -293,7 +311,7 @@ fn ubatch_seconds(
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
         (Some(c), _) => (
-            (mm_flops * batch_penalty(d, u, g.gemm_half_batch) + g.attn_cost * attn_flops)
+            (mm_flops * batch_penalty(d, u, gemm_half_batch(d, cal)) + g.attn_cost * attn_flops)
                 / (c.0 * k.flops_eff),
             (weight_bytes + kv_bytes * g.kv_read_factor) / bw,
         ),

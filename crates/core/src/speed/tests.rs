@@ -418,3 +418,26 @@ fn kernel_launches_grow_with_layers_and_moe_ops() {
     assert_eq!(per_dev.len(), 2);
     assert!((per_dev[0] + per_dev[1] - launches(&r1)).abs() < 1e-9);
 }
+
+#[test]
+fn cpu_matmuls_do_not_need_big_expert_batches() {
+    // GPU tensor cores need many rows per expert; a CPU's SIMD dot products
+    // do not, so a bigger micro-batch helps R1's prefill on a GPU far more
+    // than on a CPU of the same (compute-bound: 10 TFLOP/s, 4.8 TB/s) balance.
+    let m = cost("r1", "Q4_K_M");
+    let gain = |dev: DeviceRates| {
+        let mut p = WorkSplit::single_device(&m, dev);
+        p.n_batch = 2048;
+        p.n_ubatch = 512;
+        let small = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        p.n_ubatch = 2048;
+        let big = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        small / big
+    };
+    let mut cpu = gpu(4800.0, 10.0);
+    cpu.backend = crate::memory::Backend::Cpu;
+    cpu.class = DeviceClass::Cpu;
+    let on_gpu = gain(gpu(4800.0, 10.0));
+    let on_cpu = gain(cpu);
+    assert!(on_gpu > on_cpu * 1.3, "gpu {on_gpu} cpu {on_cpu}");
+}

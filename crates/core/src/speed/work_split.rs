@@ -402,7 +402,12 @@ impl WorkSplit {
             })
             .collect();
         // MoE: no overlap (see `bridge::from_memory`: mul_mat_id syncs the host).
-        Self::new(model, devices, links, n > 1 && model.expert_bytes == Bytes::ZERO)
+        Self::new(
+            model,
+            devices,
+            links,
+            n > 1 && model.expert_bytes == Bytes::ZERO,
+        )
     }
 
     /// `-ngl N` partial offload: the last `gpu_layers` blocks on `gpu`, the
