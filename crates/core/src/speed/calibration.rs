@@ -527,7 +527,8 @@ expert_read_eff = {:.4}
 # Fixed latency of one device-to-device hop per token or micro-batch, seconds.
 hop_latency_s = {:.6}
 # Token rows at which a prefill matmul reaches half its large-batch rate
-# (b rows run at b / (b + this)); routed experts get u x used/total rows.
+# on a GPU (b rows run at b / (b + this)); routed experts get u x used/total
+# rows. CPUs use a fixed 4 rows (SIMD dot products, 4-row blocks; not fitted).
 gemm_half_batch = {:.4}
 
 [residuals]
