@@ -633,7 +633,8 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for d in FLAGS {
             for w in std::iter::once(&d.name).chain(d.aliases) {
-                assert!(seen.insert((d.engine == FlagEngine::Vllm, *w)), "{w} twice");
+                // Names are unique within each engine's command line (SGLang and vLLM share some).
+                assert!(seen.insert((d.engine as u8, *w)), "{w} twice");
             }
             let ok = match d.kind {
                 ValueKind::Switch => d.example.is_empty(),
