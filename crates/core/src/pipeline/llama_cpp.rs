@@ -138,12 +138,16 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
         s.mla_cache = MlaCache::Expanded;
     }
     // Refuse impossible settings before placing.
-    mem::estimate(spec, w, &s)?;
+    let asked = mem::estimate(spec, w, &s)?;
     let placed = place_model(req, &s, run)?;
     // llama.cpp runs with the context its --fit chose; from here on the
     // context is the one it runs with, not "unset".
-    s.n_ctx = placed.n_ctx;
-    let b = mem::estimate(spec, w, &s)?;
+    let b = if placed.n_ctx == s.n_ctx {
+        asked
+    } else {
+        s.n_ctx = placed.n_ctx;
+        mem::estimate(spec, w, &s)?
+    };
     if s.n_ctx == 0 {
         s.n_ctx = b.resolved.n_ctx;
     }

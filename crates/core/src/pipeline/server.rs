@@ -274,7 +274,9 @@ fn all_reduce(model: &ModelCost, tp: u64, d: &crate::hardware::Device) -> Link {
         .interconnect
         .nvlink
         .or(d.interconnect.pcie_bandwidth())
-        .unwrap_or(crate::units::BytesPerSecond::gbps(DEFAULT_PCIE_GBS));
+        .unwrap_or(crate::units::BytesPerSecond::gbps(
+            crate::speed::DEFAULT_LINK_GBS,
+        ));
     Link {
         label: format!(
             "tensor-parallel all-reduce: {} per token over {tp} GPUs ({:.0} µs latency each, NVIDIA/nccl#1259{})",
@@ -287,6 +289,3 @@ fn all_reduce(model: &ModelCost, tp: u64, d: &crate::hardware::Device) -> Link {
         bytes_per_token: Bytes((n * hidden_bf16 * ring) as u64),
     }
 }
-
-/// PCIe 4.0 x16 when a GPU names no link.
-const DEFAULT_PCIE_GBS: f64 = 31.5;

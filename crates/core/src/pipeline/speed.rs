@@ -9,9 +9,6 @@ use crate::speed::{self, AnswerTime, Calibration, DeviceClass, DeviceRates, Esti
 use crate::units::BytesPerSecond;
 use serde::Serialize;
 
-/// PCIe 4.0 x16, the host link assumed when no GPU names its own.
-const DEFAULT_HOST_LINK_GBS: f64 = 31.5;
-
 /// Decode speed at one context depth.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecodeAt {
@@ -210,7 +207,7 @@ pub(super) fn host_link(req: &Request<'_>) -> BytesPerSecond {
             .iter()
             .flatten()
             .find_map(|d| d.interconnect.pcie_bandwidth())
-            .unwrap_or(BytesPerSecond::gbps(DEFAULT_HOST_LINK_GBS))
+            .unwrap_or(BytesPerSecond::gbps(speed::DEFAULT_LINK_GBS))
     })
 }
 

@@ -775,7 +775,7 @@ fn prepare_row(
         .transpose()?;
     let mut speed_devices = vec![host];
     let mut mem_gpus = Vec::new();
-    let mut link = BytesPerSecond::gbps(31.5);
+    let mut link = BytesPerSecond::gbps(super::DEFAULT_LINK_GBS);
     let backend = match (gpus.first(), cpus.first()) {
         (Some(g), _) => engine_backend(engine, &g.device),
         (None, Some(c)) => engine_backend(engine, &c.device),

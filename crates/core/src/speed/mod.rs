@@ -38,7 +38,9 @@ pub use derived::{
     answer_time, AnswerTime, R1_ANSWER_TOKENS, R1_THINKING_TOKENS, R1_THINKING_TOKENS_SOURCE,
 };
 pub use roofline::{decode, generation, prefill, Estimate, SpeedTerm};
-pub use work_split::{DeviceClass, DeviceRates, DeviceShare, Link, ModelCost, WorkSplit};
+pub use work_split::{
+    DeviceClass, DeviceRates, DeviceShare, Link, ModelCost, WorkSplit, DEFAULT_LINK_GBS,
+};
 
 use crate::hardware::DeviceKind;
 use crate::memory::Backend;

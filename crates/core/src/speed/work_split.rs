@@ -300,7 +300,7 @@ pub struct WorkSplit {
 pub const KQ_BYTES_PER_PAIR_HEAD: f64 = 16.0;
 
 /// PCIe 4.0 x16, the default link between GPUs when the catalog has no figure.
-const DEFAULT_LINK_GBS: f64 = 31.5;
+pub const DEFAULT_LINK_GBS: f64 = 31.5;
 
 impl WorkSplit {
     fn new(model: &ModelCost, devices: Vec<DeviceShare>, links: Vec<Link>, pp: bool) -> Self {
