@@ -151,6 +151,35 @@ fn models_lists_the_catalog() {
     }
 }
 
+/// `models --fits` answers for named hardware with how each model runs, and
+/// the filters narrow the list.
+#[test]
+fn models_fits_and_filters() {
+    let v = json(&["models", "--fits", "--gpu", "4090", "--ram", "64GiB"]);
+    let runs = v["models"].as_array().unwrap();
+    let how = |id: &str| {
+        runs.iter()
+            .find(|m| m["model"] == id)
+            .map(|m| m["how"].as_str().unwrap().to_string())
+    };
+    assert_eq!(how("qwen3-32b").as_deref(), Some("fits"));
+    assert_eq!(how("llama-3.3-70b").as_deref(), Some("offloaded"));
+    assert_eq!(how("kimi-k2"), None);
+    let v = json(&["models", "--arch", "glm4moe"]);
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["glm-4.5", "glm-4.5-air"]);
+    let v = json(&["models", "--family", "qwen", "--max-params", "2B"]);
+    for m in v.as_array().unwrap() {
+        assert!(m["params"].as_u64().unwrap() <= 2_000_000_000);
+        assert!(m["params_source"].as_str().is_some());
+    }
+}
+
 #[test]
 fn table_names_a_gpu_for_every_distill() {
     let v = json(&["table", "-c", "8192"]);

@@ -5,7 +5,7 @@
 //! llama.cpp itself reads.
 
 use crate::gguf::{GgufHeader, GgufModelFile, GgufValue};
-use canirun_core::model::{Arch, MlaSpec, ModelSpec, MoeSpec, SwaSpec, TensorSpec};
+use canirun_core::model::{Arch, DsaSpec, MlaSpec, ModelSpec, MoeSpec, SwaSpec, TensorSpec};
 use canirun_core::quant::{FileType, GgmlType, StorageType, TensorWeight, Weights};
 use canirun_core::units::Bytes;
 use std::borrow::Cow;
@@ -130,6 +130,7 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
             n_expert_shared: num(h, &key("expert_shared_count")).unwrap_or(0),
             n_ff_exp: num(h, &key("expert_feed_forward_length")).unwrap_or(n_ff),
             n_layer_dense_lead: num(h, &key("leading_dense_block_count")).unwrap_or(0),
+            layer_step: num(h, &key("interleave_moe_layer_step")).unwrap_or(1),
         });
     let mut mla_expanded_cache = false;
     let (mut head_dim_k, mut head_dim_v) = (head_k, head_v);
@@ -170,20 +171,36 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
         }
         None => None,
     };
-    let swa = num(h, &key("attention.sliding_window"))
-        .filter(|&w| w > 0)
-        .and_then(|window| {
-            // llama.cpp hard-codes the block pattern per architecture.
-            let period = match arch {
-                Arch::Gemma3 => 6,
-                Arch::GptOss => 2,
-                _ => {
-                    notes.push(format!("sliding window {window} in the file, but canirun does not know {arch_name}'s block pattern: every block is sized with the full context"));
-                    return None;
-                }
-            };
-            Some(SwaSpec { window, period })
-        });
+    // Llama 4 GGUFs carry no window unless it is 0 (all-global MobileLLM):
+    // llama.cpp then hard-codes 8192-token chunks (models/llama4.cpp).
+    let window = match (arch, num(h, &key("attention.sliding_window"))) {
+        (Arch::Llama4, None) => Some(8192),
+        (_, w) => w,
+    };
+    let swa = window.filter(|&w| w > 0).and_then(|window| {
+        // llama.cpp hard-codes the block pattern per architecture.
+        match arch.swa_period() {
+            Some(period) => Some(SwaSpec { window, period }),
+            None => {
+                notes.push(format!("sliding window {window} in the file, but canirun does not know {arch_name}'s block pattern: every block is sized with the full context"));
+                None
+            }
+        }
+    });
+    let dsa = match (
+        num(h, &key("attention.indexer.head_count")),
+        num(h, &key("attention.indexer.key_length")),
+    ) {
+        (Some(n_head), Some(head_dim)) => Some(DsaSpec {
+            n_head,
+            head_dim,
+            top_k: num(h, &key("attention.indexer.top_k")).unwrap_or(0),
+        }),
+        _ => None,
+    };
+    let qk_norm = tensors
+        .iter()
+        .any(|t| t.tensor.base == "attn_q_norm.weight");
     let spec = ModelSpec {
         id: name.to_string(),
         name: h
@@ -206,6 +223,8 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
         n_mtp_layers: 0,
         rope_freqs: tensors.iter().any(|t| t.tensor.base == "rope_freqs.weight"),
         swa,
+        qk_norm,
+        dsa,
     };
     let file_type = h.file_type().and_then(|id| FileType::from_id(id as u32));
     let quant = match file_type {
@@ -303,6 +322,7 @@ pub fn from_safetensors(
             .or_else(|| get("intermediate_size"))
             .unwrap_or(4 * n_embd),
         n_layer_dense_lead: get("first_k_dense_replace").unwrap_or(0),
+        layer_step: get("interleave_moe_layer_step").unwrap_or(1),
     });
     let mla = get("kv_lora_rank").map(|kv_lora_rank| MlaSpec {
         q_lora_rank: get("q_lora_rank"),
@@ -316,12 +336,17 @@ pub fn from_safetensors(
         None => (head_dim, head_dim),
     };
     let swa = get("sliding_window")
+        .or_else(|| get("attention_chunk_size"))
         .filter(|&w| w > 0)
-        .and_then(|window| match arch {
-            Arch::Gemma3 => Some(SwaSpec { window, period: 6 }),
-            Arch::GptOss => Some(SwaSpec { window, period: 2 }),
-            _ => None,
-        });
+        .and_then(|window| arch.swa_period().map(|period| SwaSpec { window, period }));
+    let dsa = match (get("index_n_heads"), get("index_head_dim")) {
+        (Some(n_head), Some(head_dim)) => Some(DsaSpec {
+            n_head,
+            head_dim,
+            top_k: get("index_topk").unwrap_or(0),
+        }),
+        _ => None,
+    };
     let n_mtp_layers = get("num_nextn_predict_layers").unwrap_or(0);
     let mut weights = Vec::new();
     let mut has_lm_head = false;
@@ -379,6 +404,11 @@ pub fn from_safetensors(
         n_mtp_layers,
         rope_freqs: false,
         swa,
+        qk_norm: c
+            .get("use_qk_norm")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        dsa,
     };
     Ok(FileModel {
         spec,

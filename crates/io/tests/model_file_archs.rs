@@ -134,6 +134,7 @@ fn moe_and_sliding_window_architectures() {
         n_expert_shared: 0,
         n_ff_exp: 768,
         n_layer_dense_lead: 0,
+        layer_step: 1,
     });
     let fm = roundtrip(
         &q3moe,
@@ -166,6 +167,7 @@ fn moe_and_sliding_window_architectures() {
         n_expert_shared: 0,
         n_ff_exp: 2880,
         n_layer_dense_lead: 0,
+        layer_step: 1,
     });
     let fm = roundtrip(
         &oss,

@@ -1,64 +1,114 @@
-//! `canirun models`: the embedded model catalog.
+//! `canirun models`: the embedded model catalog, filtered, and with `--fits`
+//! what runs on the hardware (`canirun_core::search::models`).
 
+use crate::args::SettingsArgs;
+use crate::inputs::HardwareArgs;
 use crate::render;
-use anyhow::Result;
-use canirun_core::model::{catalog, tensors::param_counts};
+use anyhow::{anyhow, Result};
+use canirun_core::search::models::{fits, list, parse_param_count, ModelFilter};
 use clap::Args;
-use serde_json::json;
+use comfy_table::Cell;
 
 /// Arguments of `canirun models`.
 #[derive(Args, Debug)]
 pub struct ModelsArgs {
-    /// Only models whose id, name or family contains this text.
+    /// Only models whose id, name, family or Ollama tag contains this text.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Only this family (qwen, llama, gemma, mistral, deepseek-r1, gpt-oss, glm, …).
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Only this llama.cpp architecture (llama, qwen3moe, llama4, glm4moe, gpt-oss, …).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Only models with at least this many parameters (8B, 1.5B, 600M).
+    #[arg(long = "min-params", value_name = "N")]
+    pub min_params: Option<String>,
+    /// Only models with at most this many parameters.
+    #[arg(long = "max-params", value_name = "N")]
+    pub max_params: Option<String>,
+    /// Only models that run on the hardware (named with --gpu/--vram/--ram, or this machine), and how.
+    #[arg(long)]
+    pub fits: bool,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
 }
 
 /// List the catalog.
 pub fn run(a: &ModelsArgs, json_out: bool) -> Result<()> {
-    let f = a.filter.as_deref().map(str::to_ascii_lowercase);
-    let entries: Vec<_> = catalog()
-        .iter()
-        .filter(|e| {
-            f.as_ref().is_none_or(|f| {
-                e.id.contains(f.as_str())
-                    || e.name.to_ascii_lowercase().contains(f.as_str())
-                    || e.family.contains(f.as_str())
+    let size = |s: &Option<String>| -> Result<Option<u64>> {
+        s.as_deref()
+            .map(|v| {
+                parse_param_count(v)
+                    .ok_or_else(|| anyhow!("'{v}' is not a parameter count such as 8B"))
             })
-        })
-        .collect();
+            .transpose()
+    };
+    let f = ModelFilter {
+        text: a.filter.clone(),
+        family: a.family.clone(),
+        arch: a.arch.clone(),
+        min_params: size(&a.min_params)?,
+        max_params: size(&a.max_params)?,
+    };
+    let rows = list(&f);
+    if a.fits {
+        let hw = a.hardware.target()?;
+        let runs = fits(
+            &rows,
+            &hw,
+            &SettingsArgs::defaults().settings_on(hw.backend),
+        );
+        if json_out {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"hardware": hw, "models": runs}))?
+            );
+            return Ok(());
+        }
+        let mut t = render::table(&[
+            "model",
+            "quant",
+            "context",
+            "how",
+            "memory",
+            "tok/s",
+            "placement",
+        ]);
+        for r in &runs {
+            let tps = r.decode_tps.map_or("–".into(), |x| format!("{x:.1}"));
+            t.add_row(vec![
+                Cell::new(&r.name),
+                Cell::new(&r.quant),
+                render::right(r.context),
+                Cell::new(&r.how),
+                render::right(r.memory),
+                render::right(tps),
+                Cell::new(&r.placement),
+            ]);
+        }
+        println!("hardware: {}\n{t}\n{} of {} models run here (each at its default quantization, else the first smaller one that runs).", hw.description, runs.len(), rows.len());
+        return Ok(());
+    }
     if json_out {
-        let v: Vec<_> = entries
-            .iter()
-            .map(|e| {
-                let c = param_counts(&e.spec());
-                json!({"id": e.id, "name": e.name, "family": e.family, "arch": e.arch,
-                       "hf_repo": e.hf_repo, "ollama": e.ollama, "aliases": e.aliases,
-                       "params": c.main, "params_with_mtp": c.checkpoint,
-                       "context": e.max_position_embeddings,
-                       "params_source": e.params_source, "config_source": e.config_source(),
-                       "unconfirmed": e.unconfirmed})
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     let mut t = render::table(&["id", "arch", "params", "context", "Ollama", "Hugging Face"]);
-    for e in &entries {
-        let c = param_counts(&e.spec());
+    for r in &rows {
+        let e = r.entry;
         t.add_row(vec![
-            comfy_table::Cell::new(&e.id),
-            comfy_table::Cell::new(&e.arch),
-            render::right(format!("{:.2}B", c.main as f64 / 1e9)),
+            Cell::new(&e.id),
+            Cell::new(&e.arch),
+            render::right(format!("{:.2}B", r.params as f64 / 1e9)),
             render::right(e.max_position_embeddings),
-            comfy_table::Cell::new(e.ollama.join(", ")),
-            comfy_table::Cell::new(&e.hf_repo),
+            Cell::new(e.ollama.join(", ")),
+            Cell::new(&e.hf_repo),
         ]);
     }
-    println!("{t}");
     println!(
-        "{} models. Every shape and count has a source: canirun models --json",
-        entries.len()
+        "{t}\n{} models. Every shape and count has a source: canirun models --json",
+        rows.len()
     );
     Ok(())
 }

@@ -176,10 +176,20 @@ pub fn swa_cells(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Option
     Some(per_stream * r.n_stream)
 }
 
+/// Width of the DSA lightning indexer's key cache per token and layer: a second
+/// K-only cache with one key head, in the K cache type, over the same cells
+/// (llama-kv-cache-dsa.cpp builds it as an MLA-style cache, so it has no V).
+fn indexer_key_width(m: &ModelSpec) -> u64 {
+    m.dsa.map_or(0, |d| d.head_dim)
+}
+
 /// KV bytes of block `il` (its cells × one K and one V row).
 pub fn kv_layer_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings, il: u64) -> Bytes {
     let (wk, wv) = kv_row_widths(m, s.mla_cache);
-    let row = s.type_k.row_size(wk) + if wv > 0 { s.type_v.row_size(wv) } else { 0 };
+    let wi = indexer_key_width(m);
+    let row = s.type_k.row_size(wk)
+        + if wv > 0 { s.type_v.row_size(wv) } else { 0 }
+        + if wi > 0 { s.type_k.row_size(wi) } else { 0 };
     let cells = match (m.swa, swa_cells(m, s, r)) {
         (Some(w), Some(c)) if w.is_swa(il) => c,
         _ => r.n_ctx,
@@ -230,6 +240,24 @@ pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
                 vb,
             ));
         }
+    }
+    let wi = indexer_key_width(m);
+    if wi > 0 {
+        // Same cells as the main cache (no sliding window on DeepSeek V3.2).
+        let i_row = s.type_k.row_size(wi);
+        let ib = Bytes(m.n_layer * r.n_ctx * i_row);
+        k += ib;
+        terms.push(Term::new(
+            "DSA indexer key cache",
+            format!(
+                "{} layers × {} cells × {wi} values × {} B ({}: {i_row} B per row; one key head, no V)",
+                m.n_layer,
+                r.n_ctx,
+                fmt_bytes_per_value(s.type_k),
+                s.type_k,
+            ),
+            ib,
+        ));
     }
     if wv == 0 {
         terms.push(Term::new(

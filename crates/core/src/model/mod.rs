@@ -33,6 +33,16 @@ pub enum Arch {
     Phi3,
     /// gpt-oss: alternating sliding-window blocks, attention sinks, MXFP4 experts.
     GptOss,
+    /// GLM-4.5 / GLM-4.5-Air (`glm4moe`): GQA with q/k/v biases, a post-attention
+    /// norm instead of an FFN norm, leading dense blocks, sigmoid-routed experts
+    /// plus one shared expert.
+    Glm4Moe,
+    /// Llama 4 (`llama4`): MoE blocks with one shared expert, interleaved with dense
+    /// blocks (`interleave_moe_layer_step`), chunked attention on 3 of every 4 blocks.
+    Llama4,
+    /// DeepSeek V3.2 (`deepseek32`): DeepSeek V3 plus the DSA lightning indexer,
+    /// which caches one extra key per token and layer.
+    Deepseek32,
     /// An architecture canirun has no specific rules for: weights are still
     /// exact from a file, the KV cache follows the generic GQA layout.
     Generic,
@@ -50,6 +60,9 @@ impl Arch {
             Arch::Gemma3 => "gemma3",
             Arch::Phi3 => "phi3",
             Arch::GptOss => "gpt-oss",
+            Arch::Glm4Moe => "glm4moe",
+            Arch::Llama4 => "llama4",
+            Arch::Deepseek32 => "deepseek32",
             Arch::Generic => "generic",
         }
     }
@@ -57,7 +70,7 @@ impl Arch {
     /// Parse llama.cpp's architecture string (also Mistral, which llama.cpp loads as llama).
     pub fn parse(s: &str) -> Option<Arch> {
         match s {
-            "llama" | "mistral" => Some(Arch::Llama),
+            "llama" | "mistral" | "mixtral" => Some(Arch::Llama),
             "qwen2" => Some(Arch::Qwen2),
             "qwen3" => Some(Arch::Qwen3),
             "deepseek2" | "deepseek_v3" | "deepseek_v2" => Some(Arch::Deepseek2),
@@ -65,6 +78,24 @@ impl Arch {
             "gemma3" | "gemma3_text" => Some(Arch::Gemma3),
             "phi3" => Some(Arch::Phi3),
             "gpt-oss" | "gpt_oss" => Some(Arch::GptOss),
+            "glm4moe" | "glm4_moe" => Some(Arch::Glm4Moe),
+            "llama4" | "llama4_text" => Some(Arch::Llama4),
+            "deepseek32" | "deepseek_v32" => Some(Arch::Deepseek32),
+            _ => None,
+        }
+    }
+}
+
+impl Arch {
+    /// llama.cpp's hard-coded sliding-window block pattern (`load_swa_pattern`
+    /// in models/gemma3.cpp, openai-moe.cpp, llama4.cpp): Gemma 3 slides on 5 of
+    /// every 6 blocks, gpt-oss on every other block, Llama 4 uses chunked
+    /// attention on 3 of every 4 blocks. `None`: llama.cpp ignores the window.
+    pub fn swa_period(self) -> Option<u64> {
+        match self {
+            Arch::Gemma3 => Some(6),
+            Arch::GptOss => Some(2),
+            Arch::Llama4 => Some(4),
             _ => None,
         }
     }
@@ -89,6 +120,10 @@ pub struct MoeSpec {
     pub n_ff_exp: u64,
     /// Leading layers that use a dense FFN instead of experts.
     pub n_layer_dense_lead: u64,
+    /// Every `layer_step`-th block (after the dense lead) has experts, the others a
+    /// dense FFN: block `il` is MoE iff `(il + 1) % layer_step == 0` (llama.cpp's
+    /// `n_moe_layer_step`; Llama 4 Maverick: 2). 1 for every other MoE model.
+    pub layer_step: u64,
 }
 
 /// Multi-head latent attention shape (DeepSeek V2/V3/R1).
@@ -104,6 +139,17 @@ pub struct MlaSpec {
     pub qk_rope_head_dim: u64,
     /// Per-head value width.
     pub v_head_dim: u64,
+}
+
+/// DeepSeek Sparse Attention's lightning indexer (DeepSeek V3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DsaSpec {
+    /// Indexer query heads.
+    pub n_head: u64,
+    /// Width of the indexer key (one key head, cached per token and layer).
+    pub head_dim: u64,
+    /// Tokens each query attends to after the indexer's selection.
+    pub top_k: u64,
 }
 
 /// Sliding-window attention: some blocks attend only to the last `window` tokens.
@@ -165,6 +211,11 @@ pub struct ModelSpec {
     pub rope_freqs: bool,
     /// Sliding-window attention, if any.
     pub swa: Option<SwaSpec>,
+    /// Whether the blocks carry per-head RMS norm weights on q and k
+    /// (Qwen3 and Gemma 3 always; GLM-4.5 but not GLM-4.5-Air).
+    pub qk_norm: bool,
+    /// DeepSeek Sparse Attention indexer, if any.
+    pub dsa: Option<DsaSpec>,
 }
 
 impl ModelSpec {
@@ -175,7 +226,9 @@ impl ModelSpec {
 
     /// Whether layer `il` has routed experts.
     pub fn is_moe_layer(&self, il: u64) -> bool {
-        self.moe.is_some_and(|m| il >= m.n_layer_dense_lead)
+        self.moe.is_some_and(|m| {
+            il >= m.n_layer_dense_lead && (il + 1).is_multiple_of(m.layer_step.max(1))
+        })
     }
 
     /// Parameters that take part in one token's forward pass (routed experts: only the used ones).

@@ -12,6 +12,9 @@ pub struct ModelRef {
     pub entry: &'static CatalogEntry,
     /// A quantization named inside the reference (Ollama tag suffix or `:QUANT`), as typed.
     pub quant: Option<String>,
+    /// Whether the name was one of the entry's Ollama tags (its default
+    /// quantization is then the tag's, `CatalogEntry::ollama_quant`).
+    pub via_ollama_tag: bool,
 }
 
 /// Why a name did not resolve.
@@ -100,7 +103,13 @@ fn strip_noise(n: &str) -> String {
     for t in TAG_NOISE {
         s = s.replace(t, "");
     }
-    s
+    // Gemma's instruction-tuned marker (`gemma3:27b-it-q4_K_M`, `gemma-3-27b-it`).
+    s.strip_suffix("-it").map(str::to_string).unwrap_or(s)
+}
+
+/// Whether `candidate` (normalized) is one of `e`'s Ollama tags.
+fn is_ollama_tag(e: &CatalogEntry, candidate: &str) -> bool {
+    e.ollama.iter().any(|t| normalize(t) == candidate)
 }
 
 /// Resolve a model name typed by a user.
@@ -125,6 +134,7 @@ pub fn resolve(input: &str) -> Result<ModelRef, ResolveError> {
                 return Ok(ModelRef {
                     entry: hits[0],
                     quant,
+                    via_ollama_tag: is_ollama_tag(hits[0], &candidate),
                 });
             }
             _ => {
@@ -145,6 +155,7 @@ pub fn resolve(input: &str) -> Result<ModelRef, ResolveError> {
         return Ok(ModelRef {
             entry: hits[0],
             quant,
+            via_ollama_tag: false,
         });
     }
     Err(ResolveError::Unknown {
@@ -233,6 +244,59 @@ mod tests {
         assert_eq!(r.quant.as_deref(), Some("q4-k-m"));
     }
 
+    /// Every catalog model resolves by its Hugging Face id and by each of its
+    /// Ollama tags (46 rows of data/model_configs.csv and the older entries).
+    #[test]
+    fn every_model_resolves_by_hf_id_and_ollama_tag() {
+        let mut tags = 0;
+        for e in catalog() {
+            assert_eq!(id(&e.hf_repo), e.id, "HF id {}", e.hf_repo);
+            assert_eq!(id(&format!("hf.co/{}", e.hf_repo)), e.id);
+            for t in &e.ollama {
+                let r = resolve(t).unwrap_or_else(|err| panic!("{t}: {err}"));
+                assert_eq!(r.entry.id, e.id, "Ollama tag {t}");
+                assert!(r.via_ollama_tag, "{t}");
+                assert!(r.quant.is_none(), "{t}");
+                tags += 1;
+            }
+        }
+        assert!(tags >= 60, "{tags} tags");
+    }
+
+    #[test]
+    fn the_tags_people_type() {
+        for (tag, want) in [
+            ("qwen3:32b", "qwen3-32b"),
+            ("qwen3:30b-a3b", "qwen3-30b-a3b"),
+            ("gpt-oss:120b", "gpt-oss-120b"),
+            ("gpt-oss:20b", "gpt-oss-20b"),
+            ("llama3.3:70b", "llama-3.3-70b"),
+            ("llama3.1:8b", "llama-3.1-8b"),
+            ("gemma3:27b", "gemma-3-27b"),
+            ("mistral-small3.2", "mistral-small-3.2-24b"),
+            ("phi4", "phi-4"),
+            ("kimi-k2", "kimi-k2"),
+            ("glm4.5", "glm-4.5"),
+            ("mixtral:8x7b", "mixtral-8x7b"),
+            ("llama4:scout", "llama-4-scout"),
+            ("deepseek-v3.1", "deepseek-v3.1"),
+            ("Qwen/Qwen3-235B-A22B", "qwen3-235b-a22b"),
+            ("google/gemma-3-27b-it", "gemma-3-27b"),
+            ("gemma 3 27b", "gemma-3-27b"),
+        ] {
+            assert_eq!(id(tag), want, "{tag}");
+        }
+        // A tag with its quantization keeps it.
+        let r = resolve("gemma3:27b-it-q4_K_M").unwrap();
+        assert_eq!(r.entry.id, "gemma-3-27b");
+        assert_eq!(r.quant.as_deref(), Some("q4-k-m"));
+        let r = resolve("qwen3:32b-q8_0").unwrap();
+        assert_eq!(
+            (r.entry.id.as_str(), r.quant.as_deref()),
+            ("qwen3-32b", Some("q8-0"))
+        );
+    }
+
     #[test]
     fn unknown_names_get_suggestions() {
         match resolve("deepseek-r1:9b") {
@@ -243,5 +307,14 @@ mod tests {
             other => panic!("expected Unknown, got {other:?}"),
         }
         assert!(resolve("").is_err());
+        match resolve("qwen3:33b") {
+            Err(ResolveError::Unknown { suggestions, .. }) => {
+                assert!(
+                    suggestions.iter().any(|s| s == "qwen3:32b"),
+                    "{suggestions:?}"
+                );
+            }
+            other => panic!("expected Unknown, got {other:?}"),
+        }
     }
 }

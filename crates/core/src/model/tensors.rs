@@ -154,9 +154,20 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
         out.push(TensorSpec::new(suffix, shape, l));
     };
     t("attn_norm.weight", &[e]);
-    t("ffn_norm.weight", &[e]);
+    // Where the pre-FFN norm lives: gpt-oss and GLM-4.5 name it
+    // `post_attention_norm` (HF post_attention_layernorm), Gemma 3 has both
+    // (its post-attention norm is applied to the attention output).
+    match m.arch {
+        Arch::GptOss | Arch::Glm4Moe => t("post_attention_norm.weight", &[e]),
+        Arch::Gemma3 => {
+            t("post_attention_norm.weight", &[e]);
+            t("ffn_norm.weight", &[e]);
+            t("post_ffw_norm.weight", &[e]);
+        }
+        _ => t("ffn_norm.weight", &[e]),
+    }
     match (m.arch, m.mla) {
-        (Arch::Deepseek2, Some(mla)) => {
+        (Arch::Deepseek2 | Arch::Deepseek32, Some(mla)) => {
             let qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
             if let Some(q_rank) = mla.q_lora_rank {
                 t("attn_q_a_norm.weight", &[q_rank]);
@@ -190,44 +201,79 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
                 ),
             }
             t("attn_output.weight", &[m.n_head * mla.v_head_dim, e]);
+            if let (Some(dsa), Some(q_rank)) = (m.dsa, mla.q_lora_rank) {
+                // The lightning indexer (llama.cpp models/deepseek32.cpp): a LayerNorm
+                // (weight and bias) on its single key head, per-head weights, the key
+                // projection and a query projection from the compressed query.
+                t("indexer.k_norm.weight", &[dsa.head_dim]);
+                t("indexer.k_norm.bias", &[dsa.head_dim]);
+                t("indexer.proj.weight", &[e, dsa.n_head]);
+                t("indexer.attn_k.weight", &[e, dsa.head_dim]);
+                t(
+                    "indexer.attn_q_b.weight",
+                    &[q_rank, dsa.n_head * dsa.head_dim],
+                );
+            }
         }
         _ => {
             let q = m.n_head * m.head_dim_k;
             let kv = m.n_head_kv * m.head_dim_k;
             let v = m.n_head_kv * m.head_dim_v;
-            t("attn_q.weight", &[e, q]);
-            t("attn_k.weight", &[e, kv]);
-            t("attn_v.weight", &[e, v]);
+            if m.arch == Arch::Phi3 {
+                // Phi-3/Phi-4 checkpoints store one fused qkv_proj; the converter keeps it.
+                t("attn_qkv.weight", &[e, q + kv + v]);
+            } else {
+                t("attn_q.weight", &[e, q]);
+                t("attn_k.weight", &[e, kv]);
+                t("attn_v.weight", &[e, v]);
+            }
             t("attn_output.weight", &[m.n_head * m.head_dim_v, e]);
-            if m.arch == Arch::Qwen2 {
+            if matches!(m.arch, Arch::Qwen2 | Arch::GptOss | Arch::Glm4Moe) {
                 t("attn_q.bias", &[q]);
                 t("attn_k.bias", &[kv]);
                 t("attn_v.bias", &[v]);
             }
-            if matches!(m.arch, Arch::Qwen3 | Arch::Qwen3Moe) {
+            if m.arch == Arch::GptOss {
+                t("attn_output.bias", &[e]);
+                // One learned sink logit per head.
+                t("attn_sinks.weight", &[m.n_head]);
+            }
+            if m.qk_norm || matches!(m.arch, Arch::Qwen3 | Arch::Qwen3Moe | Arch::Gemma3) {
                 t("attn_q_norm.weight", &[m.head_dim_k]);
                 t("attn_k_norm.weight", &[m.head_dim_k]);
             }
         }
     }
     match m.moe {
-        Some(moe) if il >= moe.n_layer_dense_lead => {
+        Some(moe) if m.is_moe_layer(il) => {
             let ne = moe.n_expert;
             let f = moe.n_ff_exp;
             t("ffn_gate_inp.weight", &[e, ne]);
-            if m.arch == Arch::Deepseek2 {
-                // DeepSeek V3's sigmoid router carries a per-expert score correction bias.
+            if matches!(m.arch, Arch::Deepseek2 | Arch::Deepseek32 | Arch::Glm4Moe) {
+                // Sigmoid routers carry a per-expert score correction bias.
                 t("exp_probs_b.bias", &[ne]);
             }
             t("ffn_gate_exps.weight", &[e, f, ne]);
             t("ffn_up_exps.weight", &[e, f, ne]);
             t("ffn_down_exps.weight", &[f, e, ne]);
+            if m.arch == Arch::GptOss {
+                // gpt-oss's router and experts have biases.
+                t("ffn_gate_inp.bias", &[ne]);
+                t("ffn_gate_exps.bias", &[f, ne]);
+                t("ffn_up_exps.bias", &[f, ne]);
+                t("ffn_down_exps.bias", &[e, ne]);
+            }
             if moe.n_expert_shared > 0 {
                 let fs = f * moe.n_expert_shared;
                 t("ffn_gate_shexp.weight", &[e, fs]);
                 t("ffn_up_shexp.weight", &[e, fs]);
                 t("ffn_down_shexp.weight", &[fs, e]);
             }
+        }
+        _ if m.arch == Arch::Phi3 => {
+            // Fused gate/up projection.
+            t("ffn_up.weight", &[e, 2 * m.n_ff]);
+            t("ffn_down.weight", &[m.n_ff, e]);
         }
         _ => {
             t("ffn_gate.weight", &[e, m.n_ff]);
@@ -237,7 +283,8 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
     }
 }
 
-/// The extra tensors of a DeepSeek multi-token-prediction block (checkpoint only).
+/// The extra tensors of a DeepSeek or GLM-4.5 multi-token-prediction block
+/// (checkpoint only: llama.cpp does not load it unless MTP is asked for).
 fn mtp_extras(m: &ModelSpec, il: u64, out: &mut Vec<TensorSpec>) {
     let e = m.n_embd;
     let l = Some(il);

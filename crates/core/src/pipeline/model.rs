@@ -106,12 +106,32 @@ impl Model {
         mla_tensors: MlaTensorLayout,
     ) -> Result<Model, ModelError> {
         let r = resolve(name)?;
+        // An Ollama tag without a quantization means the tag's default, where
+        // the Ollama library's published default was seen.
+        let tag_default = r
+            .entry
+            .ollama_quant
+            .as_deref()
+            .filter(|q| r.via_ollama_tag && *q != "unverified");
         let text = quant
             .map(str::to_string)
             .or(r.quant.clone())
+            .or(tag_default.map(str::to_string))
             .unwrap_or_else(|| DEFAULT_QUANT.to_string());
-        let quant = Quant::parse(&text)?.with_imatrix(imatrix);
-        Self::from_entry(name, r.entry, quant, mla_tensors)
+        let parsed = Quant::parse(&text)?.with_imatrix(imatrix);
+        let mut m = Self::from_entry(name, r.entry, parsed, mla_tensors)?;
+        if quant.is_none() && r.quant.is_none() && r.via_ollama_tag {
+            m.notes.push(match tag_default {
+                Some(q) => format!(
+                    "{name}: Ollama's default quantization for this tag is {q} ({})",
+                    r.entry.ollama_quant_source.as_deref().unwrap_or("source in models.toml")
+                ),
+                None => format!(
+                    "{name}: the quantization behind this Ollama tag is unverified; sized as {DEFAULT_QUANT} (pass -q to choose)"
+                ),
+            });
+        }
+        Ok(m)
     }
 
     /// A catalog entry under a parsed quantization.
@@ -140,6 +160,9 @@ impl Model {
             notes.push(format!(
                 "{quant} is not a GGUF format: weights are exact for that format, but llama.cpp cannot load it; the KV/compute terms follow llama.cpp and serve as a guide (vLLM and SGLang: --engine vllm)"
             ));
+        }
+        if let Some(n) = &entry.engine_note {
+            notes.push(n.clone());
         }
         if let Some(v) = quant.variant() {
             notes.push(format!(

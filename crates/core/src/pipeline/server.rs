@@ -65,6 +65,8 @@ pub fn native_quant(entry: &CatalogEntry) -> Quant {
     match entry.native_dtype.to_ascii_uppercase().as_str() {
         "FP8" => Quant::Fp8,
         "F16" => Quant::parse("F16").unwrap_or(Quant::Fp8),
+        // gpt-oss ships its experts in MXFP4 and the rest in BF16.
+        "MXFP4" => Quant::parse("MXFP4_MOE").unwrap_or(Quant::Fp8),
         _ => Quant::parse("BF16").unwrap_or(Quant::Fp8),
     }
 }

@@ -35,6 +35,8 @@ pub fn fixture_spec(fixture: &str) -> Option<ModelSpec> {
                     window: 512,
                     period: 6,
                 }),
+                qk_norm: true,
+                dsa: None,
             })
         }
         _ => return None,
