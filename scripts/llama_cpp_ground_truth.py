@@ -44,6 +44,15 @@ FIXTURES = {
     "llama-8b-l4": "llama",
     "gemma3-1b": "gemma3",
     "deepseek2-r1-l4": "deepseek2",
+    "llama4-scout-l4": "llama4",
+}
+# Fixtures whose rows are measured on request (--pending) but not in the default run,
+# because canirun's compute buffer is outside the tolerances on them (see
+# docs/llama-cpp-memory.md): weights and KV match exactly, the MoE activation
+# live set over-counts with flash attention on.
+PENDING = {
+    "gptoss-20b-l4": "gpt-oss",
+    "glm45air-l2": "glm4moe",
 }
 
 COLUMNS = [
@@ -142,9 +151,9 @@ def parse(lines: list[str]) -> dict:
     return r
 
 
-def matrix() -> list[dict]:
+def matrix(fixtures: dict) -> list[dict]:
     runs: list[dict] = []
-    for fx in FIXTURES:
+    for fx in fixtures:
         for ctx in (4096, 32768):
             for fa in ("on", "off"):
                 for ct in ("f16", "q8_0"):
@@ -181,12 +190,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "crates/core/data/llama_cpp_cpu_buffers.csv")
     ap.add_argument("--logs", type=Path, default=CACHE / "llama_cpp_logs")
     ap.add_argument("--only", default="")
+    ap.add_argument("--pending", action="store_true", help="also measure the PENDING fixtures")
     a = ap.parse_args()
+    fixtures = {**FIXTURES, **PENDING} if a.pending else FIXTURES
     a.logs.mkdir(parents=True, exist_ok=True)
 
-    n_layers = {"qwen2-7b-l4": 4, "llama-8b-l4": 4, "gemma3-1b": 26, "deepseek2-r1-l4": 4}
+    n_layers = {"qwen2-7b-l4": 4, "llama-8b-l4": 4, "gemma3-1b": 26, "deepseek2-r1-l4": 4,
+                "gptoss-20b-l4": 4, "llama4-scout-l4": 4, "glm45air-l2": 2}
     rows = []
-    for i, r in enumerate(matrix()):
+    for i, r in enumerate(matrix(fixtures)):
         tag = f"{r['fixture']}_{r['tool']}_c{r['ctx']}_np{r['np'] if r['np'] else 'auto'}{'u' if r.get('kvu') else ''}_ub{r['ub']}_fa{r['fa']}_k{r['ctk']}_v{r['ctv']}{'_repack' if r['repack'] else ''}"
         if a.only and a.only not in tag:
             continue
@@ -220,7 +232,7 @@ def main() -> None:
             if "fit_host" in p:
                 p["model"] = float(p["fit_host"][0])
         row = {
-            "fixture": r["fixture"], "arch": FIXTURES[r["fixture"]], "n_layer": n_layers[r["fixture"]],
+            "fixture": r["fixture"], "arch": fixtures[r["fixture"]], "n_layer": n_layers[r["fixture"]],
             "tool": r["tool"], "n_ctx_requested": r["ctx"], "n_ctx_actual": p.get("n_ctx", ""),
             "n_ctx_seq": p.get("n_ctx_seq", ""), "n_parallel": p.get("n_seq_max", r["np"] or "auto"),
             "kv_unified": p.get("kv_unified", ""), "n_ubatch": p.get("n_ubatch", r["ub"]),

@@ -301,11 +301,148 @@ def fx_deepseek2(n_dense: int = 3, n_moe: int = 1) -> Fixture:
     return f
 
 
+def moe_block(f: Fixture, p: str, *, embd: int, n_exp: int, ff_exp: int, n_shared: int, ff_shexp: int,
+              more: bool, exp_probs_b: bool = False, exp_type: Q = Q.Q4_K) -> None:
+    f.t(p + "ffn_gate_inp.weight", [embd, n_exp], Q.F32)
+    if exp_probs_b:
+        f.t(p + "exp_probs_b.bias", [n_exp], Q.F32)
+    f.t(p + "ffn_gate_exps.weight", [embd, ff_exp, n_exp], exp_type)
+    f.t(p + "ffn_up_exps.weight", [embd, ff_exp, n_exp], exp_type)
+    f.t(p + "ffn_down_exps.weight", [ff_exp, embd, n_exp], exp_type if exp_type == Q.MXFP4 else (Q.Q6_K if more else Q.Q4_K))
+    if n_shared:
+        f.t(p + "ffn_gate_shexp.weight", [embd, ff_shexp], Q.Q4_K)
+        f.t(p + "ffn_up_shexp.weight", [embd, ff_shexp], Q.Q4_K)
+        f.t(p + "ffn_down_shexp.weight", [ff_shexp, embd], Q.Q6_K if more else Q.Q4_K)
+
+
+def fx_gptoss() -> Fixture:
+    # gpt-oss-20b widths (model_configs.csv row gpt-oss-20b), 4 of 24 layers: 2 sliding
+    # (window 128) + 2 full, attention sinks, biases, MXFP4 experts (llama.cpp's MXFP4_MOE mix).
+    arch, embd, heads, kv_heads, hd, vocab, n_layer = "gpt-oss", 2880, 64, 8, 64, 201088, 4
+    n_exp, n_used, ff_exp = 32, 4, 2880
+    f = Fixture("gptoss-20b-l4", arch, notes="gpt-oss-20b widths, 4/24 layers, SWA 128 (pattern 2), sinks, MXFP4 experts")
+    dense_common(f, arch, ctx=131072, embd=embd, ff=ff_exp, n_layer=n_layer, heads=heads, kv_heads=kv_heads,
+                 rope_base=150000.0, eps=1e-5, vocab=vocab)
+    f.u32(f"{arch}.attention.key_length", hd)
+    f.u32(f"{arch}.attention.value_length", hd)
+    f.u32(f"{arch}.rope.dimension_count", hd)
+    f.u32(f"{arch}.attention.sliding_window", 128)
+    f.u32(f"{arch}.expert_count", n_exp)
+    f.u32(f"{arch}.expert_used_count", n_used)
+    f.u32(f"{arch}.expert_feed_forward_length", ff_exp)
+    f.s(f"{arch}.rope.scaling.type", "yarn")
+    f.f32(f"{arch}.rope.scaling.factor", 32.0)
+    f.u32(f"{arch}.rope.scaling.original_context_length", 4096)
+    f.t("token_embd.weight", [embd, vocab], Q.Q8_0)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q8_0)
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "post_attention_norm.weight", [embd], Q.F32)
+        f.t(p + "attn_q.weight", [embd, heads * hd], Q.Q8_0)
+        f.t(p + "attn_k.weight", [embd, kv_heads * hd], Q.Q8_0)
+        f.t(p + "attn_v.weight", [embd, kv_heads * hd], Q.Q8_0)
+        f.t(p + "attn_q.bias", [heads * hd], Q.F32)
+        f.t(p + "attn_k.bias", [kv_heads * hd], Q.F32)
+        f.t(p + "attn_v.bias", [kv_heads * hd], Q.F32)
+        f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q8_0)
+        f.t(p + "attn_output.bias", [embd], Q.F32)
+        f.t(p + "attn_sinks.weight", [heads], Q.F32)
+        moe_block(f, p, embd=embd, n_exp=n_exp, ff_exp=ff_exp, n_shared=0, ff_shexp=0, more=False, exp_type=Q.MXFP4)
+        f.t(p + "ffn_gate_inp.bias", [n_exp], Q.F32)
+        f.t(p + "ffn_gate_exps.bias", [ff_exp, n_exp], Q.F32)
+        f.t(p + "ffn_up_exps.bias", [ff_exp, n_exp], Q.F32)
+        f.t(p + "ffn_down_exps.bias", [embd, n_exp], Q.F32)
+    return f
+
+
+def fx_llama4() -> Fixture:
+    # Llama-4-Scout widths (model_configs.csv row Llama-4-Scout-17B-16E-Instruct), 4 of 48 layers:
+    # 3 chunked (8192, hard-coded by llama.cpp) + 1 global, 16 experts + 1 shared expert, every
+    # layer MoE (interleave step 1), llama3 rope factors.
+    arch, embd, heads, kv_heads, hd, vocab, n_layer = "llama4", 5120, 40, 8, 128, 202048, 4
+    n_exp, ff_exp, ff = 16, 8192, 16384
+    f = Fixture("llama4-scout-l4", arch, notes="Llama-4-Scout widths, 4/48 layers, chunked attention (3:1), 16 experts + shared")
+    dense_common(f, arch, ctx=10485760, embd=embd, ff=ff, n_layer=n_layer, heads=heads, kv_heads=kv_heads,
+                 rope_base=500000.0, eps=1e-5, vocab=vocab)
+    f.u32(f"{arch}.rope.dimension_count", hd)
+    f.u32(f"{arch}.expert_count", n_exp)
+    f.u32(f"{arch}.expert_used_count", 1)
+    f.u32(f"{arch}.expert_feed_forward_length", ff_exp)
+    f.u32(f"{arch}.interleave_moe_layer_step", 1)
+    f.t("token_embd.weight", [embd, vocab], Q.Q4_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q6_K)
+    f.t("rope_freqs.weight", [hd // 2], Q.F32)
+    for i in range(n_layer):
+        more = use_more_bits(i, 48)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "attn_q.weight", [embd, heads * hd], Q.Q4_K)
+        f.t(p + "attn_k.weight", [embd, kv_heads * hd], Q.Q4_K)
+        f.t(p + "attn_v.weight", [embd, kv_heads * hd], Q.Q6_K if more else Q.Q4_K)
+        f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q4_K)
+        f.t(p + "ffn_norm.weight", [embd], Q.F32)
+        moe_block(f, p, embd=embd, n_exp=n_exp, ff_exp=ff_exp, n_shared=1, ff_shexp=ff_exp, more=more)
+    return f
+
+
+def fx_glm4moe() -> Fixture:
+    # GLM-4.5-Air widths (model_configs.csv row GLM-4.5-Air), 1 dense + 1 MoE of 46 layers,
+    # 96 query heads of 128 (q wider than the hidden size), q/k/v biases, post-attention norm,
+    # 128 experts + 1 shared, sigmoid router with bias; no MTP layer in the file.
+    arch, embd, heads, kv_heads, hd, vocab = "glm4moe", 4096, 96, 8, 128, 151552
+    n_dense, n_moe, n_exp, n_used, ff_exp, ff = 1, 1, 128, 8, 1408, 10944
+    n_layer = n_dense + n_moe
+    f = Fixture("glm45air-l2", arch, notes="GLM-4.5-Air widths, 1 dense + 1 MoE of 46 layers, 128 experts + shared")
+    dense_common(f, arch, ctx=131072, embd=embd, ff=ff, n_layer=n_layer, heads=heads, kv_heads=kv_heads,
+                 rope_base=1_000_000.0, eps=1e-5, vocab=vocab)
+    f.u32(f"{arch}.attention.key_length", hd)
+    f.u32(f"{arch}.attention.value_length", hd)
+    f.u32(f"{arch}.rope.dimension_count", hd // 2)
+    f.u32(f"{arch}.expert_count", n_exp)
+    f.u32(f"{arch}.expert_used_count", n_used)
+    f.u32(f"{arch}.expert_shared_count", 1)
+    f.u32(f"{arch}.expert_feed_forward_length", ff_exp)
+    f.u32(f"{arch}.leading_dense_block_count", n_dense)
+    f.f32(f"{arch}.expert_weights_scale", 1.0)
+    f.b(f"{arch}.expert_weights_norm", True)
+    f.u32(f"{arch}.expert_gating_func", 2)  # sigmoid
+    f.u32(f"{arch}.nextn_predict_layers", 0)
+    f.t("token_embd.weight", [embd, vocab], Q.Q4_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q6_K)
+    for i in range(n_layer):
+        more = use_more_bits(i, 46)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "post_attention_norm.weight", [embd], Q.F32)
+        f.t(p + "attn_q.weight", [embd, heads * hd], Q.Q4_K)
+        f.t(p + "attn_k.weight", [embd, kv_heads * hd], Q.Q4_K)
+        f.t(p + "attn_v.weight", [embd, kv_heads * hd], Q.Q6_K if more else Q.Q4_K)
+        f.t(p + "attn_q.bias", [heads * hd], Q.F32)
+        f.t(p + "attn_k.bias", [kv_heads * hd], Q.F32)
+        f.t(p + "attn_v.bias", [kv_heads * hd], Q.F32)
+        f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q4_K)
+        if i < n_dense:
+            f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
+            f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+            f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+        else:
+            moe_block(f, p, embd=embd, n_exp=n_exp, ff_exp=ff_exp, n_shared=1, ff_shexp=ff_exp, more=more,
+                      exp_probs_b=True)
+    return f
+
+
 FIXTURES = {
     "qwen2-7b-l4": fx_qwen2,
     "llama-8b-l4": fx_llama,
     "gemma3-1b": fx_gemma3,
     "deepseek2-r1-l4": fx_deepseek2,
+    "gptoss-20b-l4": fx_gptoss,
+    "llama4-scout-l4": fx_llama4,
+    "glm45air-l2": fx_glm4moe,
 }
 
 

@@ -127,7 +127,9 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
         .map(|n_expert| MoeSpec {
             n_expert,
             n_expert_used: num(h, &key("expert_used_count")).unwrap_or(1),
-            n_expert_shared: num(h, &key("expert_shared_count")).unwrap_or(0),
+            // Llama 4 writes no count: llama.cpp always loads its one shared expert.
+            n_expert_shared: num(h, &key("expert_shared_count"))
+                .unwrap_or(u64::from(arch == Arch::Llama4)),
             n_ff_exp: num(h, &key("expert_feed_forward_length")).unwrap_or(n_ff),
             n_layer_dense_lead: num(h, &key("leading_dense_block_count")).unwrap_or(0),
             layer_step: num(h, &key("interleave_moe_layer_step")).unwrap_or(1),

@@ -390,7 +390,8 @@ fn build_stages(
     }
     stages.push(attn);
     // Feed-forward: dense blocks (all of a dense model, the leading ones of an MoE).
-    let has_dense = m.moe.is_none_or(|moe| moe.n_layer_dense_lead > 0);
+    // (leading dense blocks, or Llama 4 Maverick's interleaved ones)
+    let has_dense = (0..m.n_layer).any(|il| !m.is_moe_layer(il));
     if has_dense {
         stages.push(Stage {
             after_layers: false,

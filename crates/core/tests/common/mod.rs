@@ -10,6 +10,7 @@ pub fn fixture_spec(fixture: &str) -> Option<ModelSpec> {
         "qwen2-7b-l4" => ("deepseek-r1-distill-qwen-7b", 4),
         "llama-8b-l4" => ("llama-3.1-8b", 4),
         "deepseek2-r1-l4" => ("deepseek-r1", 4),
+        "llama4-scout-l4" => ("llama-4-scout", 4),
         // gemma-3-1b widths (data/model_configs.csv row gemma-3-1b-it; the fixture keeps
         // llama.cpp's 262144-row text vocabulary): not a catalog model, so spelled out.
         "gemma3-1b" => {
