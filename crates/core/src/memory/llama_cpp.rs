@@ -685,6 +685,38 @@ mod tests {
         kv_cache(&m, &s, &r).bytes
     }
 
+    /// DeepSeek V3.2 caches the MLA latent plus the lightning indexer's one
+    /// 128-wide key per token and layer (llama-kv-cache-dsa.cpp: a K-only cache
+    /// in the K type over the same cells).
+    #[test]
+    fn v32_adds_the_indexer_key_cache() {
+        assert_eq!(
+            kv("deepseek-v3.2", 32768, GgmlType::F16),
+            Bytes(61 * 32768 * (576 + 128) * 2)
+        );
+        let m = spec("deepseek-v3.2");
+        let s = RunSettings {
+            n_ctx: 32768,
+            ..Default::default()
+        };
+        let r = resolve_settings(&m, &s).unwrap();
+        let per_layer: u64 = (0..m.n_layer)
+            .map(|il| kv_layer_bytes(&m, &s, &r, il).0)
+            .sum();
+        assert_eq!(Bytes(per_layer), kv_cache(&m, &s, &r).bytes);
+    }
+
+    /// Llama 4's chunked attention: 36 of Scout's 48 blocks keep 8192 + one
+    /// micro-batch of cells, the other 12 the whole context.
+    #[test]
+    fn llama4_chunked_blocks_keep_one_chunk() {
+        let row = 8 * 128 * 2 * 2; // K + V, 8 KV heads × 128, F16
+        assert_eq!(
+            kv("llama-4-scout", 131072, GgmlType::F16),
+            Bytes(12 * 131072 * row + 36 * (8192 + 512) * row)
+        );
+    }
+
     #[test]
     fn r1_latent_cache_at_32k_is_2196_mib() {
         // 61 layers × 32768 cells × 576 values × 2 B

@@ -327,3 +327,65 @@ pub fn param_counts(m: &ModelSpec) -> ParamCounts {
         checkpoint: main + mtp_unique + copies,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::catalog;
+
+    fn tensors(id: &str) -> Vec<TensorSpec> {
+        let e = catalog().iter().find(|e| e.id == id).unwrap();
+        enumerate_tensors(&e.spec(), MlaTensorLayout::Split)
+    }
+
+    fn has(ts: &[TensorSpec], il: u64, base: &str) -> bool {
+        ts.iter().any(|t| t.layer == Some(il) && t.base == base)
+    }
+
+    /// Maverick interleaves: experts (with the shared expert) on odd blocks,
+    /// a dense FFN of intermediate_size_mlp on even ones (models/llama4.cpp).
+    #[test]
+    fn llama4_maverick_interleaves_dense_and_moe_blocks() {
+        let ts = tensors("llama-4-maverick");
+        for il in 0..48 {
+            let moe = il % 2 == 1;
+            assert_eq!(has(&ts, il, "ffn_gate_exps.weight"), moe, "block {il}");
+            assert_eq!(has(&ts, il, "ffn_up_shexp.weight"), moe, "block {il}");
+            assert_eq!(has(&ts, il, "ffn_gate.weight"), !moe, "block {il}");
+        }
+        let dense = ts
+            .iter()
+            .find(|t| t.layer == Some(0) && t.base == "ffn_up.weight")
+            .unwrap();
+        assert_eq!(dense.shape(), [5120, 16384]);
+    }
+
+    /// Per-architecture tensor names llama.cpp's loaders create.
+    #[test]
+    fn architecture_specific_tensors() {
+        let oss = tensors("gpt-oss-20b");
+        for b in [
+            "attn_sinks.weight",
+            "attn_output.bias",
+            "post_attention_norm.weight",
+            "ffn_down_exps.bias",
+        ] {
+            assert!(has(&oss, 0, b), "gpt-oss {b}");
+        }
+        assert!(!has(&oss, 0, "ffn_norm.weight"));
+        let phi = tensors("phi-4");
+        assert!(has(&phi, 0, "attn_qkv.weight") && !has(&phi, 0, "attn_q.weight"));
+        let glm = tensors("glm-4.5");
+        assert!(has(&glm, 0, "attn_q_norm.weight") && has(&glm, 3, "exp_probs_b.bias"));
+        assert!(!has(&tensors("glm-4.5-air"), 0, "attn_q_norm.weight"));
+        let g3 = tensors("gemma-3-27b");
+        assert!(has(&g3, 0, "post_ffw_norm.weight") && has(&g3, 0, "attn_k_norm.weight"));
+        let v32 = tensors("deepseek-v3.2");
+        assert!(has(&v32, 0, "indexer.attn_q_b.weight"));
+        assert!(!has(
+            &tensors("deepseek-v3.1"),
+            0,
+            "indexer.attn_q_b.weight"
+        ));
+    }
+}
