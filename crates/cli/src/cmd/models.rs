@@ -40,8 +40,7 @@ pub fn run(a: &ModelsArgs, json_out: bool) -> Result<()> {
                        "unconfirmed": e.unconfirmed})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        return render::json(&v);
     }
     let mut t = render::table(&["id", "arch", "params", "context", "Ollama", "Hugging Face"]);
     for e in &entries {

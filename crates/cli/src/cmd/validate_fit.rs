@@ -18,21 +18,19 @@ pub fn run(
     json_out: bool,
 ) -> Result<()> {
     let dir = fixtures.map_or_else(fixtures::default_dir, Path::to_path_buf);
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; crates/core/data/llama_fit_params_rpc.csv holds the measured decisions",
-            file.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(
+        file,
+        "; crates/core/data/llama_fit_params_rpc.csv holds the measured decisions",
+    )?;
     let probes_text = probes
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
+        .map(|p| crate::inputs::read_text(p, ""))
         .transpose()?;
     let rep = fit::validate(&text, probes_text.as_deref(), |name| {
         Ok(fixtures::read(&dir, name)?)
     })
     .with_context(|| file.display().to_string())?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        render::json(&rep)?;
     } else {
         print_report(&rep);
     }

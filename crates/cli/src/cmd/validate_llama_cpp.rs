@@ -12,12 +12,7 @@ use std::path::Path;
 /// canirun accepts settings llama.cpp refused.
 pub fn run(file: &Path, fixtures: Option<&Path>, json_out: bool) -> Result<()> {
     let dir = fixtures.map_or_else(fixtures::default_dir, Path::to_path_buf);
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; run scripts/llama_cpp_ground_truth.py first",
-            file.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(file, "; run scripts/llama_cpp_ground_truth.py first")?;
     let rep = llama_cpp::validate(&text, |name| Ok(fixtures::read(&dir, name)?))
         .with_context(|| file.display().to_string())?;
     let failed = rep.failed();
@@ -28,15 +23,12 @@ pub fn run(file: &Path, fixtures: Option<&Path>, json_out: bool) -> Result<()> {
         .collect();
     let refusals: Vec<String> = rep.refusals.iter().map(|r| r.message()).collect();
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "rows": rep.rows,
-                "skipped": skipped,
-                "refusals": refusals,
-                "failed": failed
-            }))?
-        );
+        render::json(&serde_json::json!({
+            "rows": rep.rows,
+            "skipped": skipped,
+            "refusals": refusals,
+            "failed": failed
+        }))?;
     } else {
         let mut t = render::table(&[
             "fixture",

@@ -92,6 +92,20 @@ pub enum Provenance {
     Unknown(String),
 }
 
+impl std::fmt::Display for Provenance {
+    /// How the figure was obtained, as the detection table prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provenance::Detected(by) => write!(f, "detected ({by})"),
+            Provenance::Catalog(id) => write!(f, "catalog ({id})"),
+            Provenance::Measured(how) => write!(f, "measured ({how})"),
+            Provenance::Assumed(why) => write!(f, "assumed: {why}"),
+            Provenance::Unknown(hint) => write!(f, "unknown: {hint}"),
+            Provenance::Given(flag) => write!(f, "given ({flag})"),
+        }
+    }
+}
+
 /// One figure and its provenance, for the "detected vs assumed" table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Fact {
