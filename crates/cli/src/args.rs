@@ -128,7 +128,8 @@ impl<const G: u8> Default for TableFlags<G> {
     }
 }
 
-/// llama.cpp run settings, and canirun's own engine-version settings.
+/// llama.cpp run settings, and canirun's own engine-version settings
+/// (`Default`: no flag given, llama.cpp's defaults with a 4096 context).
 #[derive(Args, Debug, Clone, Default)]
 pub struct SettingsArgs {
     #[command(flatten)]
@@ -157,16 +158,6 @@ impl SettingsArgs {
     /// As core run settings (CUDA unless `--backend` says otherwise).
     pub fn settings(&self) -> RunSettings {
         self.settings_on(Backend::Cuda)
-    }
-
-    /// The settings when no flag is given (llama.cpp's defaults, 4096 context).
-    pub fn defaults() -> SettingsArgs {
-        #[derive(clap::Parser)]
-        struct P {
-            #[command(flatten)]
-            s: SettingsArgs,
-        }
-        <P as clap::Parser>::parse_from(["canirun"]).s
     }
 }
 

@@ -2,11 +2,13 @@
 
 use crate::render;
 use canirun_core::hardware::Origin;
-use canirun_core::pipeline::{Model, Report, ServerReport, Speed};
+use canirun_core::pipeline::{Model, Report, ServerReport};
 
 /// Print a report as text; `explain` adds every term, `tensors` every tensor.
 pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
-    header(r, model);
+    if let Some(h) = r.headline(model) {
+        println!("{h}");
+    }
     if let Some(s) = &r.server {
         server_table(r, s);
     }
@@ -38,7 +40,7 @@ pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
         println!("{label}: {a}");
     }
     println!("verdict: {}", r.verdict);
-    speed(r);
+    println!("{}", r.speed);
     for c in &r.commands {
         println!("run with {}: {}", c.engine, c.shell_line());
     }
@@ -65,44 +67,6 @@ pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
     }
 }
 
-fn header(r: &Report, model: &Model) {
-    let spec = &model.spec;
-    let backend = &r.settings.backend;
-    match (&r.memory, &r.server) {
-        (Some(b), _) => {
-            println!(
-                "{} ({}, {:.2}B params) · {} · llama.cpp on {backend}",
-                spec.name,
-                spec.arch,
-                model.weights.n_params() as f64 / 1e9,
-                r.quant,
-            );
-            let res = &b.resolved;
-            println!(
-                "context {} ({} per sequence × {}), flash attention {}, cache K {} / V {}, micro-batch {} tokens",
-                res.n_ctx,
-                res.n_ctx_seq,
-                res.n_stream,
-                if res.flash_attn { "on" } else { "off" },
-                r.settings.type_k,
-                r.settings.type_v,
-                res.n_tokens
-            );
-        }
-        (None, Some(s)) => println!(
-            "{} · {} · {} on {} × {} (TP {}, PP {})",
-            spec.name,
-            r.quant,
-            r.engine,
-            s.gpus_used,
-            r.hardware.gpu_names.first().cloned().unwrap_or_default(),
-            s.settings.tensor_parallel,
-            s.settings.pipeline_parallel
-        ),
-        _ => {}
-    }
-}
-
 fn server_table(r: &Report, s: &ServerReport) {
     let v = &s.settings;
     let mut t = render::table(&["per GPU", "size", "what"]);
@@ -119,50 +83,6 @@ fn server_table(r: &Report, s: &ServerReport) {
         "Maximum concurrency for {} tokens per request: {:.2}×",
         v.max_model_len, s.per_gpu.max_concurrency
     );
-}
-
-fn speed(r: &Report) {
-    let sp = match &r.speed {
-        Speed::Estimated(sp) => sp,
-        Speed::NotEstimated { reason } => {
-            println!("speed: not estimated: {reason}");
-            return;
-        }
-    };
-    let pre = match (&sp.prefill, &sp.prefill_missing) {
-        (Some(p), _) => format!(
-            "prefill {} ({}-token prompt: first token after {}), ",
-            p.rate, p.tokens, p.seconds
-        ),
-        (None, Some(why)) => format!("prefill not estimated: {why}; "),
-        _ => String::new(),
-    };
-    let first = sp.decode_first();
-    let last = sp.decode_last();
-    println!(
-        "speed: {pre}generation {} on an empty context, {} at {} tokens (ranges {}–{} and {}–{})",
-        first.rate,
-        last.estimate.rate,
-        last.depth,
-        first.low,
-        first.high,
-        last.estimate.low,
-        last.estimate.high
-    );
-    if let Some(m) = &sp.speculative {
-        println!("{m}");
-    }
-    if let Some(at) = &sp.answer {
-        println!(
-            "time to a full R1 answer: {} ({} prompt + {} thinking + {} answer tokens; {}–{})",
-            at.total,
-            at.prompt_tokens,
-            at.thinking_tokens,
-            at.answer_tokens,
-            at.total_low,
-            at.total_high
-        );
-    }
 }
 
 fn explain_all(r: &Report, model: &Model) {
@@ -183,8 +103,7 @@ fn explain_all(r: &Report, model: &Model) {
         print!("\n{ft}");
     }
     if let Some(b) = &r.memory {
-        println!();
-        println!("{}", b.explain());
+        println!("\n{}", b.explain());
     }
     println!("weight types:");
     for (ty, n, bytes) in model.weights.type_census() {

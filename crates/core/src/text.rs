@@ -8,7 +8,7 @@ use crate::memory::verdict::Verdict;
 use crate::memory::MemoryBreakdown;
 use crate::memory::{FlashAttn, RunSettings};
 use crate::pipeline::{
-    estimate, FitTrace, Report, Request, ServerReport, SpeculativeReport, SpeedReport,
+    estimate, FitTrace, Model, Report, Request, ServerReport, SpeculativeReport, Speed, SpeedReport,
 };
 use crate::placement::llama_cpp::fit::LayerFraction;
 use crate::speed::Estimate;
@@ -276,4 +276,224 @@ pub fn flash_attention_effect(req: &Request<'_>, r: &Report) -> Option<String> {
         da.estimate.rate,
         db.estimate.rate
     ))
+}
+
+impl Report {
+    /// The model, quantization, engine and what the memory was sized for
+    /// (llama.cpp: two lines; vLLM/SGLang: one); `None` without either.
+    pub fn headline(&self, model: &Model) -> Option<String> {
+        let spec = &model.spec;
+        match (&self.memory, &self.server) {
+            (Some(b), _) => {
+                let res = &b.resolved;
+                Some(format!(
+                    "{} ({}, {:.2}B params) · {} · llama.cpp on {}\ncontext {} ({} per sequence × {}), flash attention {}, cache K {} / V {}, micro-batch {} tokens",
+                    spec.name,
+                    spec.arch,
+                    model.weights.n_params() as f64 / 1e9,
+                    self.quant,
+                    self.settings.backend,
+                    res.n_ctx,
+                    res.n_ctx_seq,
+                    res.n_stream,
+                    if res.flash_attn { "on" } else { "off" },
+                    self.settings.type_k,
+                    self.settings.type_v,
+                    res.n_tokens
+                ))
+            }
+            (None, Some(s)) => Some(format!(
+                "{} · {} · {} on {} × {} (TP {}, PP {})",
+                spec.name,
+                self.quant,
+                self.engine,
+                s.gpus_used,
+                self.hardware.gpu_names.first().cloned().unwrap_or_default(),
+                s.settings.tensor_parallel,
+                s.settings.pipeline_parallel
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Speed {
+    /// `speed: prefill …, generation …` with ranges, then the MTP line and the
+    /// time to a full answer when there are.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sp = match self {
+            Speed::Estimated(sp) => sp,
+            Speed::NotEstimated { reason } => return write!(f, "speed: not estimated: {reason}"),
+        };
+        let pre = match (&sp.prefill, &sp.prefill_missing) {
+            (Some(p), _) => format!(
+                "prefill {} ({}-token prompt: first token after {}), ",
+                p.rate, p.tokens, p.seconds
+            ),
+            (None, Some(why)) => format!("prefill not estimated: {why}; "),
+            _ => String::new(),
+        };
+        let (first, last) = (sp.decode_first(), sp.decode_last());
+        write!(
+            f,
+            "speed: {pre}generation {} on an empty context, {} at {} tokens (ranges {}–{} and {}–{})",
+            first.rate,
+            last.estimate.rate,
+            last.depth,
+            first.low,
+            first.high,
+            last.estimate.low,
+            last.estimate.high
+        )?;
+        if let Some(m) = &sp.speculative {
+            write!(f, "\n{m}")?;
+        }
+        if let Some(at) = &sp.answer {
+            write!(
+                f,
+                "\ntime to a full R1 answer: {} ({} prompt + {} thinking + {} answer tokens; {}–{})",
+                at.total,
+                at.prompt_tokens,
+                at.thinking_tokens,
+                at.answer_tokens,
+                at.total_low,
+                at.total_high
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for crate::validate::Skipped {
+    /// `line N: what: why`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}: {}", self.line, self.what, self.reason)
+    }
+}
+
+impl crate::validate::fit::FitReport {
+    /// One line per decision that differs from llama-fit-params, with why.
+    pub fn differences(&self) -> Vec<String> {
+        let rows = self.rows.iter().filter(|r| !r.agree);
+        rows.map(|r| match &r.why {
+            Some(w) => format!("line {}: differs because {w}", r.line),
+            None => format!("line {}: differs, and no projection explains it", r.line),
+        })
+        .collect()
+    }
+
+    /// The closing line: decisions, agreements, and differences a projection explains.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "summary: decisions={} agree={} differ={} (explained by a projection: {})",
+            self.total,
+            self.agree,
+            self.total - self.agree,
+            self.explained()
+        )
+    }
+}
+
+impl fmt::Display for crate::validate::fit::ProbeStats {
+    /// How close canirun's projections are to llama.cpp's.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "projections: {} compared, median |diff| {} MiB, max {} MiB (llama.cpp prints whole MiB)",
+            self.compared, self.median_abs_diff_mib, self.max_abs_diff_mib
+        )
+    }
+}
+
+impl fmt::Display for crate::pipeline::QuantCommand {
+    /// The command with its engine, quantization and version note, then the
+    /// files it needs (Modelfile, config) and its notes, indented.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.command;
+        write!(
+            f,
+            "# {} ({})\n# {}\n{}",
+            c.engine, self.quant, c.version_note, self.shell_line
+        )?;
+        let files = c.modelfile.iter().map(|m| ("Modelfile", m));
+        for (name, content) in files.chain(c.config.iter().map(|x| (x.name.as_str(), &x.content))) {
+            write!(f, "\n# {name}:")?;
+            for l in content.lines() {
+                write!(f, "\n  {l}")?;
+            }
+        }
+        for n in &c.notes {
+            write!(f, "\n  note: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::Runner;
+    use crate::hardware::{Catalog, Target};
+    use crate::model::{resolve, MlaTensorLayout};
+    use crate::pipeline::{commands, CommandsRequest, ServerChoice};
+
+    #[test]
+    fn verdicts_say_what_to_do() {
+        let v = Verdict::DoesNotFit {
+            short_by: Bytes::gib(2),
+            pool: "GPU0".into(),
+        };
+        assert_eq!(v.to_string(), "DOES NOT FIT: GPU0 is short by 2.00 GiB");
+        assert!(Verdict::Unknown.to_string().contains("--gpu"));
+    }
+
+    #[test]
+    fn a_report_reads_as_text() {
+        let m = Model::from_catalog("deepseek-r1:7b", None, false, MlaTensorLayout::Split).unwrap();
+        let t = Target::named(Catalog::embedded().unwrap(), &["4090"], None).unwrap();
+        let r = estimate(&Request::new(&m, &t, RunSettings::default())).unwrap();
+        let head = r.headline(&m).unwrap();
+        assert!(
+            head.contains("llama.cpp on cuda") && head.contains("context 4096"),
+            "{head}"
+        );
+        let speed = r.speed.to_string();
+        assert!(speed.starts_with("speed: prefill") && speed.contains("time to a full R1 answer"));
+        let b = r.memory.as_ref().unwrap();
+        assert!(b.explain().starts_with("weights = "));
+        let cat = Catalog::embedded().unwrap();
+        let facts = crate::hardware::resolve(cat, "4090").unwrap()[0]
+            .device
+            .facts();
+        assert_eq!(facts[1], ("memory", "24 GB".to_string()));
+    }
+
+    #[test]
+    fn commands_read_as_text_with_their_files() {
+        let r = resolve("deepseek-r1:7b").unwrap();
+        let set = commands(&CommandsRequest {
+            reference: "deepseek-r1:7b",
+            entry: r.entry,
+            quant: None,
+            runners: vec![Runner::Ollama],
+            settings: RunSettings::default(),
+            llama: Default::default(),
+            hardware: None,
+            mla_tensors: MlaTensorLayout::Split,
+            server: ServerChoice {
+                tensor_parallel: None,
+                pipeline_parallel: None,
+                gpus_per_node: 8,
+                expert_parallel: false,
+                kv_fp8: false,
+                gpu_memory_utilization: 0.9,
+                max_num_seqs: 256,
+            },
+            local_path: None,
+        })
+        .unwrap();
+        let text = set.commands[0].to_string();
+        assert!(text.starts_with("# ollama (Q4_K_M)"), "{text}");
+        assert!(text.contains("# Modelfile:\n  FROM"), "{text}");
+    }
 }

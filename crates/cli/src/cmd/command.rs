@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use canirun_core::commands::Runner;
 use canirun_core::memory::Backend;
 use canirun_core::model::resolve;
-use canirun_core::pipeline::{commands, CommandSet, CommandsRequest, QuantCommand, ServerChoice};
+use canirun_core::pipeline::{commands, CommandSet, CommandsRequest, ServerChoice};
 use canirun_core::quant::Quant;
 use clap::Args;
 
@@ -121,29 +121,8 @@ pub fn run(a: &CommandArgs, json_out: bool) -> Result<()> {
 
 fn print_text(set: &CommandSet) {
     println!("Commands to run {}:", set.model.name);
-    for QuantCommand {
-        quant, command: c, ..
-    } in &set.commands
-    {
-        println!();
-        println!("# {} ({quant})", c.engine);
-        println!("# {}", c.version_note);
-        println!("{}", c.shell_line());
-        if let Some(m) = &c.modelfile {
-            println!("# Modelfile:");
-            for l in m.lines() {
-                println!("  {l}");
-            }
-        }
-        if let Some(f) = &c.config {
-            println!("# {}:", f.name);
-            for l in f.content.lines() {
-                println!("  {l}");
-            }
-        }
-        for n in &c.notes {
-            println!("  note: {n}");
-        }
+    for c in &set.commands {
+        println!("\n{c}");
     }
     if !set.skipped.is_empty() {
         println!();

@@ -40,11 +40,10 @@ pub struct EstimateArgs {
 
 /// Run the estimate.
 pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
-    let pasted = if a.pasted.is_empty() {
-        None
-    } else {
-        Some(cmdline::parse(&a.pasted).context("reading the pasted command")?)
-    };
+    let pasted = (!a.pasted.is_empty())
+        .then(|| cmdline::parse(&a.pasted))
+        .transpose()
+        .context("reading the pasted command")?;
     let name = match (&pasted, a.model.as_deref()) {
         (Some(p), _) => load::pasted_model(p).with_context(|| {
             format!(
@@ -55,10 +54,9 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         (None, Some(n)) => n.to_string(),
         (None, None) => bail!("name a model, e.g. `canirun deepseek-r1:7b` (run `canirun models` for the list, `canirun --help` for more)"),
     };
-    let server = match &pasted {
-        Some(p) => matches!(p.engine, cmdline::Engine::Vllm | cmdline::Engine::Sglang),
-        None => a.engine.is_server(),
-    };
+    let server = pasted.as_ref().map_or(a.engine.is_server(), |p| {
+        matches!(p.engine, cmdline::Engine::Vllm | cmdline::Engine::Sglang)
+    });
     let model = load_model(&name, &a.quant, &a.settings, server)?;
     let hw = a.hardware.target()?;
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement));

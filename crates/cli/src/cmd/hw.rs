@@ -123,37 +123,8 @@ fn print_detection(d: &Detection, json: bool) -> anyhow::Result<()> {
     if json {
         return render::json(d);
     }
-    println!(
-        "CPU: {} ({}), {} logical cores{}",
-        d.cpu.brand,
-        d.cpu.arch,
-        d.cpu.logical_cores,
-        d.cpu
-            .physical_cores
-            .map(|p| format!(", {p} physical"))
-            .unwrap_or_default()
-    );
-    println!(
-        "RAM: {:.1} GiB total, {:.1} GiB available",
-        d.cpu.ram_total.as_gib(),
-        d.cpu.ram_available.as_gib()
-    );
-    if d.gpus.is_empty() {
-        println!("GPU: no GPU found");
-    }
-    for (i, g) in d.gpus.iter().enumerate() {
-        println!(
-            "GPU {i}: {}{}{}{}",
-            g.name,
-            g.memory_total
-                .map(|m| format!(", {:.1} GiB", m.as_gib()))
-                .unwrap_or_default(),
-            if g.integrated { ", integrated" } else { "" },
-            g.catalog_id
-                .as_deref()
-                .map(|c| format!(" [{c}]"))
-                .unwrap_or_default()
-        );
+    for line in d.summary() {
+        println!("{line}");
     }
     let mut t = render::wrapped(["what", "value", "source"]);
     for f in &d.facts {

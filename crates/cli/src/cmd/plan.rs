@@ -37,7 +37,7 @@ pub struct PlanArgs {
 /// Run `canirun plan`.
 pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
     let t0 = Instant::now();
-    let model = load_model(&a.model, &a.quant, &SettingsArgs::defaults(), false)?;
+    let model = load_model(&a.model, &a.quant, &SettingsArgs::default(), false)?;
     let req = PlanRequest {
         min_tps: a.min_tps,
         ctx: a.ctx,

@@ -31,7 +31,7 @@ pub struct RecommendArgs {
 /// Rank every option that runs.
 pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
     let hw = a.hardware.target()?;
-    let settings = SettingsArgs::defaults().settings_on(hw.backend);
+    let settings = SettingsArgs::default().settings_on(hw.backend);
     let req = RecommendRequest {
         min_tps: a.min_tps,
         min_ctx: a.min_ctx,

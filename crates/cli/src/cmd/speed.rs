@@ -114,13 +114,10 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
         );
     }
     if a.explain {
-        let first = &sp.decode[0];
-        println!("\ndecode at depth {}, per token:", first.depth);
-        print_terms(&first.estimate);
-        if sp.decode.len() > 1 {
-            let last = sp.decode_last();
-            println!("\ndecode at depth {}, per token:", last.depth);
-            print_terms(&last.estimate);
+        let deepest = (sp.decode.len() > 1).then(|| sp.decode_last());
+        for d in sp.decode.first().into_iter().chain(deepest) {
+            println!("\ndecode at depth {}, per token:", d.depth);
+            print_terms(&d.estimate);
         }
         if let Some(pre) = &sp.prefill {
             println!("\nprefill of {} tokens:", a.prompt);

@@ -67,11 +67,8 @@ fn print_report(rep: &FitReport) {
         ]);
     }
     println!("{t}");
-    for r in rep.rows.iter().filter(|r| !r.agree) {
-        match &r.why {
-            Some(w) => println!("line {}: differs because {w}", r.line),
-            None => println!("line {}: differs, and no projection explains it", r.line),
-        }
+    for line in rep.differences() {
+        println!("{line}");
     }
     if let Some(stats) = rep.probe_stats() {
         let mut t = render::table(&[
@@ -98,16 +95,7 @@ fn print_report(rep: &FitReport) {
             ]);
         }
         println!("{t}");
-        println!(
-            "projections: {} compared, median |diff| {} MiB, max {} MiB (llama.cpp prints whole MiB)",
-            stats.compared, stats.median_abs_diff_mib, stats.max_abs_diff_mib
-        );
+        println!("{stats}");
     }
-    println!(
-        "summary: decisions={} agree={} differ={} (explained by a projection: {})",
-        rep.total,
-        rep.agree,
-        rep.total - rep.agree,
-        rep.explained()
-    );
+    println!("{}", rep.summary_line());
 }

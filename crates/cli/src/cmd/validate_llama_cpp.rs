@@ -16,11 +16,7 @@ pub fn run(file: &Path, fixtures: Option<&Path>, json_out: bool) -> Result<()> {
     let rep = llama_cpp::validate(&text, |name| Ok(fixtures::read(&dir, name)?))
         .with_context(|| file.display().to_string())?;
     let failed = rep.failed();
-    let skipped: Vec<String> = rep
-        .skipped
-        .iter()
-        .map(|s| format!("line {}: {}: {}", s.line, s.what, s.reason))
-        .collect();
+    let skipped: Vec<String> = rep.skipped.iter().map(|s| s.to_string()).collect();
     let refusals: Vec<String> = rep.refusals.iter().map(|r| r.message()).collect();
     if json_out {
         render::json(&serde_json::json!({
