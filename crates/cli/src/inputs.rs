@@ -27,14 +27,9 @@ pub struct HardwareArgs {
 impl HardwareArgs {
     /// The target: named devices, given sizes, or this machine.
     pub fn target(&self) -> Result<Target> {
-        if self.vram.is_some() || (self.gpu.is_empty() && self.ram.is_some()) {
-            return Ok(Target::given(self.vram, self.ram)?);
-        }
         let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
-        if !self.gpu.is_empty() {
-            return Ok(Target::named(catalog, &self.gpu, self.ram)?);
-        }
-        Ok(canirun_io::detect::this_machine_target(catalog))
+        let (gpu, vram, ram) = (&self.gpu, self.vram, self.ram);
+        Ok(canirun_io::detect::chosen_target(catalog, gpu, vram, ram)?)
     }
 
     /// One named setup (`compare --hw NAME`).

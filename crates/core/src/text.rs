@@ -429,6 +429,20 @@ impl fmt::Display for crate::pipeline::QuantCommand {
     }
 }
 
+impl crate::validate::llama_cpp::LlamaCppReport {
+    /// The tolerances (from the comparison's own constants) and how many rows meet them.
+    pub fn pass_line(&self) -> String {
+        use crate::validate::llama_cpp::{COMPUTE_ABS_MIB, COMPUTE_REL, TOTAL_REL};
+        format!(
+            "pass: weights, KV and CPU_REPACK exact (2 decimals; fit-params prints whole MiB), compute within {:.0}% or {COMPUTE_ABS_MIB:.0} MiB, total within {:.0}%: {} of {} rows",
+            COMPUTE_REL * 100.0,
+            TOTAL_REL * 100.0,
+            self.rows.len() - self.failed(),
+            self.rows.len()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

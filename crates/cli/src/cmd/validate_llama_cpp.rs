@@ -63,7 +63,7 @@ pub fn run(file: &Path, fixtures: Option<&Path>, json_out: bool) -> Result<()> {
         for r in &refusals {
             println!("refused {r}");
         }
-        println!("pass: weights, KV and CPU_REPACK exact (2 decimals; fit-params prints whole MiB), compute within 5% or 16 MiB, total within 2%: {} of {} rows", rep.rows.len() - failed, rep.rows.len());
+        println!("{}", rep.pass_line());
     }
     println!("{}", rep.summary.line());
     let refusal_mismatch = rep.refusal_mismatches();

@@ -12,7 +12,7 @@ pub mod bandwidth;
 pub mod cpu;
 pub mod nvml;
 mod target;
-pub use target::this_machine as this_machine_target;
+pub use target::{chosen as chosen_target, this_machine as this_machine_target};
 
 use canirun_core::hardware::{resolve, Catalog, ResolveError};
 use canirun_core::units::{Bytes, BytesPerSecond};
