@@ -1,50 +1,147 @@
-//! Run-setting flags shared by the commands, named after llama.cpp's own.
+//! Run-setting flags shared by the commands. The engine flags (llama.cpp's
+//! settings and placement, vLLM/SGLang's launch flags) are generated from the
+//! core's one flag table (`canirun_core::flags::FLAGS`: names, aliases, help,
+//! value kinds, defaults) and read back by the pasted-command reader's own
+//! code, so every spelling means the same on both sides.
 
-use anyhow::Result;
-use canirun_core::flags::{self, ValueError};
-use canirun_core::memory::{Backend, FlashAttn, MlaCache, RunSettings};
+use canirun_core::cmdline::{self, ParsedCommand};
+use canirun_core::flags::{self, Flag, FlagDef, FlagEngine, ValueKind, FLAGS};
+use canirun_core::memory::{Backend, MlaCache, RunSettings};
 use canirun_core::model::MlaTensorLayout;
-use canirun_core::placement::llama_cpp::fit::FitSettings;
-use canirun_core::placement::llama_cpp::{Override, PlacementArgs, SplitMode};
-use canirun_core::quant::GgmlType;
+use canirun_core::pipeline::LlamaCppRun;
+use canirun_core::placement::llama_cpp::PlacementArgs;
 use canirun_core::units::Bytes;
-use clap::Args;
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches};
 
-/// llama.cpp run settings.
-#[derive(Args, Debug, Clone)]
+/// The groups of the table's flags: llama.cpp's run settings (`-c`, `-fa`, …),
+/// its placement and `--fit` flags (`-ngl`, `-ot`, …), vLLM/SGLang's launch flags.
+const RUN: u8 = 0;
+const PLACEMENT: u8 = 1;
+const SERVER: u8 = 2;
+
+/// The flags of one group as canirun's command line read them: through
+/// [`ParsedCommand::apply`], defaults included, in the table's order (so `-ot`
+/// rules come before `--cpu-moe` and `--n-cpu-moe`, as llama.cpp orders them).
+#[derive(Debug, Clone)]
+pub struct TableFlags<const G: u8> {
+    /// What the flags say.
+    pub read: ParsedCommand,
+    /// The flags given on the command line (not defaulted).
+    pub given: Vec<Flag>,
+}
+
+impl<const G: u8> TableFlags<G> {
+    /// The flags of group `G` that canirun's command line has (those with help).
+    fn defs() -> impl Iterator<Item = &'static FlagDef> {
+        FLAGS.iter().filter(|d| {
+            let group = match (d.engine, d.flag.is_placement()) {
+                (FlagEngine::LlamaCpp, false) => RUN,
+                (FlagEngine::LlamaCpp, true) => PLACEMENT,
+                (FlagEngine::Vllm, _) => SERVER,
+                (FlagEngine::Sglang, _) => return false,
+            };
+            group == G && !d.help.is_empty()
+        })
+    }
+}
+
+/// clap's id (and long name) of a flag.
+fn id(d: &FlagDef) -> &'static str {
+    d.name.trim_start_matches("--")
+}
+
+/// One flag of the table as a clap argument: `-c` a short flag, llama.cpp's
+/// single-dash longs (`-ngl`) visible aliases, other long spellings hidden ones.
+fn arg(d: &'static FlagDef) -> clap::Arg {
+    let mut a = clap::Arg::new(id(d)).long(id(d)).help(d.help);
+    for alias in d.aliases {
+        match alias.strip_prefix("--") {
+            Some(long) => a = a.alias(long),
+            None if alias.len() == 2 => a = a.short(alias.chars().nth(1).unwrap_or('-')),
+            None if alias[1..] != *id(d) => a = a.visible_alias(&alias[1..]),
+            None => {}
+        }
+    }
+    if d.kind == ValueKind::Switch {
+        return a.action(ArgAction::SetTrue);
+    }
+    let kind = d.kind;
+    a = a
+        .value_name(d.value_name)
+        .allow_negative_numbers(matches!(kind, ValueKind::Ctx | ValueKind::Ngl))
+        .value_parser(move |s: &str| kind.check(s).map(|()| s.to_string()))
+        .action(if kind == ValueKind::Overrides {
+            ArgAction::Append
+        } else {
+            ArgAction::Set
+        });
+    match d.default {
+        Some(v) => a.default_value(v),
+        None => a,
+    }
+}
+
+impl<const G: u8> Args for TableFlags<G> {
+    fn augment_args(cmd: Command) -> Command {
+        Self::defs().fold(cmd, |c, d| c.arg(arg(d)))
+    }
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl<const G: u8> FromArgMatches for TableFlags<G> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut read = ParsedCommand::new(cmdline::Engine::LlamaCpp, "canirun");
+        let mut given = Vec::new();
+        for d in Self::defs() {
+            let values: Vec<String> = if d.kind == ValueKind::Switch {
+                m.get_flag(id(d)).then(String::new).into_iter().collect()
+            } else {
+                m.get_many::<String>(id(d))
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default()
+            };
+            if !values.is_empty() && m.value_source(id(d)) == Some(ValueSource::CommandLine) {
+                given.push(d.flag);
+            }
+            for v in values {
+                read.apply(d, d.name, &v)
+                    .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, e))?;
+            }
+        }
+        Ok(TableFlags { read, given })
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl<const G: u8> Default for TableFlags<G> {
+    /// The group with no flag given: the table's defaults.
+    fn default() -> Self {
+        let cmd = Self::augment_args(Command::new("canirun"));
+        Self::from_arg_matches(&cmd.get_matches_from(["canirun"]))
+            .expect("the table's defaults pass their own parsers (core flags tests)")
+    }
+}
+
+/// llama.cpp run settings, and canirun's own engine-version settings
+/// (`Default`: no flag given, llama.cpp's defaults with a 4096 context).
+#[derive(Args, Debug, Clone, Default)]
 pub struct SettingsArgs {
-    /// Context size in tokens, all sequences together (0 = the model's training context).
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value_t = 4096, value_parser = parse_ctx, allow_negative_numbers = true)]
-    pub ctx: u64,
-    /// Flash attention: on, off or auto.
-    #[arg(long = "flash-attn", visible_alias = "fa", value_name = "on|off|auto", default_value = "auto", value_parser = parse_fa)]
-    pub flash_attn: FlashAttn,
-    /// K cache type: f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl.
-    #[arg(long = "cache-type-k", visible_alias = "ctk", value_name = "TYPE", default_value = "f16", value_parser = parse_cache_type)]
-    pub type_k: GgmlType,
-    /// V cache type (quantized types need flash attention).
-    #[arg(long = "cache-type-v", visible_alias = "ctv", value_name = "TYPE", default_value = "f16", value_parser = parse_cache_type)]
-    pub type_v: GgmlType,
-    /// Parallel sequences (slots).
-    #[arg(long = "parallel", visible_alias = "np", value_name = "N", default_value_t = 1, value_parser = |s: &str| flags::parse_count(s, 1, 4096))]
-    pub parallel: u64,
-    /// One KV stream shared by all sequences (llama.cpp --kv-unified).
-    #[arg(long = "kv-unified", visible_alias = "kvu")]
-    pub kv_unified: bool,
-    /// Logical batch size.
-    #[arg(short = 'b', long = "batch-size", value_name = "N", default_value_t = 2048, value_parser = |s: &str| flags::parse_count(s, 1, 1 << 20))]
-    pub batch: u64,
-    /// Physical batch size (tokens per graph evaluation).
-    #[arg(long = "ubatch-size", visible_alias = "ub", value_name = "N", default_value_t = 512, value_parser = |s: &str| flags::parse_count(s, 1, 1 << 20))]
-    pub ubatch: u64,
+    #[command(flatten)]
+    pub run: TableFlags<RUN>,
     /// Backend that holds the model: cpu, cuda, metal, vulkan, rocm (default: from the hardware, else cuda).
-    #[arg(long, value_name = "NAME", value_parser = parse_backend)]
+    #[arg(long, value_name = "NAME", value_parser = flags::parse_backend)]
     pub backend: Option<Backend>,
     /// DeepSeek MLA cache layout of the engine version: latent (llama.cpp since Jan 2026), latent-kv (Apr 2025–Jan 2026), expanded (before Apr 2025).
-    #[arg(long = "mla-cache", value_name = "LAYOUT", default_value = "latent", value_parser = parse_mla)]
+    #[arg(long = "mla-cache", value_name = "LAYOUT", default_value = "latent", value_parser = flags::parse_mla_cache)]
     pub mla_cache: MlaCache,
     /// DeepSeek GGUF tensor layout: split (attn_k_b/attn_v_b, converted since Apr 2025) or fused (attn_kv_b).
-    #[arg(long = "mla-tensors", value_name = "LAYOUT", default_value = "split", value_parser = parse_mla_tensors)]
+    #[arg(long = "mla-tensors", value_name = "LAYOUT", default_value = "split", value_parser = flags::parse_mla_tensors)]
     pub mla_tensors: MlaTensorLayout,
 }
 
@@ -53,63 +150,39 @@ impl SettingsArgs {
     pub fn settings_on(&self, default_backend: Backend) -> RunSettings {
         RunSettings {
             backend: self.backend.unwrap_or(default_backend),
-            ..self.settings()
+            mla_cache: self.mla_cache,
+            ..self.run.read.settings.clone()
         }
     }
 
     /// As core run settings (CUDA unless `--backend` says otherwise).
     pub fn settings(&self) -> RunSettings {
-        RunSettings {
-            n_ctx: self.ctx,
-            n_batch: self.batch,
-            n_ubatch: self.ubatch,
-            n_parallel: self.parallel,
-            kv_unified: self.kv_unified,
-            flash_attn: self.flash_attn,
-            type_k: self.type_k,
-            type_v: self.type_v,
-            backend: self.backend.unwrap_or(Backend::Cuda),
-            mla_cache: self.mla_cache,
-            // canirun sizes llama-server, which reserves one logit row per sequence.
-            outputs: canirun_core::memory::OutputRows::PerSequence,
-        }
+        self.settings_on(Backend::Cuda)
     }
 }
 
-/// Context: a whole number from 0 to 10,000,000 (`32k` and `128K` accepted).
-pub fn parse_ctx(s: &str) -> Result<u64, ValueError> {
-    flags::parse_ctx(s)
-}
+/// llama.cpp's placement flags; without any, canirun offloads everything that
+/// fits and otherwise fits like llama.cpp's `--fit` (experts to RAM first, then layers).
+pub type PlacementFlags = TableFlags<PLACEMENT>;
 
-/// Context for commands without a training-context default: 1 to 10,000,000 (`32k` accepted).
-pub fn parse_ctx_given(s: &str) -> Result<u64, ValueError> {
-    flags::parse_ctx_given(s)
-}
+/// vLLM/SGLang's launch flags.
+pub type ServerFlags = TableFlags<SERVER>;
 
-fn parse_fa(s: &str) -> Result<FlashAttn, ValueError> {
-    flags::parse_flash_attn(s)
-}
+impl PlacementFlags {
+    /// The flags as placement arguments, or `None` when none was given
+    /// (`-mg 0` alone is none).
+    pub fn args(&self) -> Option<PlacementArgs> {
+        let p = &self.read.placement;
+        let given = self.given.iter().any(|f| *f != Flag::MainGpu) || p.main_gpu != 0;
+        given.then(|| p.clone())
+    }
 
-fn parse_cache_type(s: &str) -> Result<GgmlType, ValueError> {
-    flags::parse_cache_type(s)
-}
-
-fn parse_backend(s: &str) -> Result<Backend, String> {
-    Backend::parse(s)
-        .ok_or_else(|| format!("'{s}' is not a backend; use cpu, cuda, metal, vulkan or rocm"))
-}
-
-fn parse_mla(s: &str) -> Result<MlaCache, String> {
-    MlaCache::parse(s).ok_or_else(|| {
-        format!("'{s}' is not an MLA cache layout; use latent, latent-kv or expanded")
-    })
-}
-
-fn parse_mla_tensors(s: &str) -> Result<MlaTensorLayout, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "split" | "new" => Ok(MlaTensorLayout::Split),
-        "fused" | "old" | "kv_b" => Ok(MlaTensorLayout::Fused),
-        _ => Err(format!("'{s}' is not a tensor layout; use split or fused")),
+    /// llama.cpp's placement flags and `--fit` as the pipeline takes them.
+    pub fn llama_run(&self) -> LlamaCppRun {
+        LlamaCppRun {
+            placement: self.args(),
+            fit: self.read.fit.clone(),
+        }
     }
 }
 
@@ -150,144 +223,4 @@ pub fn llama_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
         return v;
     }
     out
-}
-
-/// llama.cpp's placement flags; without any, canirun offloads everything that
-/// fits and otherwise fits like llama.cpp's `--fit` (experts to RAM first, then layers).
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct PlacementFlags {
-    /// Layers to offload to the GPU(s), counting the output head as the last one (`all` = every layer).
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", alias = "gpu-layers", value_name = "N", allow_negative_numbers = true, value_parser = parse_ngl)]
-    pub ngl: Option<Ngl>,
-    /// Proportions of the layers per GPU, e.g. 3,1.
-    #[arg(long = "tensor-split", visible_alias = "ts", value_name = "A,B,…", value_parser = parse_ts)]
-    pub ts: Option<TensorSplit>,
-    /// How to split across GPUs: layer, row or none.
-    #[arg(long = "split-mode", visible_alias = "sm", value_name = "MODE", value_parser = flags::parse_split_mode)]
-    pub sm: Option<SplitMode>,
-    /// The main GPU (for row split and none).
-    #[arg(long = "main-gpu", visible_alias = "mg", value_name = "I", default_value_t = 0, value_parser = |s: &str| flags::parse_count(s, 0, 64).map(|n| n as usize))]
-    pub mg: usize,
-    /// Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable; several separated by commas).
-    #[arg(long = "override-tensor", visible_alias = "ot", value_name = "PATTERN=BUFFER", value_parser = parse_ot)]
-    pub ot: Vec<Overrides>,
-    /// Keep all MoE experts in system RAM (llama.cpp --cpu-moe).
-    #[arg(long = "cpu-moe", visible_alias = "cmoe")]
-    pub cmoe: bool,
-    /// Keep the MoE experts of the first N layers in system RAM (llama.cpp --n-cpu-moe).
-    #[arg(long = "n-cpu-moe", visible_alias = "ncmoe", value_name = "N", value_parser = |s: &str| flags::parse_count(s, 0, 100_000))]
-    pub ncmoe: Option<u64>,
-    /// Keep the KV cache in system RAM.
-    #[arg(long = "no-kv-offload", visible_alias = "nkvo")]
-    pub nkvo: bool,
-    #[command(flatten)]
-    pub fit: FitArgs,
-}
-
-/// `-ngl`: a layer count, or every layer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ngl(pub Option<u64>);
-
-/// `-ts`: proportions per GPU.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TensorSplit(pub Vec<f64>);
-
-/// One `-ot` value: its rules in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Overrides(pub Vec<Override>);
-
-/// `-ngl` (core's parser).
-pub fn parse_ngl(s: &str) -> Result<Ngl, ValueError> {
-    flags::parse_ngl(s).map(Ngl)
-}
-
-/// `-ts` (core's parser).
-pub fn parse_ts(s: &str) -> Result<TensorSplit, ValueError> {
-    flags::parse_tensor_split(s).map(TensorSplit)
-}
-
-/// `-ot` (core's parser).
-pub fn parse_ot(s: &str) -> Result<Overrides, ValueError> {
-    flags::parse_overrides(s).map(Overrides)
-}
-
-impl PlacementFlags {
-    /// The flags as placement arguments, or `None` when none was given.
-    /// Overrides are in llama.cpp's order for its own parser: `-ot` rules, then
-    /// `--cpu-moe`, then `--n-cpu-moe` (order only matters when targets differ).
-    pub(crate) fn args(&self) -> Result<Option<PlacementArgs>> {
-        let given = self.ngl.is_some()
-            || self.ts.is_some()
-            || self.sm.is_some()
-            || !self.ot.is_empty()
-            || self.cmoe
-            || self.ncmoe.is_some()
-            || self.nkvo
-            || self.mg != 0;
-        if !given {
-            return Ok(None);
-        }
-        let mut overrides: Vec<Override> = self.ot.iter().flat_map(|o| o.0.clone()).collect();
-        if self.cmoe {
-            overrides.extend(flags::cpu_moe_overrides());
-        }
-        if let Some(n) = self.ncmoe {
-            overrides.extend(flags::n_cpu_moe_overrides(n));
-        }
-        Ok(Some(PlacementArgs {
-            n_gpu_layers: self.ngl.and_then(|n| n.0),
-            split_mode: self.sm.unwrap_or_default(),
-            tensor_split: self.ts.as_ref().map(|t| t.0.clone()),
-            main_gpu: self.mg,
-            overrides,
-            no_kv_offload: self.nkvo,
-        }))
-    }
-}
-
-/// llama.cpp's `--fit` options.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct FitArgs {
-    /// llama.cpp's automatic fit: on (default) or off.
-    #[arg(long = "fit", value_name = "on|off", value_parser = flags::parse_on_off)]
-    pub fit: Option<bool>,
-    /// MiB the fit leaves free per device (one value for all, or one per device; default 1024).
-    #[arg(long = "fit-target", value_name = "MiB[,MiB…]", value_parser = parse_fitt)]
-    pub fit_target: Option<FitTarget>,
-    /// The fit never shrinks the context below this (default 4096).
-    #[arg(long = "fit-ctx", value_name = "N", value_parser = |s: &str| flags::parse_count(s, 0, flags::MAX_CTX))]
-    pub fit_ctx: Option<u64>,
-}
-
-/// `-fitt`: MiB per device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FitTarget(pub Vec<Bytes>);
-
-/// `-fitt` (core's parser).
-pub fn parse_fitt(s: &str) -> Result<FitTarget, ValueError> {
-    flags::parse_mib_list(s).map(FitTarget)
-}
-
-impl FitArgs {
-    /// As core fit settings (llama.cpp's defaults where not given).
-    pub fn settings(&self) -> FitSettings {
-        let d = FitSettings::default();
-        FitSettings {
-            enabled: self.fit.unwrap_or(d.enabled),
-            margins: self.fit_target.clone().map_or(d.margins, |t| t.0),
-            n_ctx_min: self.fit_ctx.unwrap_or(d.n_ctx_min),
-        }
-    }
-}
-
-impl SettingsArgs {
-    /// The settings when no flag is given (llama.cpp's defaults, 4096 context).
-    pub fn defaults() -> SettingsArgs {
-        #[derive(clap::Parser)]
-        struct P {
-            #[command(flatten)]
-            s: SettingsArgs,
-        }
-        <P as clap::Parser>::parse_from(["canirun"]).s
-    }
 }

@@ -2,12 +2,10 @@
 //! the commands share, model loading (with a progress bar for remote
 //! headers) and the hardware target (named, given or detected).
 
-use crate::args::{parse_size, PlacementFlags, SettingsArgs};
+use crate::args::{parse_size, PlacementFlags, ServerFlags, SettingsArgs};
 use anyhow::{Context, Result};
 use canirun_core::hardware::{Catalog, Target};
-use canirun_core::pipeline::{
-    CommandOptions, Engine, LlamaCppRun, Model, Request, ServerRun, Workload,
-};
+use canirun_core::pipeline::{CommandOptions, Engine, Model, Request, ServerRun};
 use canirun_core::units::Bytes;
 use canirun_io::load::{self, LoadOptions};
 use clap::Args;
@@ -29,14 +27,9 @@ pub struct HardwareArgs {
 impl HardwareArgs {
     /// The target: named devices, given sizes, or this machine.
     pub fn target(&self) -> Result<Target> {
-        if self.vram.is_some() || (self.gpu.is_empty() && self.ram.is_some()) {
-            return Ok(Target::given(self.vram, self.ram)?);
-        }
         let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
-        if !self.gpu.is_empty() {
-            return Ok(Target::named(catalog, &self.gpu, self.ram)?);
-        }
-        Ok(canirun_io::detect::this_machine_target(catalog))
+        let (gpu, vram, ram) = (&self.gpu, self.vram, self.ram);
+        Ok(canirun_io::detect::chosen_target(catalog, gpu, vram, ram)?)
     }
 
     /// One named setup (`compare --hw NAME`).
@@ -58,24 +51,10 @@ pub struct QuantArgs {
 }
 
 /// vLLM/SGLang launch flags, shared by the estimate and `canirun command`.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct ServerArgs {
-    /// vLLM/SGLang tensor-parallel size (default: every GPU of a node).
-    #[arg(long = "tensor-parallel-size", visible_alias = "tp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub tp: Option<u64>,
-    /// vLLM/SGLang pipeline-parallel size (default: one stage per node).
-    #[arg(long = "pipeline-parallel-size", visible_alias = "pp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub pp: Option<u64>,
-    /// vLLM's share of each GPU (SGLang's --mem-fraction-static).
-    #[arg(
-        long = "gpu-memory-utilization",
-        value_name = "F",
-        default_value_t = 0.9
-    )]
-    pub gpu_memory_utilization: f64,
-    /// vLLM/SGLang maximum concurrent sequences.
-    #[arg(long = "max-num-seqs", value_name = "N", default_value_t = 256)]
-    pub max_num_seqs: u64,
+    #[command(flatten)]
+    pub flags: ServerFlags,
     /// vLLM/SGLang: speculative decoding with R1's MTP layer, N draft tokens per step.
     #[arg(long = "mtp", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
     pub mtp: Option<u64>,
@@ -85,6 +64,11 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// The launch settings as given (vLLM's defaults elsewhere).
+    pub fn run(&self) -> ServerRun {
+        ServerRun::from_command(&self.flags.read)
+    }
+
     /// The speculative decoding asked for.
     pub fn speculative(&self) -> Option<canirun_core::pipeline::Speculative> {
         self.mtp.map(|k| canirun_core::pipeline::Speculative {
@@ -93,19 +77,6 @@ impl ServerArgs {
                 .mtp_acceptance
                 .unwrap_or(canirun_core::pipeline::MTP_ACCEPTANCE),
         })
-    }
-}
-
-impl Default for ServerArgs {
-    fn default() -> Self {
-        ServerArgs {
-            tp: None,
-            pp: None,
-            gpu_memory_utilization: 0.9,
-            max_num_seqs: 256,
-            mtp: None,
-            mtp_acceptance: None,
-        }
     }
 }
 
@@ -119,15 +90,6 @@ pub struct EngineArgs {
     pub server: ServerArgs,
 }
 
-impl Default for EngineArgs {
-    fn default() -> Self {
-        EngineArgs {
-            engine: "llama.cpp".into(),
-            server: ServerArgs::default(),
-        }
-    }
-}
-
 impl EngineArgs {
     /// Whether vLLM or SGLang was chosen.
     pub fn is_server(&self) -> bool {
@@ -135,23 +97,12 @@ impl EngineArgs {
     }
 
     /// The engine with its settings; llama.cpp takes `placement`.
-    pub fn engine(&self, placement: &PlacementFlags) -> Result<Engine> {
-        let sv = &self.server;
-        let run = ServerRun {
-            tensor_parallel: sv.tp,
-            pipeline_parallel: sv.pp.unwrap_or(1),
-            gpu_memory_utilization: sv.gpu_memory_utilization,
-            max_num_seqs: sv.max_num_seqs,
-            expert_parallel: false,
-        };
-        Ok(match self.engine.as_str() {
-            "vllm" => Engine::Vllm(run),
-            "sglang" => Engine::Sglang(run),
-            _ => Engine::LlamaCpp(LlamaCppRun {
-                placement: placement.args()?,
-                fit: placement.fit.settings(),
-            }),
-        })
+    pub fn engine(&self, placement: &PlacementFlags) -> Engine {
+        match self.engine.as_str() {
+            "vllm" => Engine::Vllm(self.server.run()),
+            "sglang" => Engine::Sglang(self.server.run()),
+            _ => Engine::LlamaCpp(placement.llama_run()),
+        }
     }
 }
 
@@ -172,30 +123,19 @@ pub fn load_model(name: &str, q: &QuantArgs, s: &SettingsArgs, server: bool) -> 
             bar.set_message(p.url.to_string());
         }
     };
-    let native;
-    let quant = match (&q.quant, server) {
-        (Some(x), _) => Some(x.as_str()),
-        (None, true) if !load::is_remote(name) && !load::is_file(name) => {
-            let r = canirun_core::model::resolve(name)?;
-            native = match r.quant {
-                Some(t) => t,
-                None => canirun_core::pipeline::native_quant(r.entry).to_string(),
-            };
-            Some(native.as_str())
-        }
-        (None, _) => None,
-    };
     let opts = LoadOptions {
-        quant,
+        quant: q.quant.as_deref(),
         imatrix: q.imatrix,
         mla_tensors: s.mla_tensors,
+        server,
     };
     let m = load::load(name, &opts, Some(&progress));
     bar.finish_and_clear();
     Ok(m?)
 }
 
-/// The request for `model` on `hardware` with the flags' settings.
+/// The request for `model` on `hardware` with the flags' settings, writing
+/// the llama.cpp and Ollama commands.
 pub fn request<'a>(
     model: &'a Model,
     hardware: &'a Target,
@@ -203,12 +143,13 @@ pub fn request<'a>(
     engine: Engine,
 ) -> Request<'a> {
     Request {
-        model,
-        settings: settings.settings_on(hardware.backend),
         engine,
-        hardware,
-        workload: Workload::default(),
-        power: None,
         commands: CommandOptions::default(),
+        ..Request::new(model, hardware, settings.settings_on(hardware.backend))
     }
+}
+
+/// The text of `file`; `hint` follows "cannot read FILE" and says what would work.
+pub fn read_text(file: &std::path::Path, hint: &str) -> Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("cannot read {}{hint}", file.display()))
 }

@@ -14,6 +14,36 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
+/// A table with canirun's look that wraps at 120 columns when the terminal's
+/// width is unknown (piped output), for long catalog text.
+pub fn wrapped<T: Into<Cell>>(header: impl IntoIterator<Item = T>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    if t.width().is_none() {
+        t.set_width(120);
+    }
+    t
+}
+
+/// A table of the terms behind a figure: label, value (right-aligned), formula.
+pub fn terms<'a>(
+    header: &[&str],
+    rows: impl Iterator<Item = (&'a String, impl ToString, &'a String)>,
+) -> Table {
+    let mut t = table(header);
+    for (label, value, formula) in rows {
+        t.add_row(vec![Cell::new(label), right(value), Cell::new(formula)]);
+    }
+    t
+}
+
+/// `v`, or `none` when there is no value.
+pub fn or(v: Option<impl ToString>, none: &str) -> String {
+    v.map_or_else(|| none.to_string(), |v| v.to_string())
+}
+
 /// A right-aligned cell.
 pub fn right(s: impl ToString) -> Cell {
     Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
@@ -57,29 +87,6 @@ pub fn breakdown_table(b: &MemoryBreakdown, what: bool) -> Table {
     t
 }
 
-/// The `--explain` listing: every term behind every part.
-pub fn explain(b: &MemoryBreakdown) -> String {
-    let mut s = String::new();
-    for (name, part) in [
-        ("weights", &b.weights),
-        ("KV cache", &b.kv),
-        ("compute buffer", &b.compute),
-        ("output buffer", &b.output),
-        ("overhead", &b.overhead),
-    ] {
-        s.push_str(&format!("{name} = {:#}\n", part.bytes));
-        for term in &part.terms {
-            s.push_str(&format!(
-                "  {:<40} {:>12}  {}\n",
-                term.label,
-                term.bytes.to_string(),
-                term.formula
-            ));
-        }
-    }
-    s
-}
-
 /// The per-device placement table.
 pub fn placement_table(p: &canirun_core::placement::Placement) -> Table {
     let mut t = table(&[
@@ -118,10 +125,16 @@ pub fn placement_table(p: &canirun_core::placement::Placement) -> Table {
     t
 }
 
+/// `--json` output: pretty-printed JSON.
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 /// `--json` output of a validate command: the report, then the summary line
 /// that closes every validate command's output.
 pub fn print_json_report<T: serde::Serialize>(report: &T, summary: &Summary) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(report)?);
+    json(report)?;
     println!("{}", summary.line());
     Ok(())
 }
@@ -129,46 +142,6 @@ pub fn print_json_report<T: serde::Serialize>(report: &T, summary: &Summary) -> 
 /// One line per ground-truth row a validate command did not compare, with why.
 pub fn print_skipped(skipped: &[Skipped]) {
     for s in skipped {
-        println!("skipped line {}: {}: {}", s.line, s.what, s.reason);
-    }
-}
-
-/// llama.cpp's `--fit` search: every configuration it projected, for `--explain`.
-pub fn fit_trace(ft: &canirun_core::pipeline::FitTrace) {
-    use canirun_core::placement::llama_cpp::fit::LayerFraction as F;
-    let (f, targets) = (&ft.fit, &ft.targets);
-    println!();
-    println!(
-        "llama.cpp --fit: {} configurations projected (model + KV + compute per GPU; a partial layer keeps its routed experts in RAM; target = free − margin: {})",
-        f.probes.len(),
-        targets.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-    );
-    println!("llama-fit-params would print: {}", ft.fit_params_line);
-    for p in &f.probes {
-        let layers = if p.layers.is_empty() {
-            p.kind.to_string()
-        } else {
-            p.layers
-                .iter()
-                .map(|d| {
-                    let first = match d.overflow {
-                        _ if d.n_part == 0 => "",
-                        F::Moe => "",
-                        F::Up => ", the first sends gate+down",
-                        F::Gate => ", the first sends down only",
-                        F::Attn => ", the first sends its whole FFN",
-                    };
-                    format!("{} layers, {} partial{first}", d.n_layer, d.n_part)
-                })
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
-        let used: Vec<String> = p
-            .used
-            .iter()
-            .zip(targets)
-            .map(|(u, t)| format!("{u}{}", if u <= t { "" } else { " (over)" }))
-            .collect();
-        println!("  -c {:<7} {:<58} {}", p.n_ctx, layers, used.join(", "));
+        println!("skipped {s}");
     }
 }

@@ -2,13 +2,13 @@
 
 use crate::render;
 use canirun_core::hardware::Origin;
-use canirun_core::memory::verdict::Verdict;
-use canirun_core::pipeline::{Model, Report, ServerReport, Speed};
-use canirun_core::speed::Estimate;
+use canirun_core::pipeline::{Model, Report, ServerReport};
 
 /// Print a report as text; `explain` adds every term, `tensors` every tensor.
 pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
-    header(r, model);
+    if let Some(h) = r.headline(model) {
+        println!("{h}");
+    }
     if let Some(s) = &r.server {
         server_table(r, s);
     }
@@ -39,8 +39,8 @@ pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
     for a in &r.hardware.assumptions {
         println!("{label}: {a}");
     }
-    verdict(r);
-    speed(r);
+    println!("verdict: {}", r.verdict);
+    println!("{}", r.speed);
     for c in &r.commands {
         println!("run with {}: {}", c.engine, c.shell_line());
     }
@@ -67,84 +67,10 @@ pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
     }
 }
 
-fn header(r: &Report, model: &Model) {
-    let spec = &model.spec;
-    let backend = &r.settings.backend;
-    match (&r.memory, &r.server) {
-        (Some(b), _) => {
-            println!(
-                "{} ({}, {:.2}B params) · {} · llama.cpp on {backend}",
-                spec.name,
-                spec.arch,
-                model.weights.n_params() as f64 / 1e9,
-                r.quant,
-            );
-            let res = &b.resolved;
-            println!(
-                "context {} ({} per sequence × {}), flash attention {}, cache K {} / V {}, micro-batch {} tokens",
-                res.n_ctx,
-                res.n_ctx_seq,
-                res.n_stream,
-                if res.flash_attn { "on" } else { "off" },
-                r.settings.type_k,
-                r.settings.type_v,
-                res.n_tokens
-            );
-        }
-        (None, Some(s)) => println!(
-            "{} · {} · {} on {} × {} (TP {}, PP {})",
-            spec.name,
-            r.quant,
-            r.engine,
-            s.gpus_used,
-            r.hardware.gpu_names.first().cloned().unwrap_or_default(),
-            s.settings.tensor_parallel,
-            s.settings.pipeline_parallel
-        ),
-        _ => {}
-    }
-}
-
 fn server_table(r: &Report, s: &ServerReport) {
-    let g = &s.per_gpu;
     let v = &s.settings;
     let mut t = render::table(&["per GPU", "size", "what"]);
-    let rows = [
-        (
-            "usable",
-            g.usable,
-            format!(
-                "{} × gpu_memory_utilization {}",
-                s.gpu_memory, v.gpu_memory_utilization
-            ),
-        ),
-        (
-            "weights",
-            g.weights,
-            format!(
-                "{} weights / (TP {} × PP {})",
-                r.quant, v.tensor_parallel, v.pipeline_parallel
-            ),
-        ),
-        (
-            "non-torch",
-            g.non_torch,
-            "CUDA context, cuBLAS, NCCL (vllm#10511)".to_string(),
-        ),
-        (
-            "activations",
-            g.activation,
-            format!(
-                "profiling pass at {} batched tokens + sampler",
-                v.max_num_batched_tokens
-            ),
-        ),
-        (
-            "KV pool",
-            g.kv_pool,
-            format!("{} tokens × {} per token", g.kv_tokens, g.kv_per_token),
-        ),
-    ];
+    let rows = s.parts(&r.quant);
     for (k, b, what) in rows {
         t.add_row(vec![
             comfy_table::Cell::new(k),
@@ -155,77 +81,8 @@ fn server_table(r: &Report, s: &ServerReport) {
     println!("{t}");
     println!(
         "Maximum concurrency for {} tokens per request: {:.2}×",
-        v.max_model_len, g.max_concurrency
+        v.max_model_len, s.per_gpu.max_concurrency
     );
-}
-
-fn verdict(r: &Report) {
-    match &r.verdict {
-        Verdict::Fits { headroom } => println!("verdict: FITS, {headroom} to spare"),
-        Verdict::FitsOffloaded { gpu_layers, n_layer, in_ram } => println!(
-            "verdict: FITS WITH PART OFFLOADED: {gpu_layers}/{n_layer} blocks on the GPU, {in_ram} of weights in system RAM; expect slower generation"
-        ),
-        Verdict::DoesNotFit { short_by, pool } => {
-            println!("verdict: DOES NOT FIT: {pool} is short by {short_by}")
-        }
-        Verdict::Unknown => println!(
-            "verdict: no memory to check against; name the hardware (--gpu 4090) or give --vram/--ram"
-        ),
-    }
-}
-
-fn speed(r: &Report) {
-    let sp = match &r.speed {
-        Speed::Estimated(sp) => sp,
-        Speed::NotEstimated { reason } => {
-            println!("speed: not estimated: {reason}");
-            return;
-        }
-    };
-    let pre = match (&sp.prefill, &sp.prefill_missing) {
-        (Some(p), _) => format!(
-            "prefill {} ({}-token prompt: first token after {}), ",
-            p.rate, p.tokens, p.seconds
-        ),
-        (None, Some(why)) => format!("prefill not estimated: {why}; "),
-        _ => String::new(),
-    };
-    let first = sp.decode_first();
-    let last = sp.decode_last();
-    println!(
-        "speed: {pre}generation {} on an empty context, {} at {} tokens (ranges {}–{} and {}–{})",
-        first.rate,
-        last.estimate.rate,
-        last.depth,
-        first.low,
-        first.high,
-        last.estimate.low,
-        last.estimate.high
-    );
-    speculative(sp);
-    if let Some(at) = &sp.answer {
-        println!(
-            "time to a full R1 answer: {} ({} prompt + {} thinking + {} answer tokens; {}–{})",
-            at.total,
-            at.prompt_tokens,
-            at.thinking_tokens,
-            at.answer_tokens,
-            at.total_low,
-            at.total_high
-        );
-    }
-}
-
-/// Every term of an estimate, one line each.
-pub fn terms(e: &Estimate) {
-    for t in &e.terms {
-        println!(
-            "  {:<44} {:>10}  {}",
-            t.label,
-            t.seconds.to_string(),
-            t.formula
-        );
-    }
 }
 
 fn explain_all(r: &Report, model: &Model) {
@@ -236,39 +93,21 @@ fn explain_all(r: &Report, model: &Model) {
             "decode time per token on an empty context = {}",
             first.seconds
         );
-        terms(first);
+        print!("{}", first.terms_text());
         if let Some(pre) = &sp.prefill {
             println!("prefill of {} tokens = {}", pre.tokens, pre.seconds);
-            terms(pre);
+            print!("{}", pre.terms_text());
         }
     }
     if let Some(ft) = r.fit.as_ref().filter(|f| f.fit.probes.len() > 1) {
-        render::fit_trace(ft);
+        print!("\n{ft}");
     }
     if let Some(b) = &r.memory {
-        println!();
-        println!("{}", render::explain(b));
+        println!("\n{}", b.explain());
     }
     println!("weight types:");
     for (ty, n, bytes) in model.weights.type_census() {
         println!("  {ty:<20} {n:>5} tensors  {bytes:>12}");
     }
     println!("sources: {}", model.sources);
-}
-
-/// The MTP line: decode with speculative decoding, and why.
-pub fn speculative(sp: &canirun_core::pipeline::SpeedReport) {
-    if let Some(m) = &sp.speculative {
-        println!(
-            "with MTP speculative decoding ({} draft token{}, {:.0}% accepted): {:.2} tokens per step, decode {} (×{:.2}; verify costs {:.2}, drafting {:.2} one-token decodes)",
-            m.draft_tokens,
-            if m.draft_tokens == 1 { "" } else { "s" },
-            m.acceptance * 100.0,
-            m.tokens_per_step,
-            m.decode,
-            m.speedup,
-            m.verify_cost,
-            m.draft_cost
-        );
-    }
 }

@@ -160,20 +160,34 @@ pub fn parse(words: &[String]) -> Result<ParsedCommand, CmdlineError> {
     }
 }
 
-fn new_cmd(engine: Engine, program: &str) -> ParsedCommand {
-    ParsedCommand {
-        engine,
-        program: program.to_string(),
-        model: None,
-        settings: RunSettings::default(),
-        ctx_given: false,
-        placement: PlacementArgs::default(),
-        fit: Default::default(),
-        tensor_parallel: None,
-        pipeline_parallel: None,
-        gpu_memory_utilization: None,
-        ignored: vec![],
-        unknown: vec![],
+impl ParsedCommand {
+    /// A command of `engine` that says nothing yet: run settings at canirun's
+    /// defaults ([`RunSettings::default`]), no placement flag.
+    pub fn new(engine: Engine, program: &str) -> ParsedCommand {
+        ParsedCommand {
+            engine,
+            program: program.to_string(),
+            model: None,
+            settings: RunSettings::default(),
+            ctx_given: false,
+            placement: PlacementArgs::default(),
+            fit: Default::default(),
+            tensor_parallel: None,
+            pipeline_parallel: None,
+            gpu_memory_utilization: None,
+            ignored: vec![],
+            unknown: vec![],
+        }
+    }
+
+    /// Read one flag of the table, spelt `flag`, with value `v` (empty for a
+    /// switch): the one reading of a flag's value, for pasted commands and for
+    /// canirun's own command line.
+    pub fn apply(&mut self, def: &FlagDef, flag: &str, v: &str) -> Result<(), CmdlineError> {
+        match def.engine {
+            FlagEngine::LlamaCpp => apply_llama(self, def, flag, v),
+            FlagEngine::Vllm | FlagEngine::Sglang => apply_server(self, def, flag, v),
+        }
     }
 }
 
@@ -222,7 +236,7 @@ const LLAMA_IGNORED_SWITCHES: [&str; 12] = [
 ];
 
 fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineError> {
-    let mut c = new_cmd(Engine::LlamaCpp, program);
+    let mut c = ParsedCommand::new(Engine::LlamaCpp, program);
     // llama-bench reserves logits for every token of a micro-batch (the library
     // default); llama-server and llama-cli one row per sequence.
     if program
@@ -336,12 +350,43 @@ fn apply_llama(
     Ok(())
 }
 
+/// Apply one vLLM or SGLang flag of the table (as `flag`, with value `v`) to `c`.
+fn apply_server(
+    c: &mut ParsedCommand,
+    def: &FlagDef,
+    flag: &str,
+    v: &str,
+) -> Result<(), CmdlineError> {
+    let count = |v: &str| match def.kind {
+        ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
+        _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
+    };
+    match def.flag {
+        Flag::MaxModelLen => {
+            c.settings.n_ctx = val(flag, v, flags::parse_ctx(v))?;
+            c.ctx_given = true;
+        }
+        Flag::TensorParallelSize => c.tensor_parallel = Some(count(v)?),
+        Flag::PipelineParallelSize => c.pipeline_parallel = Some(count(v)?),
+        Flag::MaxNumSeqs => c.settings.n_parallel = count(v)?,
+        Flag::GpuMemoryUtilization => {
+            c.gpu_memory_utilization = Some(val(flag, v, flags::parse_fraction(v))?)
+        }
+        Flag::Model => c.model = Some(v.to_string()),
+        _ => {
+            count(v)?;
+            c.ignored.push(format!("{flag} {v}"));
+        }
+    }
+    Ok(())
+}
+
 fn parse_ollama(
     program: &str,
     args: &[String],
     env: &[String],
 ) -> Result<ParsedCommand, CmdlineError> {
-    let mut c = new_cmd(Engine::Ollama, program);
+    let mut c = ParsedCommand::new(Engine::Ollama, program);
     // Ollama's defaults: flash attention off unless OLLAMA_FLASH_ATTENTION=1, f16 cache.
     c.settings.flash_attn = FlashAttn::Off;
     let mut it = args.iter();
@@ -392,7 +437,7 @@ fn parse_server(
     program: &str,
     args: &[String],
 ) -> Result<ParsedCommand, CmdlineError> {
-    let mut c = new_cmd(engine, program);
+    let mut c = ParsedCommand::new(engine, program);
     let table = match engine {
         Engine::Sglang => FlagEngine::Sglang,
         _ => FlagEngine::Vllm,
@@ -418,27 +463,7 @@ fn parse_server(
         };
         if let Some(def) = flags::lookup(table, flag) {
             let v = take(&mut k)?;
-            let count = |v: &str| match def.kind {
-                ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
-                _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
-            };
-            match def.flag {
-                Flag::MaxModelLen => {
-                    c.settings.n_ctx = val(flag, &v, flags::parse_ctx(&v))?;
-                    c.ctx_given = true;
-                }
-                Flag::TensorParallelSize => c.tensor_parallel = Some(count(&v)?),
-                Flag::PipelineParallelSize => c.pipeline_parallel = Some(count(&v)?),
-                Flag::MaxNumSeqs => c.settings.n_parallel = count(&v)?,
-                Flag::GpuMemoryUtilization => {
-                    c.gpu_memory_utilization = Some(val(flag, &v, flags::parse_fraction(&v))?)
-                }
-                Flag::Model => c.model = Some(v.clone()),
-                _ => {
-                    count(&v)?;
-                    c.ignored.push(format!("{flag} {v}"));
-                }
-            }
+            apply_server(&mut c, def, flag, &v)?;
             k += 1;
             continue;
         }
@@ -561,6 +586,23 @@ mod tests {
                 .unwrap();
         assert_eq!(c.tensor_parallel, Some(8));
         assert_eq!(c.settings.n_ctx, 32768);
+    }
+
+    #[test]
+    fn the_tables_defaults_are_canirun_s_settings() {
+        // canirun's command line reads the table's defaults through `apply`:
+        // they must give the same settings as `RunSettings::default()`.
+        let mut c = ParsedCommand::new(Engine::LlamaCpp, "canirun");
+        for d in flags::FLAGS
+            .iter()
+            .filter(|d| d.engine == FlagEngine::LlamaCpp)
+        {
+            if let Some(v) = d.default {
+                c.apply(d, d.name, v).unwrap();
+            }
+        }
+        assert_eq!(c.settings, RunSettings::default());
+        assert_eq!(c.placement, PlacementArgs::default());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! `flags/defs.rs`): its canonical name, its aliases (llama.cpp's short and
 //! single-dash spellings), the kind of value it takes and the one parser for
 //! that kind. The pasted-command reader ([`crate::cmdline`]) looks flags up in
-//! [`FLAGS`]; the command line (clap, in the binary) uses the same parsers and
-//! takes its single-dash rewrites from [`single_dash_aliases`].
+//! [`FLAGS`]; the binary generates its command-line arguments from the same
+//! table (names, aliases, help, value names, defaults), validates them with
+//! [`ValueKind::check`] and reads them back through the pasted-command reader,
+//! taking its single-dash rewrites from [`single_dash_aliases`].
 
 use crate::memory::FlashAttn;
 use crate::placement::llama_cpp::{parse_buft, Override, SplitMode};
@@ -158,12 +160,78 @@ pub struct FlagDef {
     pub kind: ValueKind,
     /// A value the tests feed through both readers.
     pub example: &'static str,
+    /// The value's placeholder in `--help` (empty for a switch).
+    pub value_name: &'static str,
+    /// One line of help for canirun's own command line, without the closing
+    /// period, as clap prints doc comments (empty: not on its command line).
+    pub help: &'static str,
+    /// The value canirun's command line assumes when the flag is absent: the
+    /// engine's default, except `-c` (4096, not the training context).
+    pub default: Option<&'static str>,
 }
 
 impl FlagDef {
     /// Whether `word` is this flag.
     pub fn is(&self, word: &str) -> bool {
         self.name == word || self.aliases.contains(&word)
+    }
+
+    /// With its placeholder and help line for canirun's command line.
+    pub const fn doc(self, value_name: &'static str, help: &'static str) -> FlagDef {
+        FlagDef {
+            value_name,
+            help,
+            ..self
+        }
+    }
+
+    /// With the value canirun's command line assumes when the flag is absent.
+    pub const fn default(self, value: &'static str) -> FlagDef {
+        FlagDef {
+            default: Some(value),
+            ..self
+        }
+    }
+}
+
+impl Flag {
+    /// Whether the flag places tensors or KV rows (llama.cpp's placement and
+    /// `--fit` flags), rather than sizing the run.
+    pub fn is_placement(self) -> bool {
+        matches!(
+            self,
+            Flag::NGpuLayers
+                | Flag::TensorSplit
+                | Flag::SplitMode
+                | Flag::MainGpu
+                | Flag::OverrideTensor
+                | Flag::CpuMoe
+                | Flag::NCpuMoe
+                | Flag::NoKvOffload
+                | Flag::Fit
+                | Flag::FitTarget
+                | Flag::FitCtx
+        )
+    }
+}
+
+impl ValueKind {
+    /// Check `s` with this kind's parser.
+    pub fn check(self, s: &str) -> Result<(), ValueError> {
+        match self {
+            ValueKind::Switch | ValueKind::Text => Ok(()),
+            ValueKind::Ctx => parse_ctx(s).map(drop),
+            ValueKind::Count { min, max } => parse_count(s, min, max).map(drop),
+            ValueKind::FlashAttn => parse_flash_attn(s).map(drop),
+            ValueKind::CacheType => parse_cache_type(s).map(drop),
+            ValueKind::Ngl => parse_ngl(s).map(drop),
+            ValueKind::TensorSplit => parse_tensor_split(s).map(drop),
+            ValueKind::SplitMode => parse_split_mode(s).map(drop),
+            ValueKind::Overrides => parse_overrides(s).map(drop),
+            ValueKind::OnOff => parse_on_off(s).map(drop),
+            ValueKind::MibList => parse_mib_list(s).map(drop),
+            ValueKind::Fraction => parse_fraction(s).map(drop),
+        }
     }
 }
 
@@ -181,6 +249,9 @@ const fn def(
         aliases,
         kind,
         example,
+        value_name: "",
+        help: "",
+        default: None,
     }
 }
 
@@ -223,7 +294,59 @@ pub const FLAGS: &[FlagDef] = &[
         ValueKind::Text,
         "model.gguf",
     ),
-    def(Flag::CtxSize, "--ctx-size", &["-c"], ValueKind::Ctx, "32k"),
+    def(Flag::CtxSize, "--ctx-size", &["-c"], ValueKind::Ctx, "32k")
+        .doc(
+            "N",
+            "Context size in tokens, all sequences together (0 = the model's training context)",
+        )
+        .default("4096"),
+    def(
+        Flag::FlashAttn,
+        "--flash-attn",
+        &["-fa"],
+        ValueKind::FlashAttn,
+        "on",
+    )
+    .doc("on|off|auto", "Flash attention: on, off or auto")
+    .default("auto"),
+    def(
+        Flag::CacheTypeK,
+        "--cache-type-k",
+        &["-ctk"],
+        ValueKind::CacheType,
+        "q8_0",
+    )
+    .doc(
+        "TYPE",
+        "K cache type: f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl",
+    )
+    .default("f16"),
+    def(
+        Flag::CacheTypeV,
+        "--cache-type-v",
+        &["-ctv"],
+        ValueKind::CacheType,
+        "q4_0",
+    )
+    .doc("TYPE", "V cache type (quantized types need flash attention)")
+    .default("f16"),
+    def(
+        Flag::Parallel,
+        "--parallel",
+        &["-np"],
+        ValueKind::Count { min: 1, max: 4096 },
+        "4",
+    )
+    .doc("N", "Parallel sequences (slots)")
+    .default("1"),
+    def(
+        Flag::KvUnified,
+        "--kv-unified",
+        &["-kvu"],
+        ValueKind::Switch,
+        "",
+    )
+    .doc("", "One KV stream shared by all sequences (llama.cpp --kv-unified)"),
     def(
         Flag::BatchSize,
         "--batch-size",
@@ -233,7 +356,9 @@ pub const FLAGS: &[FlagDef] = &[
             max: 1 << 20,
         },
         "4096",
-    ),
+    )
+    .doc("N", "Logical batch size")
+    .default("2048"),
     def(
         Flag::UbatchSize,
         "--ubatch-size",
@@ -243,48 +368,19 @@ pub const FLAGS: &[FlagDef] = &[
             max: 1 << 20,
         },
         "1024",
-    ),
-    def(
-        Flag::Parallel,
-        "--parallel",
-        &["-np"],
-        ValueKind::Count { min: 1, max: 4096 },
-        "4",
-    ),
-    def(
-        Flag::KvUnified,
-        "--kv-unified",
-        &["-kvu"],
-        ValueKind::Switch,
-        "",
-    ),
-    def(
-        Flag::FlashAttn,
-        "--flash-attn",
-        &["-fa"],
-        ValueKind::FlashAttn,
-        "on",
-    ),
-    def(
-        Flag::CacheTypeK,
-        "--cache-type-k",
-        &["-ctk"],
-        ValueKind::CacheType,
-        "q8_0",
-    ),
-    def(
-        Flag::CacheTypeV,
-        "--cache-type-v",
-        &["-ctv"],
-        ValueKind::CacheType,
-        "q4_0",
-    ),
+    )
+    .doc("N", "Physical batch size (tokens per graph evaluation)")
+    .default("512"),
     def(
         Flag::NGpuLayers,
         "--n-gpu-layers",
         &["-ngl", "--gpu-layers"],
         ValueKind::Ngl,
         "20",
+    )
+    .doc(
+        "N",
+        "Layers to offload to the GPU(s), counting the output head as the last one (`all` = every layer)",
     ),
     def(
         Flag::TensorSplit,
@@ -292,29 +388,38 @@ pub const FLAGS: &[FlagDef] = &[
         &["-ts"],
         ValueKind::TensorSplit,
         "3,1",
-    ),
+    )
+    .doc("A,B,…", "Proportions of the layers per GPU, e.g. 3,1"),
     def(
         Flag::SplitMode,
         "--split-mode",
         &["-sm"],
         ValueKind::SplitMode,
         "row",
-    ),
+    )
+    .doc("MODE", "How to split across GPUs: layer, row or none"),
     def(
         Flag::MainGpu,
         "--main-gpu",
         &["-mg"],
         ValueKind::Count { min: 0, max: 64 },
         "1",
-    ),
+    )
+    .doc("I", "The main GPU (for row split and none)")
+    .default("0"),
     def(
         Flag::OverrideTensor,
         "--override-tensor",
         &["-ot"],
         ValueKind::Overrides,
         "exps=CPU",
+    )
+    .doc(
+        "PATTERN=BUFFER",
+        "Override where tensors go: REGEX=BUFFER, e.g. exps=CPU (repeatable; several separated by commas)",
     ),
-    def(Flag::CpuMoe, "--cpu-moe", &["-cmoe"], ValueKind::Switch, ""),
+    def(Flag::CpuMoe, "--cpu-moe", &["-cmoe"], ValueKind::Switch, "")
+        .doc("", "Keep all MoE experts in system RAM (llama.cpp --cpu-moe)"),
     def(
         Flag::NCpuMoe,
         "--n-cpu-moe",
@@ -324,6 +429,10 @@ pub const FLAGS: &[FlagDef] = &[
             max: 100_000,
         },
         "5",
+    )
+    .doc(
+        "N",
+        "Keep the MoE experts of the first N layers in system RAM (llama.cpp --n-cpu-moe)",
     ),
     def(
         Flag::NoKvOffload,
@@ -331,14 +440,20 @@ pub const FLAGS: &[FlagDef] = &[
         &["-nkvo"],
         ValueKind::Switch,
         "",
-    ),
-    def(Flag::Fit, "--fit", &["-fit"], ValueKind::OnOff, "off"),
+    )
+    .doc("", "Keep the KV cache in system RAM"),
+    def(Flag::Fit, "--fit", &["-fit"], ValueKind::OnOff, "off")
+        .doc("on|off", "llama.cpp's automatic fit: on (default) or off"),
     def(
         Flag::FitTarget,
         "--fit-target",
         &["-fitt"],
         ValueKind::MibList,
         "2048,1024",
+    )
+    .doc(
+        "MiB[,MiB…]",
+        "MiB the fit leaves free per device (one value for all, or one per device; default 1024)",
     ),
     def(
         Flag::FitCtx,
@@ -349,20 +464,18 @@ pub const FLAGS: &[FlagDef] = &[
             max: MAX_CTX,
         },
         "8192",
-    ),
-    vllm(
-        Flag::MaxModelLen,
-        "--max-model-len",
-        &[],
-        ValueKind::Ctx,
-        "32768",
-    ),
+    )
+    .doc("N", "The fit never shrinks the context below this (default 4096)"),
     vllm(
         Flag::TensorParallelSize,
         "--tensor-parallel-size",
         &["-tp"],
         ValueKind::Count { min: 1, max: 1024 },
         "8",
+    )
+    .doc(
+        "N",
+        "vLLM/SGLang tensor-parallel size (default: every GPU of a node)",
     ),
     vllm(
         Flag::PipelineParallelSize,
@@ -370,7 +483,20 @@ pub const FLAGS: &[FlagDef] = &[
         &["-pp"],
         ValueKind::Count { min: 1, max: 1024 },
         "2",
+    )
+    .doc(
+        "N",
+        "vLLM/SGLang pipeline-parallel size (default: one stage per node)",
     ),
+    vllm(
+        Flag::GpuMemoryUtilization,
+        "--gpu-memory-utilization",
+        &[],
+        ValueKind::Fraction,
+        "0.85",
+    )
+    .doc("F", "vLLM's share of each GPU (SGLang's --mem-fraction-static)")
+    .default("0.9"),
     vllm(
         Flag::MaxNumSeqs,
         "--max-num-seqs",
@@ -380,13 +506,15 @@ pub const FLAGS: &[FlagDef] = &[
             max: 100_000,
         },
         "64",
-    ),
+    )
+    .doc("N", "vLLM/SGLang maximum concurrent sequences")
+    .default("256"),
     vllm(
-        Flag::GpuMemoryUtilization,
-        "--gpu-memory-utilization",
+        Flag::MaxModelLen,
+        "--max-model-len",
         &[],
-        ValueKind::Fraction,
-        "0.85",
+        ValueKind::Ctx,
+        "32768",
     ),
     // SGLang's names for the same settings (sglang/srt/server_args.py).
     sglang(
@@ -624,6 +752,34 @@ pub fn parse_fraction(s: &str) -> Result<f64, ValueError> {
     }
 }
 
+/// `--backend` (canirun's own): cpu, cuda, metal, vulkan or rocm.
+pub fn parse_backend(s: &str) -> Result<crate::memory::Backend, ValueError> {
+    crate::memory::Backend::parse(s).ok_or_else(|| {
+        ValueError(format!(
+            "'{s}' is not a backend; use cpu, cuda, metal, vulkan or rocm"
+        ))
+    })
+}
+
+/// `--mla-cache` (canirun's own): the MLA cache layout of the engine version.
+pub fn parse_mla_cache(s: &str) -> Result<crate::memory::MlaCache, ValueError> {
+    crate::memory::MlaCache::parse(s).ok_or_else(|| {
+        ValueError(format!(
+            "'{s}' is not an MLA cache layout; use latent, latent-kv or expanded"
+        ))
+    })
+}
+
+/// `--mla-tensors` (canirun's own): how a DeepSeek GGUF stores its MLA tensors.
+pub fn parse_mla_tensors(s: &str) -> Result<crate::model::MlaTensorLayout, ValueError> {
+    use crate::model::MlaTensorLayout;
+    match s.to_ascii_lowercase().as_str() {
+        "split" | "new" => Ok(MlaTensorLayout::Split),
+        "fused" | "old" | "kv_b" => Ok(MlaTensorLayout::Fused),
+        _ => err(format!("'{s}' is not a tensor layout; use split or fused")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,19 +795,18 @@ mod tests {
             let ok = match d.kind {
                 ValueKind::Switch => d.example.is_empty(),
                 ValueKind::Text => !d.example.is_empty(),
-                ValueKind::Ctx => parse_ctx(d.example).is_ok(),
-                ValueKind::Count { min, max } => parse_count(d.example, min, max).is_ok(),
-                ValueKind::FlashAttn => parse_flash_attn(d.example).is_ok(),
-                ValueKind::CacheType => parse_cache_type(d.example).is_ok(),
-                ValueKind::Ngl => parse_ngl(d.example).is_ok(),
-                ValueKind::TensorSplit => parse_tensor_split(d.example).is_ok(),
-                ValueKind::SplitMode => parse_split_mode(d.example).is_ok(),
-                ValueKind::Overrides => parse_overrides(d.example).is_ok(),
-                ValueKind::OnOff => parse_on_off(d.example).is_ok(),
-                ValueKind::MibList => parse_mib_list(d.example).is_ok(),
-                ValueKind::Fraction => parse_fraction(d.example).is_ok(),
+                kind => kind.check(d.example).is_ok(),
             };
             assert!(ok, "{}: example {}", d.name, d.example);
+            if let Some(v) = d.default {
+                assert!(d.kind.check(v).is_ok(), "{}: default {v}", d.name);
+            }
+            // A flag on canirun's command line has help, and a placeholder when it takes a value.
+            assert!(
+                d.help.is_empty() || (d.value_name.is_empty() == (d.kind == ValueKind::Switch)),
+                "{}",
+                d.name
+            );
         }
     }
 
@@ -676,6 +831,9 @@ mod tests {
         assert_eq!(parse_overrides("exps=CPU,a=CUDA1").unwrap().len(), 2);
         assert!(parse_overrides("exps").is_err());
         assert!(parse_overrides("(=CPU").is_err());
+        assert_eq!(parse_backend("Metal"), Ok(crate::memory::Backend::Metal));
+        assert!(parse_mla_cache("latent-kv").is_ok() && parse_mla_cache("x").is_err());
+        assert!(parse_mla_tensors("fused").is_ok() && parse_mla_tensors("x").is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod quality;
 pub mod quant;
 pub mod search;
 pub mod speed;
+pub mod text;
 pub mod units;
 pub mod validate;
 

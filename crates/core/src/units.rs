@@ -109,6 +109,9 @@ pub enum UnitError {
     /// The size is outside any plausible machine.
     #[error("'{0}' is not a plausible memory size (must be between 0 and 1 EiB)")]
     Absurd(String),
+    /// Not a bandwidth in GB/s.
+    #[error("'{0}' is not a bandwidth; give GB/s between 0 and 100000, e.g. 460")]
+    BadBandwidth(String),
 }
 
 impl fmt::Display for Bytes {
@@ -174,6 +177,15 @@ impl BytesPerSecond {
     /// Value in decimal GB/s.
     pub fn as_gbps(self) -> f64 {
         self.0 / 1e9
+    }
+
+    /// Decimal GB/s as written, `460` or `460GB/s`, above 0 and below 100000.
+    pub fn parse_gbps(s: &str) -> Result<Self, UnitError> {
+        let t = s.trim().trim_end_matches("GB/s").trim_end_matches("gb/s");
+        match t.trim().parse::<f64>() {
+            Ok(v) if v > 0.0 && v < 100_000.0 => Ok(BytesPerSecond::gbps(v)),
+            _ => Err(UnitError::BadBandwidth(s.to_string())),
+        }
     }
 }
 
@@ -335,5 +347,16 @@ mod tests {
         assert_eq!(Bytes::mib(2196).to_string(), "2.14 GiB");
         assert_eq!(Bytes::mib(112).to_string(), "112.00 MiB");
         assert_eq!(format!("{:#}", Bytes(1000)), "1000 B (1000 B)");
+    }
+
+    #[test]
+    fn bandwidth_in_gbps() {
+        assert_eq!(BytesPerSecond::parse_gbps("460").unwrap().as_gbps(), 460.0);
+        assert_eq!(
+            BytesPerSecond::parse_gbps(" 460 GB/s").unwrap().as_gbps(),
+            460.0
+        );
+        assert!(BytesPerSecond::parse_gbps("0").is_err());
+        assert!(BytesPerSecond::parse_gbps("fast").is_err());
     }
 }

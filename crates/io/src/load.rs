@@ -4,6 +4,7 @@
 use crate::gguf::{self, DataStatus, GgufError};
 use crate::model_file::{self, FileModel, FileModelError};
 use crate::remote::{self, FetchProgress, Fetcher, RemoteError, RemoteModel, RemoteOptions};
+use canirun_core::cmdline::{self, ParsedCommand};
 use canirun_core::model::MlaTensorLayout;
 use canirun_core::pipeline::{Model, ModelError, ModelInfo, ModelOrigin};
 use canirun_core::units::Bytes;
@@ -49,6 +50,9 @@ pub struct LoadOptions<'a> {
     pub imatrix: bool,
     /// DeepSeek GGUF tensor layout of catalog models.
     pub mla_tensors: MlaTensorLayout,
+    /// For vLLM/SGLang: a catalog model without `quant` (or a tag's) is the
+    /// published checkpoint's format rather than Q4_K_M.
+    pub server: bool,
 }
 
 /// Whether the argument names a remote model (Hugging Face or a URL).
@@ -88,7 +92,33 @@ pub fn load(
     if is_file(name) {
         return load_file(name, opts);
     }
+    if opts.server && opts.quant.is_none() {
+        let r = canirun_core::model::resolve(name).map_err(ModelError::from)?;
+        let native = r
+            .quant
+            .unwrap_or_else(|| canirun_core::pipeline::native_quant(r.entry).to_string());
+        let quant = Some(native.as_str());
+        return catalog(
+            name,
+            &LoadOptions {
+                quant,
+                ..opts.clone()
+            },
+        );
+    }
     catalog(name, opts)
+}
+
+/// The model a pasted command names, as canirun reads it: llama.cpp's
+/// `-hf repo[:quant]` is a remote model.
+pub fn pasted_model(p: &ParsedCommand) -> Option<String> {
+    let m = p.model.clone()?;
+    let hf = p.engine == cmdline::Engine::LlamaCpp && !is_file(&m) && m.contains('/');
+    Some(if hf && !is_remote(&m) {
+        format!("hf.co/{m}")
+    } else {
+        m
+    })
 }
 
 fn catalog(name: &str, opts: &LoadOptions<'_>) -> Result<Model, LoadError> {

@@ -1,5 +1,6 @@
 //! `canirun bench`: how fast the estimator is over the whole catalog.
 
+use crate::render;
 use anyhow::Result;
 use canirun_core::memory::{llama_cpp, RunSettings};
 use canirun_core::model::{catalog, MlaTensorLayout};
@@ -47,13 +48,10 @@ pub fn run(a: &BenchArgs, json_out: bool) -> Result<()> {
         best = best.min(t0.elapsed().as_secs_f64());
     }
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "estimates": n, "best_seconds": best, "per_estimate_us": best * 1e6 / n as f64,
-                "repeat": a.repeat, "checksum": checksum,
-            }))?
-        );
+        render::json(&json!({
+            "estimates": n, "best_seconds": best, "per_estimate_us": best * 1e6 / n as f64,
+            "repeat": a.repeat, "checksum": checksum,
+        }))?;
     } else {
         println!(
             "bench: {} models × {} file types × {} contexts = {n} estimates in {:.1} ms (best of {}), {:.1} µs each",

@@ -4,15 +4,15 @@
 //! Each column is one report of the core pipeline.
 
 use crate::args::SettingsArgs;
-use crate::inputs::{load_model, request, EngineArgs, HardwareArgs, QuantArgs};
-use crate::render;
+use crate::inputs::{load_model, HardwareArgs, QuantArgs};
+use crate::render::{self, or};
 use anyhow::Result;
-use canirun_core::cost::{self, BreakEven, KwhPrice, PowerModel};
-use canirun_core::memory::verdict::Verdict;
-use canirun_core::pipeline::{estimate, CostFlags, PowerReport, PowerRequest, Report};
-use canirun_core::units::{Bytes, TokensPerSecond};
+use canirun_core::cost::{self, BreakEven, PowerModel};
+use canirun_core::memory::{verdict::Verdict, Backend};
+use canirun_core::pipeline::{CostFlags, PowerRequest};
+use canirun_core::search::compare::{compare, Comparison, Setup};
+use canirun_core::units::Bytes;
 use clap::Args;
-use serde::Serialize;
 
 /// Arguments of `canirun compare`.
 #[derive(Args, Debug)]
@@ -66,64 +66,6 @@ pub struct CompareArgs {
     pub explain: bool,
 }
 
-/// One local setup's column: the input and its report.
-#[derive(Debug, Serialize)]
-struct Local {
-    input: String,
-    report: Report,
-}
-
-impl Local {
-    fn power(&self) -> Option<&PowerReport> {
-        self.report.power.as_ref()
-    }
-    fn decode(&self) -> TokensPerSecond {
-        self.report
-            .speed
-            .report()
-            .map(|s| s.decode_first().rate)
-            .unwrap_or_default()
-    }
-    fn prefill(&self) -> TokensPerSecond {
-        self.report
-            .speed
-            .report()
-            .and_then(|s| s.prefill.as_ref().map(|p| p.rate))
-            .unwrap_or_default()
-    }
-    fn capacity(&self) -> Bytes {
-        let p = self.report.placement.as_ref();
-        p.map(|p| p.devices.iter().filter_map(|d| d.capacity).sum())
-            .unwrap_or_default()
-    }
-}
-
-/// The API column.
-#[derive(Debug, Serialize)]
-struct Api {
-    input_per_m: f64,
-    output_per_m: f64,
-    usd_per_m_generated: f64,
-    source: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-struct CompareOut {
-    schema: u32,
-    model: String,
-    quant: String,
-    ctx: u64,
-    kwh_price: KwhPrice,
-    years: f64,
-    tokens_per_day: f64,
-    input_per_output: f64,
-    setups: Vec<Local>,
-    api: Option<Api>,
-    method: &'static str,
-}
-
-const API_SOURCE: &str = "DeepSeek API deepseek-reasoner (R1), api-docs.deepseek.com/quick_start/pricing-details-usd, R1-era snapshot (crates/core/data/prices.csv)";
-
 /// Run `canirun compare`.
 pub fn run(a: &CompareArgs, json: bool) -> Result<()> {
     PowerModel::embedded()?;
@@ -136,45 +78,25 @@ pub fn run(a: &CompareArgs, json: bool) -> Result<()> {
         input_per_output: a.input_per_output,
     })?;
     let model = load_model(&a.model, &a.quant, &a.settings, false)?;
-    let mut setups = Vec::new();
-    let mut api_col = None;
-    for name in &a.hw {
-        if name.trim().eq_ignore_ascii_case("api") {
-            api_col = Some(Api {
-                input_per_m: pr.api.input_per_m,
-                output_per_m: pr.api.output_per_m,
-                usd_per_m_generated: pr.api.per_million_generated(pr.input_per_output),
-                source: API_SOURCE,
-            });
-            continue;
-        }
-        let hw = HardwareArgs::named(name, a.ram)?;
-        let engine = EngineArgs::default().engine(&Default::default())?;
-        let mut req = request(&model, &hw, &a.settings, engine);
-        req.workload.prompt = a.prompt;
-        req.power = Some(pr.clone());
-        req.commands.runners.clear();
-        setups.push(Local {
-            input: name.clone(),
-            report: estimate(&req)?,
-        });
-    }
-    let out = CompareOut {
-        schema: canirun_core::pipeline::SCHEMA,
-        model: model.spec.name.clone(),
-        quant: model.quant_label.clone(),
-        ctx: a.settings.ctx,
-        kwh_price: pr.kwh.clone(),
-        years: pr.years,
-        tokens_per_day: pr.tokens_per_day,
-        input_per_output: pr.input_per_output,
-        setups,
-        api: api_col,
-        method: cost::METHOD,
-    };
+    let is_api = |name: &String| name.trim().eq_ignore_ascii_case("api");
+    let setups =
+        a.hw.iter()
+            .filter(|n| !is_api(n))
+            .map(|n| Ok((n.clone(), HardwareArgs::named(n, a.ram)?)))
+            .collect::<Result<Vec<_>>>()?;
+    let settings = a.settings.settings_on(Backend::Cuda);
+    let api = a.hw.iter().any(is_api);
+    let out = compare(
+        &model,
+        &settings,
+        a.settings.backend,
+        a.prompt,
+        &pr,
+        &setups,
+        api,
+    )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return render::json(&out);
     }
     print_table(&out, a.explain);
     Ok(())
@@ -196,28 +118,26 @@ fn tokens(t: f64) -> String {
     }
 }
 
-fn print_table(o: &CompareOut, explain: bool) {
+fn print_table(o: &Comparison, explain: bool) {
     let cur = o.kwh_price.currency.as_str();
-    let mut header: Vec<String> = vec!["".into()];
-    header.extend(o.setups.iter().map(|s| s.input.clone()));
+    let mut header: Vec<&str> = vec![""];
+    header.extend(o.setups.iter().map(|s| s.input.as_str()));
     if o.api.is_some() {
-        header.push("api".into());
+        header.push("api");
     }
-    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = render::table(&hdr);
-    let api_cell = |s: &str| -> Option<String> { o.api.as_ref().map(|_| s.to_string()) };
-    let mut row = |label: &str, f: &dyn Fn(&Local) -> String, api: Option<String>| {
+    let mut t = render::table(&header);
+    let mut row = |label: &str, f: &dyn Fn(&Setup) -> String, api: &str| {
         let mut r = vec![comfy_table::Cell::new(label)];
         r.extend(o.setups.iter().map(|s| render::right(f(s))));
-        if let Some(x) = api {
-            r.push(render::right(x));
+        if o.api.is_some() {
+            r.push(render::right(api));
         }
         t.add_row(r);
     };
     row(
         "hardware",
         &|s| s.report.hardware.label(),
-        api_cell("DeepSeek API (R1)"),
+        "DeepSeek API (R1)",
     );
     row(
         &format!("fits ({} ctx)", o.ctx),
@@ -234,66 +154,49 @@ fn print_table(o: &CompareOut, explain: bool) {
                 s.capacity().as_gib()
             )
         },
-        api_cell("–"),
+        "–",
     );
-    row(
-        "decode (depth 0)",
-        &|s| s.decode().to_string(),
-        api_cell("–"),
-    );
-    row("prefill", &|s| s.prefill().to_string(), api_cell("–"));
+    row("decode (depth 0)", &|s| s.decode().to_string(), "–");
+    row("prefill", &|s| s.prefill().to_string(), "–");
     row(
         "power decode / prefill",
-        &|s| match (
-            s.power().and_then(|p| p.decode_power.as_ref()),
-            s.power().and_then(|p| p.prefill_power.as_ref()),
-        ) {
-            (Some(d), Some(p)) => format!("{} / {}", d.wall, p.wall),
+        &|s| match s.power().map(|p| (&p.decode_power, &p.prefill_power)) {
+            Some((Some(d), Some(p))) => format!("{} / {}", d.wall, p.wall),
             _ => "unknown".into(),
         },
-        api_cell("–"),
+        "–",
     );
     row(
         "heat (decode)",
         &|s| {
-            s.power()
-                .and_then(|p| p.heat_btu_per_hour)
-                .map(|b| format!("{b:.0} BTU/h"))
-                .unwrap_or_else(|| "unknown".into())
+            let heat = s.power().and_then(|p| p.heat_btu_per_hour);
+            or(heat.map(|b| format!("{b:.0} BTU/h")), "unknown")
         },
-        api_cell("–"),
+        "–",
     );
     row(
         "power supply",
-        &|s| match (
-            s.power().and_then(|p| p.psu),
-            s.power().and_then(|p| p.decode_power.as_ref()),
-        ) {
-            (Some(w), _) => format!("{w}"),
-            (None, Some(_)) => "built in".into(),
+        &|s| match s.power().map(|p| (p.psu, &p.decode_power)) {
+            Some((Some(w), _)) => format!("{w}"),
+            Some((None, Some(_))) => "built in".into(),
             _ => "unknown".into(),
         },
-        api_cell("–"),
+        "–",
     );
     row(
         "energy per token",
-        &|s| {
-            s.power()
-                .and_then(|p| p.joules_per_token)
-                .map(|j| j.to_string())
-                .unwrap_or_else(|| "unknown".into())
-        },
-        api_cell("–"),
+        &|s| or(s.power().and_then(|p| p.joules_per_token), "unknown"),
+        "–",
     );
     row(
         &format!("electricity / 1M tok @ {} {cur}/kWh", o.kwh_price.amount),
         &|s| money(s.power().and_then(|p| p.electricity_per_m), cur),
-        api_cell("–"),
+        "–",
     );
     row(
         "purchase price",
         &|s| money(s.power().and_then(|p| p.purchase_usd), "USD"),
-        api_cell("0"),
+        "0",
     );
     let api_m = o
         .api
@@ -311,23 +214,20 @@ fn print_table(o: &CompareOut, explain: bool) {
                 "USD",
             )
         },
-        api_m,
+        api_m.as_deref().unwrap_or_default(),
     );
     row(
         "break-even vs API",
         &|s| match s.power().and_then(|p| p.roi).map(|r| r.break_even) {
             Some(BreakEven::At(t)) => format!("{}/day", tokens(t)),
             Some(BreakEven::BeyondCapacity(t)) => {
-                format!(
-                    "{}/day > capacity {}",
-                    tokens(t),
-                    tokens(s.decode().0 * 86_400.0)
-                )
+                let capacity = tokens(s.decode().0 * 86_400.0);
+                format!("{}/day > capacity {capacity}", tokens(t))
             }
             Some(BreakEven::Never) => "never".into(),
             None => "unknown".into(),
         },
-        api_cell("–"),
+        "–",
     );
     println!(
         "{} {} — local setups vs API; tokens are generated tokens",
@@ -356,15 +256,8 @@ fn print_table(o: &CompareOut, explain: bool) {
                 .unwrap_or_default();
             for pw in phases.into_iter().flatten() {
                 println!("\n{} power, {:?}:", s.input, pw.phase);
-                let mut t = render::table(&["term", "watts", "formula"]);
-                for term in &pw.terms {
-                    t.add_row(vec![
-                        comfy_table::Cell::new(&term.label),
-                        render::right(term.watts),
-                        comfy_table::Cell::new(&term.formula),
-                    ]);
-                }
-                println!("{t}");
+                let rows = pw.terms.iter().map(|t| (&t.label, t.watts, &t.formula));
+                println!("{}", render::terms(&["term", "watts", "formula"], rows));
             }
         }
     }

@@ -1,21 +1,13 @@
 //! `canirun hw`: hardware detection and the hardware catalog (issue 4).
+//! (`canirun hw list | head` stops quietly: main restores SIGPIPE's default.)
+
+use crate::render;
 use anyhow::Context;
 use canirun_core::hardware::{resolve, Catalog, Device};
-use canirun_io::detect::{self, bandwidth, Detection, Provenance};
+use canirun_core::text::dash;
+use canirun_core::units::{BytesPerSecond, UnitError};
+use canirun_io::detect::{self, bandwidth, Detection};
 use clap::{Args, Subcommand};
-/// `println!` that stops quietly when stdout is closed (`canirun hw list | head`)
-/// instead of panicking.
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        match writeln!(std::io::stdout(), $($t)*) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            r => r?,
-        }
-    }};
-}
-
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
 /// Arguments of `canirun hw`.
 #[derive(Args, Debug)]
@@ -34,7 +26,7 @@ pub struct HwArgs {
 
     /// Override the CPU memory bandwidth, in GB/s (e.g. 460 for a 12-channel DDR5-4800 EPYC).
     #[arg(long, value_name = "GB/S", value_parser = parse_gbps)]
-    pub bandwidth: Option<f64>,
+    pub bandwidth: Option<BytesPerSecond>,
 
     #[command(subcommand)]
     pub action: Option<HwAction>,
@@ -66,27 +58,9 @@ pub fn run(args: &HwArgs, json: bool) -> anyhow::Result<()> {
         None if args.measure => measure(json),
         None => {
             let mut d = detect::detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
-            d.apply_overrides(
-                catalog,
-                &args.gpu,
-                args.ram,
-                args.bandwidth
-                    .map(canirun_core::units::BytesPerSecond::gbps),
-            )?;
+            d.apply_overrides(catalog, &args.gpu, args.ram, args.bandwidth)?;
             print_detection(&d, json)
         }
-    }
-}
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "–".into())
-}
-
-fn mem(d: &Device) -> String {
-    match (d.memory, d.memory_max) {
-        (Some(m), _) => format!("{:.0} GB", m.as_gib()),
-        (None, Some(m)) => format!("≤{:.0} GB", m.as_gib()),
-        _ => "–".into(),
     }
 }
 
@@ -96,32 +70,25 @@ fn list(catalog: &Catalog, filter: Option<&str>, json: bool) -> anyhow::Result<(
         None => catalog.devices().iter().collect(),
     };
     if json {
-        outln!("{}", serde_json::to_string_pretty(&devices)?);
-        return Ok(());
+        return render::json(&devices);
     }
     if devices.is_empty() {
         anyhow::bail!("no catalog entry matches '{}'", filter.unwrap_or_default());
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    if t.width().is_none() {
-        t.set_width(120);
-    }
-    t.set_header(["id", "name", "kind", "memory", "bandwidth", "FP16", "TDP"]);
+    let mut t = render::wrapped(["id", "name", "kind", "memory", "bandwidth", "FP16", "TDP"]);
     for d in &devices {
         t.add_row([
             d.id.clone(),
             d.name.clone(),
             d.kind.to_string(),
-            mem(d),
-            opt(d.bandwidth),
-            opt(d.fp16),
-            opt(d.tdp),
+            d.memory_label(),
+            dash(d.bandwidth),
+            dash(d.fp16),
+            dash(d.tdp),
         ]);
     }
-    outln!("{t}");
-    outln!(
+    println!("{t}");
+    println!(
         "{} entries. `canirun hw show NAME` prints one with its sources.",
         devices.len()
     );
@@ -131,141 +98,43 @@ fn list(catalog: &Catalog, filter: Option<&str>, json: bool) -> anyhow::Result<(
 fn show(catalog: &Catalog, name: &str, json: bool) -> anyhow::Result<()> {
     let resolved = resolve(catalog, name)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&resolved)?);
-        return Ok(());
+        return render::json(&resolved);
     }
     for r in &resolved {
         let d = &r.device;
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_content_arrangement(ContentArrangement::Dynamic);
-        if t.width().is_none() {
-            t.set_width(120);
-        }
-        t.set_header([format!("{} × {}", r.count, d.name), d.id.clone()]);
-        let ic = &d.interconnect;
-        let rows: Vec<(&str, String)> = vec![
-            ("vendor / kind", format!("{} / {}", d.vendor, d.kind)),
-            ("memory", mem(d)),
-            ("memory type", opt(d.memory_type.as_deref())),
-            ("bandwidth", opt(d.bandwidth)),
-            ("FP16 tensor (dense)", opt(d.fp16)),
-            ("BF16 tensor (dense)", opt(d.bf16)),
-            ("FP8 tensor (dense)", opt(d.fp8)),
-            ("TDP", opt(d.tdp)),
-            ("launch price", opt(d.price_note.as_deref())),
-            ("bus", opt(ic.bus.as_deref())),
-            ("PCIe bandwidth", opt(ic.pcie_bandwidth())),
-            (
-                "NVLink / fabric",
-                opt(ic.nvlink).to_string()
-                    + &ic
-                        .fabric
-                        .as_deref()
-                        .map(|f| format!(" ({f})"))
-                        .unwrap_or_default(),
-            ),
-            ("GPU cores", opt(d.gpu_cores)),
-            ("CPU vector compute", opt(d.cpu.as_ref().map(|c| c.basis()))),
-            (
-                "sources: CPU FLOP/cycle",
-                opt(d.cpu.as_ref().map(|c| c.source.clone())),
-            ),
-            ("aliases", d.aliases.join(", ")),
-            ("sources", d.sources.row.clone()),
-            ("sources: BF16/FP8", opt(d.sources.flops.as_deref())),
-            ("sources: links", opt(d.sources.interconnect.as_deref())),
-            ("sources: platform", opt(d.sources.platform.as_deref())),
-            ("notes", opt(d.notes.as_deref())),
-        ];
+        let mut t = render::wrapped([format!("{} × {}", r.count, d.name), d.id.clone()]);
+        let rows = d.facts();
         for (k, v) in rows {
             t.add_row([k.to_string(), v]);
         }
-        outln!("{t}");
+        println!("{t}");
         for a in &r.assumptions {
-            outln!("assumed: {a}");
+            println!("assumed: {a}");
         }
     }
     Ok(())
 }
 
-fn parse_gbps(s: &str) -> Result<f64, String> {
-    let t = s
-        .trim()
-        .trim_end_matches("GB/s")
-        .trim_end_matches("gb/s")
-        .trim();
-    match t.parse::<f64>() {
-        Ok(v) if v > 0.0 && v < 100_000.0 => Ok(v),
-        _ => Err(format!(
-            "'{s}' is not a bandwidth; give GB/s between 0 and 100000, e.g. 460"
-        )),
-    }
-}
-
-fn provenance(p: &Provenance) -> String {
-    match p {
-        Provenance::Detected(by) => format!("detected ({by})"),
-        Provenance::Catalog(id) => format!("catalog ({id})"),
-        Provenance::Measured(how) => format!("measured ({how})"),
-        Provenance::Assumed(why) => format!("assumed: {why}"),
-        Provenance::Unknown(hint) => format!("unknown: {hint}"),
-        Provenance::Given(flag) => format!("given ({flag})"),
-    }
+fn parse_gbps(s: &str) -> Result<BytesPerSecond, UnitError> {
+    BytesPerSecond::parse_gbps(s)
 }
 
 fn print_detection(d: &Detection, json: bool) -> anyhow::Result<()> {
     if json {
-        outln!("{}", serde_json::to_string_pretty(d)?);
-        return Ok(());
+        return render::json(d);
     }
-    outln!(
-        "CPU: {} ({}), {} logical cores{}",
-        d.cpu.brand,
-        d.cpu.arch,
-        d.cpu.logical_cores,
-        d.cpu
-            .physical_cores
-            .map(|p| format!(", {p} physical"))
-            .unwrap_or_default()
-    );
-    outln!(
-        "RAM: {:.1} GiB total, {:.1} GiB available",
-        d.cpu.ram_total.as_gib(),
-        d.cpu.ram_available.as_gib()
-    );
-    if d.gpus.is_empty() {
-        outln!("GPU: no GPU found");
+    for line in d.summary() {
+        println!("{line}");
     }
-    for (i, g) in d.gpus.iter().enumerate() {
-        outln!(
-            "GPU {i}: {}{}{}{}",
-            g.name,
-            g.memory_total
-                .map(|m| format!(", {:.1} GiB", m.as_gib()))
-                .unwrap_or_default(),
-            if g.integrated { ", integrated" } else { "" },
-            g.catalog_id
-                .as_deref()
-                .map(|c| format!(" [{c}]"))
-                .unwrap_or_default()
-        );
-    }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    if t.width().is_none() {
-        t.set_width(120);
-    }
-    t.set_header(["what", "value", "source"]);
+    let mut t = render::wrapped(["what", "value", "source"]);
     for f in &d.facts {
-        t.add_row([f.what.clone(), f.value.clone(), provenance(&f.provenance)]);
+        t.add_row([f.what.clone(), f.value.clone(), f.provenance.to_string()]);
     }
-    outln!("{t}");
+    println!("{t}");
     for n in d.notes.iter().filter(|n| n.as_str() != "no GPU found") {
-        outln!("note: {n}");
+        println!("note: {n}");
     }
-    outln!(
+    println!(
         "Wrong? Override with --gpu, --ram or --bandwidth. (detected in {:.0} ms)",
         d.elapsed_ms
     );
@@ -287,9 +156,9 @@ fn measure(json: bool) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let saved = bandwidth::cache_dir().map(|dir| bandwidth::save_cache(&dir, &m));
     if json {
-        outln!("{}", serde_json::to_string_pretty(&m)?);
+        render::json(&m)?;
     } else {
-        outln!(
+        println!(
             "read {} · copy {} ({} threads, {:.0} MiB buffer, {:.1} s)",
             m.read_bandwidth(),
             m.copy_bandwidth(),
@@ -299,7 +168,7 @@ fn measure(json: bool) -> anyhow::Result<()> {
         );
     }
     match saved {
-        Some(Ok(path)) if !json => outln!("cached in {}", path.display()),
+        Some(Ok(path)) if !json => println!("cached in {}", path.display()),
         Some(Err(e)) => eprintln!("warning: {e}"),
         _ => {}
     }

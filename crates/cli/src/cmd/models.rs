@@ -54,17 +54,9 @@ pub fn run(a: &ModelsArgs, json_out: bool) -> Result<()> {
     let rows = list(&f);
     if a.fits {
         let hw = a.hardware.target()?;
-        let runs = fits(
-            &rows,
-            &hw,
-            &SettingsArgs::defaults().settings_on(hw.backend),
-        );
+        let runs = fits(&rows, &hw, &SettingsArgs::default().settings_on(hw.backend));
         if json_out {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"hardware": hw, "models": runs}))?
-            );
-            return Ok(());
+            return render::json(&serde_json::json!({"hardware": hw, "models": runs}));
         }
         let mut t = render::table(&[
             "model",
@@ -91,8 +83,7 @@ pub fn run(a: &ModelsArgs, json_out: bool) -> Result<()> {
         return Ok(());
     }
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return render::json(&rows);
     }
     let mut t = render::table(&["id", "arch", "params", "context", "Ollama", "Hugging Face"]);
     for r in &rows {

@@ -3,7 +3,7 @@
 
 use crate::args::SettingsArgs;
 use crate::inputs::{load_model, QuantArgs};
-use crate::render;
+use crate::render::{self, or};
 use anyhow::Result;
 use canirun_core::search::plan::{plan, PlanRequest, Setup};
 use clap::Args;
@@ -19,7 +19,7 @@ pub struct PlanArgs {
     #[arg(long = "min-tps", value_name = "TOK/S", default_value_t = 10.0)]
     pub min_tps: f64,
     /// Context the setup must hold (32k, 128k accepted).
-    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value = "32768", value_parser = crate::args::parse_ctx_given)]
+    #[arg(short = 'c', long = "ctx-size", value_name = "N", default_value = "32768", value_parser = canirun_core::flags::parse_ctx_given)]
     pub ctx: u64,
     /// Most you will spend, in USD (setups with an unknown price are kept, marked).
     #[arg(long, value_name = "USD")]
@@ -37,7 +37,7 @@ pub struct PlanArgs {
 /// Run `canirun plan`.
 pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
     let t0 = Instant::now();
-    let model = load_model(&a.model, &a.quant, &SettingsArgs::defaults(), false)?;
+    let model = load_model(&a.model, &a.quant, &SettingsArgs::default(), false)?;
     let req = PlanRequest {
         min_tps: a.min_tps,
         ctx: a.ctx,
@@ -48,17 +48,14 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
     let res = plan(&model, &req)?;
     let elapsed = t0.elapsed().as_secs_f64();
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema": canirun_core::pipeline::SCHEMA,
-                "model": model.info, "quant": model.quant_label, "request": req,
-                "result": res, "seconds": elapsed,
-                "notes": ["prices are launch prices from the catalog (RAM and chassis not included)",
-                          "power is the sum of the parts' TDP: an upper bound while generating",
-                          "vLLM speed treats tensor parallelism as one device with 8x bandwidth; collectives are not modelled"],
-            }))?
-        );
+        render::json(&serde_json::json!({
+            "schema": canirun_core::pipeline::SCHEMA,
+            "model": model.info, "quant": model.quant_label, "request": req,
+            "result": res, "seconds": elapsed,
+            "notes": ["prices are launch prices from the catalog (RAM and chassis not included)",
+                      "power is the sum of the parts' TDP: an upper bound while generating",
+                      "vLLM speed treats tensor parallelism as one device with 8x bandwidth; collectives are not modelled"],
+        }))?;
         return Ok(());
     }
     println!(
@@ -77,31 +74,15 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
             t.add_row(vec![
                 comfy_table::Cell::new(s.kind),
                 comfy_table::Cell::new(&s.hardware),
-                render::right(
+                render::right(or(
                     s.decode_tps
-                        .map(|d| format!("{:.1} ({:.1}–{:.1})", d.0, d.1, d.2))
-                        .unwrap_or_else(|| "–".into()),
-                ),
-                render::right(
-                    s.price_usd
-                        .map(|p| format!("${p:.0}"))
-                        .unwrap_or_else(|| "?".into()),
-                ),
-                render::right(
-                    s.power_w
-                        .map(|p| format!("{p:.0} W"))
-                        .unwrap_or_else(|| "?".into()),
-                ),
-                render::right(
-                    s.tokens_per_kj
-                        .map(|p| format!("{p:.1}"))
-                        .unwrap_or_else(|| "?".into()),
-                ),
-                render::right(
-                    s.ram_needed
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "–".into()),
-                ),
+                        .map(|d| format!("{:.1} ({:.1}–{:.1})", d.0, d.1, d.2)),
+                    "–",
+                )),
+                render::right(or(s.price_usd.map(|p| format!("${p:.0}")), "?")),
+                render::right(or(s.power_w.map(|p| format!("{p:.0} W")), "?")),
+                render::right(or(s.tokens_per_kj.map(|p| format!("{p:.1}")), "?")),
+                render::right(or(s.ram_needed.map(|r| r.to_string()), "–")),
                 comfy_table::Cell::new(&s.engine),
             ]);
         }

@@ -4,7 +4,7 @@
 
 use crate::args::SettingsArgs;
 use crate::inputs::HardwareArgs;
-use crate::render;
+use crate::render::{self, or};
 use anyhow::Result;
 use canirun_core::search::recommend::{recommend, RecommendRequest};
 use clap::Args;
@@ -31,7 +31,7 @@ pub struct RecommendArgs {
 /// Rank every option that runs.
 pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
     let hw = a.hardware.target()?;
-    let settings = SettingsArgs::defaults().settings_on(hw.backend);
+    let settings = SettingsArgs::default().settings_on(hw.backend);
     let req = RecommendRequest {
         min_tps: a.min_tps,
         min_ctx: a.min_ctx,
@@ -41,12 +41,9 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
     let res = recommend(&hw, &settings, &req)?;
     let top = &res.picks;
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema": canirun_core::pipeline::SCHEMA, "hardware": hw, "considered": res.considered, "runnable": res.runnable, "picks": top,
-            }))?
-        );
+        render::json(&serde_json::json!({
+            "schema": canirun_core::pipeline::SCHEMA, "hardware": hw, "considered": res.considered, "runnable": res.runnable, "picks": top,
+        }))?;
         return Ok(());
     }
     println!("hardware: {}", hw.description);
@@ -71,11 +68,7 @@ pub fn run(a: &RecommendArgs, json_out: bool) -> Result<()> {
             comfy_table::Cell::new(p.ollama.clone().unwrap_or_else(|| p.model.clone())),
             comfy_table::Cell::new(&p.quant),
             render::right(p.context),
-            render::right(
-                p.decode_tps
-                    .map(|t| format!("{t:.1}"))
-                    .unwrap_or_else(|| "–".into()),
-            ),
+            render::right(or(p.decode_tps.map(|t| format!("{t:.1}")), "–")),
             render::right(p.memory),
             comfy_table::Cell::new(&p.placement),
             comfy_table::Cell::new(format!("tier {:?}, score {:.1}", p.tier, p.model_score)),

@@ -4,10 +4,11 @@
 
 use crate::args::{PlacementFlags, SettingsArgs};
 use crate::inputs::{load_model, request, EngineArgs, HardwareArgs, QuantArgs};
-use crate::{render, show};
+use crate::render;
 use anyhow::Result;
 use canirun_core::pipeline::{estimate, Speed};
 use canirun_core::speed::{self, Calibration, Estimate};
+use canirun_core::text::flash_attention_effect;
 use clap::Args;
 
 /// Arguments of `canirun speed`.
@@ -52,22 +53,16 @@ pub struct SpeedArgs {
 pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
     let model = load_model(&a.model, &a.quant, &a.settings, a.engine.is_server())?;
     let hw = a.hardware.target()?;
-    let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement)?);
+    let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement));
     req.workload.speculative = a.engine.server.speculative();
-    let per_seq = (req.settings.n_ctx / req.settings.n_parallel.max(1)).max(1);
-    let mut depths: Vec<u64> = a.depths.iter().copied().filter(|&d| d <= per_seq).collect();
-    if depths.is_empty() {
-        depths.push(0);
-    }
-    req.workload.depths = depths;
+    req.workload.depths = req.settings.depths_within(&a.depths);
     req.workload.prompt = a.prompt;
     req.workload.thinking = a.thinking;
     req.workload.answer = a.answer;
     req.commands.runners.clear();
     let r = estimate(&req)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(());
+        return render::json(&r);
     }
     println!(
         "{} {} on {} ({}, {})",
@@ -105,8 +100,12 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
         ]);
     }
     println!("{t}");
-    flash_attention_effect(&req, &r);
-    show::speculative(sp);
+    if let Some(line) = flash_attention_effect(&req, &r) {
+        println!("{line}");
+    }
+    if let Some(m) = &sp.speculative {
+        println!("{m}");
+    }
     if let Some(an) = &sp.answer {
         println!(
             "full R1 answer ({} prompt + {} thinking + {} answer tokens): {} (range {} – {}) = prefill {} + thinking {} + answer {}",
@@ -115,13 +114,10 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
         );
     }
     if a.explain {
-        let first = &sp.decode[0];
-        println!("\ndecode at depth {}, per token:", first.depth);
-        print_terms(&first.estimate);
-        if sp.decode.len() > 1 {
-            let last = sp.decode_last();
-            println!("\ndecode at depth {}, per token:", last.depth);
-            print_terms(&last.estimate);
+        let deepest = (sp.decode.len() > 1).then(|| sp.decode_last());
+        for d in sp.decode.first().into_iter().chain(deepest) {
+            println!("\ndecode at depth {}, per token:", d.depth);
+            print_terms(&d.estimate);
         }
         if let Some(pre) = &sp.prefill {
             println!("\nprefill of {} tokens:", a.prompt);
@@ -137,67 +133,19 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
             println!("thinking tokens: {src}");
         }
     }
-    let mut notes: Vec<&String> = Vec::new();
-    for e in sp
-        .prefill
-        .iter()
-        .chain(sp.decode.iter().map(|d| &d.estimate))
-    {
-        for n in &e.notes {
-            if !notes.contains(&n) && !n.starts_with("terms are per token") {
-                notes.push(n);
-            }
-        }
-    }
-    for n in notes {
+    for n in sp.notes() {
         println!("note: {n}");
     }
     Ok(())
 }
 
 fn print_terms(e: &Estimate) {
-    let mut t = render::table(&["term", "time", "formula"]);
-    for term in &e.terms {
-        t.add_row(vec![
-            comfy_table::Cell::new(&term.label),
-            render::right(term.seconds),
-            comfy_table::Cell::new(&term.formula),
-        ]);
-    }
+    let rows = e.terms.iter().map(|t| (&t.label, t.seconds, &t.formula));
+    let mut t = render::terms(&["term", "time", "formula"], rows);
     t.add_row(vec![
         comfy_table::Cell::new("total"),
         render::right(e.seconds),
         comfy_table::Cell::new(format!("{} tokens → {}", e.tokens, e.rate)),
     ]);
     println!("{t}");
-}
-
-/// The same setup with flash attention the other way: the guide's "up to 2×",
-/// for this model, backend and context.
-fn flash_attention_effect(
-    req: &canirun_core::pipeline::Request<'_>,
-    r: &canirun_core::pipeline::Report,
-) {
-    use canirun_core::memory::FlashAttn;
-    let on = r.memory.as_ref().is_some_and(|m| m.resolved.flash_attn);
-    let mut other = req.clone();
-    other.settings.flash_attn = if on { FlashAttn::Off } else { FlashAttn::On };
-    let (Some(a), Ok(alt)) = (r.speed.report(), estimate(&other)) else {
-        return;
-    };
-    let Some(b) = alt.speed.report() else {
-        return;
-    };
-    let rate = |e: Option<&Estimate>| e.map(|e| e.rate.to_string()).unwrap_or_else(|| "–".into());
-    let (da, db) = (a.decode_last(), b.decode_last());
-    println!(
-        "flash attention {} → {}: prefill {} → {}, decode at {} tokens {} → {}",
-        if on { "on" } else { "off" },
-        if on { "off" } else { "on" },
-        rate(a.prefill.as_ref()),
-        rate(b.prefill.as_ref()),
-        da.depth,
-        da.estimate.rate,
-        db.estimate.rate
-    );
 }

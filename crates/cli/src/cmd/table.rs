@@ -25,12 +25,9 @@ pub fn run(a: &TableArgs, json_out: bool) -> Result<()> {
     let s = a.settings.settings();
     let rows = table(&a.family, &a.quants, &s, a.settings.mla_tensors)?;
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"schema": canirun_core::pipeline::SCHEMA, "settings": s, "rows": rows})
-            )?
-        );
+        render::json(
+            &json!({"schema": canirun_core::pipeline::SCHEMA, "settings": s, "rows": rows}),
+        )?;
         return Ok(());
     }
     println!(

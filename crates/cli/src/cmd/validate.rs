@@ -2,7 +2,7 @@
 //! (cmd::run_validate dispatches to one file per comparison.)
 
 use crate::render;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use canirun_core::validate::sizes;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -58,12 +58,10 @@ pub enum ValidateCmd {
 
 /// `validate sizes`: read the CSV, compare in the core, render.
 pub fn sizes(file: &Path, json_out: bool) -> Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; pass a CSV file such as ../shared/data/quant_file_sizes.csv",
-            file.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(
+        file,
+        "; pass a CSV file such as ../shared/data/quant_file_sizes.csv",
+    )?;
     let rep = sizes::validate(&text)?;
     if json_out {
         return render::print_json_report(&rep, &rep.summary);

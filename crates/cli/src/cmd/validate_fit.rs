@@ -18,21 +18,19 @@ pub fn run(
     json_out: bool,
 ) -> Result<()> {
     let dir = fixtures.map_or_else(fixtures::default_dir, Path::to_path_buf);
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; crates/core/data/llama_fit_params_rpc.csv holds the measured decisions",
-            file.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(
+        file,
+        "; crates/core/data/llama_fit_params_rpc.csv holds the measured decisions",
+    )?;
     let probes_text = probes
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
+        .map(|p| crate::inputs::read_text(p, ""))
         .transpose()?;
     let rep = fit::validate(&text, probes_text.as_deref(), |name| {
         Ok(fixtures::read(&dir, name)?)
     })
     .with_context(|| file.display().to_string())?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        render::json(&rep)?;
     } else {
         print_report(&rep);
     }
@@ -69,11 +67,8 @@ fn print_report(rep: &FitReport) {
         ]);
     }
     println!("{t}");
-    for r in rep.rows.iter().filter(|r| !r.agree) {
-        match &r.why {
-            Some(w) => println!("line {}: differs because {w}", r.line),
-            None => println!("line {}: differs, and no projection explains it", r.line),
-        }
+    for line in rep.differences() {
+        println!("{line}");
     }
     if let Some(stats) = rep.probe_stats() {
         let mut t = render::table(&[
@@ -100,16 +95,7 @@ fn print_report(rep: &FitReport) {
             ]);
         }
         println!("{t}");
-        println!(
-            "projections: {} compared, median |diff| {} MiB, max {} MiB (llama.cpp prints whole MiB)",
-            stats.compared, stats.median_abs_diff_mib, stats.max_abs_diff_mib
-        );
+        println!("{stats}");
     }
-    println!(
-        "summary: decisions={} agree={} differ={} (explained by a projection: {})",
-        rep.total,
-        rep.agree,
-        rep.total - rep.agree,
-        rep.explained()
-    );
+    println!("{}", rep.summary_line());
 }

@@ -12,31 +12,19 @@ use std::path::Path;
 /// canirun accepts settings llama.cpp refused.
 pub fn run(file: &Path, fixtures: Option<&Path>, json_out: bool) -> Result<()> {
     let dir = fixtures.map_or_else(fixtures::default_dir, Path::to_path_buf);
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; run scripts/llama_cpp_ground_truth.py first",
-            file.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(file, "; run scripts/llama_cpp_ground_truth.py first")?;
     let rep = llama_cpp::validate(&text, |name| Ok(fixtures::read(&dir, name)?))
         .with_context(|| file.display().to_string())?;
     let failed = rep.failed();
-    let skipped: Vec<String> = rep
-        .skipped
-        .iter()
-        .map(|s| format!("line {}: {}: {}", s.line, s.what, s.reason))
-        .collect();
+    let skipped: Vec<String> = rep.skipped.iter().map(|s| s.to_string()).collect();
     let refusals: Vec<String> = rep.refusals.iter().map(|r| r.message()).collect();
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "rows": rep.rows,
-                "skipped": skipped,
-                "refusals": refusals,
-                "failed": failed
-            }))?
-        );
+        render::json(&serde_json::json!({
+            "rows": rep.rows,
+            "skipped": skipped,
+            "refusals": refusals,
+            "failed": failed
+        }))?;
     } else {
         let mut t = render::table(&[
             "fixture",
@@ -75,7 +63,7 @@ pub fn run(file: &Path, fixtures: Option<&Path>, json_out: bool) -> Result<()> {
         for r in &refusals {
             println!("refused {r}");
         }
-        println!("pass: weights, KV and CPU_REPACK exact (2 decimals; fit-params prints whole MiB), compute within 5% or 16 MiB, total within 2%: {} of {} rows", rep.rows.len() - failed, rep.rows.len());
+        println!("{}", rep.pass_line());
     }
     println!("{}", rep.summary.line());
     let refusal_mismatch = rep.refusal_mismatches();

@@ -13,12 +13,7 @@ use std::path::Path;
 
 /// Run `canirun validate power`.
 pub fn run(file: &Path, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; pass a CSV with the columns of ../shared/data/power.csv (a copy is crates/core/data/power.csv)",
-            file.display()
-        )
-    })?;
+    let text = crate::inputs::read_text(file, "; pass a CSV with the columns of ../shared/data/power.csv (a copy is crates/core/data/power.csv)")?;
     let pm = PowerModel::embedded()?;
     let cal = Calibration::embedded()?;
     let cat = Catalog::embedded().context("loading the embedded hardware catalog")?;

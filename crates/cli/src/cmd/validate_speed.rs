@@ -4,7 +4,7 @@
 //! other into one report (and one fit).
 
 use crate::render;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use canirun_core::speed::benchmarks::{self, TestFilter};
 use canirun_core::speed::{self, Calibration};
 use std::path::Path;
@@ -27,12 +27,7 @@ fn read_all(arg: &Path) -> Result<Vec<(String, String)>> {
 }
 
 fn read(file: &Path) -> Result<String> {
-    std::fs::read_to_string(file).with_context(|| {
-        format!(
-            "cannot read {}; pass a CSV with the columns of ../shared/data/benchmarks.csv (a copy is crates/core/data/benchmarks.csv)",
-            file.display()
-        )
-    })
+    crate::inputs::read_text(file, "; pass a CSV with the columns of ../shared/data/benchmarks.csv (a copy is crates/core/data/benchmarks.csv)")
 }
 
 fn filter(test: Option<&str>) -> Result<Option<TestFilter>> {
@@ -96,34 +91,13 @@ pub fn fit(file: &Path, json: bool) -> Result<()> {
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
-    let start = Calibration::embedded()?;
-    let (rows, skipped) = benchmarks::prepare_files(&named, start)?;
-    let report = speed::fit(&rows, start);
-    let mut cal = report.calibration.clone();
-    cal.round_for_toml();
-    let tg = benchmarks::validate_files(&named, Some(TestFilter::Tg), &cal)?;
-    let pp = benchmarks::validate_files(&named, Some(TestFilter::Pp), &cal)?;
-    cal.meta.tg_summary = tg.summary.line();
-    cal.meta.pp_summary = pp.summary.line();
-    cal.meta.fitted_on = format!(
-        "{} ({} rows interpreted, {} skipped with reasons)",
-        file.display(),
-        rows.len(),
-        skipped.len()
-    );
-    cal.meta.command = format!("canirun validate speed {} --fit", file.display());
-    cal.meta.method = format!(
-        "least squares on ln(predicted/published) over all interpreted rows, coordinate descent on geometric grids within physical bounds; constants informed by fewer than {} rows keep their prior; mean squared log error {:.4} -> {:.4}",
-        speed::calibration_min_rows(),
-        report.loss_before,
-        report.loss_after
-    );
+    let label = file.display().to_string();
+    let (cal, unfitted) = benchmarks::refit(&named, &label, Calibration::embedded()?)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&cal)?);
-        return Ok(());
+        return render::json(&cal);
     }
-    print!("{}", speed::to_toml(&cal, &report.unfitted));
-    eprintln!("{}", tg.summary.line());
-    eprintln!("{}", pp.summary.line());
+    print!("{}", speed::to_toml(&cal, &unfitted));
+    eprintln!("{}", cal.meta.tg_summary);
+    eprintln!("{}", cal.meta.pp_summary);
     Ok(())
 }

@@ -133,8 +133,9 @@ impl RunCommand {
     }
 }
 
-/// Why an engine gets no command for this request.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why an engine gets no command for this request (JSON: `{"engine", "why"}`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[serde(untagged)]
 pub enum CommandError {
     /// The engine cannot run this model, format or hardware; `why` says what would work.
     #[error("{engine}: {why}")]

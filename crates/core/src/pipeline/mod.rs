@@ -12,6 +12,7 @@
 
 mod llama_cpp;
 mod model;
+mod pasted;
 mod power;
 mod runners;
 mod server;
@@ -21,7 +22,10 @@ mod speed;
 pub use llama_cpp::FitTrace;
 pub use model::{Model, ModelError, ModelInfo, ModelOrigin, DEFAULT_QUANT};
 pub use power::{CostFlags, PowerReport, PowerRequest};
-pub use runners::{commands_for, default_quant, server_settings, ServerChoice};
+pub use runners::{
+    commands, commands_for, default_quant, server_settings, CommandModel, CommandSet,
+    CommandsRequest, QuantCommand, ServerChoice,
+};
 pub use server::{native_quant, ServerReport, ServerRun};
 pub use speculative::{Speculative, SpeculativeReport, MTP_ACCEPTANCE, MTP_ACCEPTANCE_SOURCE};
 pub use speed::{DecodeAt, Speed, SpeedReport};
@@ -176,6 +180,9 @@ pub enum EstimateError {
     /// Power or cost inputs are invalid.
     #[error(transparent)]
     Cost(#[from] crate::cost::CostError),
+    /// The model cannot be built with this quantization.
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// The answer to one request.

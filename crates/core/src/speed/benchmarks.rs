@@ -887,6 +887,38 @@ pub fn prepare_files(
     Ok((rows, skipped))
 }
 
+/// `validate speed --fit`: the calibration fitted on `files` from the priors
+/// of `start`, rounded as the TOML stores it, its record filled in (what it
+/// was fitted on, named `label`; the command; the method; the generation and
+/// prompt summaries it reaches), with the constants that kept their prior.
+pub fn refit(
+    files: &[(&str, &str)],
+    label: &str,
+    start: &Calibration,
+) -> Result<(Calibration, Vec<String>), BenchError> {
+    let (rows, skipped) = prepare_files(files, start)?;
+    let report = super::fit(&rows, start);
+    let mut cal = report.calibration.clone();
+    cal.round_for_toml();
+    let tg = validate_files(files, Some(TestFilter::Tg), &cal)?;
+    let pp = validate_files(files, Some(TestFilter::Pp), &cal)?;
+    cal.meta.tg_summary = tg.summary.line();
+    cal.meta.pp_summary = pp.summary.line();
+    cal.meta.fitted_on = format!(
+        "{label} ({} rows interpreted, {} skipped with reasons)",
+        rows.len(),
+        skipped.len()
+    );
+    cal.meta.command = format!("canirun validate speed {label} --fit");
+    cal.meta.method = format!(
+        "least squares on ln(predicted/published) over all interpreted rows, coordinate descent on geometric grids within physical bounds; constants informed by fewer than {} rows keep their prior; mean squared log error {:.4} -> {:.4}",
+        super::calibration_min_rows(),
+        report.loss_before,
+        report.loss_after
+    );
+    Ok((cal, report.unfitted))
+}
+
 /// Compare every interpretable row of `csv_text`, optionally only
 /// generation or only prompt rows.
 pub fn validate(

@@ -12,7 +12,7 @@ pub mod bandwidth;
 pub mod cpu;
 pub mod nvml;
 mod target;
-pub use target::this_machine as this_machine_target;
+pub use target::{chosen as chosen_target, this_machine as this_machine_target};
 
 use canirun_core::hardware::{resolve, Catalog, ResolveError};
 use canirun_core::units::{Bytes, BytesPerSecond};
@@ -90,6 +90,57 @@ pub enum Provenance {
     Given(String),
     /// Not known and not assumed.
     Unknown(String),
+}
+
+impl Detection {
+    /// One line for the CPU, one for the RAM, one per GPU (or that there is none).
+    pub fn summary(&self) -> Vec<String> {
+        let c = &self.cpu;
+        let physical = c.physical_cores.map(|p| format!(", {p} physical"));
+        let mut lines = vec![
+            format!(
+                "CPU: {} ({}), {} logical cores{}",
+                c.brand,
+                c.arch,
+                c.logical_cores,
+                physical.unwrap_or_default()
+            ),
+            format!(
+                "RAM: {:.1} GiB total, {:.1} GiB available",
+                c.ram_total.as_gib(),
+                c.ram_available.as_gib()
+            ),
+        ];
+        if self.gpus.is_empty() {
+            lines.push("GPU: no GPU found".into());
+        }
+        for (i, g) in self.gpus.iter().enumerate() {
+            let memory = g.memory_total.map(|m| format!(", {:.1} GiB", m.as_gib()));
+            let catalog = g.catalog_id.as_deref().map(|c| format!(" [{c}]"));
+            lines.push(format!(
+                "GPU {i}: {}{}{}{}",
+                g.name,
+                memory.unwrap_or_default(),
+                if g.integrated { ", integrated" } else { "" },
+                catalog.unwrap_or_default()
+            ));
+        }
+        lines
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    /// How the figure was obtained, as the detection table prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provenance::Detected(by) => write!(f, "detected ({by})"),
+            Provenance::Catalog(id) => write!(f, "catalog ({id})"),
+            Provenance::Measured(how) => write!(f, "measured ({how})"),
+            Provenance::Assumed(why) => write!(f, "assumed: {why}"),
+            Provenance::Unknown(hint) => write!(f, "unknown: {hint}"),
+            Provenance::Given(flag) => write!(f, "given ({flag})"),
+        }
+    }
 }
 
 /// One figure and its provenance, for the "detected vs assumed" table.

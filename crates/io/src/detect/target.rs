@@ -2,7 +2,25 @@
 //! working set), available RAM and the measured memory bandwidth.
 
 use super::{bandwidth, detect_this_machine, GpuVendor};
-use canirun_core::hardware::{Catalog, DeviceKind, Origin, Target};
+use canirun_core::hardware::{Catalog, DeviceKind, Origin, Target, TargetError};
+use canirun_core::units::Bytes;
+
+/// The target the user asked for: the sizes given (`vram`, or `ram` alone),
+/// the devices named, or else this machine.
+pub fn chosen(
+    catalog: &Catalog,
+    names: &[String],
+    vram: Option<Bytes>,
+    ram: Option<Bytes>,
+) -> Result<Target, TargetError> {
+    if vram.is_some() || (names.is_empty() && ram.is_some()) {
+        return Target::given(vram, ram);
+    }
+    if !names.is_empty() {
+        return Target::named(catalog, names, ram);
+    }
+    Ok(this_machine(catalog))
+}
 use canirun_core::memory::Backend;
 
 /// Detect this machine and describe it as a target. Never fails: what cannot
@@ -81,5 +99,20 @@ pub fn this_machine(catalog: &Catalog) -> Target {
         backend,
         set: None,
         assumptions,
+    }
+}
+
+#[cfg(test)]
+mod chosen_tests {
+    use super::*;
+
+    #[test]
+    fn given_sizes_then_names_then_this_machine() {
+        let cat = Catalog::embedded().unwrap();
+        let given = chosen(cat, &[], Some(Bytes::gib(24)), None).unwrap();
+        assert_eq!(given.gpus, vec![Bytes::gib(24)]);
+        let named = chosen(cat, &["2x4090".to_string()], None, Some(Bytes::gib(64))).unwrap();
+        assert_eq!(named.gpus.len(), 2);
+        assert_eq!(named.origin, Origin::Named);
     }
 }
