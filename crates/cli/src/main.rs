@@ -72,6 +72,8 @@ pub enum Command {
     Speed(cmd::speed::SpeedArgs),
     /// The exact commands that start the model in llama.cpp, Ollama, vLLM, SGLang, MLX or ExLlamaV2.
     Command(cmd::command::CommandArgs),
+    /// The guide as a local web page with a REST API (http://127.0.0.1:8080/).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
         Some(Command::Command(a)) => cmd::command::run(&a, cli.json),
         Some(Command::Recommend(a)) => cmd::recommend::run(&a, cli.json),
         Some(Command::Plan(a)) => cmd::plan::run(&a, cli.json),
+        Some(Command::Serve(a)) => cmd::serve::run(&a),
         // No model and no pasted command: recommend for this (or the named) hardware.
         None if cli.estimate.model.is_none() && cli.estimate.pasted.is_empty() => {
             cmd::recommend::run(

@@ -77,7 +77,7 @@ pub fn load(
     progress: Option<&dyn Fn(&FetchProgress<'_>)>,
 ) -> Result<Model, LoadError> {
     if is_remote(name) {
-        return match load_remote(name, opts, progress) {
+        return match load_remote(name, opts, RemoteOptions::from_env(), progress) {
             Ok(m) => Ok(m),
             Err(e) if canirun_core::model::resolve(name).is_ok() => {
                 let mut m = catalog(name, opts)?;
@@ -186,9 +186,13 @@ fn load_file(name: &str, opts: &LoadOptions<'_>) -> Result<Model, LoadError> {
     Ok(m)
 }
 
-fn load_remote(
+/// Load a remote model (Hugging Face reference or URL) header-only with these
+/// fetch options, without the catalog fallback of [`load`]; `canirun serve`
+/// passes [`crate::remote::HttpConfig::public_only`] and no cache here.
+pub fn load_remote(
     name: &str,
     opts: &LoadOptions<'_>,
+    remote_opts: RemoteOptions,
     progress: Option<&dyn Fn(&FetchProgress<'_>)>,
 ) -> Result<Model, LoadError> {
     if opts.quant.is_some() {
@@ -198,7 +202,7 @@ fn load_remote(
         ));
     }
     let spec = remote::parse_spec(name)?.ok_or_else(|| LoadError::NotRemote(name.to_string()))?;
-    let mut fetcher = Fetcher::new(RemoteOptions::from_env());
+    let mut fetcher = Fetcher::new(remote_opts);
     if let Some(p) = progress {
         fetcher = fetcher.with_progress(p);
     }

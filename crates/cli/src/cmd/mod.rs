@@ -7,6 +7,7 @@ pub mod hw;
 pub mod models;
 pub mod plan;
 pub mod recommend;
+pub mod serve;
 pub mod speed;
 pub mod table;
 pub mod validate;

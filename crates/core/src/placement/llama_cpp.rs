@@ -138,7 +138,7 @@ pub enum PlacementError {
 
 /// One compiled `-ot` rule.
 struct Rule {
-    re: regex::Regex,
+    re: std::rc::Rc<regex::Regex>,
     target: Loc,
     /// The block a pattern starting with a literal `blk\.N\.` can only match:
     /// `--fit` writes one such rule per layer, and testing only the rules of a
@@ -157,18 +157,22 @@ pub(crate) fn literal_layer(pattern: &str) -> Option<u64> {
 }
 
 /// A compiled pattern, from a small per-thread cache: the fit places the same
-/// few hundred patterns many times over.
-fn compiled(pattern: &str) -> Result<regex::Regex, PlacementError> {
+/// few hundred patterns many times over. Shared, not cloned: a cloned `Regex`
+/// gets a new, empty match cache and rebuilds its lazy DFA on every placement,
+/// which was most of the time of a `--fit` search.
+fn compiled(pattern: &str) -> Result<std::rc::Rc<regex::Regex>, PlacementError> {
+    type Cache = std::collections::HashMap<String, std::rc::Rc<regex::Regex>>;
     thread_local! {
-        static CACHE: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
-            Default::default();
+        static CACHE: std::cell::RefCell<Cache> = Default::default();
     }
     CACHE.with(|c| {
         if let Some(re) = c.borrow().get(pattern) {
             return Ok(re.clone());
         }
-        let re = regex::Regex::new(pattern)
-            .map_err(|_| PlacementError::BadPattern(pattern.to_string()))?;
+        let re = std::rc::Rc::new(
+            regex::Regex::new(pattern)
+                .map_err(|_| PlacementError::BadPattern(pattern.to_string()))?,
+        );
         let mut c = c.borrow_mut();
         if c.len() > 4096 {
             c.clear();

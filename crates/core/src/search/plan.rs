@@ -23,6 +23,13 @@ const INFINIBAND_NDR_GBS: f64 = 50.0;
 /// Thunderbolt 5 between Macs: 80 Gb/s = 10 GB/s.
 const THUNDERBOLT5_GBS: f64 = 10.0;
 
+/// The caveats that go with every plan (`canirun plan --json` and the web API).
+pub const NOTES: [&str; 3] = [
+    "prices are launch prices from the catalog (RAM and chassis not included)",
+    "power is the sum of the parts' TDP: an upper bound while generating",
+    "vLLM speed treats tensor parallelism as one device with 8x bandwidth; collectives are not modelled",
+];
+
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanRequest {

@@ -22,6 +22,12 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// Most redirects followed (Hugging Face `resolve` URLs redirect to a CDN).
     pub max_redirects: u32,
+    /// Only https, and only to public addresses: every host (redirects included)
+    /// is checked after DNS resolution, and the addresses connected to are the
+    /// ones checked, so a name that resolves to loopback, a private or a
+    /// link-local network is refused. No proxy from the environment is used.
+    /// For a server fetching on behalf of others (`canirun serve`).
+    pub public_only: bool,
 }
 
 impl Default for HttpConfig {
@@ -31,6 +37,7 @@ impl Default for HttpConfig {
             read_timeout: Duration::from_secs(30),
             user_agent: format!("canirun/{}", env!("CARGO_PKG_VERSION")),
             max_redirects: 10,
+            public_only: false,
         }
     }
 }
@@ -61,7 +68,7 @@ impl Default for HttpClient {
 impl HttpClient {
     /// A client with these settings.
     pub fn new(config: HttpConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder()
             // Statuses are inspected by the callers: a 206, a 200 to a range request and
             // a 416 all mean different things.
             .http_status_as_error(false)
@@ -74,9 +81,16 @@ impl HttpClient {
             .max_redirects(config.max_redirects)
             // A token for the Hub may follow a redirect on the Hub, never to a CDN or a
             // third-party host.
-            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
-            .build()
-            .new_agent();
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost);
+        let agent = if config.public_only {
+            ureq::Agent::with_parts(
+                builder.proxy(None).https_only(true).build(),
+                ureq::unversioned::transport::DefaultConnector::default(),
+                PublicResolver::default(),
+            )
+        } else {
+            builder.build().new_agent()
+        };
         HttpClient { agent, config }
     }
 
@@ -93,7 +107,7 @@ impl HttpClient {
         range: Option<(u64, u64)>,
         token: Option<&str>,
     ) -> Result<(Response<Body>, ResponseMeta), RemoteError> {
-        check_url(url)?;
+        check_url(url, self.config.public_only)?;
         let mut req = self.agent.get(url);
         if let Some((start, end)) = range {
             req = req.header(header::RANGE, format!("bytes={start}-{end}"));
@@ -277,8 +291,14 @@ fn truncated(url: &str, expected: Option<u64>, got: u64) -> RemoteError {
 }
 
 /// Refuse anything but http(s) before it reaches the transport, with a clear message.
-fn check_url(url: &str) -> Result<(), RemoteError> {
+fn check_url(url: &str, public_only: bool) -> Result<(), RemoteError> {
     let lower = url.to_ascii_lowercase();
+    if public_only && !lower.starts_with("https://") {
+        return Err(RemoteError::InvalidUrl {
+            url: url.to_string(),
+            reason: "only https:// URLs are fetched here".into(),
+        });
+    }
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(RemoteError::InvalidUrl {
             url: url.to_string(),
@@ -313,4 +333,138 @@ pub(crate) fn header_str<B>(resp: &Response<B>, name: http::HeaderName) -> Optio
 /// The Content-Length, when present and numeric.
 pub(crate) fn content_length<B>(resp: &Response<B>) -> Option<u64> {
     header_str(resp, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether an address is on the public internet: not loopback, private,
+/// link-local, shared (CGNAT), multicast, documentation, unspecified or
+/// broadcast, for IPv4 and IPv6 (with IPv4-mapped IPv6 addresses checked as IPv4).
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                // 100.64.0.0/10: carrier-grade NAT, shared address space.
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                // 192.0.0.0/24 (IETF protocol assignments) and 198.18.0.0/15 (benchmarking).
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                // 240.0.0.0/4: reserved.
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation.
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                // ::/96 IPv4-compatible and 64:ff9b::/96 NAT64 can reach private IPv4.
+                || (seg[0..6] == [0, 0, 0, 0, 0, 0])
+                || (seg[0] == 0x64 && seg[1] == 0xff9b))
+        }
+    }
+}
+
+/// The system resolver, keeping only public addresses (see
+/// [`HttpConfig::public_only`]). ureq connects to what this returns, so a name
+/// cannot be checked on one answer and connected on another.
+#[derive(Debug, Default)]
+struct PublicResolver(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for PublicResolver {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let all = self.0.resolve(uri, config, timeout)?;
+        let mut kept = self.empty();
+        for a in all.iter().filter(|a| is_public_ip(a.ip())) {
+            kept.push(*a);
+        }
+        if kept.is_empty() {
+            return Err(ureq::Error::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} resolves to a loopback, private or link-local address, which is not fetched",
+                    uri.host().unwrap_or("the host")
+                ),
+            )));
+        }
+        Ok(kept)
+    }
+}
+
+#[cfg(test)]
+mod public_tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+        ] {
+            assert!(
+                !is_public_ip(private.parse::<IpAddr>().unwrap()),
+                "{private}"
+            );
+        }
+        for public in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "18.155.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public_ip(public.parse::<IpAddr>().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn public_only_refuses_plain_http_and_private_hosts_before_any_byte_is_read() {
+        let c = HttpClient::new(HttpConfig {
+            public_only: true,
+            connect_timeout: Duration::from_secs(2),
+            ..HttpConfig::default()
+        });
+        let e = c.get("http://example.com/x", None, None).unwrap_err();
+        assert!(matches!(e, RemoteError::InvalidUrl { .. }), "{e}");
+        // The resolver drops loopback addresses: refused before any connection.
+        let e = c.get("https://localhost:9/x", None, None).unwrap_err();
+        assert!(
+            e.to_string().contains("loopback, private or link-local"),
+            "{e}"
+        );
+    }
 }

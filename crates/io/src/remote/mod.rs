@@ -28,7 +28,7 @@ pub use hf::{
     parse_spec, parse_tree_page, plan_safetensors, select_gguf, split_parts, HfConfig, ModelSpec,
     RepoFile, SafetensorsPlan, DEFAULT_ENDPOINT,
 };
-pub use http::{HttpClient, HttpConfig};
+pub use http::{is_public_ip, HttpClient, HttpConfig};
 pub use range_reader::{FetchProgress, ProgressFn, RangeOptions, RangeReader};
 pub use safetensors::SafeTensor;
 

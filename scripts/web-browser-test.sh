@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The web page in a real browser: Debian's chromium driven by playwright-core.
+# Starts `canirun serve` on a free port, checks the page against the CLI's
+# --json (scripts/web/check.cjs) and writes screenshots to
+# ${CANIRUN_WEB_SHOTS:-target/web-screenshots}. Installs chromium with apt when
+# missing and playwright-core with npm into ${CANIRUN_CACHE}/web-npm (outside
+# the repository, reused).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${CANIRUN_CACHE:-$HOME/.cache/canirun}"
+NPM_DIR="$CACHE/web-npm"
+PLAYWRIGHT_VERSION=1.65.2
+SHOTS="${CANIRUN_WEB_SHOTS:-target/web-screenshots}"
+
+if ! command -v chromium >/dev/null; then
+    echo "== installing chromium (apt)"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+if [[ ! -f "$NPM_DIR/node_modules/playwright-core/package.json" ]]; then
+    echo "== installing playwright-core $PLAYWRIGHT_VERSION (npm, into $NPM_DIR)"
+    mkdir -p "$NPM_DIR"
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+fi
+
+cargo build --release --locked -q -p canirun
+BIN=target/release/canirun
+EXPECTED="$(mktemp)"
+LOG="$(mktemp)"
+"$BIN" deepseek-r1:32b --gpu 2x3090 -c 16384 -ctk q8_0 -ctv q8_0 -fa on --json >"$EXPECTED"
+
+"$BIN" serve --port 0 >"$LOG" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; rm -f "$EXPECTED" "$LOG"' EXIT
+URL=""
+for _ in $(seq 1 100); do
+    URL="$(grep -o 'http://[0-9.:]*/' "$LOG" || true)"
+    [[ -n "$URL" ]] && break
+    sleep 0.1
+done
+[[ -n "$URL" ]] || { cat "$LOG"; echo "canirun serve did not start"; exit 1; }
+echo "== browser checks against $URL"
+PLAYWRIGHT_CORE="$NPM_DIR/node_modules/playwright-core" node scripts/web/check.cjs "$URL" "$EXPECTED" "$SHOTS"
+echo "screenshots: $SHOTS/desktop.png $SHOTS/phone.png"

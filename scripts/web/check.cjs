@@ -1,0 +1,147 @@
+// Drives `canirun serve` with a real headless Chromium (Debian's chromium,
+// through playwright-core): loads the page, sets model, hardware and context,
+// checks the numbers on the page against the CLI's --json for the same
+// settings, the share-URL round trip, an invalid input's error and the
+// console, and saves screenshots at desktop and phone width.
+//
+// node check.cjs URL EXPECTED.json OUTDIR   (PLAYWRIGHT_CORE: path of the package)
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
+
+const [url, expectedPath, outDir] = process.argv.slice(2);
+const expected = JSON.parse(fs.readFileSync(expectedPath, 'utf8'));
+// The settings of the expected file: `canirun deepseek-r1:32b --gpu 2x3090 -c 16384 -ctk q8_0 -ctv q8_0 -fa on --json`.
+const INPUTS = { model: 'deepseek-r1:32b', gpu: '3090', count: '2', ctx: '16384', ctk: 'q8_0', ctv: 'q8_0', fa: 'on' };
+// Chromium needs these here: the network is closed, and without the
+// background-networking flags it stalls on its own update and sync calls.
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+// The page's formats (crates/web/assets/app.js).
+const GIB = 1024 ** 3;
+const fmtBytes = (b) => (b / GIB).toFixed(2) + ' GiB';
+const fmtRate = (r) => r.toFixed(1) + ' tok/s';
+const fmtSeconds = (s) => (s < 120 ? s.toFixed(1) + ' s' : (s / 60).toFixed(1) + ' min');
+
+let failures = 0;
+function check(what, ok, detail) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ': ' + detail : ''}`);
+  if (!ok) failures++;
+}
+
+async function waitResult(page, total) {
+  await page.waitForFunction((t) => {
+    const e = document.getElementById('out-total');
+    return e && e.dataset.value === String(t) && !document.getElementById('status').textContent.startsWith('computing');
+  }, total, { timeout: 20000 });
+}
+
+async function numbers(page) {
+  return page.evaluate(() => {
+    const out = {};
+    for (const e of document.querySelectorAll('[id^="out-"]')) out[e.id] = { value: e.dataset.value, text: e.textContent };
+    return out;
+  });
+}
+
+(async () => {
+  fs.mkdirSync(outDir, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'canirun-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  const consoleErrors = [];
+  const watch = (page) => {
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => consoleErrors.push('page error: ' + e.message));
+  };
+  try {
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    watch(page);
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+    for (const [id, v] of Object.entries(INPUTS)) {
+      const tag = await page.$eval('#' + id, (e) => e.tagName);
+      if (tag === 'SELECT') await page.selectOption('#' + id, v); else await page.fill('#' + id, v);
+    }
+    await waitResult(page, expected.memory_total);
+    const n = await numbers(page);
+    const d0 = expected.speed.decode[0].estimate;
+    const want = {
+      'out-total': [expected.memory_total, fmtBytes(expected.memory_total)],
+      'out-weights': [expected.memory.weights.bytes, fmtBytes(expected.memory.weights.bytes)],
+      'out-kv': [expected.memory.kv.bytes, fmtBytes(expected.memory.kv.bytes)],
+      'out-compute': [expected.memory.compute.bytes, fmtBytes(expected.memory.compute.bytes)],
+      'out-verdict': [expected.verdict.verdict, expected.verdict.verdict.replace(/_/g, ' ')],
+      'out-prefill': [expected.speed.prefill.rate, fmtRate(expected.speed.prefill.rate)],
+      'out-decode': [d0.rate, fmtRate(d0.rate)],
+      'out-ttft': [expected.speed.prefill.seconds, fmtSeconds(expected.speed.prefill.seconds)],
+      'out-answer': [expected.speed.answer.total, fmtSeconds(expected.speed.answer.total)],
+    };
+    for (const [id, [value, text]] of Object.entries(want)) {
+      const got = n[id] || {};
+      check(`${id} equals --json`, got.value === String(value) && got.text === text,
+        `page ${got.value} "${got.text}", cli ${value} "${text}"`);
+    }
+    const cmds = await page.$$eval('#commands pre', (ps) => ps.map((p) => p.textContent));
+    check('the llama.cpp command equals --json', cmds.includes(expected.commands[0].command), expected.commands[0].command);
+    const bars = await page.$$eval('#bars svg.bar', (s) => s.length);
+    check('memory bars per device', bars >= 2, `${bars} bars`);
+    const points = await page.$$eval('#chart circle', (c) => c.length);
+    check('decode-vs-depth chart drawn', points >= 4, `${points} points`);
+    await page.click('#out-kv');
+    const terms = await page.$$eval('#terms-table tr', (r) => r.length);
+    check('a number opens its terms', terms >= 2 && !(await page.$eval('#terms', (e) => e.hidden)), `${terms} rows`);
+    await page.click('#terms-close');
+    await page.waitForFunction(() => document.querySelectorAll('#table tr').length > 5, null, { timeout: 20000 });
+    await page.screenshot({ path: path.join(outDir, 'desktop.png'), fullPage: true });
+    // The README's picture: the first screen at desktop width (docs/img/canirun-serve.png).
+    await page.screenshot({ path: path.join(outDir, 'readme.png') });
+
+    // The share URL: a fresh page on it shows the same inputs and numbers.
+    const shared = page.url();
+    check('state in the URL', /ctx=16384/.test(shared) && /model=deepseek-r1%3A32b/.test(shared), shared);
+    const page2 = await ctx.newPage();
+    watch(page2);
+    await page2.setViewportSize({ width: 390, height: 844 });
+    await page2.goto(shared);
+    await page2.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+    await waitResult(page2, expected.memory_total);
+    const n2 = await numbers(page2);
+    const same = Object.keys(want).every((k) => n2[k].value === n[k].value);
+    check('share-URL round trip', same && (await page2.inputValue('#ctx')) === '16384' && (await page2.inputValue('#count')) === '2');
+    const width = await page2.evaluate(() => document.documentElement.scrollWidth);
+    check('usable at phone width (no sideways scroll)', width <= 390, `${width} px`);
+    await page2.screenshot({ path: path.join(outDir, 'phone.png'), fullPage: true });
+    check('no console errors', consoleErrors.length === 0, consoleErrors.join(' | '));
+
+    // An invalid input: the message appears next to the field.
+    const before = consoleErrors.length;
+    await page.fill('#ctx', 'lots');
+    await page.waitForFunction(() => document.querySelector('.err[data-for="ctx"]').textContent !== '', null, { timeout: 20000 });
+    const msg = await page.textContent('.err[data-for="ctx"]');
+    check('invalid context shows its error next to the field', msg.includes("'lots'"), msg);
+    check('the field is marked invalid', (await page.getAttribute('#ctx', 'aria-invalid')) === 'true');
+    // Chromium logs the 400 of the failed fetch; nothing else may appear.
+    const extra = consoleErrors.slice(before).filter((t) => !/status of 400/.test(t));
+    check('no console errors besides the 400', extra.length === 0, extra.join(' | '));
+    await page.fill('#ctx', '16384');
+    await page.waitForFunction(() => document.querySelector('.err[data-for="ctx"]').textContent === ''
+      && !document.getElementById('result').classList.contains('stale'), null, { timeout: 20000 });
+    await waitResult(page, expected.memory_total);
+    check('the page recovers after the error', (await page.textContent('.err[data-for="ctx"]')) === '');
+  } catch (e) {
+    check('browser run', false, e.stack || String(e));
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(failures ? `${failures} check(s) failed` : 'all browser checks passed');
+  process.exit(failures ? 1 : 0);
+})();
