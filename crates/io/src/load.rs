@@ -92,20 +92,6 @@ pub fn load(
     if is_file(name) {
         return load_file(name, opts);
     }
-    if opts.server && opts.quant.is_none() {
-        let r = canirun_core::model::resolve(name).map_err(ModelError::from)?;
-        let native = r
-            .quant
-            .unwrap_or_else(|| canirun_core::pipeline::native_quant(r.entry).to_string());
-        let quant = Some(native.as_str());
-        return catalog(
-            name,
-            &LoadOptions {
-                quant,
-                ..opts.clone()
-            },
-        );
-    }
     catalog(name, opts)
 }
 
@@ -121,7 +107,24 @@ pub fn pasted_model(p: &ParsedCommand) -> Option<String> {
     })
 }
 
-fn catalog(name: &str, opts: &LoadOptions<'_>) -> Result<Model, LoadError> {
+/// A catalog model (name, Ollama tag or alias; never a file or a URL). For
+/// vLLM/SGLang (`opts.server`) without a quantization, the published
+/// checkpoint's format (or the tag's) rather than llama.cpp's Q4_K_M.
+pub fn catalog(name: &str, opts: &LoadOptions<'_>) -> Result<Model, LoadError> {
+    if opts.server && opts.quant.is_none() {
+        let r = canirun_core::model::resolve(name).map_err(ModelError::from)?;
+        let native = r
+            .quant
+            .unwrap_or_else(|| canirun_core::pipeline::native_quant(r.entry).to_string());
+        return catalog(
+            name,
+            &LoadOptions {
+                quant: Some(native.as_str()),
+                server: false,
+                ..opts.clone()
+            },
+        );
+    }
     Ok(Model::from_catalog(
         name,
         opts.quant,

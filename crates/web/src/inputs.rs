@@ -36,6 +36,8 @@ pub struct ModelKey {
     pub imatrix: bool,
     /// DeepSeek tensor layout.
     pub mla_fused: bool,
+    /// For vLLM/SGLang: without `quant`, the published checkpoint (as on the command line).
+    pub server: bool,
 }
 
 impl ModelKey {
@@ -45,17 +47,7 @@ impl ModelKey {
             .get("model")
             .ok_or_else(|| ApiError::invalid("model", "name a model, e.g. deepseek-r1:7b"))?
             .to_string();
-        let mut quant = p.get("quant").map(str::to_string);
-        if quant.is_none() && server && !load::is_remote(&name) {
-            // vLLM and SGLang load the published checkpoint unless told
-            // otherwise, as on the command line.
-            let r = canirun_core::model::resolve(&name)
-                .map_err(|e| ApiError::invalid("model", e.to_string()))?;
-            quant = Some(match r.quant {
-                Some(t) => t,
-                None => canirun_core::pipeline::native_quant(r.entry).to_string(),
-            });
-        }
+        let quant = p.get("quant").map(str::to_string);
         let mla_fused = p
             .parse("mla_tensors", |s| match s.to_ascii_lowercase().as_str() {
                 "split" => Ok(false),
@@ -68,6 +60,7 @@ impl ModelKey {
             quant,
             imatrix: p.flag("imatrix")?,
             mla_fused,
+            server,
         })
     }
 }
@@ -95,6 +88,7 @@ impl ModelCache {
             quant: key.quant.as_deref(),
             imatrix: key.imatrix,
             mla_tensors: layout,
+            server: key.server,
         };
         if load::is_remote(&key.name) {
             let m = load::load_remote(&key.name, &opts, remote_options(), None).map_err(
@@ -107,14 +101,13 @@ impl ModelCache {
             )?;
             return Ok(Arc::new(m));
         }
-        let m = Model::from_catalog(&key.name, key.quant.as_deref(), key.imatrix, layout)
-            .map_err(|e| match e {
-                canirun_core::pipeline::ModelError::Resolve(_) => ApiError::invalid(
-                    "model",
-                    format!("{e} (this server reads catalog names, Ollama tags and https:// URLs, no local files)"),
-                ),
-                _ => ApiError::invalid("quant", e.to_string()),
-            })?;
+        let m = load::catalog(&key.name, &opts).map_err(|e| match e {
+            LoadError::Catalog(canirun_core::pipeline::ModelError::Resolve(_)) => ApiError::invalid(
+                "model",
+                format!("{e} (this server reads catalog names, Ollama tags and https:// URLs, no local files)"),
+            ),
+            _ => ApiError::invalid("quant", e.to_string()),
+        })?;
         let m = Arc::new(m);
         let mut cache = self.lock();
         if cache.len() >= MODEL_CACHE {

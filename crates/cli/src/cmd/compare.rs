@@ -5,12 +5,12 @@
 
 use crate::args::SettingsArgs;
 use crate::inputs::{load_model, HardwareArgs, QuantArgs};
-use crate::render::{self, or};
+use crate::render;
 use anyhow::Result;
-use canirun_core::cost::{self, BreakEven, PowerModel};
-use canirun_core::memory::{verdict::Verdict, Backend};
+use canirun_core::cost::{self, PowerModel};
+use canirun_core::memory::Backend;
 use canirun_core::pipeline::{CostFlags, PowerRequest};
-use canirun_core::search::compare::{compare, Comparison, Setup};
+use canirun_core::search::compare::{compare, Comparison};
 use canirun_core::units::Bytes;
 use clap::Args;
 
@@ -102,133 +102,21 @@ pub fn run(a: &CompareArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn money(v: Option<f64>, cur: &str) -> String {
-    match v {
-        Some(x) if x >= 100.0 => format!("{x:.0} {cur}"),
-        Some(x) => format!("{x:.2} {cur}"),
-        None => "unknown".into(),
-    }
-}
-
-fn tokens(t: f64) -> String {
-    if t >= 1e6 {
-        format!("{:.1}M", t / 1e6)
-    } else {
-        format!("{:.0}K", t / 1e3)
-    }
-}
-
 fn print_table(o: &Comparison, explain: bool) {
-    let cur = o.kwh_price.currency.as_str();
     let mut header: Vec<&str> = vec![""];
     header.extend(o.setups.iter().map(|s| s.input.as_str()));
     if o.api.is_some() {
         header.push("api");
     }
     let mut t = render::table(&header);
-    let mut row = |label: &str, f: &dyn Fn(&Setup) -> String, api: &str| {
-        let mut r = vec![comfy_table::Cell::new(label)];
-        r.extend(o.setups.iter().map(|s| render::right(f(s))));
+    for r in o.rows() {
+        let mut cells = vec![comfy_table::Cell::new(&r.label)];
+        cells.extend(r.cells.iter().map(render::right));
         if o.api.is_some() {
-            r.push(render::right(api));
+            cells.push(render::right(&r.api));
         }
-        t.add_row(r);
-    };
-    row(
-        "hardware",
-        &|s| s.report.hardware.label(),
-        "DeepSeek API (R1)",
-    );
-    row(
-        &format!("fits ({} ctx)", o.ctx),
-        &|s| {
-            format!(
-                "{} {:.0}/{:.0} GiB",
-                match s.report.verdict {
-                    Verdict::Fits { .. } => "yes",
-                    Verdict::FitsOffloaded { .. } => "part in RAM",
-                    Verdict::DoesNotFit { .. } => "NO",
-                    Verdict::Unknown => "?",
-                },
-                s.report.memory_needed().as_gib(),
-                s.capacity().as_gib()
-            )
-        },
-        "–",
-    );
-    row("decode (depth 0)", &|s| s.decode().to_string(), "–");
-    row("prefill", &|s| s.prefill().to_string(), "–");
-    row(
-        "power decode / prefill",
-        &|s| match s.power().map(|p| (&p.decode_power, &p.prefill_power)) {
-            Some((Some(d), Some(p))) => format!("{} / {}", d.wall, p.wall),
-            _ => "unknown".into(),
-        },
-        "–",
-    );
-    row(
-        "heat (decode)",
-        &|s| {
-            let heat = s.power().and_then(|p| p.heat_btu_per_hour);
-            or(heat.map(|b| format!("{b:.0} BTU/h")), "unknown")
-        },
-        "–",
-    );
-    row(
-        "power supply",
-        &|s| match s.power().map(|p| (p.psu, &p.decode_power)) {
-            Some((Some(w), _)) => format!("{w}"),
-            Some((None, Some(_))) => "built in".into(),
-            _ => "unknown".into(),
-        },
-        "–",
-    );
-    row(
-        "energy per token",
-        &|s| or(s.power().and_then(|p| p.joules_per_token), "unknown"),
-        "–",
-    );
-    row(
-        &format!("electricity / 1M tok @ {} {cur}/kWh", o.kwh_price.amount),
-        &|s| money(s.power().and_then(|p| p.electricity_per_m), cur),
-        "–",
-    );
-    row(
-        "purchase price",
-        &|s| money(s.power().and_then(|p| p.purchase_usd), "USD"),
-        "0",
-    );
-    let api_m = o
-        .api
-        .as_ref()
-        .map(|a| format!("{:.2} USD", a.usd_per_m_generated));
-    row(
-        &format!(
-            "cost / 1M tok @ {}/day, {} y",
-            tokens(o.tokens_per_day),
-            o.years
-        ),
-        &|s| {
-            money(
-                s.power().and_then(|p| p.roi).map(|r| r.local_usd_per_m),
-                "USD",
-            )
-        },
-        api_m.as_deref().unwrap_or_default(),
-    );
-    row(
-        "break-even vs API",
-        &|s| match s.power().and_then(|p| p.roi).map(|r| r.break_even) {
-            Some(BreakEven::At(t)) => format!("{}/day", tokens(t)),
-            Some(BreakEven::BeyondCapacity(t)) => {
-                let capacity = tokens(s.decode().0 * 86_400.0);
-                format!("{}/day > capacity {capacity}", tokens(t))
-            }
-            Some(BreakEven::Never) => "never".into(),
-            None => "unknown".into(),
-        },
-        "–",
-    );
+        t.add_row(cells);
+    }
     println!(
         "{} {} — local setups vs API; tokens are generated tokens",
         o.model, o.quant

@@ -52,9 +52,7 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
             "schema": canirun_core::pipeline::SCHEMA,
             "model": model.info, "quant": model.quant_label, "request": req,
             "result": res, "seconds": elapsed,
-            "notes": ["prices are launch prices from the catalog (RAM and chassis not included)",
-                      "power is the sum of the parts' TDP: an upper bound while generating",
-                      "vLLM speed treats tensor parallelism as one device with 8x bandwidth; collectives are not modelled"],
+            "notes": canirun_core::search::plan::NOTES,
         }))?;
         return Ok(());
     }

@@ -27,7 +27,7 @@ const THUNDERBOLT5_GBS: f64 = 10.0;
 pub const NOTES: [&str; 3] = [
     "prices are launch prices from the catalog (RAM and chassis not included)",
     "power is the sum of the parts' TDP: an upper bound while generating",
-    "vLLM speed treats tensor parallelism as one device with 8x bandwidth; collectives are not modelled",
+    "vLLM speed: the tensor-parallel shards are read at once, plus two all-reduces per layer over the GPUs' link; no vLLM benchmark calibrates this path yet",
 ];
 
 /// What to search for.

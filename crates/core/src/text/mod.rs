@@ -15,6 +15,8 @@ use crate::speed::Estimate;
 use crate::units::Bytes;
 use std::fmt::{self, Write as _};
 
+pub mod compare;
+
 impl fmt::Display for Verdict {
     /// `FITS, 2.03 GiB to spare`, `DOES NOT FIT: …`, with what to do when unknown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,133 @@
+//! The words of `canirun compare`'s table: one row per figure, one cell per
+//! setup and the API column, so that every front end shows a comparison the
+//! same way.
+
+use crate::cost::BreakEven;
+use crate::memory::verdict::Verdict;
+use crate::search::compare::{Comparison, Setup};
+use serde::Serialize;
+
+/// One row of the comparison table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareRow {
+    /// What the row shows.
+    pub label: String,
+    /// One cell per local setup, in the order given.
+    pub cells: Vec<String>,
+    /// The API column's cell.
+    pub api: String,
+}
+
+/// `1234 USD`, `0.42 USD`, or `unknown`.
+fn money(v: Option<f64>, cur: &str) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{x:.0} {cur}"),
+        Some(x) => format!("{x:.2} {cur}"),
+        None => "unknown".into(),
+    }
+}
+
+/// `1.5M`, `800K`: tokens per day.
+pub fn tokens(t: f64) -> String {
+    if t >= 1e6 {
+        format!("{:.1}M", t / 1e6)
+    } else {
+        format!("{:.0}K", t / 1e3)
+    }
+}
+
+fn or_unknown(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "unknown".into(), |v| v.to_string())
+}
+
+impl Comparison {
+    /// The table: hardware, fit, speed, power, heat, supply, energy,
+    /// electricity, price, amortised cost and break-even.
+    pub fn rows(&self) -> Vec<CompareRow> {
+        let cur = self.kwh_price.currency.as_str();
+        let row = |label: String, f: &dyn Fn(&Setup) -> String, api: &str| CompareRow {
+            label,
+            cells: self.setups.iter().map(f).collect(),
+            api: api.to_string(),
+        };
+        let fits = |s: &Setup| {
+            let word = match s.report.verdict {
+                Verdict::Fits { .. } => "yes",
+                Verdict::FitsOffloaded { .. } => "part in RAM",
+                Verdict::DoesNotFit { .. } => "NO",
+                Verdict::Unknown => "?",
+            };
+            let (need, cap) = (s.report.memory_needed(), s.capacity());
+            format!("{word} {:.0}/{:.0} GiB", need.as_gib(), cap.as_gib())
+        };
+        let power = |s: &Setup| match s.power().map(|p| (&p.decode_power, &p.prefill_power)) {
+            Some((Some(d), Some(p))) => format!("{} / {}", d.wall, p.wall),
+            _ => "unknown".into(),
+        };
+        let heat = |s: &Setup| {
+            let heat = s.power().and_then(|p| p.heat_btu_per_hour);
+            or_unknown(heat.map(|b| format!("{b:.0} BTU/h")))
+        };
+        let psu = |s: &Setup| match s.power().map(|p| (p.psu, &p.decode_power)) {
+            Some((Some(w), _)) => format!("{w}"),
+            Some((None, Some(_))) => "built in".into(),
+            _ => "unknown".into(),
+        };
+        let break_even = |s: &Setup| match s.power().and_then(|p| p.roi).map(|r| r.break_even) {
+            Some(BreakEven::At(t)) => format!("{}/day", tokens(t)),
+            Some(BreakEven::BeyondCapacity(t)) => {
+                let capacity = tokens(s.decode().0 * 86_400.0);
+                format!("{}/day > capacity {capacity}", tokens(t))
+            }
+            Some(BreakEven::Never) => "never".into(),
+            None => "unknown".into(),
+        };
+        let api_m = self
+            .api
+            .as_ref()
+            .map(|a| format!("{:.2} USD", a.usd_per_m_generated));
+        vec![
+            row(
+                "hardware".into(),
+                &|s| s.report.hardware.label(),
+                "DeepSeek API (R1)",
+            ),
+            row(format!("fits ({} ctx)", self.ctx), &fits, "–"),
+            row("decode (depth 0)".into(), &|s| s.decode().to_string(), "–"),
+            row("prefill".into(), &|s| s.prefill().to_string(), "–"),
+            row("power decode / prefill".into(), &power, "–"),
+            row("heat (decode)".into(), &heat, "–"),
+            row("power supply".into(), &psu, "–"),
+            row(
+                "energy per token".into(),
+                &|s| or_unknown(s.power().and_then(|p| p.joules_per_token)),
+                "–",
+            ),
+            row(
+                format!("electricity / 1M tok @ {} {cur}/kWh", self.kwh_price.amount),
+                &|s| money(s.power().and_then(|p| p.electricity_per_m), cur),
+                "–",
+            ),
+            row(
+                "purchase price".into(),
+                &|s| money(s.power().and_then(|p| p.purchase_usd), "USD"),
+                "0",
+            ),
+            row(
+                format!(
+                    "cost / 1M tok @ {}/day, {} y",
+                    tokens(self.tokens_per_day),
+                    self.years
+                ),
+                &|s| {
+                    money(
+                        s.power().and_then(|p| p.roi).map(|r| r.local_usd_per_m),
+                        "USD",
+                    )
+                },
+                api_m.as_deref().unwrap_or_default(),
+            ),
+            row("break-even vs API".into(), &break_even, "–"),
+        ]
+    }
+}
