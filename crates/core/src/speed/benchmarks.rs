@@ -613,6 +613,20 @@ fn read_flags(notes: &str, hw: &str, backend: Backend) -> RowFlags {
                     used = 2;
                 }
             }
+            // An override rule written in prose without its `-ot`
+            // ("blk.3 experts on GPU, rest exps=CPU"): a tensor pattern
+            // naming experts or blocks, `=`, and a buffer type.
+            _ if key.contains('=') && (key.contains("exps") || key.starts_with("blk.")) => {
+                if let Some((pat, buft)) = t.rsplit_once('=') {
+                    if let Some(target) = parse_buft(buft) {
+                        f.args.overrides.push(Override {
+                            pattern: pat.to_string(),
+                            target,
+                        });
+                        f.read.push(format!("-ot {pat}={buft}"));
+                    }
+                }
+            }
             _ => {}
         }
         i += used;
@@ -820,7 +834,7 @@ fn prepare_row(
     let cost = ModelCost::with_settings(&spec, &w, &flags.settings);
     let mem_p = place(&spec, &w, &flags.settings, &mem_gpus, None, &flags.args)
         .map_err(|e| format!("placement: {e}"))?;
-    let placement = bridge::from_memory(&cost, &mem_p, &speed_devices, link, &flags.settings)
+    let mut placement = bridge::from_memory(&cost, &mem_p, &speed_devices, link, &flags.settings)
         .map_err(|e| match e {
             SpeedError::NoBandwidth(ref pool) if pool.starts_with("CPU") => format!(
                 "the placement ({}) keeps blocks or experts in system RAM, but the row names no CPU platform",
@@ -828,6 +842,23 @@ fn prepare_row(
             ),
             e => e.to_string(),
         })?;
+    // ik_llama.cpp's row-interleaved types (`_R4`, or any type repacked at
+    // load with `-rtr`) have CPU kernels only: the weights held in RAM are
+    // never copied to the GPU for large batches, the CPU multiplies them.
+    let repacked = quant.to_ascii_uppercase().contains("_R4")
+        || notes
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .any(|t| t == "-rtr");
+    if eng.contains("ik_llama")
+        && repacked
+        && placement.devices.iter().any(|d| d.streamed_over.is_some())
+    {
+        for d in &mut placement.devices {
+            d.streamed_over = None;
+        }
+        notes_out
+            .push("repacked (_R4/-rtr) weights in RAM: the CPU multiplies them in prefill".into());
+    }
     if mem_gpus.len() > 1 {
         notes_out.push(format!("{}× layer split", mem_gpus.len()));
     }
@@ -992,6 +1023,15 @@ mod tests {
             rules,
             vec![("blk.3.ffn_*", Loc::Gpu(0)), ("exps", Loc::Cpu)]
         );
+        // A rule written in prose without its -ot is still a rule.
+        let bare = read_flags(
+            "-ngl 63; -ub 4096; blk.3 experts on GPU, rest exps=CPU",
+            "",
+            Backend::Cuda,
+        );
+        assert_eq!(bare.args.overrides.len(), 1);
+        assert_eq!(bare.args.overrides[0].pattern, "exps");
+        assert_eq!(bare.args.overrides[0].target, Loc::Cpu);
         // llama-bench's defaults where the row is silent; "ngl 63, fa 1" without dashes.
         let g = read_flags(
             "ngl 63, fa 1, mla 2; n_batch 4096, n_ubatch 512",

@@ -70,6 +70,53 @@ pub struct ModelCost {
     /// Bytes of the hidden state handed from one device to the next per token
     /// (n_embd × 4 B, f32 activations).
     pub hidden_bytes: Bytes,
+    /// GPU kernels (graph nodes that launch work) one token's forward pass
+    /// runs, over all layers: see [`kernels_per_layer`]. Each pays the
+    /// backend's launch and synchronisation cost, so a 61-layer MoE pays more
+    /// than a 28-layer dense model.
+    pub kernels_per_token: f64,
+}
+
+/// Kernels of one attention block in llama.cpp's graph (`build_attn` and the
+/// projections around it): norm (2), Q/K/V matmuls (3), RoPE (2), KV-cache
+/// copies (2), attention (1 with flash attention), output matmul (1),
+/// residual add (1). View, reshape and permute nodes launch nothing.
+const ATTN_KERNELS: f64 = 12.0;
+/// Extra kernels of multi-head latent attention (DeepSeek): the low-rank
+/// Q and KV projections with their norms (4 + 2), the absorbed K and V
+/// up-projections (2) and the rope/no-rope concatenation (1).
+const MLA_EXTRA_KERNELS: f64 = 9.0;
+/// Kernels of a dense FFN (`build_ffn`): norm (2), gate and up matmuls (2),
+/// SiLU × up (1–2), down matmul (1), residual add (1).
+const DENSE_FFN_KERNELS: f64 = 8.0;
+/// Kernels of a routed-expert FFN (`build_moe_ffn`): norm (2), router matmul
+/// (1), gating function and bias (2), top-k (argsort + view, 2), weight
+/// gather and normalisation (4), three `mul_mat_id` (3), SiLU × up (2), the
+/// expert-weight multiply (1), the sum of the selected experts (about 6 adds
+/// for 8 experts) and the residual add (1).
+const MOE_FFN_KERNELS: f64 = 24.0;
+
+/// Kernels of layer `il` of `spec` (see [`ATTN_KERNELS`] and the FFN counts).
+fn kernels_per_layer(spec: &ModelSpec, il: u64) -> f64 {
+    let attn = ATTN_KERNELS
+        + if spec.mla.is_some() {
+            MLA_EXTRA_KERNELS
+        } else {
+            0.0
+        };
+    let ffn = match spec.moe {
+        Some(m) if spec.is_moe_layer(il) => {
+            MOE_FFN_KERNELS
+                + if m.n_expert_shared > 0 {
+                    // The shared expert is a dense FFN without its own norm.
+                    DENSE_FFN_KERNELS - 2.0
+                } else {
+                    0.0
+                }
+        }
+        _ => DENSE_FFN_KERNELS,
+    };
+    attn + ffn
 }
 
 impl ModelCost {
@@ -134,6 +181,9 @@ impl ModelCost {
             attn_width: (attn_per_layer * spec.n_layer) as f64,
             attn_heads: (spec.n_head * spec.n_layer) as f64,
             hidden_bytes: Bytes(spec.n_embd * 4),
+            kernels_per_token: (0..spec.n_layer)
+                .map(|il| kernels_per_layer(spec, il))
+                .sum(),
         }
     }
 
@@ -217,7 +267,7 @@ impl DeviceRates {
 pub struct DeviceShare {
     /// The device.
     pub device: DeviceRates,
-    /// Fraction of the transformer blocks it runs (scales the fixed per-token overhead).
+    /// Fraction of the transformer blocks it runs (scales the kernel launches it pays).
     pub layer_fraction: f64,
     /// Non-expert weight bytes held and read per token here.
     pub dense_bytes: Bytes,
@@ -322,7 +372,8 @@ impl WorkSplit {
     }
 
     /// llama.cpp's default `-sm layer` over `n` identical GPUs: each holds
-    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches pipeline.
+    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches of a
+    /// dense model pipeline (an MoE's do not: its expert matmuls sync the host).
     /// `link` is the GPU-to-GPU bandwidth (`None`: PCIe 4.0 x16).
     pub fn layer_split(
         model: &ModelCost,
@@ -350,7 +401,13 @@ impl WorkSplit {
                 bytes_per_token: model.hidden_bytes,
             })
             .collect();
-        Self::new(model, devices, links, n > 1)
+        // MoE: no overlap (see `bridge::from_memory`: mul_mat_id syncs the host).
+        Self::new(
+            model,
+            devices,
+            links,
+            n > 1 && model.expert_bytes == Bytes::ZERO,
+        )
     }
 
     /// `-ngl N` partial offload: the last `gpu_layers` blocks on `gpu`, the
