@@ -28,6 +28,52 @@ pub const BENCHMARKS_CSV: &str = include_str!("../../data/benchmarks.csv");
 /// ik_llama.cpp, depth tests).
 pub const BENCHMARKS_2026_12_CSV: &str = include_str!("../../data/benchmarks-2026-12.csv");
 
+/// Placement facts some rows leave out of their notes but their source
+/// states elsewhere (each entry with that source); the CSVs stay verbatim.
+pub const NOTES_SUPPLEMENT_TOML: &str = include_str!("../../data/benchmark_notes_supplement.toml");
+
+/// One entry of [`NOTES_SUPPLEMENT_TOML`].
+#[derive(Debug, Clone, serde::Deserialize)]
+struct NotesSupplement {
+    /// The file the row is in (documentation; the other keys match it).
+    #[allow(dead_code)]
+    file: String,
+    hardware: String,
+    quant: String,
+    test: String,
+    tokens_per_s: f64,
+    /// Words appended to the row's notes.
+    add: String,
+    /// Where they come from.
+    #[allow(dead_code)]
+    source: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotesSupplementFile {
+    row: Vec<NotesSupplement>,
+}
+
+/// The supplement for a row, if one matches it.
+fn notes_supplement<'a>(
+    table: &'a [NotesSupplement],
+    hw: &str,
+    quant: &str,
+    test: &str,
+    tps: &str,
+) -> Option<&'a str> {
+    let tps: f64 = tps.parse().unwrap_or(f64::NAN);
+    table
+        .iter()
+        .find(|r| {
+            r.hardware == hw
+                && r.quant == quant
+                && r.test == test
+                && (r.tokens_per_s - tps).abs() < 1e-9
+        })
+        .map(|r| r.add.as_str())
+}
+
 /// Both embedded calibration files, named as in the repository.
 pub const CALIBRATION_FILES: [(&str, &str); 2] = [
     ("crates/core/data/benchmarks.csv", BENCHMARKS_CSV),
@@ -388,6 +434,8 @@ pub fn prepare(
     let c_tps = col("tokens_per_s")?;
     let c_engine = col("engine")?;
     let c_notes = col("notes").ok();
+    let supplements: NotesSupplementFile = toml::from_str(NOTES_SUPPLEMENT_TOML)
+        .map_err(|e| BenchError::Format(format!("benchmark_notes_supplement.toml: {e}")))?;
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
@@ -412,6 +460,17 @@ pub fn prepare(
             get(c_test)
         );
         let notes_cell = c_notes.map(get).unwrap_or("");
+        let supplement = notes_supplement(
+            &supplements.row,
+            get(c_hw),
+            get(c_quant),
+            get(c_test),
+            get(c_tps),
+        );
+        let notes_cell = match supplement {
+            Some(add) => format!("{notes_cell}; {add}"),
+            None => notes_cell.to_string(),
+        };
         match prepare_row(
             cat,
             cal,
@@ -423,16 +482,23 @@ pub fn prepare(
             get(c_test),
             get(c_tps),
             get(c_engine),
-            notes_cell,
+            &notes_cell,
         ) {
-            Ok((placement, workload, published, interpreted_as)) => out.push(Prepared {
-                line,
-                what,
-                interpreted_as,
-                placement,
-                workload,
-                published,
-            }),
+            Ok((placement, workload, published, mut interpreted_as)) => {
+                if let Some(add) = supplement {
+                    interpreted_as.push_str(&format!(
+                        "; notes supplemented with '{add}' (benchmark_notes_supplement.toml)"
+                    ));
+                }
+                out.push(Prepared {
+                    line,
+                    what,
+                    interpreted_as,
+                    placement,
+                    workload,
+                    published,
+                });
+            }
             Err(reason) => skipped.push(Skipped { line, what, reason }),
         }
     }
@@ -980,6 +1046,36 @@ pub fn validate_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_notes_supplement_matches_one_embedded_row() {
+        let table: NotesSupplementFile = toml::from_str(NOTES_SUPPLEMENT_TOML).unwrap();
+        assert!(!table.row.is_empty());
+        for r in &table.row {
+            let hits: usize = CALIBRATION_FILES
+                .iter()
+                .map(|(_, text)| {
+                    let mut rdr = csv::ReaderBuilder::new()
+                        .flexible(true)
+                        .from_reader(text.as_bytes());
+                    rdr.records()
+                        .filter_map(Result::ok)
+                        .filter(|rec| {
+                            notes_supplement(
+                                std::slice::from_ref(r),
+                                rec.get(0).unwrap_or("").trim(),
+                                rec.get(4).unwrap_or("").trim(),
+                                rec.get(6).unwrap_or("").trim(),
+                                rec.get(7).unwrap_or("").trim(),
+                            )
+                            .is_some()
+                        })
+                        .count()
+                })
+                .sum();
+            assert_eq!(hits, 1, "{} | {} | {}", r.hardware, r.quant, r.test);
+        }
+    }
 
     #[test]
     fn depth_tests_are_read() {
