@@ -152,6 +152,8 @@ pub struct Prepared {
     pub workload: Workload,
     /// Published tokens per second.
     pub published: f64,
+    /// The engine cell as written.
+    pub engine: String,
 }
 
 impl Prepared {
@@ -217,6 +219,43 @@ pub struct SpeedRow {
     pub predicted: f64,
     /// (predicted − published) ÷ published, in percent.
     pub err_pct: f64,
+    /// The classes the row falls in, one per dimension of [`CLASS_DIMENSIONS`].
+    pub classes: Vec<String>,
+}
+
+/// The dimensions `validate speed` groups its residuals by.
+pub const CLASS_DIMENSIONS: [&str; 7] = [
+    "device class",
+    "devices",
+    "model size",
+    "dense vs MoE",
+    "experts in RAM",
+    "context depth",
+    "engine",
+];
+
+/// One group of rows in a residual table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassResidual {
+    /// The group (e.g. `cuda×discrete_gpu`, `MoE`).
+    pub class: String,
+    /// Rows in it.
+    pub rows: usize,
+    /// Median of the signed error, percent (bias: + = predicted too fast).
+    pub median_err_pct: f64,
+    /// Median |error|, percent.
+    pub median_abs_err_pct: f64,
+    /// 90th-percentile |error|, percent.
+    pub p90_abs_err_pct: f64,
+}
+
+/// The residuals of one dimension, group by group.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassTable {
+    /// The dimension (one of [`CLASS_DIMENSIONS`]).
+    pub dimension: String,
+    /// Its groups, largest first.
+    pub groups: Vec<ClassResidual>,
 }
 
 /// The whole report.
@@ -226,8 +265,131 @@ pub struct SpeedReport {
     pub rows: Vec<SpeedRow>,
     /// Skipped rows.
     pub skipped: Vec<Skipped>,
+    /// Residuals by class, one table per dimension of [`CLASS_DIMENSIONS`].
+    pub by_class: Vec<ClassTable>,
     /// Closing statistics.
     pub summary: Summary,
+}
+
+/// The engine family of an engine cell: the forks and wrappers whose
+/// kernels or defaults differ.
+fn engine_family(engine: &str) -> &'static str {
+    let e = engine.to_ascii_lowercase();
+    if e.contains("ik_llama") {
+        "ik_llama.cpp"
+    } else if e.contains("ollama") {
+        "Ollama"
+    } else if e.contains("lm studio") {
+        "LM Studio"
+    } else if e.contains("rpc") {
+        "llama.cpp RPC"
+    } else if e.contains("llama.cpp") || e.contains("llama-bench") {
+        "llama.cpp"
+    } else {
+        "other"
+    }
+}
+
+/// The classes of a prepared row, in the order of [`CLASS_DIMENSIONS`].
+fn classes_of(p: &Prepared) -> Vec<String> {
+    let w = &p.placement;
+    let gib = (w.model.dense_bytes.0 + w.model.expert_bytes.0) as f64 / (1u64 << 30) as f64;
+    let size = match gib {
+        g if g < 8.0 => "< 8 GiB",
+        g if g < 32.0 => "8-32 GiB",
+        g if g < 128.0 => "32-128 GiB",
+        _ => "≥ 128 GiB",
+    };
+    let moe = if w.model.expert_bytes.0 > 0 {
+        "MoE"
+    } else {
+        "dense"
+    };
+    let gpu = w.devices.iter().any(|d| d.device.class != DeviceClass::Cpu);
+    let ram_experts = w
+        .devices
+        .iter()
+        .any(|d| d.device.class == DeviceClass::Cpu && d.expert_bytes.0 > 0);
+    let in_ram = match (
+        gpu,
+        ram_experts || w.devices.iter().any(|d| d.streamed_over.is_some()),
+    ) {
+        (false, _) => "CPU only",
+        (true, true) => "yes (GPU + RAM)",
+        (true, false) => "no",
+    };
+    let depth = match p.workload {
+        Workload::Generation { n, start } => start + n / 2,
+        Workload::Prompt { n, start } => start + n / 2,
+        Workload::Mixed { pp, tg } => (pp + tg) / 2,
+    };
+    let depth = match depth {
+        d if d < 1024 => "< 1K",
+        d if d < 8192 => "1K-8K",
+        _ => "≥ 8K",
+    };
+    let n = w
+        .devices
+        .iter()
+        .filter(|d| d.device.class != DeviceClass::Cpu)
+        .count();
+    let devices = match n {
+        0 | 1 => "one device",
+        _ => "several GPUs",
+    };
+    vec![
+        format!("{}×{}", p.backend(), p.device_class()),
+        devices.to_string(),
+        size.to_string(),
+        moe.to_string(),
+        in_ram.to_string(),
+        depth.to_string(),
+        engine_family(&p.engine).to_string(),
+    ]
+}
+
+/// Residual tables of `rows`, one per dimension of [`CLASS_DIMENSIONS`].
+pub fn residuals_by_class(rows: &[SpeedRow]) -> Vec<ClassTable> {
+    CLASS_DIMENSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, dim)| {
+            let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+            for r in rows {
+                let Some(c) = r.classes.get(i) else { continue };
+                match groups.iter_mut().find(|(g, _)| g == c) {
+                    Some((_, v)) => v.push(r.err_pct),
+                    None => groups.push((c.clone(), vec![r.err_pct])),
+                }
+            }
+            let mut groups: Vec<ClassResidual> = groups
+                .into_iter()
+                .map(|(class, errs)| {
+                    let s = Summary::of(&errs, 0);
+                    let mut signed = errs.clone();
+                    signed.sort_by(f64::total_cmp);
+                    let m = signed.len();
+                    let median = if m % 2 == 1 {
+                        signed[m / 2]
+                    } else {
+                        (signed[m / 2 - 1] + signed[m / 2]) / 2.0
+                    };
+                    ClassResidual {
+                        class,
+                        rows: m,
+                        median_err_pct: median,
+                        median_abs_err_pct: s.median_abs_err_pct,
+                        p90_abs_err_pct: s.p90_abs_err_pct,
+                    }
+                })
+                .collect();
+            groups.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.class.cmp(&b.class)));
+            ClassTable {
+                dimension: dim.to_string(),
+                groups,
+            }
+        })
+        .collect()
 }
 
 /// Errors reading the CSV itself.
@@ -497,6 +659,7 @@ pub fn prepare(
                     placement,
                     workload,
                     published,
+                    engine: get(c_engine).to_string(),
                 });
             }
             Err(reason) => skipped.push(Skipped { line, what, reason }),
@@ -1023,6 +1186,7 @@ pub fn validate_files(
                 published: p.published,
                 predicted: pred,
                 err_pct: (pred - p.published) / p.published * 100.0,
+                classes: classes_of(p),
             }),
             Err(e) => skipped.push(Skipped {
                 line: p.line,
@@ -1036,9 +1200,11 @@ pub fn validate_files(
     }
     let errs: Vec<f64> = rows.iter().map(|r| r.err_pct).collect();
     let summary = Summary::of(&errs, skipped.len());
+    let by_class = residuals_by_class(&rows);
     Ok(SpeedReport {
         rows,
         skipped,
+        by_class,
         summary,
     })
 }
@@ -1046,6 +1212,63 @@ pub fn validate_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn residual_tables_group_every_row_once_per_dimension() {
+        let row = |err_pct: f64, classes: [&str; 7]| SpeedRow {
+            line: 2,
+            what: String::new(),
+            interpreted_as: String::new(),
+            test: "tg128".into(),
+            published: 100.0,
+            predicted: 100.0 + err_pct,
+            err_pct,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+        };
+        let a = [
+            "cuda×discrete_gpu",
+            "one device",
+            "< 8 GiB",
+            "dense",
+            "no",
+            "< 1K",
+            "llama.cpp",
+        ];
+        let b = [
+            "metal×apple_unified",
+            "one device",
+            "≥ 128 GiB",
+            "MoE",
+            "no",
+            "< 1K",
+            "llama.cpp",
+        ];
+        let rows = vec![row(10.0, a), row(-20.0, a), row(30.0, a), row(-5.0, b)];
+        let tables = residuals_by_class(&rows);
+        assert_eq!(tables.len(), CLASS_DIMENSIONS.len());
+        for t in &tables {
+            assert_eq!(t.groups.iter().map(|g| g.rows).sum::<usize>(), rows.len());
+        }
+        // Device class: the three CUDA rows first; signed median +10, |error| median 20.
+        let cuda = &tables[0].groups[0];
+        assert_eq!((cuda.class.as_str(), cuda.rows), ("cuda×discrete_gpu", 3));
+        assert!((cuda.median_err_pct - 10.0).abs() < 1e-9);
+        assert!((cuda.median_abs_err_pct - 20.0).abs() < 1e-9);
+        // One group for a dimension every row shares.
+        assert_eq!(tables[1].groups.len(), 1);
+    }
+
+    #[test]
+    fn every_embedded_row_gets_a_class_in_every_dimension() {
+        let cal = Calibration::embedded().unwrap();
+        let rep = validate_files(&CALIBRATION_FILES, None, cal).unwrap();
+        assert!(rep
+            .rows
+            .iter()
+            .all(|r| r.classes.len() == CLASS_DIMENSIONS.len()));
+        let moe = &rep.by_class[3];
+        assert!(moe.groups.iter().any(|g| g.class == "MoE" && g.rows > 0));
+    }
 
     #[test]
     fn every_notes_supplement_matches_one_embedded_row() {
