@@ -32,7 +32,7 @@ pub const POWER_CSV: &str = include_str!("../../data/power.csv");
 pub const PRICES_CSV: &str = include_str!("../../data/prices.csv");
 
 /// One-paragraph statement of the method, for `--explain`.
-pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(stream 1.10, wait 0.10 + j_per_gb 0.49 J/GB × the GB/s it streams ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it); Apple chips, whose draw barely changes with the model: apple_wait 0.80 + (stream − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
+pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(prefill, wait 0.05 + j_per_gb 0.565 J/GB × the GB/s it streams ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it); Apple chips, whose draw barely changes with the model: apple_wait 0.80 + (stream 1.10 − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
 
 /// Why a power or cost figure could not be produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,8 +86,7 @@ pub struct PsuRule {
 /// Utilisation: the fraction of a device's rating it adds at the wall.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Utilisation {
-    /// Ceiling of a device's decode utilisation, and an Apple chip's
-    /// utilisation while it streams weights.
+    /// An Apple chip's utilisation while it streams weights in decode.
     pub stream: f64,
     /// Whole-system energy per gigabyte a non-Apple device streams in
     /// decode (DRAM reads, the cores that dequantize and multiply them, the
@@ -100,7 +99,8 @@ pub struct Utilisation {
     /// cores prepare every token, so a Mac's draw barely changes between
     /// busy and streaming.
     pub apple_wait: f64,
-    /// During prefill.
+    /// During prefill (full load); also the ceiling of a non-Apple
+    /// device's decode utilisation.
     pub prefill: f64,
     /// Apple chips: rating per GPU core, watts.
     pub apple_w_per_gpu_core: f64,

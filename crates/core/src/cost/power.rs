@@ -164,13 +164,13 @@ pub fn wall_power(
             }
             Phase::Decode => {
                 // Clocked up and waiting, plus the energy of every byte it
-                // streams; never above the streaming ceiling.
+                // streams; never above its full-load (prefill) utilisation.
                 let raw = u.wait + u.j_per_gb * l.stream_gbs / r.0;
                 (
-                    raw.min(u.stream),
+                    raw.min(u.prefill),
                     format!(
-                        "min({:.2} stream, {:.2} wait + {:.3} J/GB × {:.0} GB/s streamed ÷ {:.0} W)",
-                        u.stream, u.wait, u.j_per_gb, l.stream_gbs, r.0
+                        "min({:.2} prefill, {:.2} wait + {:.3} J/GB × {:.0} GB/s streamed ÷ {:.0} W)",
+                        u.prefill, u.wait, u.j_per_gb, l.stream_gbs, r.0
                     ),
                 )
             }

@@ -37,9 +37,9 @@ fn power_rises_with_streamed_bytes_tdp_and_count_and_prefill_is_highest() {
     assert!(w(gpu(170.0, 1, 300.0), Phase::Decode) < w(gpu(450.0, 1, 300.0), Phase::Decode));
     assert!(w(gpu(450.0, 1, 800.0), Phase::Decode) < w(gpu(450.0, 2, 800.0), Phase::Decode));
     assert!(w(gpu(450.0, 1, 800.0), Phase::Decode) <= w(gpu(450.0, 1, 800.0), Phase::Prefill));
-    // Never below the idle machine, never above the streaming ceiling.
+    // Never below the idle machine, never above full load.
     assert!(w(gpu(450.0, 1, 0.0), Phase::Decode) >= m.base.pc_idle_w);
-    let ceiling = m.base.pc_idle_w + 450.0 * m.utilisation.stream / m.psu.efficiency;
+    let ceiling = m.base.pc_idle_w + 450.0 * m.utilisation.prefill / m.psu.efficiency;
     assert!((w(gpu(450.0, 1, 1e6), Phase::Decode) - ceiling).abs() < 1e-9);
 }
 
