@@ -364,8 +364,8 @@ pub fn prefill(
                 m,
                 cal.global.gemm_half_batch,
                 d.expert_active_fraction,
-                if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" }
-            ),
+                if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" },
+            ) + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();

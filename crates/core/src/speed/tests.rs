@@ -25,6 +25,7 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         class: DeviceClass::DiscreteGpu,
         bandwidth: BytesPerSecond::gbps(bw_gbs),
         compute: Some(FlopsPerSecond::tflops(tflops)),
+        compute_note: None,
     }
 }
 
@@ -440,4 +441,27 @@ fn cpu_matmuls_do_not_need_big_expert_batches() {
     let on_gpu = gain(gpu(4800.0, 10.0));
     let on_cpu = gain(cpu);
     assert!(on_gpu > on_cpu * 1.3, "gpu {on_gpu} cpu {on_cpu}");
+}
+
+#[test]
+fn hopper_prefill_uses_the_share_of_its_tensor_rate_llama_cpp_reaches() {
+    let h100 = catalog_device("h100-pcie-80gb");
+    let a100 = catalog_device("a100-sxm4-80gb");
+    let cat = Catalog::embedded().expect("catalog");
+    let datasheet = resolve(cat, "h100-pcie-80gb")
+        .expect("hardware")
+        .remove(0)
+        .device
+        .fp16;
+    let (c, d) = (
+        h100.compute.expect("h100 rate"),
+        datasheet.expect("datasheet"),
+    );
+    assert!((c.0 / d.0 - 0.5).abs() < 1e-9);
+    assert!(h100
+        .compute_note
+        .as_deref()
+        .is_some_and(|n| n.contains("Hopper")));
+    // Ampere keeps its datasheet rate.
+    assert!(a100.compute_note.is_none());
 }

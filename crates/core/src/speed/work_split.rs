@@ -218,8 +218,45 @@ pub struct DeviceRates {
     pub class: DeviceClass,
     /// Peak memory bandwidth (spec sheet).
     pub bandwidth: BytesPerSecond,
-    /// Peak dense FP16 (else BF16) tensor rate; for CPUs the FP32 vector rate.
+    /// Peak dense FP16 (else BF16) tensor rate; for CPUs the FP32 vector
+    /// rate; for an architecture in `llama_cpp_tensor_paths.toml` the share
+    /// of it llama.cpp's kernels can reach.
     pub compute: Option<FlopsPerSecond>,
+    /// Why `compute` is below the datasheet rate, for `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_note: Option<String>,
+}
+
+/// The share of an architecture's datasheet tensor rate llama.cpp's kernels
+/// reach (`data/llama_cpp_tensor_paths.toml`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct TensorPath {
+    name: String,
+    tensor_rate_fraction: f64,
+    #[allow(dead_code)]
+    source: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TensorPaths {
+    architecture: Vec<TensorPath>,
+}
+
+/// The embedded table of tensor paths.
+pub const TENSOR_PATHS_TOML: &str = include_str!("../../data/llama_cpp_tensor_paths.toml");
+
+/// The fraction for `architecture`, if the table names it.
+fn tensor_rate_fraction(architecture: &str) -> Option<f64> {
+    static TABLE: std::sync::OnceLock<Vec<TensorPath>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        toml::from_str::<TensorPaths>(TENSOR_PATHS_TOML)
+            .map(|t| t.architecture)
+            .unwrap_or_default()
+    });
+    t.iter()
+        .find(|a| a.name.eq_ignore_ascii_case(architecture.trim()))
+        .map(|a| a.tensor_rate_fraction)
+        .filter(|f| *f > 0.0 && *f <= 1.0)
 }
 
 impl DeviceRates {
@@ -236,17 +273,29 @@ impl DeviceRates {
             .bandwidth
             .filter(|b| b.0.is_finite() && b.0 > 0.0)
             .ok_or_else(|| SpeedError::NoBandwidth(d.name.clone()))?;
-        let compute = d
+        let mut compute = d
             .fp16
             .or(d.bf16)
             .or_else(|| cal.apple_compute(&d.name, d.gpu_cores))
             .or_else(|| d.cpu.as_ref().map(|c| c.peak()));
+        let mut compute_note = None;
+        let path = d
+            .architecture
+            .as_deref()
+            .and_then(|a| tensor_rate_fraction(a).map(|f| (a, f)));
+        if let (Some(c), Some((arch, f)), true) = (compute, path, d.fp16.or(d.bf16).is_some()) {
+            compute = Some(FlopsPerSecond(c.0 * f));
+            compute_note = Some(format!(
+                "{arch}: llama.cpp's mma.sync kernels reach {f:.2} of the datasheet tensor rate (llama_cpp_tensor_paths.toml)"
+            ));
+        }
         Ok(DeviceRates {
             label: d.name.clone(),
             backend,
             class: super::device_class(d.kind),
             bandwidth,
             compute,
+            compute_note,
         })
     }
 
