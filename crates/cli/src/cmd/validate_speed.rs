@@ -78,8 +78,37 @@ pub fn run(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
     );
     println!("{t}");
     render::print_skipped(&rep.skipped);
+    print_by_class(&rep.by_class);
     println!("{}", rep.summary.line());
     Ok(())
+}
+
+/// The residual tables: one per dimension, a line per group.
+fn print_by_class(tables: &[benchmarks::ClassTable]) {
+    println!(
+        "residuals by class (error = (predicted − published) ÷ published; + = predicted too fast)"
+    );
+    let mut t = render::table(&[
+        "dimension",
+        "class",
+        "rows",
+        "median error",
+        "median |error|",
+        "p90 |error|",
+    ]);
+    for tab in tables {
+        for (i, g) in tab.groups.iter().enumerate() {
+            t.add_row(vec![
+                comfy_table::Cell::new(if i == 0 { tab.dimension.as_str() } else { "" }),
+                comfy_table::Cell::new(&g.class),
+                render::right(g.rows),
+                render::right(format!("{:+.1}%", g.median_err_pct)),
+                render::right(format!("{:.1}%", g.median_abs_err_pct)),
+                render::right(format!("{:.1}%", g.p90_abs_err_pct)),
+            ]);
+        }
+    }
+    println!("{t}");
 }
 
 /// Fit the calibration constants on `file` and print the new

@@ -32,7 +32,7 @@ pub const POWER_CSV: &str = include_str!("../../data/power.csv");
 pub const PRICES_CSV: &str = include_str!("../../data/prices.csv");
 
 /// One-paragraph statement of the method, for `--explain`.
-pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation = wait + (stream − wait) × duty (wait: 0.15 for GPUs and other devices, 0.80 for Apple chips, whose draw barely changes with the model), duty = the share of each token's time the device streams weights in the speed model (the rest is per-token overhead, links and other devices' turns); prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
+pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(prefill, wait 0.08 + j_per_gb 0.525 J/GB × the GB/s it streams ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it); Apple chips, whose draw barely changes with the model: apple_wait 0.80 + (stream 1.10 − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
 
 /// Why a power or cost figure could not be produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,8 +86,12 @@ pub struct PsuRule {
 /// Utilisation: the fraction of a device's rating it adds at the wall.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Utilisation {
-    /// While streaming weights in decode.
+    /// An Apple chip's utilisation while it streams weights in decode.
     pub stream: f64,
+    /// Whole-system energy per gigabyte a non-Apple device streams in
+    /// decode (DRAM reads, the cores that dequantize and multiply them, the
+    /// host feeding it), joules per GB.
+    pub j_per_gb: f64,
     /// While waiting (overhead, links, other devices' turns): discrete
     /// GPUs and other non-Apple devices.
     pub wait: f64,
@@ -95,7 +99,8 @@ pub struct Utilisation {
     /// cores prepare every token, so a Mac's draw barely changes between
     /// busy and streaming.
     pub apple_wait: f64,
-    /// During prefill.
+    /// During prefill (full load); also the ceiling of a non-Apple
+    /// device's decode utilisation.
     pub prefill: f64,
     /// Apple chips: rating per GPU core, watts.
     pub apple_w_per_gpu_core: f64,
@@ -160,6 +165,7 @@ impl PowerModel {
         let nonneg = [
             ("utilisation.stream", u.stream),
             ("utilisation.wait", u.wait),
+            ("utilisation.j_per_gb", u.j_per_gb),
             ("utilisation.apple_wait", u.apple_wait),
             ("utilisation.prefill", u.prefill),
             ("utilisation.apple_w_per_gpu_core", u.apple_w_per_gpu_core),

@@ -46,11 +46,14 @@ pub struct DeviceLoad {
     pub gpu_cores: Option<u32>,
     /// Share of each decoded token's time it streams weights, 0..=1.
     pub duty: f64,
+    /// Bytes it reads per second in decode (weights, active experts, KV),
+    /// GB/s: its bytes per token ÷ the whole token time of the setup.
+    pub stream_gbs: f64,
 }
 
 impl DeviceLoad {
     /// From a catalog device.
-    pub fn from_device(d: &Device, count: u32, duty: f64) -> DeviceLoad {
+    pub fn from_device(d: &Device, count: u32, duty: f64, stream_gbs: f64) -> DeviceLoad {
         DeviceLoad {
             name: d.name.clone(),
             kind: d.kind,
@@ -61,6 +64,11 @@ impl DeviceLoad {
                 duty.clamp(0.0, 1.0)
             } else {
                 1.0
+            },
+            stream_gbs: if stream_gbs.is_finite() {
+                stream_gbs.max(0.0)
+            } else {
+                0.0
             },
         }
     }
@@ -144,17 +152,25 @@ pub fn wall_power(
     for l in loads {
         let r = l.rating(m)?;
         let (util, how) = match phase {
-            Phase::Decode => {
-                let wait = if l.kind == DeviceKind::AppleSoc {
-                    u.apple_wait
-                } else {
-                    u.wait
-                };
+            Phase::Decode if l.kind == DeviceKind::AppleSoc => {
+                let wait = u.apple_wait;
                 (
                     wait + (u.stream - wait) * l.duty,
                     format!(
-                        "{wait:.2} wait + ({:.2} stream − {wait:.2}) × {:.2} duty",
+                        "{wait:.2} apple_wait + ({:.2} stream − {wait:.2}) × {:.2} duty",
                         u.stream, l.duty
+                    ),
+                )
+            }
+            Phase::Decode => {
+                // Clocked up and waiting, plus the energy of every byte it
+                // streams; never above its full-load (prefill) utilisation.
+                let raw = u.wait + u.j_per_gb * l.stream_gbs / r.0;
+                (
+                    raw.min(u.prefill),
+                    format!(
+                        "min({:.2} prefill, {:.2} wait + {:.3} J/GB × {:.0} GB/s streamed ÷ {:.0} W)",
+                        u.prefill, u.wait, u.j_per_gb, l.stream_gbs, r.0
                     ),
                 )
             }
@@ -228,11 +244,17 @@ pub fn psu_size(m: &PowerModel, loads: &[DeviceLoad]) -> Option<Watts> {
     Some(Watts(size))
 }
 
-/// The share of each decoded token's time every device of `p` spends
-/// streaming weights (or computing, whichever is longer), at `depth`: its
-/// memory term ÷ the whole decode time. In a layer split each GPU waits for
-/// the others; a small model spends much of its time in fixed overhead.
-pub fn decode_duty(p: &WorkSplit, depth: u64, cal: &Calibration) -> Result<Vec<f64>, SpeedError> {
+/// Per device share of `p` in decode at `depth`: the share of each token's
+/// time it spends streaming weights (or computing, whichever is longer) —
+/// its memory term ÷ the whole decode time — and the bytes it reads per
+/// second (its bytes per token ÷ the whole decode time), GB/s. In a layer
+/// split each GPU waits for the others; a small model spends much of its
+/// time in kernel launches.
+pub fn decode_duty(
+    p: &WorkSplit,
+    depth: u64,
+    cal: &Calibration,
+) -> Result<Vec<(f64, f64)>, SpeedError> {
     let total = decode(p, depth, cal)?.seconds.0;
     let g = &cal.global;
     Ok(p.devices
@@ -241,18 +263,21 @@ pub fn decode_duty(p: &WorkSplit, depth: u64, cal: &Calibration) -> Result<Vec<f
             let (k, _) = cal.class(d.device.backend, d.device.class);
             let bw = d.device.bandwidth.0 * k.bw_eff;
             if !(bw > 0.0 && total > 0.0) {
-                return 1.0;
+                return (1.0, 0.0);
             }
+            let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
+            let kv_bytes = d.kv_bytes_per_token * depth as f64;
             let dense = d.dense_bytes.0 as f64 / bw;
-            let experts =
-                d.expert_bytes.0 as f64 * d.expert_active_fraction / (bw * g.expert_read_eff);
-            let kv = d.kv_bytes_per_token * depth as f64 * g.kv_read_factor / bw;
+            let experts = active_experts / (bw * g.expert_read_eff);
+            let kv = kv_bytes * g.kv_read_factor / bw;
             let compute = d
                 .device
                 .compute
                 .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
                 .unwrap_or(0.0);
-            ((dense + experts + kv).max(compute) / total).clamp(0.0, 1.0)
+            let duty = ((dense + experts + kv).max(compute) / total).clamp(0.0, 1.0);
+            let bytes = d.dense_bytes.0 as f64 + active_experts + kv_bytes;
+            (duty, bytes / total / 1e9)
         })
         .collect())
 }
@@ -271,7 +296,7 @@ pub fn loads_for(
         .devices
         .iter()
         .map(|(d, n)| {
-            let mine: Vec<f64> = p
+            let mine: Vec<(f64, f64)> = p
                 .devices
                 .iter()
                 .zip(&duty)
@@ -279,12 +304,10 @@ pub fn loads_for(
                 .map(|(_, &x)| x)
                 .collect();
             // A device the placement does not use (nothing on it) only waits.
-            let mean = if mine.is_empty() {
-                0.0
-            } else {
-                mine.iter().sum::<f64>() / mine.len() as f64
-            };
-            DeviceLoad::from_device(d, *n, mean)
+            let k = mine.len().max(1) as f64;
+            let mean_duty = mine.iter().map(|x| x.0).sum::<f64>() / k;
+            let mean_gbs = mine.iter().map(|x| x.1).sum::<f64>() / k;
+            DeviceLoad::from_device(d, *n, mean_duty, mean_gbs)
         })
         .collect())
 }

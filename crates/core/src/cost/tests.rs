@@ -6,14 +6,16 @@ fn model() -> &'static PowerModel {
     PowerModel::embedded().expect("embedded power model parses")
 }
 
-fn gpu(tdp: f64, n: u32, duty: f64) -> DeviceLoad {
+/// A discrete GPU of `tdp` watts that streams `gbs` GB/s in decode.
+fn gpu(tdp: f64, n: u32, gbs: f64) -> DeviceLoad {
     DeviceLoad {
         name: "test GPU".into(),
         kind: DeviceKind::Gpu,
         count: n,
         tdp: Some(Watts(tdp)),
         gpu_cores: None,
-        duty,
+        duty: (gbs / 1000.0).min(1.0),
+        stream_gbs: gbs,
     }
 }
 
@@ -28,20 +30,22 @@ fn embedded_model_parses_and_has_sourced_defaults() {
 }
 
 #[test]
-fn power_rises_with_duty_tdp_and_count_and_prefill_is_highest() {
+fn power_rises_with_streamed_bytes_tdp_and_count_and_prefill_is_highest() {
     let m = model();
     let w = |l: DeviceLoad, p: Phase| wall_power(m, &[l], p).unwrap().wall.0;
-    assert!(w(gpu(450.0, 1, 0.2), Phase::Decode) < w(gpu(450.0, 1, 0.8), Phase::Decode));
-    assert!(w(gpu(170.0, 1, 0.8), Phase::Decode) < w(gpu(450.0, 1, 0.8), Phase::Decode));
-    assert!(w(gpu(450.0, 1, 0.8), Phase::Decode) < w(gpu(450.0, 2, 0.8), Phase::Decode));
-    assert!(w(gpu(450.0, 1, 0.8), Phase::Decode) <= w(gpu(450.0, 1, 0.8), Phase::Prefill));
-    // Never below the idle machine.
+    assert!(w(gpu(450.0, 1, 200.0), Phase::Decode) < w(gpu(450.0, 1, 800.0), Phase::Decode));
+    assert!(w(gpu(170.0, 1, 300.0), Phase::Decode) < w(gpu(450.0, 1, 300.0), Phase::Decode));
+    assert!(w(gpu(450.0, 1, 800.0), Phase::Decode) < w(gpu(450.0, 2, 800.0), Phase::Decode));
+    assert!(w(gpu(450.0, 1, 800.0), Phase::Decode) <= w(gpu(450.0, 1, 800.0), Phase::Prefill));
+    // Never below the idle machine, never above full load.
     assert!(w(gpu(450.0, 1, 0.0), Phase::Decode) >= m.base.pc_idle_w);
+    let ceiling = m.base.pc_idle_w + 450.0 * m.utilisation.prefill / m.psu.efficiency;
+    assert!((w(gpu(450.0, 1, 1e6), Phase::Decode) - ceiling).abs() < 1e-9);
 }
 
 #[test]
 fn terms_add_up_to_the_total() {
-    let e = wall_power(model(), &[gpu(450.0, 2, 0.5)], Phase::Decode).unwrap();
+    let e = wall_power(model(), &[gpu(450.0, 2, 500.0)], Phase::Decode).unwrap();
     let sum: f64 = e.terms.iter().map(|t| t.watts.0).sum();
     assert!((sum - e.wall.0).abs() < 1e-9);
     assert_eq!(e.host, Host::Pc);
@@ -138,7 +142,7 @@ fn psu_sizing_rounds_up_to_a_standard_rating() {
     // 450 + 125 host = 575 W ÷ 0.8 = 719 → 750 W.
     assert_eq!(psu_size(m, &[gpu(450.0, 1, 1.0)]), Some(Watts(750.0)));
     // 2 × 450 + 125 = 1025 ÷ 0.8 = 1281 → 1300 W.
-    assert_eq!(psu_size(m, &[gpu(450.0, 2, 1.0)]), Some(Watts(1300.0)));
+    assert_eq!(psu_size(m, &[gpu(450.0, 2, 1000.0)]), Some(Watts(1300.0)));
 }
 
 #[test]
@@ -146,7 +150,7 @@ fn apple_chips_are_rated_per_gpu_core_and_have_no_atx_supply() {
     let m = model();
     let set = resolve_set(Catalog::embedded().unwrap(), &["mac-studio-m3-ultra-256"]).unwrap();
     let (d, n) = &set.devices[0];
-    let l = DeviceLoad::from_device(d, *n, 0.9);
+    let l = DeviceLoad::from_device(d, *n, 0.9, 700.0);
     let r = l.rating(m).unwrap();
     assert!((r.0 - m.utilisation.apple_w_per_gpu_core * 80.0).abs() < 1e-9);
     assert_eq!(psu_size(m, std::slice::from_ref(&l)), None);
@@ -157,7 +161,7 @@ fn apple_chips_are_rated_per_gpu_core_and_have_no_atx_supply() {
 fn a_device_without_rating_is_an_error_not_a_guess() {
     let l = DeviceLoad {
         tdp: None,
-        ..gpu(0.0, 1, 1.0)
+        ..gpu(0.0, 1, 1000.0)
     };
     assert!(matches!(
         wall_power(model(), &[l], Phase::Decode),

@@ -168,6 +168,7 @@ pub(super) fn for_llama_cpp(
             class: DeviceClass::Cpu,
             bandwidth: bw,
             compute: typical_host(cal).and_then(|d| d.compute),
+            compute_note: None,
         }),
         // No CPU named or measured: a typical desktop, said out loud.
         (None, None) => typical_host(cal).inspect(|d| {
@@ -177,11 +178,13 @@ pub(super) fn for_llama_cpp(
             ));
         }),
     };
-    let mut devices = vec![host];
+    let typical = typical_host(cal);
+    let mut devices = vec![host.map(|h| with_cpu_compute(h, typical.as_ref(), &mut assumed))];
     for d in &hw.devices {
         devices.push(
             d.as_ref()
-                .and_then(|d| DeviceRates::from_device(d, s.backend, cal).ok()),
+                .and_then(|d| DeviceRates::from_device(d, s.backend, cal).ok())
+                .map(|r| with_cpu_compute(r, typical.as_ref(), &mut assumed)),
         );
     }
     let link = host_link(req);
@@ -209,6 +212,33 @@ pub(super) fn host_link(req: &Request<'_>) -> BytesPerSecond {
             .find_map(|d| d.interconnect.pcie_bandwidth())
             .unwrap_or(BytesPerSecond::gbps(speed::DEFAULT_LINK_GBS))
     })
+}
+
+/// A CPU memory platform the catalog gives no cores or clock for (e.g.
+/// "12-channel DDR5-4800 (EPYC 9004, per socket)") still multiplies in
+/// prefill: it gets the typical desktop CPU's vector rate, said out loud
+/// (in `assumed` and in the prefill term), instead of no prefill estimate.
+fn with_cpu_compute(
+    mut r: DeviceRates,
+    typical: Option<&DeviceRates>,
+    assumed: &mut Option<String>,
+) -> DeviceRates {
+    if r.class != DeviceClass::Cpu || r.compute.is_some() {
+        return r;
+    }
+    let Some(t) = typical.filter(|t| t.compute.is_some()) else {
+        return r;
+    };
+    r.compute = t.compute;
+    let note = format!(
+        "no CPU cores or clock in the catalog for {}: assumed the compute of {} for its prefill; name the CPU with --gpu '<gpu> + <cpu>'",
+        r.label, t.label
+    );
+    r.compute_note = Some(note.clone());
+    if assumed.is_none() {
+        *assumed = Some(note);
+    }
+    r
 }
 
 /// The typical desktop CPU of the catalog, for RAM whose CPU nobody named.

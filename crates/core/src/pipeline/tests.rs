@@ -99,3 +99,29 @@ fn no_ram_given_is_a_warning_not_a_fit() {
     assert!(!matches!(r.verdict, Verdict::Fits { .. }));
     assert!(r.warnings.iter().any(|w| w.contains("--ram")));
 }
+
+#[test]
+fn a_memory_platform_without_cores_still_gets_a_prefill_and_says_what_it_assumed() {
+    let m = Model::from_catalog("deepseek-r1:7b", None, false, MlaTensorLayout::Split).unwrap();
+    let t = Target::named(
+        Catalog::embedded().unwrap(),
+        &["epyc-9004-12ch-ddr5-4800"],
+        Some(crate::units::Bytes::gib(128)),
+    )
+    .unwrap();
+    let r = estimate(&Request::new(
+        &m,
+        &t,
+        RunSettings {
+            backend: t.backend,
+            ..RunSettings::default()
+        },
+    ))
+    .unwrap();
+    let sp = r.speed.report().expect("a speed");
+    assert!(sp.prefill.as_ref().is_some_and(|p| p.rate.0 > 0.0));
+    assert!(sp
+        .assumed_cpu
+        .as_deref()
+        .is_some_and(|a| a.contains("no CPU cores or clock")));
+}

@@ -28,6 +28,52 @@ pub const BENCHMARKS_CSV: &str = include_str!("../../data/benchmarks.csv");
 /// ik_llama.cpp, depth tests).
 pub const BENCHMARKS_2026_12_CSV: &str = include_str!("../../data/benchmarks-2026-12.csv");
 
+/// Placement facts some rows leave out of their notes but their source
+/// states elsewhere (each entry with that source); the CSVs stay verbatim.
+pub const NOTES_SUPPLEMENT_TOML: &str = include_str!("../../data/benchmark_notes_supplement.toml");
+
+/// One entry of [`NOTES_SUPPLEMENT_TOML`].
+#[derive(Debug, Clone, serde::Deserialize)]
+struct NotesSupplement {
+    /// The file the row is in (documentation; the other keys match it).
+    #[allow(dead_code)]
+    file: String,
+    hardware: String,
+    quant: String,
+    test: String,
+    tokens_per_s: f64,
+    /// Words appended to the row's notes.
+    add: String,
+    /// Where they come from.
+    #[allow(dead_code)]
+    source: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotesSupplementFile {
+    row: Vec<NotesSupplement>,
+}
+
+/// The supplement for a row, if one matches it.
+fn notes_supplement<'a>(
+    table: &'a [NotesSupplement],
+    hw: &str,
+    quant: &str,
+    test: &str,
+    tps: &str,
+) -> Option<&'a str> {
+    let tps: f64 = tps.parse().unwrap_or(f64::NAN);
+    table
+        .iter()
+        .find(|r| {
+            r.hardware == hw
+                && r.quant == quant
+                && r.test == test
+                && (r.tokens_per_s - tps).abs() < 1e-9
+        })
+        .map(|r| r.add.as_str())
+}
+
 /// Both embedded calibration files, named as in the repository.
 pub const CALIBRATION_FILES: [(&str, &str); 2] = [
     ("crates/core/data/benchmarks.csv", BENCHMARKS_CSV),
@@ -106,6 +152,8 @@ pub struct Prepared {
     pub workload: Workload,
     /// Published tokens per second.
     pub published: f64,
+    /// The engine cell as written.
+    pub engine: String,
 }
 
 impl Prepared {
@@ -171,6 +219,43 @@ pub struct SpeedRow {
     pub predicted: f64,
     /// (predicted − published) ÷ published, in percent.
     pub err_pct: f64,
+    /// The classes the row falls in, one per dimension of [`CLASS_DIMENSIONS`].
+    pub classes: Vec<String>,
+}
+
+/// The dimensions `validate speed` groups its residuals by.
+pub const CLASS_DIMENSIONS: [&str; 7] = [
+    "device class",
+    "devices",
+    "model size",
+    "dense vs MoE",
+    "experts in RAM",
+    "context depth",
+    "engine",
+];
+
+/// One group of rows in a residual table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassResidual {
+    /// The group (e.g. `cuda×discrete_gpu`, `MoE`).
+    pub class: String,
+    /// Rows in it.
+    pub rows: usize,
+    /// Median of the signed error, percent (bias: + = predicted too fast).
+    pub median_err_pct: f64,
+    /// Median |error|, percent.
+    pub median_abs_err_pct: f64,
+    /// 90th-percentile |error|, percent.
+    pub p90_abs_err_pct: f64,
+}
+
+/// The residuals of one dimension, group by group.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassTable {
+    /// The dimension (one of [`CLASS_DIMENSIONS`]).
+    pub dimension: String,
+    /// Its groups, largest first.
+    pub groups: Vec<ClassResidual>,
 }
 
 /// The whole report.
@@ -180,8 +265,131 @@ pub struct SpeedReport {
     pub rows: Vec<SpeedRow>,
     /// Skipped rows.
     pub skipped: Vec<Skipped>,
+    /// Residuals by class, one table per dimension of [`CLASS_DIMENSIONS`].
+    pub by_class: Vec<ClassTable>,
     /// Closing statistics.
     pub summary: Summary,
+}
+
+/// The engine family of an engine cell: the forks and wrappers whose
+/// kernels or defaults differ.
+fn engine_family(engine: &str) -> &'static str {
+    let e = engine.to_ascii_lowercase();
+    if e.contains("ik_llama") {
+        "ik_llama.cpp"
+    } else if e.contains("ollama") {
+        "Ollama"
+    } else if e.contains("lm studio") {
+        "LM Studio"
+    } else if e.contains("rpc") {
+        "llama.cpp RPC"
+    } else if e.contains("llama.cpp") || e.contains("llama-bench") {
+        "llama.cpp"
+    } else {
+        "other"
+    }
+}
+
+/// The classes of a prepared row, in the order of [`CLASS_DIMENSIONS`].
+fn classes_of(p: &Prepared) -> Vec<String> {
+    let w = &p.placement;
+    let gib = (w.model.dense_bytes.0 + w.model.expert_bytes.0) as f64 / (1u64 << 30) as f64;
+    let size = match gib {
+        g if g < 8.0 => "< 8 GiB",
+        g if g < 32.0 => "8-32 GiB",
+        g if g < 128.0 => "32-128 GiB",
+        _ => "≥ 128 GiB",
+    };
+    let moe = if w.model.expert_bytes.0 > 0 {
+        "MoE"
+    } else {
+        "dense"
+    };
+    let gpu = w.devices.iter().any(|d| d.device.class != DeviceClass::Cpu);
+    let ram_experts = w
+        .devices
+        .iter()
+        .any(|d| d.device.class == DeviceClass::Cpu && d.expert_bytes.0 > 0);
+    let in_ram = match (
+        gpu,
+        ram_experts || w.devices.iter().any(|d| d.streamed_over.is_some()),
+    ) {
+        (false, _) => "CPU only",
+        (true, true) => "yes (GPU + RAM)",
+        (true, false) => "no",
+    };
+    let depth = match p.workload {
+        Workload::Generation { n, start } => start + n / 2,
+        Workload::Prompt { n, start } => start + n / 2,
+        Workload::Mixed { pp, tg } => (pp + tg) / 2,
+    };
+    let depth = match depth {
+        d if d < 1024 => "< 1K",
+        d if d < 8192 => "1K-8K",
+        _ => "≥ 8K",
+    };
+    let n = w
+        .devices
+        .iter()
+        .filter(|d| d.device.class != DeviceClass::Cpu)
+        .count();
+    let devices = match n {
+        0 | 1 => "one device",
+        _ => "several GPUs",
+    };
+    vec![
+        format!("{}×{}", p.backend(), p.device_class()),
+        devices.to_string(),
+        size.to_string(),
+        moe.to_string(),
+        in_ram.to_string(),
+        depth.to_string(),
+        engine_family(&p.engine).to_string(),
+    ]
+}
+
+/// Residual tables of `rows`, one per dimension of [`CLASS_DIMENSIONS`].
+pub fn residuals_by_class(rows: &[SpeedRow]) -> Vec<ClassTable> {
+    CLASS_DIMENSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, dim)| {
+            let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+            for r in rows {
+                let Some(c) = r.classes.get(i) else { continue };
+                match groups.iter_mut().find(|(g, _)| g == c) {
+                    Some((_, v)) => v.push(r.err_pct),
+                    None => groups.push((c.clone(), vec![r.err_pct])),
+                }
+            }
+            let mut groups: Vec<ClassResidual> = groups
+                .into_iter()
+                .map(|(class, errs)| {
+                    let s = Summary::of(&errs, 0);
+                    let mut signed = errs.clone();
+                    signed.sort_by(f64::total_cmp);
+                    let m = signed.len();
+                    let median = if m % 2 == 1 {
+                        signed[m / 2]
+                    } else {
+                        (signed[m / 2 - 1] + signed[m / 2]) / 2.0
+                    };
+                    ClassResidual {
+                        class,
+                        rows: m,
+                        median_err_pct: median,
+                        median_abs_err_pct: s.median_abs_err_pct,
+                        p90_abs_err_pct: s.p90_abs_err_pct,
+                    }
+                })
+                .collect();
+            groups.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.class.cmp(&b.class)));
+            ClassTable {
+                dimension: dim.to_string(),
+                groups,
+            }
+        })
+        .collect()
 }
 
 /// Errors reading the CSV itself.
@@ -388,6 +596,8 @@ pub fn prepare(
     let c_tps = col("tokens_per_s")?;
     let c_engine = col("engine")?;
     let c_notes = col("notes").ok();
+    let supplements: NotesSupplementFile = toml::from_str(NOTES_SUPPLEMENT_TOML)
+        .map_err(|e| BenchError::Format(format!("benchmark_notes_supplement.toml: {e}")))?;
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
@@ -412,6 +622,17 @@ pub fn prepare(
             get(c_test)
         );
         let notes_cell = c_notes.map(get).unwrap_or("");
+        let supplement = notes_supplement(
+            &supplements.row,
+            get(c_hw),
+            get(c_quant),
+            get(c_test),
+            get(c_tps),
+        );
+        let notes_cell = match supplement {
+            Some(add) => format!("{notes_cell}; {add}"),
+            None => notes_cell.to_string(),
+        };
         match prepare_row(
             cat,
             cal,
@@ -423,16 +644,24 @@ pub fn prepare(
             get(c_test),
             get(c_tps),
             get(c_engine),
-            notes_cell,
+            &notes_cell,
         ) {
-            Ok((placement, workload, published, interpreted_as)) => out.push(Prepared {
-                line,
-                what,
-                interpreted_as,
-                placement,
-                workload,
-                published,
-            }),
+            Ok((placement, workload, published, mut interpreted_as)) => {
+                if let Some(add) = supplement {
+                    interpreted_as.push_str(&format!(
+                        "; notes supplemented with '{add}' (benchmark_notes_supplement.toml)"
+                    ));
+                }
+                out.push(Prepared {
+                    line,
+                    what,
+                    interpreted_as,
+                    placement,
+                    workload,
+                    published,
+                    engine: get(c_engine).to_string(),
+                });
+            }
             Err(reason) => skipped.push(Skipped { line, what, reason }),
         }
     }
@@ -611,6 +840,20 @@ fn read_flags(notes: &str, hw: &str, backend: Backend) -> RowFlags {
                     f.settings.n_ubatch = n;
                     f.read.push(format!("-ub {n}"));
                     used = 2;
+                }
+            }
+            // An override rule written in prose without its `-ot`
+            // ("blk.3 experts on GPU, rest exps=CPU"): a tensor pattern
+            // naming experts or blocks, `=`, and a buffer type.
+            _ if key.contains('=') && (key.contains("exps") || key.starts_with("blk.")) => {
+                if let Some((pat, buft)) = t.rsplit_once('=') {
+                    if let Some(target) = parse_buft(buft) {
+                        f.args.overrides.push(Override {
+                            pattern: pat.to_string(),
+                            target,
+                        });
+                        f.read.push(format!("-ot {pat}={buft}"));
+                    }
                 }
             }
             _ => {}
@@ -820,7 +1063,7 @@ fn prepare_row(
     let cost = ModelCost::with_settings(&spec, &w, &flags.settings);
     let mem_p = place(&spec, &w, &flags.settings, &mem_gpus, None, &flags.args)
         .map_err(|e| format!("placement: {e}"))?;
-    let placement = bridge::from_memory(&cost, &mem_p, &speed_devices, link, &flags.settings)
+    let mut placement = bridge::from_memory(&cost, &mem_p, &speed_devices, link, &flags.settings)
         .map_err(|e| match e {
             SpeedError::NoBandwidth(ref pool) if pool.starts_with("CPU") => format!(
                 "the placement ({}) keeps blocks or experts in system RAM, but the row names no CPU platform",
@@ -828,6 +1071,23 @@ fn prepare_row(
             ),
             e => e.to_string(),
         })?;
+    // ik_llama.cpp's row-interleaved types (`_R4`, or any type repacked at
+    // load with `-rtr`) have CPU kernels only: the weights held in RAM are
+    // never copied to the GPU for large batches, the CPU multiplies them.
+    let repacked = quant.to_ascii_uppercase().contains("_R4")
+        || notes
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .any(|t| t == "-rtr");
+    if eng.contains("ik_llama")
+        && repacked
+        && placement.devices.iter().any(|d| d.streamed_over.is_some())
+    {
+        for d in &mut placement.devices {
+            d.streamed_over = None;
+        }
+        notes_out
+            .push("repacked (_R4/-rtr) weights in RAM: the CPU multiplies them in prefill".into());
+    }
     if mem_gpus.len() > 1 {
         notes_out.push(format!("{}× layer split", mem_gpus.len()));
     }
@@ -958,6 +1218,7 @@ pub fn validate_files(
                 published: p.published,
                 predicted: pred,
                 err_pct: (pred - p.published) / p.published * 100.0,
+                classes: classes_of(p),
             }),
             Err(e) => skipped.push(Skipped {
                 line: p.line,
@@ -971,9 +1232,11 @@ pub fn validate_files(
     }
     let errs: Vec<f64> = rows.iter().map(|r| r.err_pct).collect();
     let summary = Summary::of(&errs, skipped.len());
+    let by_class = residuals_by_class(&rows);
     Ok(SpeedReport {
         rows,
         skipped,
+        by_class,
         summary,
     })
 }
@@ -981,6 +1244,93 @@ pub fn validate_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn residual_tables_group_every_row_once_per_dimension() {
+        let row = |err_pct: f64, classes: [&str; 7]| SpeedRow {
+            line: 2,
+            what: String::new(),
+            interpreted_as: String::new(),
+            test: "tg128".into(),
+            published: 100.0,
+            predicted: 100.0 + err_pct,
+            err_pct,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+        };
+        let a = [
+            "cuda×discrete_gpu",
+            "one device",
+            "< 8 GiB",
+            "dense",
+            "no",
+            "< 1K",
+            "llama.cpp",
+        ];
+        let b = [
+            "metal×apple_unified",
+            "one device",
+            "≥ 128 GiB",
+            "MoE",
+            "no",
+            "< 1K",
+            "llama.cpp",
+        ];
+        let rows = vec![row(10.0, a), row(-20.0, a), row(30.0, a), row(-5.0, b)];
+        let tables = residuals_by_class(&rows);
+        assert_eq!(tables.len(), CLASS_DIMENSIONS.len());
+        for t in &tables {
+            assert_eq!(t.groups.iter().map(|g| g.rows).sum::<usize>(), rows.len());
+        }
+        // Device class: the three CUDA rows first; signed median +10, |error| median 20.
+        let cuda = &tables[0].groups[0];
+        assert_eq!((cuda.class.as_str(), cuda.rows), ("cuda×discrete_gpu", 3));
+        assert!((cuda.median_err_pct - 10.0).abs() < 1e-9);
+        assert!((cuda.median_abs_err_pct - 20.0).abs() < 1e-9);
+        // One group for a dimension every row shares.
+        assert_eq!(tables[1].groups.len(), 1);
+    }
+
+    #[test]
+    fn every_embedded_row_gets_a_class_in_every_dimension() {
+        let cal = Calibration::embedded().unwrap();
+        let rep = validate_files(&CALIBRATION_FILES, None, cal).unwrap();
+        assert!(rep
+            .rows
+            .iter()
+            .all(|r| r.classes.len() == CLASS_DIMENSIONS.len()));
+        let moe = &rep.by_class[3];
+        assert!(moe.groups.iter().any(|g| g.class == "MoE" && g.rows > 0));
+    }
+
+    #[test]
+    fn every_notes_supplement_matches_one_embedded_row() {
+        let table: NotesSupplementFile = toml::from_str(NOTES_SUPPLEMENT_TOML).unwrap();
+        assert!(!table.row.is_empty());
+        for r in &table.row {
+            let hits: usize = CALIBRATION_FILES
+                .iter()
+                .map(|(_, text)| {
+                    let mut rdr = csv::ReaderBuilder::new()
+                        .flexible(true)
+                        .from_reader(text.as_bytes());
+                    rdr.records()
+                        .filter_map(Result::ok)
+                        .filter(|rec| {
+                            notes_supplement(
+                                std::slice::from_ref(r),
+                                rec.get(0).unwrap_or("").trim(),
+                                rec.get(4).unwrap_or("").trim(),
+                                rec.get(6).unwrap_or("").trim(),
+                                rec.get(7).unwrap_or("").trim(),
+                            )
+                            .is_some()
+                        })
+                        .count()
+                })
+                .sum();
+            assert_eq!(hits, 1, "{} | {} | {}", r.hardware, r.quant, r.test);
+        }
+    }
 
     #[test]
     fn depth_tests_are_read() {
@@ -1024,6 +1374,15 @@ mod tests {
             rules,
             vec![("blk.3.ffn_*", Loc::Gpu(0)), ("exps", Loc::Cpu)]
         );
+        // A rule written in prose without its -ot is still a rule.
+        let bare = read_flags(
+            "-ngl 63; -ub 4096; blk.3 experts on GPU, rest exps=CPU",
+            "",
+            Backend::Cuda,
+        );
+        assert_eq!(bare.args.overrides.len(), 1);
+        assert_eq!(bare.args.overrides[0].pattern, "exps");
+        assert_eq!(bare.args.overrides[0].target, Loc::Cpu);
         // llama-bench's defaults where the row is silent; "ngl 63, fa 1" without dashes.
         let g = read_flags(
             "ngl 63, fa 1, mla 2; n_batch 4096, n_ubatch 512",

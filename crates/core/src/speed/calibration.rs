@@ -62,9 +62,10 @@ pub struct ClassConstants {
     pub bw_eff: f64,
     /// Achieved fraction of peak FP16 FLOP/s in prefill matmuls.
     pub flops_eff: f64,
-    /// Fixed time per decoded token (or per prefill micro-batch) for the
-    /// whole model on this class: kernel launches and synchronisation, in seconds.
-    pub token_overhead_s: f64,
+    /// Launch and synchronisation cost of one graph kernel on this class, in
+    /// seconds; paid once per kernel per decoded token and per prefill
+    /// micro-batch ([`super::ModelCost::kernels_per_token`] kernels).
+    pub kernel_launch_s: f64,
     /// Generation rows this class was fitted on.
     #[serde(default)]
     pub rows_tg: usize,
@@ -152,8 +153,8 @@ impl Calibration {
             let ok = |x: f64| x.is_finite() && x > 0.0 && x <= 1.5;
             if !ok(k.bw_eff)
                 || !ok(k.flops_eff)
-                || k.token_overhead_s.is_nan()
-                || k.token_overhead_s < 0.0
+                || k.kernel_launch_s.is_nan()
+                || k.kernel_launch_s < 0.0
             {
                 return Err(SpeedError::Calibration(format!(
                     "{}×{}: efficiencies must be in (0, 1.5] and overheads ≥ 0",
@@ -220,7 +221,8 @@ impl Calibration {
         for k in &mut self.classes {
             r4(&mut k.bw_eff);
             r4(&mut k.flops_eff);
-            r6(&mut k.token_overhead_s);
+            // Microsecond-scale: keep three significant digits of it.
+            k.kernel_launch_s = (k.kernel_launch_s * 1e9).round() / 1e9;
         }
     }
 
@@ -241,7 +243,7 @@ impl Calibration {
                 match (i - GLOBALS) % 3 {
                     0 => k.bw_eff,
                     1 => k.flops_eff,
-                    _ => k.token_overhead_s,
+                    _ => k.kernel_launch_s,
                 }
             }
         }
@@ -259,7 +261,7 @@ impl Calibration {
                 match (i - GLOBALS) % 3 {
                     0 => k.bw_eff = v,
                     1 => k.flops_eff = v,
-                    _ => k.token_overhead_s = v,
+                    _ => k.kernel_launch_s = v,
                 }
             }
         }
@@ -278,7 +280,9 @@ impl Calibration {
             _ => match (i - GLOBALS) % 3 {
                 0 => (0.1, 0.95),
                 1 => (0.02, 1.0),
-                _ => (1e-6, 2e-2),
+                // From a CUDA-graph replay (~0.1 µs a node) to an
+                // unbatched launch with a host synchronisation (~50 µs).
+                _ => (1e-7, 5e-5),
             },
         }
     }
@@ -292,7 +296,7 @@ impl Calibration {
             4 => "global.gemm_half_batch".into(),
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
-                let p = ["bw_eff", "flops_eff", "token_overhead_s"][(i - GLOBALS) % 3];
+                let p = ["bw_eff", "flops_eff", "kernel_launch_s"][(i - GLOBALS) % 3];
                 format!("{}×{}.{p}", k.backend, k.device)
             }
         }
@@ -360,7 +364,7 @@ fn prior(i: usize) -> f64 {
         2 => 0.7,
         3 => 2e-4,
         4 => 32.0,
-        _ => [0.7, 0.3, 1e-3][(i - GLOBALS) % 3],
+        _ => [0.7, 0.3, 3e-6][(i - GLOBALS) % 3],
     }
 }
 
@@ -523,7 +527,8 @@ expert_read_eff = {:.4}
 # Fixed latency of one device-to-device hop per token or micro-batch, seconds.
 hop_latency_s = {:.6}
 # Token rows at which a prefill matmul reaches half its large-batch rate
-# (b rows run at b / (b + this)); routed experts get u x used/total rows.
+# on a GPU (b rows run at b / (b + this)); routed experts get u x used/total
+# rows. CPUs use a fixed 4 rows (SIMD dot products, 4-row blocks; not fitted).
 gemm_half_batch = {:.4}
 
 [residuals]
@@ -549,14 +554,15 @@ pp_p90 = {:.4}",
             "
 # {} on {}: bw_eff = achieved fraction of peak memory bandwidth reading
 # weights in decode; flops_eff = achieved fraction of peak FP16 FLOP/s in
-# prefill; token_overhead_s = fixed seconds per token (and per micro-batch)
-# for the whole model (kernel launches, synchronisation).
+# prefill; kernel_launch_s = seconds of launch and synchronisation per graph
+# kernel, paid per token (and per micro-batch) for every kernel of the layers
+# on the device (about 20 a dense layer, 50 a DeepSeek MoE layer).
 [[class]]
 backend = {}
 device = {}
 bw_eff = {:.4}
 flops_eff = {:.4}
-token_overhead_s = {:.6}
+kernel_launch_s = {:.9}
 rows_tg = {}
 rows_pp = {}",
             k.backend,
@@ -565,7 +571,7 @@ rows_pp = {}",
             q(k.device.as_str()),
             k.bw_eff,
             k.flops_eff,
-            k.token_overhead_s,
+            k.kernel_launch_s,
             k.rows_tg,
             k.rows_pp
         );

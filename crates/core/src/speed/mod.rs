@@ -6,7 +6,8 @@
 //! * **decode** (one token): Σ over devices of the bytes read there ÷ the
 //!   effective bandwidth (dense weights, the active share of the routed
 //!   experts, the KV rows up to the current depth) + cross-device transfers
-//!   + a fixed per-token overhead (kernel launches, synchronisation);
+//!   + kernel launches: the model's graph kernels on the device × a per-kernel
+//!     launch and synchronisation cost (grows with layers and ops);
 //! * **prefill** (a prompt): per micro-batch, the larger of FLOPs ÷ effective
 //!   compute and bytes ÷ effective bandwidth on each device, with attention
 //!   FLOPs growing with the context; layer-split GPUs pipeline the

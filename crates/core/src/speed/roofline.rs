@@ -122,7 +122,8 @@ fn decode_seconds(
             .compute
             .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
             .unwrap_or(0.0);
-        let overhead = k.token_overhead_s * d.layer_fraction;
+        let kernels = p.model.kernels_per_token * d.layer_fraction;
+        let overhead = k.kernel_launch_s * kernels;
         total += mem.max(compute) + overhead;
         if explain {
             let name = &d.device.label;
@@ -173,11 +174,13 @@ fn decode_seconds(
                 });
             }
             terms.push(SpeedTerm {
-                label: format!("{name}: fixed per-token overhead"),
+                label: format!("{name}: kernel launches"),
                 formula: format!(
-                    "{:.3} ms × {:.2} of the layers",
-                    k.token_overhead_s * 1e3,
-                    d.layer_fraction
+                    "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
+                    d.layer_fraction,
+                    k.kernel_launch_s * 1e6,
+                    k.backend,
+                    k.device
                 ),
                 seconds: Seconds(overhead),
             });
@@ -254,8 +257,27 @@ fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
     ((1.0 - f_exp) * slow(u) + f_exp * slow(per_expert)) / reference
 }
 
+/// Token rows at which a matmul on `d` reaches half its large-batch rate.
+/// GPUs fill tensor-core tiles of 64–128 rows (the fitted `gemm_half_batch`);
+/// a CPU's SIMD dot products run at the same rate for one row as for many
+/// (a single row is memory-bound, which the memory term already counts), so
+/// it gets [`CPU_GEMM_HALF_BATCH`].
+fn gemm_half_batch(d: &DeviceShare, cal: &Calibration) -> f64 {
+    if d.device.class == super::DeviceClass::Cpu {
+        CPU_GEMM_HALF_BATCH
+    } else {
+        cal.global.gemm_half_batch
+    }
+}
+
+/// See [`gemm_half_batch`]: ggml's CPU matmuls block 4 rows at a time
+/// (its `_R4`/repacked and AMX paths 4–16), so fewer rows than one block
+/// leave part of it idle.
+const CPU_GEMM_HALF_BATCH: f64 = 4.0;
+
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
 fn ubatch_seconds(
+    p: &WorkSplit,
     d: &DeviceShare,
     u: f64,
     s: f64,
@@ -289,14 +311,14 @@ fn ubatch_seconds(
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
         (Some(c), _) => (
-            (mm_flops * batch_penalty(d, u, g.gemm_half_batch) + g.attn_cost * attn_flops)
+            (mm_flops * batch_penalty(d, u, gemm_half_batch(d, cal)) + g.attn_cost * attn_flops)
                 / (c.0 * k.flops_eff),
             (weight_bytes + kv_bytes * g.kv_read_factor) / bw,
         ),
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
         (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
     };
-    let overhead = k.token_overhead_s * d.layer_fraction;
+    let overhead = k.kernel_launch_s * p.model.kernels_per_token * d.layer_fraction;
     let kq_t = if compute_t > 0.0 || mem_t > 0.0 {
         kq_bytes / bw
     } else {
@@ -337,13 +359,13 @@ pub fn prefill(
         .map(|(d, (t, c, m))| SpeedTerm {
             label: format!("{}: micro-batches", d.device.label),
             formula: format!(
-                "Σ max(compute {:.3} s, memory {:.3} s) + per-batch overhead over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
+                "Σ max(compute {:.3} s, memory {:.3} s) + kernel launches over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
                 c,
                 m,
                 cal.global.gemm_half_batch,
                 d.expert_active_fraction,
-                if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" }
-            ),
+                if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" },
+            ) + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();
@@ -406,7 +428,7 @@ fn prefill_core(
             let mut sum = 0.0;
             let mut max = 0.0f64;
             for (j, d) in p.devices.iter().enumerate() {
-                let (t, c, m) = ubatch_seconds(d, u as f64, s, p.flash_attn, cal)?;
+                let (t, c, m) = ubatch_seconds(p, d, u as f64, s, p.flash_attn, cal)?;
                 per_dev[j].0 += t;
                 per_dev[j].1 += c;
                 per_dev[j].2 += m;

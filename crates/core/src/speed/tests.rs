@@ -25,6 +25,7 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         class: DeviceClass::DiscreteGpu,
         bandwidth: BytesPerSecond::gbps(bw_gbs),
         compute: Some(FlopsPerSecond::tflops(tflops)),
+        compute_note: None,
     }
 }
 
@@ -384,4 +385,83 @@ fn moe_prefill_runs_per_expert_batches() {
     let dense = ratio("llama-3-8b");
     assert!(moe > 1.0 && dense > 1.0, "moe {moe} dense {dense}");
     assert!(moe > dense * 1.3, "moe {moe} dense {dense}");
+}
+
+#[test]
+fn kernel_launches_grow_with_layers_and_moe_ops() {
+    // The launch cost is per graph kernel: a 61-layer MoE with MLA runs more
+    // kernels per layer and more layers than a 32-layer dense model, so it
+    // pays more launch time per token on the same device.
+    let r1 = cost("deepseek-r1:671b", "Q4_K_M");
+    let dense = cost("llama-3-8b", "Q4_K_M");
+    assert!(
+        r1.kernels_per_token / r1.n_layer as f64 > dense.kernels_per_token / dense.n_layer as f64
+    );
+    let launches = |m: &ModelCost| {
+        let p = WorkSplit::single_device(m, gpu(1000.0, 100.0));
+        let e = decode(&p, 0, cal()).expect("decode");
+        e.terms
+            .iter()
+            .filter(|t| t.label.ends_with("kernel launches"))
+            .map(|t| t.seconds.0)
+            .sum::<f64>()
+    };
+    assert!(launches(&r1) > 1.5 * launches(&dense));
+    // Half the layers on a device: half its launches.
+    let split = WorkSplit::layer_split(&r1, gpu(1000.0, 100.0), 2, None);
+    let e = decode(&split, 0, cal()).expect("decode");
+    let per_dev: Vec<f64> = e
+        .terms
+        .iter()
+        .filter(|t| t.label.ends_with("kernel launches"))
+        .map(|t| t.seconds.0)
+        .collect();
+    assert_eq!(per_dev.len(), 2);
+    assert!((per_dev[0] + per_dev[1] - launches(&r1)).abs() < 1e-9);
+}
+
+#[test]
+fn cpu_matmuls_do_not_need_big_expert_batches() {
+    // GPU tensor cores need many rows per expert; a CPU's SIMD dot products
+    // do not, so a bigger micro-batch helps R1's prefill on a GPU far more
+    // than on a CPU of the same (compute-bound: 10 TFLOP/s, 4.8 TB/s) balance.
+    let m = cost("r1", "Q4_K_M");
+    let gain = |dev: DeviceRates| {
+        let mut p = WorkSplit::single_device(&m, dev);
+        p.n_batch = 2048;
+        p.n_ubatch = 512;
+        let small = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        p.n_ubatch = 2048;
+        let big = prefill(&p, 2048, 0, cal()).unwrap().seconds.0;
+        small / big
+    };
+    let mut cpu = gpu(4800.0, 10.0);
+    cpu.backend = crate::memory::Backend::Cpu;
+    cpu.class = DeviceClass::Cpu;
+    let on_gpu = gain(gpu(4800.0, 10.0));
+    let on_cpu = gain(cpu);
+    assert!(on_gpu > on_cpu * 1.3, "gpu {on_gpu} cpu {on_cpu}");
+}
+
+#[test]
+fn hopper_prefill_uses_the_share_of_its_tensor_rate_llama_cpp_reaches() {
+    let h100 = catalog_device("h100-pcie-80gb");
+    let a100 = catalog_device("a100-sxm4-80gb");
+    let cat = Catalog::embedded().expect("catalog");
+    let datasheet = resolve(cat, "h100-pcie-80gb")
+        .expect("hardware")
+        .remove(0)
+        .device
+        .fp16;
+    let (c, d) = (
+        h100.compute.expect("h100 rate"),
+        datasheet.expect("datasheet"),
+    );
+    assert!((c.0 / d.0 - 0.5).abs() < 1e-9);
+    assert!(h100
+        .compute_note
+        .as_deref()
+        .is_some_and(|n| n.contains("Hopper")));
+    // Ampere keeps its datasheet rate.
+    assert!(a100.compute_note.is_none());
 }

@@ -70,6 +70,53 @@ pub struct ModelCost {
     /// Bytes of the hidden state handed from one device to the next per token
     /// (n_embd × 4 B, f32 activations).
     pub hidden_bytes: Bytes,
+    /// GPU kernels (graph nodes that launch work) one token's forward pass
+    /// runs, over all layers: see [`kernels_per_layer`]. Each pays the
+    /// backend's launch and synchronisation cost, so a 61-layer MoE pays more
+    /// than a 28-layer dense model.
+    pub kernels_per_token: f64,
+}
+
+/// Kernels of one attention block in llama.cpp's graph (`build_attn` and the
+/// projections around it): norm (2), Q/K/V matmuls (3), RoPE (2), KV-cache
+/// copies (2), attention (1 with flash attention), output matmul (1),
+/// residual add (1). View, reshape and permute nodes launch nothing.
+const ATTN_KERNELS: f64 = 12.0;
+/// Extra kernels of multi-head latent attention (DeepSeek): the low-rank
+/// Q and KV projections with their norms (4 + 2), the absorbed K and V
+/// up-projections (2) and the rope/no-rope concatenation (1).
+const MLA_EXTRA_KERNELS: f64 = 9.0;
+/// Kernels of a dense FFN (`build_ffn`): norm (2), gate and up matmuls (2),
+/// SiLU × up (1–2), down matmul (1), residual add (1).
+const DENSE_FFN_KERNELS: f64 = 8.0;
+/// Kernels of a routed-expert FFN (`build_moe_ffn`): norm (2), router matmul
+/// (1), gating function and bias (2), top-k (argsort + view, 2), weight
+/// gather and normalisation (4), three `mul_mat_id` (3), SiLU × up (2), the
+/// expert-weight multiply (1), the sum of the selected experts (about 6 adds
+/// for 8 experts) and the residual add (1).
+const MOE_FFN_KERNELS: f64 = 24.0;
+
+/// Kernels of layer `il` of `spec` (see [`ATTN_KERNELS`] and the FFN counts).
+fn kernels_per_layer(spec: &ModelSpec, il: u64) -> f64 {
+    let attn = ATTN_KERNELS
+        + if spec.mla.is_some() {
+            MLA_EXTRA_KERNELS
+        } else {
+            0.0
+        };
+    let ffn = match spec.moe {
+        Some(m) if spec.is_moe_layer(il) => {
+            MOE_FFN_KERNELS
+                + if m.n_expert_shared > 0 {
+                    // The shared expert is a dense FFN without its own norm.
+                    DENSE_FFN_KERNELS - 2.0
+                } else {
+                    0.0
+                }
+        }
+        _ => DENSE_FFN_KERNELS,
+    };
+    attn + ffn
 }
 
 impl ModelCost {
@@ -134,6 +181,9 @@ impl ModelCost {
             attn_width: (attn_per_layer * spec.n_layer) as f64,
             attn_heads: (spec.n_head * spec.n_layer) as f64,
             hidden_bytes: Bytes(spec.n_embd * 4),
+            kernels_per_token: (0..spec.n_layer)
+                .map(|il| kernels_per_layer(spec, il))
+                .sum(),
         }
     }
 
@@ -168,8 +218,45 @@ pub struct DeviceRates {
     pub class: DeviceClass,
     /// Peak memory bandwidth (spec sheet).
     pub bandwidth: BytesPerSecond,
-    /// Peak dense FP16 (else BF16) tensor rate; for CPUs the FP32 vector rate.
+    /// Peak dense FP16 (else BF16) tensor rate; for CPUs the FP32 vector
+    /// rate; for an architecture in `llama_cpp_tensor_paths.toml` the share
+    /// of it llama.cpp's kernels can reach.
     pub compute: Option<FlopsPerSecond>,
+    /// Why `compute` is below the datasheet rate, for `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_note: Option<String>,
+}
+
+/// The share of an architecture's datasheet tensor rate llama.cpp's kernels
+/// reach (`data/llama_cpp_tensor_paths.toml`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct TensorPath {
+    name: String,
+    tensor_rate_fraction: f64,
+    #[allow(dead_code)]
+    source: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TensorPaths {
+    architecture: Vec<TensorPath>,
+}
+
+/// The embedded table of tensor paths.
+pub const TENSOR_PATHS_TOML: &str = include_str!("../../data/llama_cpp_tensor_paths.toml");
+
+/// The fraction for `architecture`, if the table names it.
+fn tensor_rate_fraction(architecture: &str) -> Option<f64> {
+    static TABLE: std::sync::OnceLock<Vec<TensorPath>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        toml::from_str::<TensorPaths>(TENSOR_PATHS_TOML)
+            .map(|t| t.architecture)
+            .unwrap_or_default()
+    });
+    t.iter()
+        .find(|a| a.name.eq_ignore_ascii_case(architecture.trim()))
+        .map(|a| a.tensor_rate_fraction)
+        .filter(|f| *f > 0.0 && *f <= 1.0)
 }
 
 impl DeviceRates {
@@ -186,17 +273,29 @@ impl DeviceRates {
             .bandwidth
             .filter(|b| b.0.is_finite() && b.0 > 0.0)
             .ok_or_else(|| SpeedError::NoBandwidth(d.name.clone()))?;
-        let compute = d
+        let mut compute = d
             .fp16
             .or(d.bf16)
             .or_else(|| cal.apple_compute(&d.name, d.gpu_cores))
             .or_else(|| d.cpu.as_ref().map(|c| c.peak()));
+        let mut compute_note = None;
+        let path = d
+            .architecture
+            .as_deref()
+            .and_then(|a| tensor_rate_fraction(a).map(|f| (a, f)));
+        if let (Some(c), Some((arch, f)), true) = (compute, path, d.fp16.or(d.bf16).is_some()) {
+            compute = Some(FlopsPerSecond(c.0 * f));
+            compute_note = Some(format!(
+                "{arch}: llama.cpp's mma.sync kernels reach {f:.2} of the datasheet tensor rate (llama_cpp_tensor_paths.toml)"
+            ));
+        }
         Ok(DeviceRates {
             label: d.name.clone(),
             backend,
             class: super::device_class(d.kind),
             bandwidth,
             compute,
+            compute_note,
         })
     }
 
@@ -217,7 +316,7 @@ impl DeviceRates {
 pub struct DeviceShare {
     /// The device.
     pub device: DeviceRates,
-    /// Fraction of the transformer blocks it runs (scales the fixed per-token overhead).
+    /// Fraction of the transformer blocks it runs (scales the kernel launches it pays).
     pub layer_fraction: f64,
     /// Non-expert weight bytes held and read per token here.
     pub dense_bytes: Bytes,
@@ -322,7 +421,8 @@ impl WorkSplit {
     }
 
     /// llama.cpp's default `-sm layer` over `n` identical GPUs: each holds
-    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches pipeline.
+    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches of a
+    /// dense model pipeline (an MoE's do not: its expert matmuls sync the host).
     /// `link` is the GPU-to-GPU bandwidth (`None`: PCIe 4.0 x16).
     pub fn layer_split(
         model: &ModelCost,
@@ -350,7 +450,13 @@ impl WorkSplit {
                 bytes_per_token: model.hidden_bytes,
             })
             .collect();
-        Self::new(model, devices, links, n > 1)
+        // MoE: no overlap (see `bridge::from_memory`: mul_mat_id syncs the host).
+        Self::new(
+            model,
+            devices,
+            links,
+            n > 1 && model.expert_bytes == Bytes::ZERO,
+        )
     }
 
     /// `-ngl N` partial offload: the last `gpu_layers` blocks on `gpu`, the

@@ -249,7 +249,10 @@ pub fn validate(
         let own = sp.decode_first().rate;
         let pred_j = energy_per_token(pw.wall, TokensPerSecond(tps)).map_or(f64::NAN, |j| j.0);
         let own_j = energy_per_token(pw.wall, own).map_or(f64::NAN, |j| j.0);
-        let duty: Vec<String> = loads.iter().map(|l| format!("{:.2}", l.duty)).collect();
+        let duty: Vec<String> = loads
+            .iter()
+            .map(|l| format!("{:.2} ({:.0} GB/s)", l.duty, l.stream_gbs))
+            .collect();
         rows.push(PowerRow {
             line,
             interpreted_as: format!(
