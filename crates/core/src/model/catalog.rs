@@ -37,6 +37,17 @@ pub struct CatalogEntry {
     /// A caveat about the Ollama tags.
     #[serde(default)]
     pub ollama_note: Option<String>,
+    /// Where the Ollama tag names were seen (ollama/ollama repository files,
+    /// ollama.com pages); tags seen only in third-party files say so.
+    #[serde(default)]
+    pub ollama_source: Option<String>,
+    /// Download size of the default tag (the first of `ollama`) as Ollama
+    /// publishes it, in GB (10^9 bytes).
+    #[serde(default)]
+    pub ollama_size_gb: Option<f64>,
+    /// Where `ollama_size_gb` was seen.
+    #[serde(default)]
+    pub ollama_size_source: Option<String>,
     /// Other spellings people type.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -459,6 +470,80 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every Ollama tag list says where its names were seen, and a published
+    /// size says where it was seen.
+    #[test]
+    fn ollama_tags_and_sizes_are_sourced() {
+        for e in catalog() {
+            if !e.ollama.is_empty() {
+                assert!(
+                    e.ollama_source.as_deref().is_some_and(|s| !s.is_empty()),
+                    "{}: tags without a source",
+                    e.id
+                );
+            }
+            if e.ollama_size_gb.is_some() {
+                assert!(!e.ollama.is_empty(), "{}: a size without a tag", e.id);
+                assert!(e.ollama_size_source.is_some(), "{}", e.id);
+            }
+        }
+    }
+
+    /// Ollama's published size of each default tag against canirun's weights
+    /// at that tag's quantization (Q4_K_M where Ollama's quantization was not
+    /// seen: the one canirun then assumes), plus the vision projector Ollama
+    /// ships in the same model (kept at 16 bits: `params_vision` x 2 bytes).
+    /// Tolerance: 3% (per-tensor type choices canirun does not know, GGUF
+    /// metadata) plus half a unit in the last digit Ollama prints.
+    #[test]
+    fn ollama_published_sizes_match_the_weights() {
+        use crate::model::MlaTensorLayout;
+        use crate::quant::{weights, Quant};
+        let mut checked = 0;
+        let mut lines = Vec::new();
+        let mut bad = Vec::new();
+        for e in catalog() {
+            let Some(gb) = e.ollama_size_gb else { continue };
+            let q = match e.ollama_quant.as_deref() {
+                Some("unverified") | None => "Q4_K_M",
+                Some(q) => q,
+            };
+            let quant = Quant::parse(q).unwrap_or_else(|err| panic!("{}: {q}: {err}", e.id));
+            let w = weights(&e.spec(), &quant, MlaTensorLayout::Split).total().0 as f64;
+            let vision = e.params_vision.unwrap_or(0) as f64 * 2.0;
+            let ours = (w + vision) / 1e9;
+            let printed = e.ollama_size_source.as_deref().unwrap_or("");
+            // Ollama prints 2-3 significant digits; exact byte counts have none.
+            let half_ulp = if gb.fract() == 0.0 {
+                0.5
+            } else if (gb * 10.0).fract().abs() < 1e-9 {
+                0.05
+            } else {
+                0.0005
+            };
+            let tol = 0.03 * gb + half_ulp;
+            let err = ours - gb;
+            lines.push(format!(
+                "{:<32} {:<8} published {:>8.3} GB  canirun {:>8.3} GB  ({:+.1}%)",
+                e.id,
+                q,
+                gb,
+                ours,
+                err / gb * 100.0
+            ));
+            if err.abs() > tol {
+                bad.push(format!(
+                    "{}: {q} {ours:.3} GB vs Ollama {gb} GB ({printed})",
+                    e.id
+                ));
+            }
+            checked += 1;
+        }
+        println!("{}", lines.join("\n"));
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+        assert!(checked >= 20, "only {checked} sizes");
     }
 
     #[test]

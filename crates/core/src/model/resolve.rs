@@ -286,6 +286,24 @@ mod tests {
         ] {
             assert_eq!(id(tag), want, "{tag}");
         }
+        // Names Ollama does not publish for local download still resolve, as
+        // aliases, never as Ollama tags (no Ollama default quantization).
+        for name in ["kimi-k2", "kimi-k2:1t-cloud", "glm4.5", "deepseek-v3.2"] {
+            let r = resolve(name).unwrap_or_else(|err| panic!("{name}: {err}"));
+            assert!(!r.via_ollama_tag, "{name} is not an Ollama library tag");
+        }
+        // Tags the ollama/ollama repository itself uses.
+        for (tag, want) in [
+            ("qwen3:30b", "qwen3-30b-a3b"),
+            ("qwen3:235b", "qwen3-235b-a22b"),
+            ("llama2", "llama-2-7b"),
+            ("llama3", "llama-3-8b"),
+            ("llama4:maverick", "llama-4-maverick"),
+        ] {
+            let r = resolve(tag).unwrap();
+            assert_eq!(r.entry.id, want, "{tag}");
+            assert!(r.via_ollama_tag, "{tag}");
+        }
         // A tag with its quantization keeps it.
         let r = resolve("gemma3:27b-it-q4_K_M").unwrap();
         assert_eq!(r.entry.id, "gemma-3-27b");
