@@ -18,7 +18,7 @@ use super::{
     Backend, FlashAttn, MemoryBreakdown, MlaCache, OutputRows, Part, ResolvedSettings, RunSettings,
     SettingsError, Term, CACHE_TYPES,
 };
-use crate::model::ModelSpec;
+use crate::model::{Arch, ModelSpec};
 use crate::quant::{GgmlType, Weights};
 use crate::units::Bytes;
 use serde::Deserialize;
@@ -309,7 +309,11 @@ const TOKEN_INPUTS: &str = "token ids + positions";
 /// - without flash attention the KQ score matrix (cells × tokens × heads, F32)
 ///   dominates; softmax runs in place on it;
 /// - the dense feed-forward holds gate, up and activation (3 × n_ff) next to
-///   four hidden-size tensors per token.
+///   four hidden-size tensors per token;
+/// - the MoE feed-forward holds the largest of its op-order points (gate + up +
+///   activation of the used experts, or activation + down outputs, ...) next to
+///   the same four hidden-size tensors (checked on gpt-oss and Llama 4 widths);
+/// - a feed-forward kind that only the last layer has runs on the output rows.
 fn build_stages(
     m: &ModelSpec,
     s: &RunSettings,
@@ -336,11 +340,25 @@ fn build_stages(
             per_stream * t * mask_elem,
         ));
     }
-    let per_tok = |label: &str, floats: u64| -> (String, u64) {
+    let per_rows = |label: &str, floats: u64, rows: u64| -> (String, u64) {
         (
-            format!("{label}: {floats} × {t} tokens × 4 B"),
-            floats * t * F32,
+            format!("{label}: {floats} × {rows} tokens × 4 B"),
+            floats * rows * F32,
         )
+    };
+    let per_tok = |label: &str, floats: u64| per_rows(label, floats, t);
+    // llama.cpp's builders (llama, qwen2, deepseek2, glm4moe, llama4, gemma3...)
+    // gather the output rows (`inp_out_ids`) before the last layer's
+    // feed-forward, so a feed-forward kind (dense or MoE) that only the last
+    // layer has runs on the n_outputs rows, not on the micro-batch. (gpt-oss
+    // gathers after the layers, but all of its layers are MoE: no difference.)
+    let last = m.n_layer.saturating_sub(1);
+    let ffn_rows = |moe: bool| -> u64 {
+        if (0..last).any(|il| m.is_moe_layer(il) == moe) {
+            t
+        } else {
+            r.n_outputs
+        }
     };
     let h = m.n_head;
     let mut stages = Vec::new();
@@ -393,14 +411,16 @@ fn build_stages(
     // (leading dense blocks, or Llama 4 Maverick's interleaved ones)
     let has_dense = (0..m.n_layer).any(|il| !m.is_moe_layer(il));
     if has_dense {
+        let rows = ffn_rows(false);
         stages.push(Stage {
             after_layers: false,
             name: "feed-forward",
             live: vec![
-                per_tok("gate, up, activation", 3 * m.n_ff),
-                per_tok(
+                per_rows("gate, up, activation", 3 * m.n_ff, rows),
+                per_rows(
                     "hidden-size tensors (residual, attention out, normed, FFN out)",
                     4 * e,
+                    rows,
                 ),
             ],
         });
@@ -408,20 +428,47 @@ fn build_stages(
     if let Some(moe) = m.moe {
         let k = moe.n_expert_used;
         let f = moe.n_ff_exp;
+        let rows = ffn_rows(true);
+        // The used experts' tensors, in llama.cpp's op order (build_moe_ffn) as
+        // ggml-alloc frees them: each is freed after its last consumer, and the
+        // router-weight multiply is in place (MUL may reuse its only parent).
+        // Llama 4 multiplies a k-fold copy of the input by the weights before the
+        // FFN (alive while gate and up are computed); every other arch weights
+        // the down outputs, in place. The down outputs are allocated once gate and
+        // up are freed, next to the activation; the views of the k outputs are
+        // summed into one new hidden-size tensor while the outputs are alive.
+        let weighted_input = if m.arch == Arch::Llama4 { e * k } else { 0 };
+        let (fk, ek) = (f * k, e * k);
+        let points = [
+            ("weighted input, gate, up", weighted_input + 2 * fk),
+            ("gate, up, activation", 3 * fk),
+            ("activation, down outputs", fk + ek),
+            ("down outputs, their sum", ek + e),
+        ];
+        let (what, floats) = points
+            .into_iter()
+            .max_by_key(|(_, fl)| *fl)
+            .expect("four points");
         let mut live = vec![
-            per_tok("residual + normed input", 2 * e),
-            per_tok("router logits, probabilities, selection", 3 * moe.n_expert),
-            per_tok(
-                "routed experts' gate, up, activation (used experts)",
-                3 * f * k,
+            // The same hidden-size footprint as the dense feed-forward.
+            per_rows(
+                "hidden-size tensors (residual, attention out, normed, FFN out)",
+                4 * e,
+                rows,
             ),
-            per_tok(
-                "routed experts' outputs, weighted (used experts)",
-                2 * e * k,
+            per_rows(
+                "router logits, probabilities, selection",
+                3 * moe.n_expert,
+                rows,
+            ),
+            per_rows(
+                &format!("used experts' {what} (largest point)"),
+                floats,
+                rows,
             ),
         ];
         if moe.n_expert_shared > 0 {
-            live.push(per_tok("shared expert output", e));
+            live.push(per_rows("shared expert output", e, rows));
         }
         stages.push(Stage {
             after_layers: false,

@@ -11,6 +11,8 @@ pub fn fixture_spec(fixture: &str) -> Option<ModelSpec> {
         "llama-8b-l4" => ("llama-3.1-8b", 4),
         "deepseek2-r1-l4" => ("deepseek-r1", 4),
         "llama4-scout-l4" => ("llama-4-scout", 4),
+        "glm45air-l2" => ("glm-4.5-air", 2),
+        "gptoss-20b-l4" => ("gpt-oss-20b", 4),
         // gemma-3-1b widths (data/model_configs.csv row gemma-3-1b-it; the fixture keeps
         // llama.cpp's 262144-row text vocabulary): not a catalog model, so spelled out.
         "gemma3-1b" => {
