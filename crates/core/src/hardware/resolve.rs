@@ -652,8 +652,142 @@ pub fn resolve(catalog: &Catalog, input: &str) -> Result<Vec<Resolved>, ResolveE
     }
     split_plus(trimmed)
         .iter()
-        .map(|p| resolve_one(&index, p))
+        .map(|p| resolve_part(&index, p))
         .collect()
+}
+
+/// One part of a set; a CPU model the catalog lacks (or that only matched a
+/// generic memory row by its DDR rate) takes the memory platform of its
+/// catalogued series siblings.
+fn resolve_part(index: &Index, input: &str) -> Result<Resolved, ResolveError> {
+    let r = resolve_one(index, input);
+    let generic = match &r {
+        Ok(x) => {
+            x.device.kind == DeviceKind::CpuPlatform
+                && x.device.cpu.is_none()
+                && x.device.vendor == "CPU platform"
+        }
+        Err(_) => true,
+    };
+    if generic {
+        if let Some(s) = cpu_series_sibling(index, input) {
+            return Ok(s);
+        }
+    }
+    r
+}
+
+/// A CPU model number's series: digit count, first and last digit, letter
+/// suffix (`7965wx` and `7995wx` are Threadripper PRO 7000WX; `9355` and
+/// `9755` EPYC 9005, while `9654` is EPYC 9004).
+fn cpu_series(model: &str) -> Option<(usize, char, char, String)> {
+    let digits: String = model.chars().take_while(char::is_ascii_digit).collect();
+    let suffix = &model[digits.len()..];
+    if !(4..=5).contains(&digits.len())
+        || !suffix.chars().all(|c| c.is_ascii_alphabetic())
+        || suffix.len() > 3
+    {
+        return None;
+    }
+    Some((
+        digits.len(),
+        digits.chars().next()?,
+        digits.chars().last()?,
+        suffix.to_string(),
+    ))
+}
+
+/// A CPU name's product line (words before its model number, without the
+/// brand words people drop) and its model number.
+fn cpu_line_and_model(name: &str) -> Option<(Vec<String>, String)> {
+    let words: Vec<String> = parse_words(name)
+        .words
+        .into_iter()
+        .filter(|t| !t.in_parens)
+        .map(|t| t.text)
+        .collect();
+    let k = words.iter().position(|w| cpu_series(w).is_some())?;
+    let line: Vec<String> = words[..k]
+        .iter()
+        .filter(|w| *w != "ryzen")
+        .cloned()
+        .collect();
+    if line.is_empty()
+        || !line
+            .iter()
+            .any(|w| ["epyc", "threadripper", "xeon"].contains(&w.as_str()))
+    {
+        return None;
+    }
+    Some((line, words[k].clone()))
+}
+
+/// A server/workstation CPU the catalog lacks, resolved to the memory
+/// platform (channels, DDR rate, family) that every catalogued CPU of its
+/// line and series shares (cpu_platforms.csv rows, each with its sources).
+/// Cores come from the name (`24C`); clocks are unknown, so no compute
+/// figure is claimed. None when no sibling exists or siblings disagree.
+fn cpu_series_sibling(index: &Index, input: &str) -> Option<Resolved> {
+    let (count, name) = split_count(input.trim()).ok()?;
+    let (line, model) = cpu_line_and_model(&name)?;
+    let series = cpu_series(&model)?;
+    let siblings: Vec<&Device> = index
+        .catalog
+        .devices()
+        .iter()
+        .filter(|d| {
+            d.kind == DeviceKind::CpuPlatform && d.vendor != "CPU platform" && d.platform.is_some()
+        })
+        .filter(|d| {
+            cpu_line_and_model(&d.name).is_some_and(|(l, m)| {
+                l == line && m != model && cpu_series(&m) == Some(series.clone())
+            })
+        })
+        .collect();
+    let first = *siblings.first()?;
+    let same = |d: &&Device| d.platform == first.platform && d.architecture == first.architecture;
+    if !siblings.iter().all(same) {
+        return None;
+    }
+    let cores = tokenize(&name).iter().find_map(|t| {
+        let n = t.text.strip_suffix('c')?;
+        n.parse::<u32>().ok().filter(|&c| c > 0 && c <= 512)
+    });
+    let plain = name.split('(').next().unwrap_or(&name).trim().to_string();
+    let ids: Vec<&str> = siblings.iter().map(|d| d.id.as_str()).collect();
+    let platform = first.platform?;
+    let mut device = first.clone();
+    device.id = parse_words(&plain)
+        .words
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join("-");
+    device.name = plain.clone();
+    device.cpu = None;
+    device.cpu_cores = cores;
+    device.tdp = None;
+    device.price_usd = None;
+    device.price_note = None;
+    device.aliases = Vec::new();
+    device.notes = Some(format!(
+        "not in the catalog: memory platform of its series ({}) from {}",
+        first.architecture.as_deref().unwrap_or("same line"),
+        ids.join(", ")
+    ));
+    Some(Resolved {
+        input: input.to_string(),
+        device,
+        count,
+        assumptions: vec![format!(
+            "'{plain}' is not in the catalog: read as its series' platform ({} channels × {} MT/s, {}) from {}; cores {}; clocks unknown, so no CPU compute figure of its own",
+            platform.channels,
+            platform.mts,
+            first.architecture.as_deref().unwrap_or("same line"),
+            ids.join(", "),
+            cores.map_or("not stated".to_string(), |c| format!("{c} as stated")),
+        )],
+    })
 }
 
 /// Resolve several names (`--gpu 4090 --gpu 3090`) into one set; the same
@@ -760,6 +894,38 @@ mod tests {
         assert!(!r.assumptions.is_empty());
         let r = one("epyc-9654 768gb");
         assert_eq!(r.device.memory, Some(Bytes::gib(768)));
+    }
+
+    #[test]
+    fn uncatalogued_cpus_take_their_series_platform() {
+        // 7965WX and 7975WX are not in cpu_platforms.csv; 7995WX and 7985WX
+        // (Threadripper PRO 7000WX, 8 channels, DDR5-5200) are.
+        let set = resolve(
+            cat(),
+            "AMD Threadripper PRO 7965WX (24C, 8x DDR5 @4800, 256GB) + NVIDIA RTX A6000 48GB",
+        )
+        .unwrap();
+        assert_eq!(set.len(), 2);
+        let cpu = &set[0].device;
+        assert_eq!(cpu.name, "AMD Threadripper PRO 7965WX");
+        assert_eq!(cpu.kind, DeviceKind::CpuPlatform);
+        assert_eq!(cpu.platform.map(|p| (p.channels, p.mts)), Some((8, 5200)));
+        assert_eq!(cpu.cpu_cores, Some(24));
+        assert!(
+            cpu.cpu.is_none(),
+            "no clock is sourced, so no compute figure"
+        );
+        assert!(set[0].assumptions[0].contains("ryzen-threadripper-pro-7995wx"));
+        // A DDR rate alone no longer makes it a desktop dual-channel platform.
+        let r = one("AMD Threadripper PRO 7975WX (32C, 768GB DDR5-5600)");
+        assert_eq!(r.device.platform.map(|p| p.channels), Some(8));
+        assert_eq!(r.device.cpu_cores, Some(32));
+        // Other series (9xx4 vs 9xx5, 7xx5WX vs 9xx5WX) are not siblings.
+        assert!(resolve(cat(), "AMD Threadripper PRO 3965ZZ").is_err());
+        assert_ne!(
+            one("AMD EPYC 9355").device.id,
+            one("AMD EPYC 9654").device.id
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::quant::{weights, GgmlType, Quant, Weights};
 use crate::units::{Bytes, BytesPerSecond};
 use crate::validate::{Skipped, Summary};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// The calibration set, embedded (a verbatim copy of ../shared/data/benchmarks.csv).
 pub const BENCHMARKS_CSV: &str = include_str!("../../data/benchmarks.csv");
@@ -598,9 +599,11 @@ pub fn prepare(
     let c_notes = col("notes").ok();
     let supplements: NotesSupplementFile = toml::from_str(NOTES_SUPPLEMENT_TOML)
         .map_err(|e| BenchError::Format(format!("benchmark_notes_supplement.toml: {e}")))?;
+    let records: Vec<_> = rdr.records().collect();
+    let described = described_quants(&records, c_model, c_quant, c_size);
     let mut out = Vec::new();
     let mut skipped = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
+    for (i, rec) in records.into_iter().enumerate() {
         let line = i + 2;
         let rec = match rec {
             Ok(r) => r,
@@ -633,20 +636,39 @@ pub fn prepare(
             Some(add) => format!("{notes_cell}; {add}"),
             None => notes_cell.to_string(),
         };
+        // A quant label without its file type or size ("UD-Q4_K_XL (unsloth
+        // dynamic)") names the same file another row of this file describes.
+        let mut quant_cell = get(c_quant).to_string();
+        let mut size_cell = get(c_size).to_string();
+        let mut quant_note = None;
+        if resolve_quant(&quant_cell).is_err() && size_cell.is_empty() {
+            if let Some((q, size, from)) =
+                described.get(&(get(c_model).to_string(), quant_label(&quant_cell)))
+            {
+                quant_note = Some(format!(
+                    "quant '{quant_cell}' read as '{q}' ({size} GiB), the same file as line {from} describes"
+                ));
+                quant_cell = q.clone();
+                size_cell = size.clone();
+            }
+        }
         match prepare_row(
             cat,
             cal,
             get(c_hw),
             get(c_n),
             get(c_model),
-            get(c_quant),
-            get(c_size),
+            &quant_cell,
+            &size_cell,
             get(c_test),
             get(c_tps),
             get(c_engine),
             &notes_cell,
         ) {
             Ok((placement, workload, published, mut interpreted_as)) => {
+                if let Some(n) = quant_note {
+                    interpreted_as.push_str(&format!("; {n}"));
+                }
                 if let Some(add) = supplement {
                     interpreted_as.push_str(&format!(
                         "; notes supplemented with '{add}' (benchmark_notes_supplement.toml)"
@@ -666,6 +688,33 @@ pub fn prepare(
         }
     }
     Ok((out, skipped))
+}
+
+/// A quant cell's label: the text before its parenthetical note.
+fn quant_label(cell: &str) -> String {
+    cell.split('(').next().unwrap_or(cell).trim().to_string()
+}
+
+/// (model cell, quant label) → (quant cell, size cell, line) of the first row
+/// whose quant resolves and that states the file's size: what the file is,
+/// for rows that name it by its label alone.
+fn described_quants(
+    records: &[Result<csv::StringRecord, csv::Error>],
+    c_model: usize,
+    c_quant: usize,
+    c_size: usize,
+) -> HashMap<(String, String), (String, String, usize)> {
+    let mut out = HashMap::new();
+    for (i, rec) in records.iter().enumerate() {
+        let Ok(rec) = rec else { continue };
+        let get = |c: usize| rec.get(c).unwrap_or("").trim();
+        let size_ok = get(c_size).parse::<f64>().is_ok_and(|g| g > 0.0);
+        if size_ok && resolve_quant(get(c_quant)).is_ok() {
+            out.entry((get(c_model).to_string(), quant_label(get(c_quant))))
+                .or_insert_with(|| (get(c_quant).to_string(), get(c_size).to_string(), i + 2));
+        }
+    }
+    out
 }
 
 /// The llama.cpp flags a row states, in its notes or its hardware cell.
@@ -1013,6 +1062,23 @@ fn prepare_row(
                 d.bandwidth = bw;
                 notes_out.push(format!("{} memory as stated: {how}", c.device.id));
             }
+            // A CPU with no clock in the catalog gets the typical desktop
+            // CPU's vector rate for prefill, as the estimate pipeline gives it
+            // (pipeline::speed::with_cpu_compute): validate measures that.
+            if d.compute.is_none() {
+                let typical = hardware::typical_desktop_cpu(cat)
+                    .and_then(|t| DeviceRates::from_device(t, Backend::Cpu, cal).ok())
+                    .filter(|t| t.compute.is_some());
+                if let Some(t) = typical {
+                    let note = format!(
+                        "no CPU cores or clock in the catalog for {}: assumed the compute of {} for its prefill",
+                        d.label, t.label
+                    );
+                    d.compute = t.compute;
+                    d.compute_note = Some(note.clone());
+                    notes_out.push(note);
+                }
+            }
             Ok::<_, String>(d.times(c.count))
         })
         .transpose()?;
@@ -1330,6 +1396,25 @@ mod tests {
                 .sum();
             assert_eq!(hits, 1, "{} | {} | {}", r.hardware, r.quant, r.test);
         }
+    }
+
+    #[test]
+    fn a_quant_label_alone_reads_the_file_another_row_describes() {
+        let csv = "hardware,n_devices,model,params_b,quant,model_size_gib,test,tokens_per_s,engine,version,source,notes,confidence\n\
+NVIDIA H100 80GB HBM3,1,Llama 2 7B,6.74,UD-Q4_K_XL (unsloth dynamic; ftype Q4_K_M),3.8,tg128,100,llama.cpp,1,x,,primary\n\
+NVIDIA H100 80GB HBM3,1,Llama 2 7B,6.74,UD-Q4_K_XL (unsloth dynamic),,tg128,100,llama.cpp,1,x,,primary\n\
+NVIDIA H100 80GB HBM3,1,Llama 2 7B,6.74,UD-Q5_K_XL (unsloth dynamic),,tg128,100,llama.cpp,1,x,,primary\n";
+        let (rows, skipped) = prepare(csv, Calibration::embedded().unwrap()).unwrap();
+        assert_eq!(rows.len(), 2, "{skipped:?}");
+        assert!(rows[1]
+            .interpreted_as
+            .contains("the same file as line 2 describes"));
+        // Same predicted bytes as the row that states the file.
+        let cal = Calibration::embedded().unwrap();
+        assert_eq!(rows[0].predict(cal).unwrap(), rows[1].predict(cal).unwrap());
+        // A label no row describes stays skipped, with the reason.
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].reason.contains("not understood"));
     }
 
     #[test]
