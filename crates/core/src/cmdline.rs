@@ -297,6 +297,14 @@ fn val<T>(flag: &str, v: &str, r: Result<T, flags::ValueError>) -> Result<T, Cmd
     r.map_err(|e| bad(flag, v, &e.0))
 }
 
+/// A count flag's value, within the table's bounds for that flag (none given: any u64).
+fn count_value(def: &FlagDef, flag: &str, v: &str) -> Result<u64, CmdlineError> {
+    match def.kind {
+        ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
+        _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
+    }
+}
+
 /// Apply one llama.cpp flag of the table (as `flag`, with value `v`) to `c`.
 fn apply_llama(
     c: &mut ParsedCommand,
@@ -304,10 +312,7 @@ fn apply_llama(
     flag: &str,
     v: &str,
 ) -> Result<(), CmdlineError> {
-    let count = |v: &str| match def.kind {
-        ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
-        _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
-    };
+    let count = |v: &str| count_value(def, flag, v);
     match def.flag {
         Flag::Model => c.model = Some(v.to_string()),
         Flag::CtxSize => {
@@ -357,10 +362,7 @@ fn apply_server(
     flag: &str,
     v: &str,
 ) -> Result<(), CmdlineError> {
-    let count = |v: &str| match def.kind {
-        ValueKind::Count { min, max } => val(flag, v, flags::parse_count(v, min, max)),
-        _ => val(flag, v, flags::parse_count(v, 0, u64::MAX)),
-    };
+    let count = |v: &str| count_value(def, flag, v);
     match def.flag {
         Flag::MaxModelLen => {
             c.settings.n_ctx = val(flag, v, flags::parse_ctx(v))?;
