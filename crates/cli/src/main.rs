@@ -25,7 +25,10 @@ Examples:
   canirun models                                 the model catalog
   canirun table -c 8192                          VRAM at a glance for every R1 variant
   canirun validate sizes ../shared/data/quant_file_sizes.csv
-  canirun bench                                  time the estimator over the whole catalog
+  canirun bench -- llama-server -m model.gguf -c 8192   start it, measure pp/tg, compare with the prediction
+  canirun bench --url http://127.0.0.1:8080      measure a running llama-server, Ollama or OpenAI-compatible server
+  canirun calibrate                              fit this machine's speed factors from its bench history
+  canirun self-bench                             time the estimator over the whole catalog
   canirun hw                                     what this machine has";
 
 /// Can my hardware run DeepSeek R1? Exact memory, speed and the command to run it.
@@ -58,8 +61,14 @@ pub enum Command {
     /// Compare predictions with published ground truth.
     #[command(subcommand)]
     Validate(cmd::validate::ValidateCmd),
-    /// Time the estimator over the whole catalog × quantizations × contexts.
+    /// Measure a running or started server (pp/tg at depths) next to canirun's prediction; keep it in the history.
     Bench(cmd::bench::BenchArgs),
+    /// The bench runs kept for this machine.
+    History(cmd::history::HistoryArgs),
+    /// Fit this machine's effective bandwidth and compute from its bench history.
+    Calibrate(cmd::calibrate::CalibrateArgs),
+    /// Time the estimator over the whole catalog × quantizations × contexts.
+    SelfBench(cmd::self_bench::SelfBenchArgs),
     /// Setups side by side: fit, speed, power, J/token, electricity, price, break-even vs the API.
     Compare(cmd::compare::CompareArgs),
     /// Hardware: detect this machine, or list the catalog.
@@ -106,6 +115,9 @@ fn main() -> ExitCode {
         Some(Command::Table(a)) => cmd::table::run(&a, cli.json),
         Some(Command::Validate(a)) => cmd::run_validate(&a, cli.json),
         Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
+        Some(Command::History(a)) => cmd::history::run(&a, cli.json),
+        Some(Command::Calibrate(a)) => cmd::calibrate::run(&a, cli.json),
+        Some(Command::SelfBench(a)) => cmd::self_bench::run(&a, cli.json),
         Some(Command::Compare(a)) => cmd::compare::run(&a, cli.json),
         Some(Command::Hw(a)) => cmd::hw::run(&a, cli.json),
         Some(Command::Speed(a)) => cmd::speed::run(&a, cli.json),

@@ -226,7 +226,7 @@ fn validate_sizes_meets_the_bar() {
 #[test]
 fn bench_reports_its_time() {
     canirun()
-        .args(["bench", "--repeat", "1"])
+        .args(["self-bench", "--repeat", "1"])
         .assert()
         .success()
         .stdout(predicate::str::contains("estimates in"));

@@ -225,6 +225,7 @@ pub async fn estimate(
             workload: pipeline::Workload::default(),
             power,
             commands: pipeline::CommandOptions::default(),
+            local: None,
         };
         let speed_command =
             depths.is_some() || prompt.is_some() || thinking.is_some() || answer.is_some();

@@ -144,6 +144,9 @@ pub struct Request<'a> {
     pub power: Option<PowerRequest>,
     /// Which commands to write.
     pub commands: CommandOptions,
+    /// This machine's fitted bandwidth and compute factors (`canirun
+    /// calibrate`), applied to every device's rates; `None`: the catalog's.
+    pub local: Option<crate::speed::local::LocalCalibration>,
 }
 
 impl<'a> Request<'a> {
@@ -161,6 +164,7 @@ impl<'a> Request<'a> {
                 runners: vec![],
                 ..CommandOptions::default()
             },
+            local: None,
         }
     }
 }

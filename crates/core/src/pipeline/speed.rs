@@ -187,6 +187,9 @@ pub(super) fn for_llama_cpp(
                 .map(|r| with_cpu_compute(r, typical.as_ref(), &mut assumed)),
         );
     }
+    if let Some(local) = &req.local {
+        devices.iter_mut().flatten().for_each(|d| local.apply(d));
+    }
     let link = host_link(req);
     match speed::bridge::from_memory(&model, placement, &devices, link, s) {
         Ok(p) => {

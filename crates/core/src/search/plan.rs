@@ -167,6 +167,7 @@ fn request<'a>(model: &'a Model, hw: &'a Target, ctx: u64, engine: Engine) -> Re
             runners: vec![],
             ..CommandOptions::default()
         },
+        local: None,
     }
 }
 

@@ -28,6 +28,7 @@ pub mod benchmarks;
 pub mod bridge;
 mod calibration;
 mod derived;
+pub mod local;
 mod roofline;
 mod work_split;
 

@@ -1,0 +1,223 @@
+//! Predicted next to measured: each finished test with canirun's prediction
+//! for exactly that prompt length and depth (`canirun_core::estimate` on the
+//! request the binary built for the server's command), with and without this
+//! machine's local calibration, and the history rows and fit points they
+//! become.
+
+use crate::history::Run;
+use crate::measure::{TestKind, TestResult};
+use canirun_core::pipeline::{estimate, Request};
+use canirun_core::speed::local::{LocalPoint, Phase};
+use serde::Serialize;
+
+/// One test, measured and predicted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// llama-bench's name.
+    pub test: String,
+    /// "prefill" or "decode".
+    pub phase: &'static str,
+    /// Prompt tokens the server counted (mean).
+    pub prompt_tokens: u64,
+    /// Tokens generated (mean).
+    pub generated: u64,
+    /// Context depth of the test.
+    pub depth: u64,
+    /// Repetitions done.
+    pub repetitions: usize,
+    /// Measured tokens per second: mean.
+    pub measured_tps: f64,
+    /// Standard deviation over the repetitions.
+    pub spread_tps: f64,
+    /// Time to first token: mean, seconds.
+    pub ttft_s: Option<f64>,
+    /// Standard deviation of the time to first token.
+    pub ttft_spread_s: Option<f64>,
+    /// canirun's prediction without local calibration.
+    pub predicted_tps: Option<f64>,
+    /// Signed error of `predicted_tps`: (predicted − measured) ÷ measured.
+    pub error: Option<f64>,
+    /// The prediction with this machine's calibration (when one is used).
+    pub calibrated_tps: Option<f64>,
+    /// Signed error of `calibrated_tps`.
+    pub calibrated_error: Option<f64>,
+}
+
+/// The predicted rate of `r`'s figure for `req` (the prompt the server
+/// counted for prefill; for decode the mean depth of the generated tokens,
+/// as llama-bench's tg figure averages over them).
+pub fn predict(req: &Request<'_>, r: &TestResult) -> Option<f64> {
+    let mut q = req.clone();
+    let tokens = r.prompt_tokens().max(1);
+    q.workload.prompt = tokens;
+    q.workload.depths = vec![tokens + r.generated() / 2];
+    let report = estimate(&q).ok()?;
+    let s = report.speed.report()?;
+    match r.test.kind {
+        TestKind::Prefill => s.prefill.as_ref().map(|e| e.rate.0),
+        TestKind::Decode => s.decode.first().map(|d| d.estimate.rate.0),
+    }
+}
+
+fn err(p: Option<f64>, m: f64) -> Option<f64> {
+    p.filter(|_| m > 0.0).map(|p| (p - m) / m)
+}
+
+/// Rows for `results`: predictions from `req` without its local
+/// calibration, and with it when `req.local` is set.
+pub fn rows(req: Option<&Request<'_>>, results: &[TestResult]) -> Vec<Row> {
+    results
+        .iter()
+        .filter_map(|r| {
+            let (measured_tps, spread_tps) = r.rate()?;
+            let (predicted, calibrated) = match req {
+                Some(q) => {
+                    let raw = Request {
+                        local: None,
+                        ..q.clone()
+                    };
+                    (predict(&raw, r), q.local.and_then(|_| predict(q, r)))
+                }
+                None => (None, None),
+            };
+            let ttft = r.ttft();
+            Some(Row {
+                test: r.test.label(),
+                phase: match r.test.kind {
+                    TestKind::Prefill => "prefill",
+                    TestKind::Decode => "decode",
+                },
+                prompt_tokens: r.prompt_tokens(),
+                generated: r.generated(),
+                depth: r.test.depth,
+                repetitions: r.samples.len(),
+                measured_tps,
+                spread_tps,
+                ttft_s: ttft.map(|t| t.0),
+                ttft_spread_s: ttft.map(|t| t.1),
+                predicted_tps: predicted,
+                error: err(predicted, measured_tps),
+                calibrated_tps: calibrated,
+                calibrated_error: err(calibrated, measured_tps),
+            })
+        })
+        .collect()
+}
+
+/// What a history row records besides the figure: filled by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct RunMeta {
+    /// Seconds since the Unix epoch.
+    pub time: i64,
+    /// Hardware fingerprint.
+    pub fingerprint: String,
+    /// Hardware description.
+    pub hardware: String,
+    /// Accelerators used.
+    pub n_devices: u32,
+    /// Engine.
+    pub engine: String,
+    /// Engine version.
+    pub engine_version: String,
+    /// Model name.
+    pub model: String,
+    /// Parameters, billions.
+    pub params_b: f64,
+    /// Quantization.
+    pub quant: String,
+    /// Model file size, bytes.
+    pub model_size: u64,
+    /// Model header hash.
+    pub model_hash: String,
+    /// Settings as text.
+    pub settings: String,
+    /// Memory measured, bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// History rows for `rows`.
+pub fn runs(meta: &RunMeta, rows: &[Row]) -> Vec<Run> {
+    rows.iter()
+        .map(|r| Run {
+            time: meta.time,
+            fingerprint: meta.fingerprint.clone(),
+            hardware: meta.hardware.clone(),
+            n_devices: meta.n_devices,
+            engine: meta.engine.clone(),
+            engine_version: meta.engine_version.clone(),
+            model: meta.model.clone(),
+            params_b: meta.params_b,
+            quant: meta.quant.clone(),
+            model_size: meta.model_size,
+            model_hash: meta.model_hash.clone(),
+            settings: meta.settings.clone(),
+            test: r.test.clone(),
+            phase: r.phase.into(),
+            prompt_tokens: r.prompt_tokens,
+            generated: r.generated,
+            depth: r.depth,
+            measured_tps: r.measured_tps,
+            spread_tps: r.spread_tps,
+            repetitions: r.repetitions as u32,
+            ttft_s: r.ttft_s,
+            predicted_tps: r.predicted_tps,
+            memory_bytes: meta.memory_bytes,
+        })
+        .collect()
+}
+
+/// The fit points of history rows (rows without a prediction are skipped).
+pub fn points(runs: &[Run]) -> Vec<LocalPoint> {
+    runs.iter()
+        .filter_map(|r| {
+            Some(LocalPoint {
+                phase: if r.phase == "prefill" {
+                    Phase::Prefill
+                } else {
+                    Phase::Decode
+                },
+                predicted: r.predicted_tps?,
+                measured: r.measured_tps,
+            })
+        })
+        .collect()
+}
+
+/// This machine as the history keys it: the CPU model and logical cores,
+/// total RAM in GiB, and the target's accelerators. Free memory and
+/// measured bandwidth stay out, so the key does not drift between runs.
+pub fn machine_fingerprint(target: &canirun_core::hardware::Target) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split(':').nth(1))
+        })
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let ram_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| (kb as f64 / (1u64 << 20) as f64).round() as u64)
+        .unwrap_or(0);
+    let gpus: Vec<String> = target
+        .gpu_names
+        .iter()
+        .zip(&target.gpus)
+        .map(|(n, b)| format!("{n}:{}", b.0))
+        .collect();
+    crate::history::fingerprint(&[
+        &cpu,
+        &cores.to_string(),
+        &ram_gib.to_string(),
+        &gpus.join(","),
+        &format!("{:?}", target.backend),
+    ])
+}

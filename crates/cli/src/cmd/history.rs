@@ -1,0 +1,59 @@
+//! `canirun history`: the runs `canirun bench` kept for this machine.
+
+use crate::cmd::bench::DbArgs;
+use crate::inputs::HardwareArgs;
+use crate::render;
+use anyhow::Result;
+use canirun_bench::compare::machine_fingerprint;
+use clap::Args;
+
+/// Arguments of `canirun history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Every machine's runs, not only this one's.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub hardware: HardwareArgs,
+}
+
+/// List the runs.
+pub fn run(a: &HistoryArgs, json_out: bool) -> Result<()> {
+    let fp = (!a.all)
+        .then(|| a.hardware.target().map(|t| machine_fingerprint(&t)))
+        .transpose()?;
+    let runs = a.db.open()?.list(fp.as_deref(), None)?;
+    if json_out {
+        let v: Vec<_> = runs.iter().map(|(id, r)| serde_json::json!({
+            "id": id, "time": r.time, "hardware": r.fingerprint, "engine": r.engine, "version": r.engine_version,
+            "model": r.model, "quant": r.quant, "test": r.test, "prompt_tokens": r.prompt_tokens,
+            "measured_tps": r.measured_tps, "predicted_tps": r.predicted_tps, "settings": r.settings })).collect();
+        return render::json(&v);
+    }
+    let mut t = render::table(&[
+        "id",
+        "hardware",
+        "engine",
+        "model",
+        "test",
+        "prompt",
+        "measured tok/s",
+        "predicted",
+    ]);
+    for (id, r) in &runs {
+        t.add_row(vec![
+            id.to_string(),
+            r.fingerprint.clone(),
+            format!("{} {}", r.engine, r.engine_version),
+            format!("{} {}", r.model, r.quant),
+            r.test.clone(),
+            r.prompt_tokens.to_string(),
+            format!("{:.2} ± {:.2}", r.measured_tps, r.spread_tps),
+            render::or(r.predicted_tps.map(|p| format!("{p:.2}")), "-"),
+        ]);
+    }
+    println!("{t}\n{} runs", runs.len());
+    Ok(())
+}
