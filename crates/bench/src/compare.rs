@@ -7,7 +7,7 @@
 use crate::history::Run;
 use crate::measure::{TestKind, TestResult};
 use canirun_core::pipeline::{estimate, Request};
-use canirun_core::speed::local::{LocalPoint, Phase};
+use canirun_core::speed::local::{LocalCalibration, LocalPoint, Phase};
 use serde::Serialize;
 
 /// One test, measured and predicted.
@@ -35,6 +35,9 @@ pub struct Row {
     pub ttft_spread_s: Option<f64>,
     /// canirun's prediction without local calibration.
     pub predicted_tps: Option<f64>,
+    /// Share of the predicted time that scales with bandwidth (decode) or
+    /// compute (prefill): what `canirun calibrate` needs to fit exactly.
+    pub scalable_share: Option<f64>,
     /// Signed error of `predicted_tps`: (predicted − measured) ÷ measured.
     pub error: Option<f64>,
     /// The prediction with this machine's calibration (when one is used).
@@ -59,6 +62,30 @@ pub fn predict(req: &Request<'_>, r: &TestResult) -> Option<f64> {
     }
 }
 
+/// The share of the predicted time that scales with the phase's rate: the
+/// time is a/k + b in the factor k, so predicting again at k = ½ gives a.
+fn share(raw: &Request<'_>, r: &TestResult, predicted: f64) -> Option<f64> {
+    let (bw, c) = match r.test.kind {
+        TestKind::Prefill => (1.0, 0.5),
+        TestKind::Decode => (0.5, 1.0),
+    };
+    let half = LocalCalibration {
+        bandwidth_factor: bw,
+        compute_factor: c,
+        decode_runs: 0,
+        prefill_runs: 0,
+    };
+    let slow = predict(
+        &Request {
+            local: Some(half),
+            ..raw.clone()
+        },
+        r,
+    )?;
+    let (t1, t_half) = (1.0 / predicted, 1.0 / slow);
+    Some(((t_half - t1) / t1).clamp(0.0, 1.0))
+}
+
 fn err(p: Option<f64>, m: f64) -> Option<f64> {
     p.filter(|_| m > 0.0).map(|p| (p - m) / m)
 }
@@ -70,15 +97,17 @@ pub fn rows(req: Option<&Request<'_>>, results: &[TestResult]) -> Vec<Row> {
         .iter()
         .filter_map(|r| {
             let (measured_tps, spread_tps) = r.rate()?;
-            let (predicted, calibrated) = match req {
+            let (predicted, calibrated, scalable_share) = match req {
                 Some(q) => {
                     let raw = Request {
                         local: None,
                         ..q.clone()
                     };
-                    (predict(&raw, r), q.local.and_then(|_| predict(q, r)))
+                    let p = predict(&raw, r);
+                    let share = p.and_then(|p| share(&raw, r, p));
+                    (p, q.local.and_then(|_| predict(q, r)), share)
                 }
-                None => (None, None),
+                None => (None, None, None),
             };
             let ttft = r.ttft();
             Some(Row {
@@ -96,6 +125,7 @@ pub fn rows(req: Option<&Request<'_>>, results: &[TestResult]) -> Vec<Row> {
                 ttft_s: ttft.map(|t| t.0),
                 ttft_spread_s: ttft.map(|t| t.1),
                 predicted_tps: predicted,
+                scalable_share,
                 error: err(predicted, measured_tps),
                 calibrated_tps: calibrated,
                 calibrated_error: err(calibrated, measured_tps),
@@ -161,6 +191,7 @@ pub fn runs(meta: &RunMeta, rows: &[Row]) -> Vec<Run> {
             repetitions: r.repetitions as u32,
             ttft_s: r.ttft_s,
             predicted_tps: r.predicted_tps,
+            scalable_share: r.scalable_share,
             memory_bytes: meta.memory_bytes,
         })
         .collect()
@@ -178,6 +209,8 @@ pub fn points(runs: &[Run]) -> Vec<LocalPoint> {
                 },
                 predicted: r.predicted_tps?,
                 measured: r.measured_tps,
+                // Rows without the share (none so far) count as fully scaling.
+                scalable: r.scalable_share.unwrap_or(1.0),
             })
         })
         .collect()

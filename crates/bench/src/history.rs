@@ -55,6 +55,8 @@ pub struct Run {
     pub ttft_s: Option<f64>,
     /// canirun's prediction without local calibration, tokens per second.
     pub predicted_tps: Option<f64>,
+    /// Share of the predicted time that scales with the phase's rate.
+    pub scalable_share: Option<f64>,
     /// Memory measured (peak RSS, or what the server reported), bytes.
     pub memory_bytes: Option<u64>,
 }
@@ -72,7 +74,7 @@ CREATE TABLE IF NOT EXISTS runs (
   params_b REAL NOT NULL, quant TEXT NOT NULL, model_size INTEGER NOT NULL, model_hash TEXT NOT NULL,
   settings TEXT NOT NULL, test TEXT NOT NULL, phase TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
   generated INTEGER NOT NULL, depth INTEGER NOT NULL, measured_tps REAL NOT NULL, spread_tps REAL NOT NULL,
-  repetitions INTEGER NOT NULL, ttft_s REAL, predicted_tps REAL, memory_bytes INTEGER);
+  repetitions INTEGER NOT NULL, ttft_s REAL, predicted_tps REAL, scalable_share REAL, memory_bytes INTEGER);
 CREATE INDEX IF NOT EXISTS runs_machine ON runs (fingerprint, engine);
 CREATE TABLE IF NOT EXISTS calibration (
   fingerprint TEXT NOT NULL, engine TEXT NOT NULL, bandwidth_factor REAL NOT NULL,
@@ -80,7 +82,7 @@ CREATE TABLE IF NOT EXISTS calibration (
   time INTEGER NOT NULL, PRIMARY KEY (fingerprint, engine));
 ";
 
-const COLUMNS: &str = "time, fingerprint, hardware, n_devices, engine, engine_version, model, params_b, quant, model_size, model_hash, settings, test, phase, prompt_tokens, generated, depth, measured_tps, spread_tps, repetitions, ttft_s, predicted_tps, memory_bytes";
+const COLUMNS: &str = "time, fingerprint, hardware, n_devices, engine, engine_version, model, params_b, quant, model_size, model_hash, settings, test, phase, prompt_tokens, generated, depth, measured_tps, spread_tps, repetitions, ttft_s, predicted_tps, scalable_share, memory_bytes";
 
 /// A stored local calibration: this machine's factors for one engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -179,12 +181,12 @@ impl History {
     pub fn add(&self, r: &Run) -> Result<i64, BenchError> {
         self.conn
             .execute(
-                &format!("INSERT INTO runs ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"),
+                &format!("INSERT INTO runs ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"),
                 params![
                     r.time, r.fingerprint, r.hardware, r.n_devices, r.engine, r.engine_version, r.model,
                     r.params_b, r.quant, r.model_size as i64, r.model_hash, r.settings, r.test, r.phase,
                     r.prompt_tokens as i64, r.generated as i64, r.depth as i64, r.measured_tps,
-                    r.spread_tps, r.repetitions, r.ttft_s, r.predicted_tps,
+                    r.spread_tps, r.repetitions, r.ttft_s, r.predicted_tps, r.scalable_share,
                     r.memory_bytes.map(|m| m as i64)
                 ],
             )
@@ -231,7 +233,8 @@ impl History {
                         repetitions: row.get(20)?,
                         ttft_s: row.get(21)?,
                         predicted_tps: row.get(22)?,
-                        memory_bytes: row.get::<_, Option<i64>>(23)?.map(|m| m as u64),
+                        scalable_share: row.get(23)?,
+                        memory_bytes: row.get::<_, Option<i64>>(24)?.map(|m| m as u64),
                     },
                 ))
             })
@@ -339,4 +342,33 @@ pub fn export_csv<W: std::io::Write>(runs: &[Run], w: W) -> Result<(), BenchErro
         source,
     })?;
     Ok(())
+}
+
+/// This machine's stored calibration for `engine` from the history at
+/// [`default_path`], for predictions outside `canirun bench`: `None` when
+/// there is no history file (it is not created here) or no calibration.
+pub fn stored_local(
+    fingerprint: &str,
+    engine: &str,
+) -> Option<canirun_core::speed::local::LocalCalibration> {
+    let path = default_path();
+    if !path.exists() {
+        return None;
+    }
+    let c = History::open(&path)
+        .ok()?
+        .calibration(fingerprint, engine)
+        .ok()??;
+    Some(c.into())
+}
+
+impl From<StoredCalibration> for canirun_core::speed::local::LocalCalibration {
+    fn from(c: StoredCalibration) -> Self {
+        canirun_core::speed::local::LocalCalibration {
+            bandwidth_factor: c.bandwidth_factor,
+            compute_factor: c.compute_factor,
+            decode_runs: c.decode_runs as usize,
+            prefill_runs: c.prefill_runs as usize,
+        }
+    }
 }

@@ -163,12 +163,7 @@ pub fn run(a: &BenchArgs, json_out: bool) -> Result<()> {
             q.use_pasted(p);
         }
         q.settings.n_ctx = info.n_ctx.unwrap_or(q.settings.n_ctx);
-        q.local = stored.map(|c| LocalCalibration {
-            bandwidth_factor: c.bandwidth_factor,
-            compute_factor: c.compute_factor,
-            decode_runs: c.decode_runs as usize,
-            prefill_runs: c.prefill_runs as usize,
-        });
+        q.local = stored.map(LocalCalibration::from);
         q
     });
     let mut plan = measure::Plan::new(&a.pp, a.tg, &a.depths, a.repetitions);
@@ -289,7 +284,7 @@ fn print_rows(
     let gib = |b: u64| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64);
     if mem.is_some() || pred.is_some() {
         println!(
-            "memory: measured {}, predicted {}",
+            "memory: measured {} (the server's peak RSS or its own figure; mapped weights and llama.cpp's repack copy count), predicted {}",
             render::or(mem.map(gib), "unknown"),
             render::or(pred.map(gib), "-")
         );

@@ -45,7 +45,7 @@ pub fn run(a: &CalibrateArgs, json_out: bool) -> Result<()> {
             .collect();
         let points = compare::points(&mine);
         let c = local::fit(&points)?;
-        let err = |p: &local::LocalPoint, f: f64| (p.predicted * f - p.measured) / p.measured;
+        let err = |p: &local::LocalPoint, f: f64| (p.predicted_with(f) - p.measured) / p.measured;
         let factor = |p: &local::LocalPoint| match p.phase {
             local::Phase::Decode => c.bandwidth_factor,
             local::Phase::Prefill => c.compute_factor,
@@ -63,7 +63,7 @@ pub fn run(a: &CalibrateArgs, json_out: bool) -> Result<()> {
             .as_secs() as i64;
         db.save_calibration(&fp, engine, &stored, now)?;
         if !json_out {
-            println!("{engine} on {fp}: calibrated on {} local runs ({} decode, {} prefill): bandwidth ×{:.3}, compute ×{:.3}; median |error| {before:.1}% before, {after:.1}% after (the factors on the stored predictions)",
+            println!("{engine} on {fp}: calibrated on {} local runs ({} decode, {} prefill): bandwidth ×{:.3}, compute ×{:.3}; median |error| {before:.1}% before, {after:.1}% after (refitted predictions of the same runs)",
                 c.runs(), c.decode_runs, c.prefill_runs, c.bandwidth_factor, c.compute_factor);
         }
         out.push(serde_json::json!({ "engine": engine, "hardware": fp, "calibration": c, "median_abs_error_before_pct": before, "median_abs_error_after_pct": after }));

@@ -33,6 +33,9 @@ pub struct EstimateArgs {
     pub placement: PlacementFlags,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Predict speed with the catalog's rates, not this machine's `canirun calibrate` factors.
+    #[arg(long = "no-local-calibration")]
+    pub no_local_calibration: bool,
     /// A command to read instead: everything after `--`, e.g. `-- llama-server -m model.gguf -c 32768 -ngl 40 -ts 3,1 -fa on -ot exps=CPU`.
     #[arg(last = true, value_name = "COMMAND")]
     pub pasted: Vec<String>,
@@ -61,7 +64,13 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     let hw = a.hardware.target()?;
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement));
     req.workload.speculative = a.engine.server.speculative();
-    let notes = pasted.map(|p| req.use_pasted(&p)).unwrap_or_default();
+    let mut notes = pasted.map(|p| req.use_pasted(&p)).unwrap_or_default();
+    // This machine (detected, not named) with a `canirun calibrate` fit: use it.
+    if a.hardware.gpu.is_empty() && a.hardware.vram.is_none() && !a.no_local_calibration {
+        let fp = canirun_bench::compare::machine_fingerprint(&hw);
+        req.local = canirun_bench::history::stored_local(&fp, "llama.cpp").filter(|_| !server);
+        notes.extend(req.local.map(|c| format!("speed calibrated on {} local runs of this machine (bandwidth ×{:.3}, compute ×{:.3}); --no-local-calibration turns it off", c.runs(), c.bandwidth_factor, c.compute_factor)));
+    }
     let mut r = estimate(&req)?;
     r.notes.extend(notes);
     if json_out {

@@ -1,0 +1,2 @@
+//! Test support shared by the bench crate's integration tests.
+pub mod fake;
