@@ -254,3 +254,61 @@ pub fn machine_fingerprint(target: &canirun_core::hardware::Target) -> String {
         &format!("{:?}", target.backend),
     ])
 }
+
+/// One engine's fit on this machine, with the error before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineFit {
+    /// The engine.
+    pub engine: String,
+    /// The hardware fingerprint.
+    pub hardware: String,
+    /// The fitted factors.
+    pub calibration: canirun_core::speed::local::LocalCalibration,
+    /// Median |error| of the stored (uncalibrated) predictions, percent.
+    pub median_abs_error_before_pct: f64,
+    /// Median |error| of the same runs predicted with the factors, percent.
+    pub median_abs_error_after_pct: f64,
+}
+
+fn median_abs_pct(mut e: Vec<f64>) -> f64 {
+    e.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+    e.get(e.len() / 2).map_or(0.0, |x| x.abs() * 100.0)
+}
+
+/// Fit each engine of one machine's `runs` (`canirun calibrate`).
+pub fn fit_engines(
+    fingerprint: &str,
+    runs: &[Run],
+) -> Result<Vec<EngineFit>, canirun_core::speed::local::LocalFitError> {
+    let mut engines: Vec<&str> = runs.iter().map(|r| r.engine.as_str()).collect();
+    engines.sort();
+    engines.dedup();
+    engines
+        .into_iter()
+        .map(|engine| {
+            let mine: Vec<Run> = runs
+                .iter()
+                .filter(|r| r.engine == engine)
+                .cloned()
+                .collect();
+            let pts = points(&mine);
+            let c = canirun_core::speed::local::fit(&pts)?;
+            let err = |p: &LocalPoint, k: f64| (p.predicted_with(k) - p.measured) / p.measured;
+            let k = |p: &LocalPoint| match p.phase {
+                Phase::Decode => c.bandwidth_factor,
+                Phase::Prefill => c.compute_factor,
+            };
+            Ok(EngineFit {
+                engine: engine.to_string(),
+                hardware: fingerprint.to_string(),
+                calibration: c,
+                median_abs_error_before_pct: median_abs_pct(
+                    pts.iter().map(|p| err(p, 1.0)).collect(),
+                ),
+                median_abs_error_after_pct: median_abs_pct(
+                    pts.iter().map(|p| err(p, k(p))).collect(),
+                ),
+            })
+        })
+        .collect()
+}

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// One measured figure with its prediction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Run {
     /// Seconds since the Unix epoch.
     pub time: i64,
@@ -369,6 +369,17 @@ impl From<StoredCalibration> for canirun_core::speed::local::LocalCalibration {
             compute_factor: c.compute_factor,
             decode_runs: c.decode_runs as usize,
             prefill_runs: c.prefill_runs as usize,
+        }
+    }
+}
+
+impl From<canirun_core::speed::local::LocalCalibration> for StoredCalibration {
+    fn from(c: canirun_core::speed::local::LocalCalibration) -> Self {
+        StoredCalibration {
+            bandwidth_factor: c.bandwidth_factor,
+            compute_factor: c.compute_factor,
+            decode_runs: c.decode_runs as u32,
+            prefill_runs: c.prefill_runs as u32,
         }
     }
 }

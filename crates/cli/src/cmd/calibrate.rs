@@ -6,7 +6,6 @@ use crate::inputs::HardwareArgs;
 use crate::render;
 use anyhow::{bail, Result};
 use canirun_bench::{compare, history::StoredCalibration};
-use canirun_core::speed::local;
 use clap::Args;
 
 /// Arguments of `canirun calibrate`.
@@ -18,58 +17,30 @@ pub struct CalibrateArgs {
     pub hardware: HardwareArgs,
 }
 
-/// Median of |error| in percent.
-fn median_abs(mut e: Vec<f64>) -> f64 {
-    e.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
-    e.get(e.len() / 2).map_or(0.0, |x| x.abs() * 100.0)
-}
-
-/// Fit and store.
+/// Fit, store and print.
 pub fn run(a: &CalibrateArgs, json_out: bool) -> Result<()> {
     let fp = compare::machine_fingerprint(&a.hardware.target()?);
     let db = a.db.open()?;
     let runs: Vec<_> = db.list(Some(&fp), None)?.into_iter().map(|r| r.1).collect();
-    let mut engines: Vec<&str> = runs.iter().map(|r| r.engine.as_str()).collect();
-    engines.dedup();
-    engines.sort();
-    engines.dedup();
-    if engines.is_empty() {
+    if runs.is_empty() {
         bail!("no bench runs of this machine ({fp}) in the history: run `canirun bench` first");
     }
-    let mut out = vec![];
-    for engine in engines {
-        let mine: Vec<_> = runs
-            .iter()
-            .filter(|r| r.engine == engine)
-            .cloned()
-            .collect();
-        let points = compare::points(&mine);
-        let c = local::fit(&points)?;
-        let err = |p: &local::LocalPoint, f: f64| (p.predicted_with(f) - p.measured) / p.measured;
-        let factor = |p: &local::LocalPoint| match p.phase {
-            local::Phase::Decode => c.bandwidth_factor,
-            local::Phase::Prefill => c.compute_factor,
-        };
-        let before = median_abs(points.iter().map(|p| err(p, 1.0)).collect());
-        let after = median_abs(points.iter().map(|p| err(p, factor(p))).collect());
-        let stored = StoredCalibration {
-            bandwidth_factor: c.bandwidth_factor,
-            compute_factor: c.compute_factor,
-            decode_runs: c.decode_runs as u32,
-            prefill_runs: c.prefill_runs as u32,
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs() as i64;
-        db.save_calibration(&fp, engine, &stored, now)?;
-        if !json_out {
-            println!("{engine} on {fp}: calibrated on {} local runs ({} decode, {} prefill): bandwidth ×{:.3}, compute ×{:.3}; median |error| {before:.1}% before, {after:.1}% after (refitted predictions of the same runs)",
-                c.runs(), c.decode_runs, c.prefill_runs, c.bandwidth_factor, c.compute_factor);
+    let fits = compare::fit_engines(&fp, &runs)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    for f in &fits {
+        let c = &f.calibration;
+        let stored = StoredCalibration::from(*c);
+        db.save_calibration(&fp, &f.engine, &stored, now.as_secs() as i64)?;
+        if c.at_bound() {
+            eprintln!("warning: a factor is at its bound ({:?}): the hardware canirun assumed is far from this machine; name it with --gpu", canirun_core::speed::local::FACTOR_BOUNDS);
         }
-        out.push(serde_json::json!({ "engine": engine, "hardware": fp, "calibration": c, "median_abs_error_before_pct": before, "median_abs_error_after_pct": after }));
+        if !json_out {
+            println!("{} on {fp}: calibrated on {} local runs ({} decode, {} prefill): bandwidth ×{:.3}, compute ×{:.3}; median |error| {:.1}% before, {:.1}% after (the same runs predicted again)",
+                f.engine, c.runs(), c.decode_runs, c.prefill_runs, c.bandwidth_factor, c.compute_factor, f.median_abs_error_before_pct, f.median_abs_error_after_pct);
+        }
     }
     if json_out {
-        render::json(&out)?;
+        render::json(&fits)?;
     }
     Ok(())
 }

@@ -26,10 +26,10 @@ pub fn run(a: &HistoryArgs, json_out: bool) -> Result<()> {
         .transpose()?;
     let runs = a.db.open()?.list(fp.as_deref(), None)?;
     if json_out {
-        let v: Vec<_> = runs.iter().map(|(id, r)| serde_json::json!({
-            "id": id, "time": r.time, "hardware": r.fingerprint, "engine": r.engine, "version": r.engine_version,
-            "model": r.model, "quant": r.quant, "test": r.test, "prompt_tokens": r.prompt_tokens,
-            "measured_tps": r.measured_tps, "predicted_tps": r.predicted_tps, "settings": r.settings })).collect();
+        let v: Vec<_> = runs
+            .iter()
+            .map(|(id, r)| serde_json::json!({ "id": id, "run": r }))
+            .collect();
         return render::json(&v);
     }
     let mut t = render::table(&[

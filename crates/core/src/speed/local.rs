@@ -22,11 +22,12 @@ use super::DeviceRates;
 use crate::units::{BytesPerSecond, FlopsPerSecond};
 use serde::Serialize;
 
-/// The range a factor may take: a hundredth to a hundred times the assumed
-/// rate. The assumed device can be a stand-in (a typical desktop for a CPU
-/// nobody named, a whole CPU for a server given two threads), so the ratio
-/// can be far from 1; beyond these the prediction used the wrong device.
-pub const FACTOR_BOUNDS: (f64, f64) = (0.01, 100.0);
+/// The range a factor may take: a thousandth to a hundred times the assumed
+/// rate. The assumed device can be a stand-in (a typical 16-core desktop for
+/// a CPU nobody named, run by one thread of a shared 2-core machine: measured
+/// here at 0.005 to 0.017 of it), so the ratio can be far from 1; beyond these
+/// the prediction used the wrong device.
+pub const FACTOR_BOUNDS: (f64, f64) = (0.001, 100.0);
 
 /// Which figure a history point is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,14 @@ pub enum LocalFitError {
 }
 
 impl LocalCalibration {
+    /// Whether a factor sits at a bound of [`FACTOR_BOUNDS`] (the fit could
+    /// not reach the measurements).
+    pub fn at_bound(&self) -> bool {
+        [self.bandwidth_factor, self.compute_factor]
+            .iter()
+            .any(|&f| f <= FACTOR_BOUNDS.0 || f >= FACTOR_BOUNDS.1)
+    }
+
     /// Figures fitted in all.
     pub fn runs(&self) -> usize {
         self.decode_runs + self.prefill_runs
