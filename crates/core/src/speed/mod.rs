@@ -29,6 +29,7 @@ pub mod bridge;
 mod calibration;
 mod derived;
 mod roofline;
+pub mod speculative;
 mod work_split;
 
 pub use calibration::{
