@@ -140,9 +140,23 @@ fn a_draft_model_adds_its_own_weights_kv_and_compute_to_the_gpu() {
         kv_f16 / 2 * 34 / 32,
         "q8_0 is 34 bytes per 32 values"
     );
-    for n in pasted["notes"].as_array().unwrap() {
-        assert!(!n.as_str().unwrap().contains("does not know"), "{n}");
-    }
+    let notes: Vec<&str> = pasted["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.iter().all(|n| !n.contains("does not know")),
+        "{notes:?}"
+    );
+    // The llama.cpp command written is the main model's: the note gives the rest.
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("add -md qwen3:0.6b -ctkd q8_0 -ctvd q8_0 to load")),
+        "{notes:?}"
+    );
 }
 
 #[test]

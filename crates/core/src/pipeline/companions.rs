@@ -109,6 +109,35 @@ impl Companions {
         ))
     }
 
+    /// The llama.cpp flags that load them, as sized (a catalog name stands
+    /// for its GGUF file).
+    pub fn flags(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(d) = &self.draft {
+            v.push(format!("-md {}", d.info.reference));
+            if let Some((k, vt)) = self
+                .draft_cache
+                .filter(|c| *c != (GgmlType::F16, GgmlType::F16))
+            {
+                v.push(format!(
+                    "-ctkd {} -ctvd {}",
+                    k.name().to_ascii_lowercase(),
+                    vt.name().to_ascii_lowercase()
+                ));
+            }
+            if let Some(n) = self.draft_tokens.filter(|n| *n != 3) {
+                v.push(format!("--spec-draft-n-max {n}"));
+            }
+        }
+        if let Some(p) = &self.mmproj {
+            v.push(format!("--mmproj {}", p.reference));
+            if self.mmproj_on_cpu {
+                v.push("--no-mmproj-offload".into());
+            }
+        }
+        v
+    }
+
     /// Whether the command loads anything beside the main model.
     pub fn is_empty(&self) -> bool {
         self.draft.is_none() && self.mmproj.is_none()

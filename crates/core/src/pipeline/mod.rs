@@ -400,6 +400,18 @@ fn write_commands(req: &Request<'_>, r: &mut Report) {
             ..commands::Request::new(spec, &q, &r.settings)
         };
         match commands::generate(runner, &creq) {
+            Ok(c) if runner == Runner::LlamaCpp => {
+                if let Engine::LlamaCpp(run) = &req.engine {
+                    let extra = run.companions.flags();
+                    if !extra.is_empty() {
+                        r.notes.push(format!(
+                            "the llama.cpp command is the main model's; add {} to load what was sized beside it (a catalog name stands for its GGUF file)",
+                            extra.join(" ")
+                        ));
+                    }
+                }
+                r.commands.push(c)
+            }
             Ok(c) => r.commands.push(c),
             Err(CommandError::NotApplicable { engine, why }) => {
                 r.commands_skipped.push(format!("{engine}: {why}"))
