@@ -182,6 +182,7 @@ impl PlacementFlags {
         LlamaCppRun {
             placement: self.args(),
             fit: self.read.fit.clone(),
+            companions: Default::default(),
         }
     }
 }

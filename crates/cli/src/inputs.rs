@@ -4,8 +4,9 @@
 
 use crate::args::{parse_size, PlacementFlags, ServerFlags, SettingsArgs};
 use anyhow::{Context, Result};
+use canirun_core::cmdline::CompanionFlags;
 use canirun_core::hardware::{Catalog, Target};
-use canirun_core::pipeline::{CommandOptions, Engine, Model, Request, ServerRun};
+use canirun_core::pipeline::{CommandOptions, Companions, Engine, Model, Request, ServerRun};
 use canirun_core::units::Bytes;
 use canirun_io::load::{self, LoadOptions};
 use clap::Args;
@@ -88,6 +89,9 @@ pub struct EngineArgs {
     pub engine: String,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// llama.cpp -md: acceptance of each draft token (default 0.35, llama.cpp's own measurements).
+    #[arg(long = "draft-acceptance", value_name = "F", value_parser = canirun_core::flags::parse_fraction)]
+    pub draft_acceptance: Option<f64>,
 }
 
 impl EngineArgs {
@@ -132,6 +136,31 @@ pub fn load_model(name: &str, q: &QuantArgs, s: &SettingsArgs, server: bool) -> 
     let m = load::load(name, &opts, Some(&progress));
     bar.finish_and_clear();
     Ok(m?)
+}
+
+/// The models a llama.cpp command loads beside the main one (`-md`, a
+/// catalog model at its default quantization, a file or a remote header;
+/// `--mmproj`, a GGUF file or remote header), loaded.
+pub fn companions(
+    f: &CompanionFlags,
+    s: &SettingsArgs,
+    draft_acceptance: Option<f64>,
+) -> Result<Companions> {
+    let draft = f
+        .draft_model
+        .as_deref()
+        .map(|n| load_model(n, &QuantArgs::default(), s, false).with_context(|| format!("-md {n}")))
+        .transpose()?
+        .map(Box::new);
+    let mmproj = f.mmproj.as_deref().map(load::projector).transpose()?;
+    Ok(Companions {
+        draft,
+        draft_cache: Some((f.draft_type_k, f.draft_type_v)),
+        draft_tokens: Some(f.draft_max),
+        draft_acceptance,
+        mmproj,
+        mmproj_on_cpu: !f.mmproj_offload,
+    })
 }
 
 /// The request for `model` on `hardware` with the flags' settings, writing

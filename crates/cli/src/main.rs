@@ -56,7 +56,7 @@ pub struct Cli {
 pub enum Command {
     /// List the model catalog.
     Models(cmd::models::ModelsArgs),
-    /// The "VRAM requirements at a glance" table for every R1 variant, computed.
+    /// The "VRAM requirements at a glance" table for every R1 variant (or `--models a,b,c`), computed.
     Table(cmd::table::TableArgs),
     /// Compare predictions with published ground truth.
     #[command(subcommand)]

@@ -112,7 +112,9 @@ pub fn placement_table(p: &canirun_core::placement::Placement) -> Table {
             right(d.weights),
             right(d.kv),
             right(d.compute),
-            right(d.output + d.overhead),
+            // "other" holds the output buffer, the overhead and any
+            // companion model (-md, --mmproj), listed under the table.
+            right(d.output + d.overhead + d.companions),
             right(d.total()),
             right(
                 d.capacity

@@ -30,6 +30,9 @@ pub fn report(r: &Report, model: &Model, explain: bool, tensors: bool) {
         };
         println!("placement ({}): {shown}", r.placement_method);
         println!("{}", render::placement_table(p));
+        for c in &r.companions {
+            println!("with {c}");
+        }
     }
     let label = if r.hardware.origin == Origin::Detected {
         "detection"

@@ -198,6 +198,26 @@ fn table_names_a_gpu_for_every_distill() {
 }
 
 #[test]
+fn table_of_named_models_keeps_their_order() {
+    let v = json(&[
+        "table",
+        "--models",
+        "gpt-oss:120b,qwen3:32b",
+        "--quants",
+        "Q8_0",
+        "-c",
+        "8192",
+    ]);
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt-oss-120b", "qwen3-32b"]);
+}
+
+#[test]
 fn validate_sizes_meets_the_bar() {
     let csv = concat!(
         env!("CARGO_MANIFEST_DIR"),

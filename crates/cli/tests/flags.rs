@@ -49,10 +49,18 @@ fn both(words: &[&str]) -> (Value, Value) {
 fn every_flag_means_the_same_on_both_sides() {
     let base = both(&["-c", "1000"]).0;
     let mut checked = 0;
-    for d in FLAGS
-        .iter()
-        .filter(|d| d.engine == FlagEngine::LlamaCpp && d.flag != Flag::Model)
-    {
+    let with_draft = both(&["-c", "1000", "-md", "qwen3:0.6b"]).0;
+    // The projector's flags need a GGUF file (tests/companions.rs writes one).
+    for d in FLAGS.iter().filter(|d| {
+        d.engine == FlagEngine::LlamaCpp
+            && !matches!(d.flag, Flag::Model | Flag::Mmproj | Flag::NoMmprojOffload)
+    }) {
+        // The draft's own settings mean something only with a draft.
+        let draft_setting = matches!(
+            d.flag,
+            Flag::CacheTypeKDraft | Flag::CacheTypeVDraft | Flag::DraftMax
+        );
+        let base = if draft_setting { &with_draft } else { &base };
         for spelling in std::iter::once(&d.name).chain(d.aliases) {
             // A common context, since the two sides default differently (4096 vs unset).
             let mut words: Vec<&str> = if d.flag == Flag::CtxSize {
@@ -60,6 +68,9 @@ fn every_flag_means_the_same_on_both_sides() {
             } else {
                 vec!["-c", "1000"]
             };
+            if draft_setting {
+                words.extend(["-md", "qwen3:0.6b"]);
+            }
             words.push(spelling);
             if d.kind != ValueKind::Switch {
                 words.push(d.example);
@@ -68,7 +79,7 @@ fn every_flag_means_the_same_on_both_sides() {
             assert!(cli == pasted, "{words:?}: the two reports differ");
             // -fitc only bounds how far --fit shrinks an unset context: at -c 1000 it has nothing to do.
             if d.flag != Flag::FitCtx {
-                assert!(cli != base, "{words:?} changed nothing");
+                assert!(cli != *base, "{words:?} changed nothing");
             }
             if !matches!(d.kind, ValueKind::Switch | ValueKind::Text) {
                 let n = words.len();

@@ -45,10 +45,48 @@ pub struct ParsedCommand {
     pub pipeline_parallel: Option<u64>,
     /// vLLM's `--gpu-memory-utilization` (SGLang's `--mem-fraction-static`).
     pub gpu_memory_utilization: Option<f64>,
+    /// Models loaded beside the main one (`-md`, `--mmproj`) and their settings.
+    pub companions: CompanionFlags,
+    /// vLLM/SGLang speculative decoding with the model's MTP layer: draft
+    /// tokens per step (`--speculative-algorithm EAGLE|NEXTN` with
+    /// `--speculative-num-steps`, vLLM's `--num-speculative-tokens` or
+    /// `--speculative-config`).
+    pub speculative_tokens: Option<u64>,
     /// Flags canirun read but that do not change memory (threads, host, port, …).
     pub ignored: Vec<String>,
     /// Flags canirun does not know: named, not silently dropped.
     pub unknown: Vec<String>,
+}
+
+/// llama.cpp's flags for the models it loads beside the main one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanionFlags {
+    /// `-md`: the draft model, as typed.
+    pub draft_model: Option<String>,
+    /// `-ctkd`: the draft's K cache type (llama.cpp's default F16, not `-ctk`'s).
+    pub draft_type_k: crate::quant::GgmlType,
+    /// `-ctvd`: the draft's V cache type.
+    pub draft_type_v: crate::quant::GgmlType,
+    /// `--spec-draft-n-max`: draft tokens per step (llama.cpp's default 3).
+    pub draft_max: u64,
+    /// `--mmproj`: the vision projector, as typed.
+    pub mmproj: Option<String>,
+    /// Whether the projector goes to the GPU (`--no-mmproj-offload`: no).
+    pub mmproj_offload: bool,
+}
+
+impl Default for CompanionFlags {
+    /// llama.cpp's defaults (common/common.h at the pinned commit).
+    fn default() -> Self {
+        CompanionFlags {
+            draft_model: None,
+            draft_type_k: crate::quant::GgmlType::F16,
+            draft_type_v: crate::quant::GgmlType::F16,
+            draft_max: 3,
+            mmproj: None,
+            mmproj_offload: true,
+        }
+    }
 }
 
 /// A value canirun cannot accept.
@@ -175,6 +213,8 @@ impl ParsedCommand {
             tensor_parallel: None,
             pipeline_parallel: None,
             gpu_memory_utilization: None,
+            companions: CompanionFlags::default(),
+            speculative_tokens: None,
             ignored: vec![],
             unknown: vec![],
         }
@@ -346,11 +386,24 @@ fn apply_llama(
         Flag::Fit => c.fit.enabled = val(flag, v, flags::parse_on_off(v))?,
         Flag::FitTarget => c.fit.margins = val(flag, v, flags::parse_mib_list(v))?,
         Flag::FitCtx => c.fit.n_ctx_min = count(v)?,
+        Flag::ModelDraft => c.companions.draft_model = Some(v.to_string()),
+        Flag::CacheTypeKDraft => {
+            c.companions.draft_type_k = val(flag, v, flags::parse_cache_type(v))?
+        }
+        Flag::CacheTypeVDraft => {
+            c.companions.draft_type_v = val(flag, v, flags::parse_cache_type(v))?
+        }
+        Flag::DraftMax => c.companions.draft_max = count(v)?,
+        Flag::Mmproj => c.companions.mmproj = Some(v.to_string()),
+        Flag::NoMmprojOffload => c.companions.mmproj_offload = false,
         Flag::MaxModelLen
         | Flag::TensorParallelSize
         | Flag::PipelineParallelSize
         | Flag::MaxNumSeqs
-        | Flag::GpuMemoryUtilization => c.ignored.push(format!("{flag} {v}")),
+        | Flag::GpuMemoryUtilization
+        | Flag::SpeculativeAlgorithm
+        | Flag::SpeculativeTokens
+        | Flag::SpeculativeConfig => c.ignored.push(format!("{flag} {v}")),
     }
     Ok(())
 }
@@ -375,6 +428,22 @@ fn apply_server(
             c.gpu_memory_utilization = Some(val(flag, v, flags::parse_fraction(v))?)
         }
         Flag::Model => c.model = Some(v.to_string()),
+        // EAGLE and NEXTN draft with the model's own MTP layer (SGLang's
+        // DeepSeek recipe); one step unless --speculative-num-steps says more.
+        Flag::SpeculativeAlgorithm => match v.to_ascii_uppercase().as_str() {
+            "EAGLE" | "EAGLE3" | "NEXTN" => {
+                c.speculative_tokens = c.speculative_tokens.or(Some(1));
+            }
+            _ => c.ignored.push(format!("{flag} {v}")),
+        },
+        Flag::SpeculativeTokens => c.speculative_tokens = Some(count(v)?),
+        Flag::SpeculativeConfig => {
+            let n = serde_json::from_str::<serde_json::Value>(v)
+                .ok()
+                .and_then(|j| j.get("num_speculative_tokens")?.as_u64())
+                .ok_or_else(|| bad(flag, v, "is not a JSON object with num_speculative_tokens"))?;
+            c.speculative_tokens = Some(n);
+        }
         _ => {
             count(v)?;
             c.ignored.push(format!("{flag} {v}"));

@@ -107,6 +107,25 @@ pub enum Flag {
     MaxNumSeqs,
     /// vLLM `--gpu-memory-utilization`.
     GpuMemoryUtilization,
+    /// `-md`: a draft model for speculative decoding.
+    ModelDraft,
+    /// `-ctkd`: the draft's K cache type.
+    CacheTypeKDraft,
+    /// `-ctvd`: the draft's V cache type.
+    CacheTypeVDraft,
+    /// `--spec-draft-n-max`: tokens the draft proposes per step.
+    DraftMax,
+    /// `-mm`: a multimodal (vision) projector.
+    Mmproj,
+    /// `--no-mmproj-offload`: the projector stays in system RAM.
+    NoMmprojOffload,
+    /// SGLang `--speculative-algorithm` (EAGLE, NEXTN): MTP drafting.
+    SpeculativeAlgorithm,
+    /// vLLM/SGLang: draft tokens per step (`--num-speculative-tokens`,
+    /// `--speculative-num-steps`).
+    SpeculativeTokens,
+    /// vLLM `--speculative-config` (JSON with `num_speculative_tokens`).
+    SpeculativeConfig,
 }
 
 /// The kind of value a flag takes; each kind has one parser here.
@@ -466,6 +485,64 @@ pub const FLAGS: &[FlagDef] = &[
         "8192",
     )
     .doc("N", "The fit never shrinks the context below this (default 4096)"),
+    // Models loaded beside the main one (common/arg.cpp at the pinned commit).
+    def(
+        Flag::ModelDraft,
+        "--model-draft",
+        &["-md", "--spec-draft-model"],
+        ValueKind::Text,
+        "qwen3:0.6b",
+    )
+    .doc(
+        "MODEL",
+        "Draft model for speculative decoding (catalog name, .gguf file or remote header); its weights, KV and compute are added on the first GPU",
+    ),
+    def(
+        Flag::CacheTypeKDraft,
+        "--cache-type-k-draft",
+        &["-ctkd", "--spec-draft-type-k"],
+        ValueKind::CacheType,
+        "q8_0",
+    )
+    .doc("TYPE", "The draft model's K cache type")
+    .default("f16"),
+    def(
+        Flag::CacheTypeVDraft,
+        "--cache-type-v-draft",
+        &["-ctvd", "--spec-draft-type-v"],
+        ValueKind::CacheType,
+        "q8_0",
+    )
+    .doc("TYPE", "The draft model's V cache type")
+    .default("f16"),
+    def(
+        Flag::DraftMax,
+        "--spec-draft-n-max",
+        &[],
+        ValueKind::Count { min: 1, max: 64 },
+        "8",
+    )
+    .doc("N", "Tokens the draft model proposes per step")
+    .default("3"),
+    def(
+        Flag::Mmproj,
+        "--mmproj",
+        &["-mm"],
+        ValueKind::Text,
+        "mmproj-F16.gguf",
+    )
+    .doc(
+        "FILE",
+        "Multimodal (vision) projector GGUF, a file or remote header, sized from its tensors",
+    ),
+    def(
+        Flag::NoMmprojOffload,
+        "--no-mmproj-offload",
+        &[],
+        ValueKind::Switch,
+        "",
+    )
+    .doc("", "Keep the vision projector in system RAM"),
     vllm(
         Flag::TensorParallelSize,
         "--tensor-parallel-size",
@@ -516,6 +593,20 @@ pub const FLAGS: &[FlagDef] = &[
         ValueKind::Ctx,
         "32768",
     ),
+    vllm(
+        Flag::SpeculativeTokens,
+        "--num-speculative-tokens",
+        &[],
+        ValueKind::Count { min: 1, max: 16 },
+        "1",
+    ),
+    vllm(
+        Flag::SpeculativeConfig,
+        "--speculative-config",
+        &[],
+        ValueKind::Text,
+        r#"{"method":"deepseek_mtp","num_speculative_tokens":1}"#,
+    ),
     // SGLang's names for the same settings (sglang/srt/server_args.py).
     sglang(
         Flag::Model,
@@ -562,6 +653,20 @@ pub const FLAGS: &[FlagDef] = &[
         ValueKind::Fraction,
         "0.85",
     ),
+    sglang(
+        Flag::SpeculativeAlgorithm,
+        "--speculative-algorithm",
+        &[],
+        ValueKind::Text,
+        "EAGLE",
+    ),
+    sglang(
+        Flag::SpeculativeTokens,
+        "--speculative-num-steps",
+        &[],
+        ValueKind::Count { min: 1, max: 16 },
+        "1",
+    ),
 ];
 
 /// The definition of `word` among `engine`'s flags.
@@ -580,7 +685,11 @@ pub fn def_of(flag: Flag) -> &'static FlagDef {
 pub fn single_dash_aliases() -> impl Iterator<Item = (&'static str, &'static str)> {
     FLAGS
         .iter()
-        .filter(|d| d.engine == FlagEngine::LlamaCpp && d.kind != ValueKind::Text)
+        // Text flags only where canirun's command line has them (`-md`, `-mm`);
+        // `-hf` names the model, which canirun takes as its argument.
+        .filter(|d| {
+            d.engine == FlagEngine::LlamaCpp && (d.kind != ValueKind::Text || !d.help.is_empty())
+        })
         .flat_map(|d| {
             d.aliases
                 .iter()

@@ -6,7 +6,7 @@ use crate::model_file::{self, FileModel, FileModelError};
 use crate::remote::{self, FetchProgress, Fetcher, RemoteError, RemoteModel, RemoteOptions};
 use canirun_core::cmdline::{self, ParsedCommand};
 use canirun_core::model::MlaTensorLayout;
-use canirun_core::pipeline::{Model, ModelError, ModelInfo, ModelOrigin};
+use canirun_core::pipeline::{Model, ModelError, ModelInfo, ModelOrigin, Projector};
 use canirun_core::units::Bytes;
 use std::path::Path;
 
@@ -39,6 +39,9 @@ pub enum LoadError {
     /// Not a repository or URL.
     #[error("'{0}' is not a Hugging Face repository or URL")]
     NotRemote(String),
+    /// A projector that is not a GGUF file (or remote GGUF header).
+    #[error("--mmproj {0}: give a GGUF file, or a remote GGUF (hf.co/<repo>:<file>, https://…/mmproj.gguf)")]
+    NotProjector(String),
 }
 
 /// What to load and how.
@@ -244,4 +247,38 @@ pub fn load_remote(
     m.info.bytes_fetched = Some(fetched);
     m.info.file_bytes = Some(total_size);
     Ok(m)
+}
+
+/// A multimodal projector (`--mmproj`): a local GGUF file or a remote GGUF
+/// header, sized from its tensors (header only; no tensor data is read).
+pub fn projector(name: &str) -> Result<Projector, LoadError> {
+    let sized = |headers: &[&gguf::GgufHeader]| Projector {
+        reference: name.to_string(),
+        weights: Bytes(headers.iter().map(|h| h.tensor_bytes_total()).sum()),
+        n_tensors: headers.iter().map(|h| h.tensors.len() as u64).sum(),
+        projector_type: headers
+            .first()
+            .and_then(|h| h.get_str("clip.projector_type"))
+            .map(str::to_string),
+    };
+    if is_remote(name) {
+        let spec =
+            remote::parse_spec(name)?.ok_or_else(|| LoadError::NotRemote(name.to_string()))?;
+        return match Fetcher::new(RemoteOptions::from_env()).fetch(&spec)? {
+            RemoteModel::Gguf(m) => {
+                let headers: Vec<&gguf::GgufHeader> = m.parts.iter().map(|p| &p.header).collect();
+                Ok(sized(&headers))
+            }
+            RemoteModel::Safetensors(_) => Err(LoadError::NotProjector(name.to_string())),
+        };
+    }
+    if !Path::new(name).is_file() {
+        return Err(LoadError::NotProjector(name.to_string()));
+    }
+    let file = gguf::read_file(name).map_err(|source| LoadError::Gguf {
+        path: name.to_string(),
+        source,
+    })?;
+    let headers: Vec<&gguf::GgufHeader> = file.parts().iter().map(|p| &p.header).collect();
+    Ok(sized(&headers))
 }

@@ -2,12 +2,12 @@
 //! command, from the core's one pipeline; or the same for a pasted command.
 
 use crate::args::{PlacementFlags, SettingsArgs};
-use crate::inputs::{load_model, request, EngineArgs, HardwareArgs, QuantArgs};
+use crate::inputs::{companions, load_model, request, EngineArgs, HardwareArgs, QuantArgs};
 use crate::render;
 use crate::show;
 use anyhow::{bail, Context, Result};
 use canirun_core::cmdline;
-use canirun_core::pipeline::estimate;
+use canirun_core::pipeline::{estimate, Engine};
 use canirun_io::load;
 use clap::Args;
 
@@ -64,7 +64,25 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     let hw = a.hardware.target()?;
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement));
     req.workload.speculative = a.engine.server.speculative();
-    let mut notes = pasted.map(|p| req.use_pasted(&p)).unwrap_or_default();
+    let mut notes = pasted
+        .as_ref()
+        .map(|p| req.use_pasted(p))
+        .unwrap_or_default();
+    // `-md` and `--mmproj`, typed or in the pasted command.
+    let cf = pasted
+        .as_ref()
+        .map_or(&a.settings.run.read.companions, |p| &p.companions);
+    if cf.draft_model.is_some() || cf.mmproj.is_some() {
+        match &mut req.engine {
+            Engine::LlamaCpp(run) => {
+                run.companions = companions(cf, &a.settings, a.engine.draft_acceptance)?
+            }
+            e => notes.push(format!(
+                "-md and --mmproj are llama.cpp's; {} is sized without them",
+                e.name()
+            )),
+        }
+    }
     // This machine (detected, not named) with a `canirun calibrate` fit: use it.
     if a.hardware.gpu.is_empty() && a.hardware.vram.is_none() && !a.no_local_calibration {
         let fp = canirun_bench::compare::machine_fingerprint(&hw);

@@ -3,7 +3,7 @@
 use crate::args::SettingsArgs;
 use crate::render;
 use anyhow::Result;
-use canirun_core::search::table::table;
+use canirun_core::search::table::{table, table_of_models};
 use clap::Args;
 use serde_json::json;
 
@@ -16,6 +16,10 @@ pub struct TableArgs {
     /// Model family to tabulate.
     #[arg(long, default_value = "deepseek-r1")]
     pub family: String,
+    /// Models to tabulate instead of a family (comma-separated catalog ids,
+    /// Ollama tags or Hugging Face ids), in this order.
+    #[arg(long, value_delimiter = ',', conflicts_with = "family")]
+    pub models: Vec<String>,
     #[command(flatten)]
     pub settings: SettingsArgs,
 }
@@ -23,7 +27,11 @@ pub struct TableArgs {
 /// Build and print the table.
 pub fn run(a: &TableArgs, json_out: bool) -> Result<()> {
     let s = a.settings.settings();
-    let rows = table(&a.family, &a.quants, &s, a.settings.mla_tensors)?;
+    let rows = if a.models.is_empty() {
+        table(&a.family, &a.quants, &s, a.settings.mla_tensors)?
+    } else {
+        table_of_models(&a.models, &a.quants, &s, a.settings.mla_tensors)?
+    };
     if json_out {
         render::json(
             &json!({"schema": canirun_core::pipeline::SCHEMA, "settings": s, "rows": rows}),
@@ -60,6 +68,6 @@ pub fn run(a: &TableArgs, json_out: bool) -> Result<()> {
         ]);
     }
     println!("{t}");
-    println!("Computed tensor by tensor; change the context with -c, the cache with -ctk/-ctv, the quants with --quants.");
+    println!("Computed tensor by tensor; change the context with -c, the cache with -ctk/-ctv, the quants with --quants, the models with --models.");
     Ok(())
 }

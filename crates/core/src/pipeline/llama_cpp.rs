@@ -1,12 +1,13 @@
 //! llama.cpp's side of the pipeline: memory, placement (flags as given, then
 //! its `--fit`), verdict, and the speed of that very placement.
 
+use super::companions::{bytes_at, CompanionMemory};
 use super::{speed, EstimateError, LlamaCppRun, Report, Request};
 use crate::memory::verdict::verdict;
 use crate::memory::{llama_cpp as mem, MlaCache, RunSettings};
 use crate::placement::llama_cpp::fit::{fit, Fit, FitDevice, FitOutcome, FitRequest};
 use crate::placement::llama_cpp::{buft_name, place, PlacementArgs};
-use crate::placement::{DeviceSpec, Placement};
+use crate::placement::{DeviceSpec, Loc, Placement};
 use crate::units::Bytes;
 use serde::Serialize;
 
@@ -52,6 +53,7 @@ fn place_model(
     req: &Request<'_>,
     s: &RunSettings,
     run: &LlamaCppRun,
+    companions: &[CompanionMemory],
 ) -> Result<Placed, EstimateError> {
     let spec = &req.model.spec;
     let w = &req.model.weights;
@@ -74,7 +76,9 @@ fn place_model(
         .map(|(i, g)| FitDevice {
             spec: g.clone(),
             free: g.memory.saturating_sub(mem::backend_overhead(g.backend).0),
-            margin: run.fit.margin(i),
+            // llama.cpp adds the projector's (and fits the draft's) memory
+            // to this device's target, so the main model leaves room for it.
+            margin: run.fit.margin(i) + bytes_at(companions, Loc::Gpu(i)),
         })
         .collect();
     let freq = FitRequest {
@@ -82,7 +86,7 @@ fn place_model(
         settings: s.clone(),
         given: given.clone(),
         devices,
-        host: ram.map(|r| (r, run.fit.margin(0))),
+        host: ram.map(|r| (r, run.fit.margin(0) + bytes_at(companions, Loc::Cpu))),
         n_ctx_min: run.fit.n_ctx_min,
     };
     let f = fit(&freq, w)?;
@@ -139,7 +143,12 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
     }
     // Refuse impossible settings before placing.
     let asked = mem::estimate(spec, w, &s)?;
-    let placed = place_model(req, &s, run)?;
+    let has_gpu = !req.hardware.gpus.is_empty();
+    let at = |s: &RunSettings, n_ctx: u64| RunSettings { n_ctx, ..s.clone() };
+    let reserved = run
+        .companions
+        .memory(&at(&s, asked.resolved.n_ctx), has_gpu)?;
+    let mut placed = place_model(req, &s, run, &reserved)?;
     // llama.cpp runs with the context its --fit chose; from here on the
     // context is the one it runs with, not "unset".
     let b = if placed.n_ctx == s.n_ctx {
@@ -151,6 +160,11 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
     if s.n_ctx == 0 {
         s.n_ctx = b.resolved.n_ctx;
     }
+    // The draft runs with the context llama.cpp settled on for the main model.
+    let companions = run.companions.memory(&at(&s, b.resolved.n_ctx), has_gpu)?;
+    for d in &mut placed.placement.devices {
+        d.companions = bytes_at(&companions, d.loc);
+    }
     let embedding: Bytes = w
         .tensors
         .iter()
@@ -161,6 +175,7 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
     let speed = speed::for_llama_cpp(req, &s, &placed.placement, &v);
     // The placement's own notes stay in `placement.notes` (the verdict says the same).
     let mut notes = b.notes.clone();
+    notes.extend(run.companions.vocab_warning(req.model));
     if let Some((_, sockets)) = req.hardware.host_device.as_ref().filter(|(_, n)| *n > 1) {
         notes.push(format!("{sockets} CPU sockets are counted with {sockets}× the bandwidth of one; llama.cpp across NUMA nodes usually reaches less (try --numa distribute)"));
     }
@@ -177,6 +192,7 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
         placement: Some(placed.placement),
         placement_method: placed.how,
         fit: placed.trace,
+        companions,
         verdict: v,
         speed,
         power: None,

@@ -10,6 +10,7 @@
 //!
 //! `Report` serialises to the versioned JSON schema of `docs/json-schema.md`.
 
+mod companions;
 mod llama_cpp;
 mod model;
 mod pasted;
@@ -19,6 +20,7 @@ mod server;
 mod speculative;
 mod speed;
 
+pub use companions::{CompanionMemory, Companions, Projector};
 pub use llama_cpp::FitTrace;
 pub use model::{Model, ModelError, ModelInfo, ModelOrigin, DEFAULT_QUANT};
 pub use power::{CostFlags, PowerReport, PowerRequest};
@@ -76,6 +78,8 @@ pub struct LlamaCppRun {
     pub placement: Option<PlacementArgs>,
     /// `-fit`, `-fitt`, `-fitc`.
     pub fit: FitSettings,
+    /// `-md`, `--mmproj`: models loaded beside the main one.
+    pub companions: Companions,
 }
 
 /// What the user will run: the prompt, the depths to report decode at, and
@@ -216,6 +220,10 @@ pub struct Report {
     pub placement_method: String,
     /// llama.cpp's `--fit` search with each configuration it projected.
     pub fit: Option<FitTrace>,
+    /// Models loaded beside the main one (`-md`, `--mmproj`), pool by pool;
+    /// already in the placement's totals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<CompanionMemory>,
     /// Whether it runs.
     pub verdict: Verdict,
     /// Prefill, decode at depth, time to a full answer.
@@ -303,6 +311,37 @@ pub fn estimate(req: &Request<'_>) -> Result<Report, EstimateError> {
             }
         }
     }
+    if let Engine::LlamaCpp(run) = &req.engine {
+        if let Some((draft, spec)) = run.companions.speculative() {
+            let on_gpu = report
+                .companions
+                .iter()
+                .filter(|c| c.loc != crate::placement::Loc::Cpu)
+                .map(|c| c.bytes)
+                .sum();
+            match speculative::estimate_draft(req, draft, spec, &report.speed, on_gpu) {
+                Ok(r) => {
+                    report.notes.push(match run.companions.draft_acceptance {
+                        Some(_) => format!(
+                            "speculative decoding: acceptance {:.0}% per draft token, as given; the draft's decode is estimated as if it ran alone on the same hardware",
+                            r.acceptance * 100.0
+                        ),
+                        None => format!(
+                            "speculative decoding: acceptance {:.0}% per draft token ({}); pass --draft-acceptance for your own",
+                            r.acceptance * 100.0,
+                            r.source
+                        ),
+                    });
+                    if let Speed::Estimated(sp) = &mut report.speed {
+                        sp.speculative = Some(r);
+                    }
+                }
+                Err(e) => report
+                    .notes
+                    .push(format!("speculative decoding with the draft model: {e}")),
+            }
+        }
+    }
     if let (Some(p), Speed::Estimated(sp)) = (&req.power, &report.speed) {
         match power::estimate(req, p, sp) {
             Ok(pw) => report.power = Some(pw),
@@ -365,6 +404,18 @@ fn write_commands(req: &Request<'_>, r: &mut Report) {
             ..commands::Request::new(spec, &q, &r.settings)
         };
         match commands::generate(runner, &creq) {
+            Ok(c) if runner == Runner::LlamaCpp => {
+                if let Engine::LlamaCpp(run) = &req.engine {
+                    let extra = run.companions.flags();
+                    if !extra.is_empty() {
+                        r.notes.push(format!(
+                            "the llama.cpp command is the main model's; add {} to load what was sized beside it (a catalog name stands for its GGUF file)",
+                            extra.join(" ")
+                        ));
+                    }
+                }
+                r.commands.push(c)
+            }
             Ok(c) => r.commands.push(c),
             Err(CommandError::NotApplicable { engine, why }) => {
                 r.commands_skipped.push(format!("{engine}: {why}"))

@@ -36,8 +36,22 @@ impl Request<'_> {
             _ => Engine::LlamaCpp(LlamaCppRun {
                 placement: Some(p.placement.clone()).filter(|x| *x != Default::default()),
                 fit: p.fit.clone(),
+                // Loaded by the front end (files, network) from `p.companions`.
+                companions: match &self.engine {
+                    Engine::LlamaCpp(run) => run.companions.clone(),
+                    _ => Default::default(),
+                },
             }),
         };
+        if let Some(k) = p.speculative_tokens {
+            self.workload.speculative = Some(super::Speculative {
+                draft_tokens: k,
+                acceptance: self
+                    .workload
+                    .speculative
+                    .map_or(super::MTP_ACCEPTANCE, |s| s.acceptance),
+            });
+        }
         if !p.ctx_given && p.engine != cmdline::Engine::LlamaCpp {
             // vLLM and SGLang default to the model's whole trained context.
             self.settings.n_ctx = self.model.spec.n_ctx_train;
@@ -98,5 +112,34 @@ mod tests {
         let (e, _, notes) = pasted("ollama run deepseek-r1:7b");
         assert_eq!(e, Engine::LlamaCpp(LlamaCppRun::default()));
         assert!(notes[0].contains("runs llama.cpp"), "{notes:?}");
+    }
+
+    #[test]
+    fn pasted_speculative_flags_ask_for_mtp_with_their_draft_tokens() {
+        let m = Model::from_catalog(
+            "deepseek-r1:671b",
+            Some("fp8"),
+            false,
+            MlaTensorLayout::Split,
+        )
+        .unwrap();
+        let t = Target::named(Catalog::embedded().unwrap(), &["8xh200"], None).unwrap();
+        for (line, k) in [
+            ("python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp 8 --speculative-algorithm EAGLE", 1),
+            ("python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp 8 --speculative-num-steps 3 --speculative-algorithm NEXTN", 3),
+            (r#"vllm serve deepseek-ai/DeepSeek-R1 -tp 8 --speculative-config '{"method":"deepseek_mtp","num_speculative_tokens":2}'"#, 2),
+        ] {
+            let mut req = Request::new(&m, &t, RunSettings::default());
+            let p = cmdline::parse(&cmdline::split_words(line)).unwrap();
+            let notes = req.use_pasted(&p);
+            assert!(notes.is_empty(), "{line}: {notes:?}");
+            let spec = req.workload.speculative.expect(line);
+            assert_eq!(spec.draft_tokens, k, "{line}");
+            assert_eq!(spec.acceptance, crate::pipeline::MTP_ACCEPTANCE);
+            let r = crate::pipeline::estimate(&req).unwrap();
+            let sp = r.speed.report().and_then(|s| s.speculative.clone()).expect(line);
+            assert_eq!(sp.drafter, "MTP");
+            assert!(sp.speedup > 1.0, "{line}: {}", sp.speedup);
+        }
     }
 }

@@ -200,6 +200,7 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
             v.tensor_parallel, v.pipeline_parallel
         ),
         fit: None,
+        companions: vec![],
         verdict,
         speed,
         power: None,

@@ -14,9 +14,15 @@
 //!   independently (an upper bound: neighbouring tokens share experts).
 //! * Draft: k passes of the MTP layer, which reads one block's active weights
 //!   and the shared output head.
+//!
+//! llama.cpp's `-md` runs the same draft-and-verify loop with a separate
+//! draft model ([`estimate_draft`]): the verify pass is the same, a draft
+//! token costs the draft model's own decode on the same hardware.
+//! The arithmetic is `speed::speculative`'s.
 
-use super::{Request, Speed};
+use super::{Model, Request, Speed, SpeedReport};
 use crate::model::{enumerate_tensors, MlaTensorLayout};
+use crate::speed::speculative::{step, StepTimes};
 use crate::speed::{self, Calibration, WorkSplit};
 use crate::units::{Bytes, TokensPerSecond};
 use serde::Serialize;
@@ -40,6 +46,8 @@ pub struct Speculative {
 /// The estimate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpeculativeReport {
+    /// What drafts: `MTP` (the model's own layer) or `draft model NAME`.
+    pub drafter: String,
     /// The request.
     pub draft_tokens: u64,
     /// Per-token acceptance assumed.
@@ -81,6 +89,22 @@ fn experts_touched(used: f64, tokens: f64) -> f64 {
     (1.0 - (1.0 - used).powf(tokens)) / used
 }
 
+/// The target's verify pass over k + 1 tokens, in seconds: the report's
+/// split with each share reading the experts k + 1 tokens touch.
+fn verify_seconds(sp: &SpeedReport, k: f64, cal: &Calibration) -> Result<f64, String> {
+    let mut verify: WorkSplit = sp.placement.clone();
+    for d in &mut verify.devices {
+        let f = d.expert_active_fraction;
+        d.expert_active_fraction = (f * experts_touched(f, k + 1.0)).min(1.0);
+        d.active_params *= k + 1.0;
+    }
+    let depth = sp.decode[0].depth;
+    Ok(speed::decode(&verify, depth, cal)
+        .map_err(|e| e.to_string())?
+        .seconds
+        .0)
+}
+
 /// MTP speculative decoding on the report's speed placement.
 pub(super) fn estimate(
     req: &Request<'_>,
@@ -90,27 +114,10 @@ pub(super) fn estimate(
 ) -> Result<SpeculativeReport, String> {
     let sp = speed.report().ok_or("no speed to speed up")?;
     let cal = Calibration::embedded().map_err(|e| e.to_string())?;
-    if !(spec.acceptance > 0.0 && spec.acceptance < 1.0) || spec.draft_tokens == 0 {
-        return Err("the acceptance must be between 0 and 1 and at least one token drafted".into());
-    }
     let k = spec.draft_tokens as f64;
-    let a = spec.acceptance;
-    let tokens_per_step = (1.0 - a.powf(k + 1.0)) / (1.0 - a);
-    let base = sp.decode_first();
-    let t1 = base.seconds.0;
-    // Verify: the same split with each share reading the experts k + 1 tokens touch.
-    let mut verify: WorkSplit = sp.placement.clone();
-    for d in &mut verify.devices {
-        let f = d.expert_active_fraction;
-        d.expert_active_fraction = (f * experts_touched(f, k + 1.0)).min(1.0);
-        d.active_params *= k + 1.0;
-    }
-    let depth = sp.decode[0].depth;
-    let t_verify = speed::decode(&verify, depth, cal)
-        .map_err(|e| e.to_string())?
-        .seconds
-        .0;
-    // Draft: one block's active reads plus the output head, k times.
+    let t1 = sp.decode_first().seconds.0;
+    let t_verify = verify_seconds(sp, k, cal)?;
+    // Draft: one block's active reads plus the output head, per token.
     let m = &sp.placement.model;
     let head: u64 = req
         .model
@@ -122,8 +129,16 @@ pub(super) fn estimate(
         .sum();
     let per_block = m.active_bytes() / m.n_layer.max(1) as f64;
     let draft_share = (per_block + head as f64) / m.active_bytes().max(1.0);
-    let t_draft = k * t1 * draft_share;
-    let step = t_verify + t_draft;
+    let r = step(
+        spec.draft_tokens,
+        spec.acceptance,
+        StepTimes {
+            one_token: t1,
+            verify: t_verify,
+            draft_token: t1 * draft_share,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     // The MTP layer's weights at the model's average bytes per parameter.
     let mtp_params: u64 = enumerate_tensors(&req.model.spec, MlaTensorLayout::Split)
         .iter()
@@ -133,13 +148,14 @@ pub(super) fn estimate(
     let w = &req.model.weights;
     let bytes_per_param = w.total().0 as f64 / w.n_params().max(1) as f64;
     Ok(SpeculativeReport {
+        drafter: "MTP".into(),
         draft_tokens: spec.draft_tokens,
-        acceptance: a,
-        tokens_per_step,
-        verify_cost: t_verify / t1,
-        draft_cost: t_draft / t1,
-        decode: TokensPerSecond(tokens_per_step / step),
-        speedup: tokens_per_step * t1 / step,
+        acceptance: spec.acceptance,
+        tokens_per_step: r.tokens_per_step,
+        verify_cost: r.verify_cost,
+        draft_cost: r.draft_cost,
+        decode: TokensPerSecond(r.tokens_per_second),
+        speedup: r.speedup,
         memory_per_gpu: Bytes(
             (mtp_params as f64 * bytes_per_param / tensor_parallel.max(1) as f64) as u64,
         ),
@@ -147,15 +163,57 @@ pub(super) fn estimate(
     })
 }
 
+/// llama.cpp's speculative decoding with a draft model (`-md`): `spec.draft_tokens`
+/// drafts per step (`--spec-draft-n-max`), each a decode of the draft model
+/// on the same hardware (estimated through the same pipeline, as if it ran
+/// alone there); `draft_memory` is what the draft takes on the GPU.
+pub(super) fn estimate_draft(
+    req: &Request<'_>,
+    draft: &Model,
+    spec: Speculative,
+    speed: &Speed,
+    draft_memory: Bytes,
+) -> Result<SpeculativeReport, String> {
+    let sp = speed.report().ok_or("no speed to speed up")?;
+    let cal = Calibration::embedded().map_err(|e| e.to_string())?;
+    let t1 = sp.decode_first().seconds.0;
+    let t_verify = verify_seconds(sp, spec.draft_tokens as f64, cal)?;
+    let alone = super::Request::new(draft, req.hardware, req.settings.clone());
+    let dr = super::estimate(&alone).map_err(|e| format!("the draft model: {e}"))?;
+    let t_draft = dr
+        .speed
+        .report()
+        .ok_or("no speed estimate for the draft model")?
+        .decode_first()
+        .seconds
+        .0;
+    let r = step(
+        spec.draft_tokens,
+        spec.acceptance,
+        StepTimes {
+            one_token: t1,
+            verify: t_verify,
+            draft_token: t_draft,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(SpeculativeReport {
+        drafter: format!("draft model {}", draft.info.reference),
+        draft_tokens: spec.draft_tokens,
+        acceptance: spec.acceptance,
+        tokens_per_step: r.tokens_per_step,
+        verify_cost: r.verify_cost,
+        draft_cost: r.draft_cost,
+        decode: TokensPerSecond(r.tokens_per_second),
+        speedup: r.speedup,
+        memory_per_gpu: draft_memory,
+        source: crate::speed::speculative::DRAFT_ACCEPTANCE_SOURCE,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_draft_at_85_percent_yields_1_85_tokens() {
-        let a: f64 = 0.85;
-        assert!(((1.0 - a.powi(2)) / (1.0 - a) - 1.85).abs() < 1e-12);
-    }
 
     #[test]
     fn more_tokens_touch_more_experts_but_never_all() {

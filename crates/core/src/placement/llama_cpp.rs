@@ -298,6 +298,7 @@ pub fn place(
         compute: Bytes::ZERO,
         output: Bytes::ZERO,
         overhead: backend_overhead(Backend::Cpu).0,
+        companions: Bytes::ZERO,
         capacity: host_ram,
         layers: vec![],
     })
@@ -311,6 +312,7 @@ pub fn place(
         compute: Bytes::ZERO,
         output: Bytes::ZERO,
         overhead: Bytes::ZERO,
+        companions: Bytes::ZERO,
         capacity: Some(g.memory),
         layers: vec![],
     }))

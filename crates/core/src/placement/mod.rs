@@ -59,16 +59,25 @@ pub struct DeviceUse {
     pub output: Bytes,
     /// Fixed runtime overhead.
     pub overhead: Bytes,
+    /// Models the command loads beside this one (a draft model's weights, KV
+    /// and compute, a vision projector), placed here; see
+    /// `pipeline::Companions`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub companions: Bytes,
     /// Memory available (None: unknown).
     pub capacity: Option<Bytes>,
     /// Blocks whose attention runs here.
     pub layers: Vec<u64>,
 }
 
+fn is_zero(b: &Bytes) -> bool {
+    b.0 == 0
+}
+
 impl DeviceUse {
     /// Everything placed here.
     pub fn total(&self) -> Bytes {
-        self.weights + self.kv + self.compute + self.output + self.overhead
+        self.weights + self.kv + self.compute + self.output + self.overhead + self.companions
     }
 
     /// Memory left (negative: short), when the capacity is known.

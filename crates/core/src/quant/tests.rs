@@ -115,3 +115,48 @@ fn parses_every_family_of_names() {
         assert!(Quant::parse(s).is_err(), "{s}");
     }
 }
+
+/// Every publisher recipe of data/quant_variants.toml against the total its
+/// publisher gives: the rows of data/quant_file_sizes.csv read as that recipe
+/// (bartowski's `_L`/`_XL`, Unsloth's UD-Q2_K_XL and `Q2_K_L`) and the sizes
+/// only Unsloth's blog states (data/variant_published_sizes.csv), through the
+/// same reading as `canirun validate sizes`.
+#[test]
+fn every_publisher_recipe_reproduces_its_published_size() {
+    use crate::validate::sizes::validate;
+    let mut rows = validate(include_str!("../../data/quant_file_sizes.csv"))
+        .unwrap()
+        .rows;
+    let blog = validate(include_str!("../../data/variant_published_sizes.csv")).unwrap();
+    assert!(blog.skipped.is_empty(), "{:?}", blog.skipped);
+    rows.extend(blog.rows);
+    // UD-IQ1_M: the blog's "158GB" (169.6 GB) is 4% above the recipe its own
+    // words give (gate/up IQ1_M, down_proj IQ2_XXS); no tensor census of that
+    // file is at hand to settle which tensors are larger. Named here, checked
+    // to still be off, so a fix has to remove it.
+    const OPEN: [(&str, &str); 1] = [(
+        "UD-IQ1_M",
+        "blog size 4% above its stated recipe; no tensor census",
+    )];
+    for v in super::variant::variants() {
+        let mine: Vec<_> = rows
+            .iter()
+            .filter(|r| r.variant.as_deref() == Some(v.name.as_str()))
+            .collect();
+        assert!(!mine.is_empty(), "{}: no published size to check", v.name);
+        let open = OPEN.iter().find(|(n, _)| *n == v.name);
+        for r in mine {
+            let line = format!(
+                "{} {} ({}): predicted {} vs published {:.0}, {:+.2}%",
+                r.model, r.quant, v.name, r.predicted_bytes, r.published_bytes, r.err_pct
+            );
+            match open {
+                None => assert!(r.err_pct.abs() <= 3.0, "{line}"),
+                Some((_, why)) => assert!(
+                    r.err_pct.abs() > 3.0,
+                    "{line} now fits: drop it from OPEN ({why})"
+                ),
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod calibration;
 mod derived;
 pub mod local;
 mod roofline;
+pub mod speculative;
 mod work_split;
 
 pub use calibration::{

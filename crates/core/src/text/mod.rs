@@ -37,11 +37,12 @@ impl fmt::Display for Verdict {
 }
 
 impl fmt::Display for SpeculativeReport {
-    /// The MTP line: decode with speculative decoding, and why.
+    /// The speculative decoding line (MTP or a draft model): decode with it, and why.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "with MTP speculative decoding ({} draft token{}, {:.0}% accepted): {:.2} tokens per step, decode {} (×{:.2}; verify costs {:.2}, drafting {:.2} one-token decodes)",
+            "with {} speculative decoding ({} draft token{}, {:.0}% accepted): {:.2} tokens per step, decode {} (×{:.2}; verify costs {:.2}, drafting {:.2} one-token decodes)",
+            self.drafter,
             self.draft_tokens,
             if self.draft_tokens == 1 { "" } else { "s" },
             self.acceptance * 100.0,

@@ -19,6 +19,8 @@ pub struct SizeRow {
     pub source: String,
     /// How canirun read the row (model id, quant, layout, imatrix).
     pub interpreted_as: String,
+    /// The publisher recipe (data/quant_variants.toml) the row was read as, if any.
+    pub variant: Option<String>,
     /// Published size in bytes.
     pub published_bytes: f64,
     /// Predicted size in bytes.
@@ -160,6 +162,7 @@ pub fn validate(csv_text: &str) -> Result<SizeReport, SizesError> {
             .trim()
             .to_string();
         let lower = quant_name.to_ascii_lowercase();
+        let mut variant = None;
         let (predicted, interpreted) =
             if lower.ends_with("safetensors") && lower.starts_with("bf16") {
                 // The original checkpoint: every parameter in BF16.
@@ -207,6 +210,7 @@ pub fn validate(csv_text: &str) -> Result<SizeReport, SizesError> {
                 } else {
                     MlaTensorLayout::Split
                 };
+                variant = quant.variant().map(|v| v.name.to_string());
                 let w = weights(&spec, &quant, layout);
                 let imatrix = matches!(quant, Quant::Gguf { imatrix: true, .. });
                 (
@@ -256,6 +260,7 @@ pub fn validate(csv_text: &str) -> Result<SizeReport, SizesError> {
             quant: quant_raw,
             source,
             interpreted_as: interpreted,
+            variant,
             published_bytes: published,
             predicted_bytes: predicted,
             err_pct,
