@@ -214,6 +214,12 @@ pub(super) fn commands(
         if tensor { "Tensor" } else { "Pipeline" },
         if req.interconnect.rdma { "the MLX JACCL instance (RDMA over Thunderbolt 5, macOS 26.2, turned on from macOS recovery as Apple TN3205 describes)" } else { "the MLX Ring instance (TCP)" }
     ));
+    if tensor && req.interconnect.rdma {
+        notes.push(format!(
+            "tensor sharding: {} µs per message is the upper bound Apple gives for RDMA over Thunderbolt (TN3205); exo's authors quote single-digit µs, which would make these all-reduces several times cheaper than shown",
+            req.interconnect.latency_us
+        ));
+    }
     if tensor && !req.interconnect.rdma {
         notes.push(format!(
             "tensor sharding over {} pays {} µs per all-reduce; exo's authors recommend it only over RDMA (use --interconnect tb5-rdma on macOS 26.2)",
