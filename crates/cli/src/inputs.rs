@@ -84,8 +84,8 @@ impl ServerArgs {
 /// The engine flags (vLLM/SGLang ones apply to those engines only).
 #[derive(Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Engine: llama.cpp (default), vllm or sglang.
-    #[arg(long, value_name = "ENGINE", default_value = "llama.cpp", value_parser = ["llama.cpp", "llamacpp", "vllm", "sglang"])]
+    /// Engine: llama.cpp (default), vllm, sglang, or exo (Macs, with --nodes).
+    #[arg(long, value_name = "ENGINE", default_value = "llama.cpp", value_parser = ["llama.cpp", "llamacpp", "vllm", "sglang", "exo"])]
     pub engine: String,
     #[command(flatten)]
     pub server: ServerArgs,

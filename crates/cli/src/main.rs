@@ -2,6 +2,7 @@
 //! It stays thin: every number comes from `canirun-core`.
 
 mod args;
+mod cluster;
 mod cmd;
 mod inputs;
 mod render;

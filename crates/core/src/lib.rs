@@ -3,6 +3,7 @@
 //! No I/O, no async: every function here is deterministic and fast, so the
 //! command line, the web page and the tests all share one pipeline.
 
+pub mod cluster;
 pub mod cmdline;
 pub mod commands;
 pub mod cost;

@@ -36,6 +36,15 @@ pub struct EstimateArgs {
     /// Predict speed with the catalog's rates, not this machine's `canirun calibrate` factors.
     #[arg(long = "no-local-calibration")]
     pub no_local_calibration: bool,
+    /// Cluster: this many nodes, each with the hardware of --gpu (vLLM over Ray, SGLang, llama.cpp RPC, exo).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub nodes: Option<u32>,
+    /// Network between the nodes: ib-ndr, ib-hdr, roce, 100gbe, 25gbe, 10gbe, 5gbe, tb5, tb5-rdma (default: ib-ndr; exo tb5; llama.cpp 10gbe).
+    #[arg(long, value_name = "NET")]
+    pub interconnect: Option<String>,
+    /// SGLang: DP attention over every GPU (--enable-dp-attention --dp-size N).
+    #[arg(long)]
+    pub dp_attention: bool,
     /// A command to read instead: everything after `--`, e.g. `-- llama-server -m model.gguf -c 32768 -ngl 40 -ts 3,1 -fa on -ot exps=CPU`.
     #[arg(last = true, value_name = "COMMAND")]
     pub pasted: Vec<String>,
@@ -62,6 +71,9 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     });
     let model = load_model(&name, &a.quant, &a.settings, server)?;
     let hw = a.hardware.target()?;
+    if let Some(n) = crate::cluster::nodes(a, pasted.as_ref(), &hw) {
+        return crate::cluster::run(a, &model, &hw, pasted.as_ref(), n, json_out);
+    }
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement));
     req.workload.speculative = a.engine.server.speculative();
     let mut notes = pasted

@@ -14,6 +14,7 @@ pub mod serve;
 pub mod speed;
 pub mod table;
 pub mod validate;
+pub mod validate_cluster;
 pub mod validate_fit;
 pub mod validate_llama_cpp;
 pub mod validate_power;
@@ -41,5 +42,9 @@ pub fn run_validate(cmd: &ValidateCmd, json_out: bool) -> anyhow::Result<()> {
             validate_llama_cpp::run(file, fixtures.as_deref(), json_out)
         }
         ValidateCmd::Sizes { file } => validate::sizes(file, json_out),
+        ValidateCmd::Cluster {
+            files,
+            interconnect,
+        } => validate_cluster::run(files, interconnect, json_out),
     }
 }

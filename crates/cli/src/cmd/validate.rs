@@ -43,6 +43,14 @@ pub enum ValidateCmd {
         /// The CSV file (columns of ../shared/data/power.csv; a copy is crates/core/data/power.csv).
         file: PathBuf,
     },
+    /// Published multi-node runs (llama.cpp RPC, exo, multi-node vLLM/SGLang) vs the cluster plans' speed model.
+    Cluster {
+        /// Benchmark CSVs (columns of benchmarks.csv).
+        files: Vec<PathBuf>,
+        /// The network assumed between the hosts.
+        #[arg(long, default_value = "5gbe")]
+        interconnect: String,
+    },
     /// Predicted tokens/s vs published benchmarks (CSV with the columns of benchmarks.csv).
     Speed {
         /// The CSV file.

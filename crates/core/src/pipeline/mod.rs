@@ -28,7 +28,7 @@ pub use runners::{
     commands, commands_for, default_quant, server_settings, CommandModel, CommandSet,
     CommandsRequest, QuantCommand, ServerChoice,
 };
-pub use server::{native_quant, ServerReport, ServerRun};
+pub use server::{native_quant, ServerReport, ServerRun, ALL_REDUCE_LATENCY_S};
 pub use speculative::{Speculative, SpeculativeReport, MTP_ACCEPTANCE, MTP_ACCEPTANCE_SOURCE};
 pub use speed::{DecodeAt, Speed, SpeedReport};
 
