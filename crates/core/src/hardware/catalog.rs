@@ -138,6 +138,10 @@ impl Catalog {
                         .and_then(|v| leading_number(v))
                         .ok_or_else(|| bad("cpu_simd.csv row without fp32_flops_per_cycle"))?,
                     source: u.get("source").cloned().unwrap_or_default(),
+                    int8_ops_per_cycle: u
+                        .get("int8_ops_per_cycle")
+                        .and_then(|v| leading_number(v))
+                        .unwrap_or(0.0),
                 }),
                 _ => None,
             };

@@ -121,12 +121,28 @@ pub struct CpuCompute {
     pub flops_per_cycle: f64,
     /// Where the FLOP/cycle figure comes from.
     pub source: String,
+    /// Int8 operations per core per cycle of llama.cpp's quantized dot
+    /// products on this unit (256-bit intrinsics; VNNI/SDOT or AVX2's
+    /// maddubs + madd pair; `data/cpu_simd.csv`).
+    pub int8_ops_per_cycle: f64,
 }
 
 impl CpuCompute {
     /// Peak FP32 vector rate of one socket: cores × FLOP/cycle × clock.
     pub fn peak(&self) -> FlopsPerSecond {
         FlopsPerSecond(f64::from(self.cores) * self.flops_per_cycle * self.clock_ghz * 1e9)
+    }
+
+    /// Peak int8 rate of one socket for llama.cpp's quantized matmuls:
+    /// cores × [`Self::int8_ops_per_cycle`] × clock (the FP32 rate when
+    /// the unit has no int8 figure).
+    pub fn int8_peak(&self) -> FlopsPerSecond {
+        let per_cycle = if self.int8_ops_per_cycle > 0.0 {
+            self.int8_ops_per_cycle
+        } else {
+            self.flops_per_cycle
+        };
+        FlopsPerSecond(f64::from(self.cores) * per_cycle * self.clock_ghz * 1e9)
     }
 
     /// How the figure is computed, numbers filled in.

@@ -1140,10 +1140,16 @@ fn prepare_row(
     // ik_llama.cpp's row-interleaved types (`_R4`, or any type repacked at
     // load with `-rtr`) have CPU kernels only: the weights held in RAM are
     // never copied to the GPU for large batches, the CPU multiplies them.
+    let tokens: Vec<&str> = notes
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|t| !t.is_empty())
+        .collect();
+    // `-rtr 0` (written out in a row's notes) turns the repack off.
     let repacked = quant.to_ascii_uppercase().contains("_R4")
-        || notes
-            .split(|c: char| c.is_whitespace() || c == ';')
-            .any(|t| t == "-rtr");
+        || tokens
+            .iter()
+            .enumerate()
+            .any(|(i, t)| *t == "-rtr" && tokens.get(i + 1) != Some(&"0"));
     if eng.contains("ik_llama")
         && repacked
         && placement.devices.iter().any(|d| d.streamed_over.is_some())

@@ -344,8 +344,10 @@ fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
             continue;
         };
         let spec = DeviceRates::from_device(d, default_backend(d), cal()).expect("spec");
-        // The compute figure is cores × FLOP/cycle × clock, not a per-device number.
-        let expect = f64::from(c.cores) * c.flops_per_cycle * c.clock_ghz * 1e9;
+        // The compute figure is cores × int8 operations per cycle of
+        // llama.cpp's quantized dot products on that SIMD unit × clock, not
+        // a per-device number.
+        let expect = f64::from(c.cores) * c.int8_ops_per_cycle * c.clock_ghz * 1e9;
         assert_eq!(spec.compute.map(|f| f.0), Some(expect), "{}", d.id);
         let p = WorkSplit::single_device(&m, spec);
         let pre = prefill(&p, 512, 0, cal()).expect("CPU prefill");
@@ -358,7 +360,11 @@ fn every_cpu_platform_with_cores_and_clock_gets_a_prefill() {
     let spr = cat
         .get("xeon-platinum-8480-plus")
         .and_then(|d| d.cpu.clone());
-    assert_eq!(spr.map(|c| c.flops_per_cycle), Some(64.0));
+    assert_eq!(
+        spr.as_ref()
+            .map(|c| (c.flops_per_cycle, c.int8_ops_per_cycle)),
+        Some((64.0, 128.0))
+    );
     let typical = crate::hardware::typical_desktop_cpu(cat).expect("typical desktop");
     assert_eq!(
         typical.platform.map(|p| (p.channels, p.mts)),
@@ -464,4 +470,49 @@ fn hopper_prefill_uses_the_share_of_its_tensor_rate_llama_cpp_reaches() {
         .is_some_and(|n| n.contains("Hopper")));
     // Ampere keeps its datasheet rate.
     assert!(a100.compute_note.is_none());
+}
+
+/// Issue 11: every device of the catalog that has a memory bandwidth figure
+/// (GPUs, Apple and other unified-memory SoCs, CPU platforms) gets a decode
+/// and a prefill estimate for `deepseek-r1:7b` on its default backend; a
+/// device without a tensor-core figure gets its stated vector rate, a CPU
+/// its int8 rate, an Apple GPU its generation's per-core rate.
+#[test]
+fn every_catalog_device_with_a_bandwidth_gets_decode_and_prefill_for_r1_7b() {
+    let cat = Catalog::embedded().expect("catalog");
+    let m = cost("deepseek-r1:7b", "Q4_K_M");
+    let typical = crate::hardware::typical_desktop_cpu(cat)
+        .map(|t| DeviceRates::from_device(t, Backend::Cpu, cal()).expect("typical desktop"))
+        .expect("typical desktop CPU");
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for d in cat.devices() {
+        if d.bandwidth.is_none() {
+            continue;
+        }
+        let mut spec = match DeviceRates::from_device(d, default_backend(d), cal()) {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("{}: {e}", d.id));
+                continue;
+            }
+        };
+        // A memory platform without cores or clock gets the typical desktop
+        // CPU's rate, as the pipeline gives it (pipeline::speed::with_cpu_compute).
+        if spec.class == DeviceClass::Cpu && spec.compute.is_none() {
+            spec.compute = typical.compute;
+        }
+        let p = WorkSplit::single_device(&m, spec);
+        match (prefill(&p, 512, 0, cal()), decode(&p, 0, cal())) {
+            (Ok(pre), Ok(dec)) if pre.rate.0 > 0.0 && dec.rate.0 > 0.0 => n += 1,
+            (pre, dec) => failures.push(format!(
+                "{}: prefill {:?} decode {:?}",
+                d.id,
+                pre.map(|e| e.rate),
+                dec.map(|e| e.rate)
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "no estimate: {failures:#?}");
+    assert!(n >= 150, "only {n} devices estimated");
 }

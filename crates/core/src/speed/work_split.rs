@@ -240,6 +240,39 @@ struct TensorPath {
 #[derive(Debug, serde::Deserialize)]
 struct TensorPaths {
     architecture: Vec<TensorPath>,
+    #[serde(default)]
+    vector_path: Vec<VectorPath>,
+}
+
+/// How llama.cpp multiplies quantized weights on a GPU generation without
+/// tensor cores or fast FP16 (`data/llama_cpp_tensor_paths.toml`): int8
+/// operations per FP32 FLOP of its vector units.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct VectorPath {
+    name: String,
+    int8_ops_per_fp32_flop: f64,
+    #[allow(dead_code)]
+    source: String,
+}
+
+fn tensor_paths() -> &'static TensorPaths {
+    static TABLE: std::sync::OnceLock<TensorPaths> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        toml::from_str::<TensorPaths>(TENSOR_PATHS_TOML).unwrap_or(TensorPaths {
+            architecture: Vec::new(),
+            vector_path: Vec::new(),
+        })
+    })
+}
+
+/// The vector rate a catalog row states in its FP16 basis when it has no
+/// tensor figure ("FP32 vector 11.8 TFLOPS (TechPowerUp)", "FP16 vector
+/// 10.65 TFLOPS"), with the precision it names.
+fn stated_vector_rate(basis: &str) -> Option<(&'static str, f64)> {
+    let re = regex::Regex::new(r"(FP32|FP16) vector ([0-9]+(?:\.[0-9]+)?) TFLOPS").ok()?;
+    let c = re.captures(basis)?;
+    let tflops: f64 = c[2].parse().ok().filter(|t: &f64| *t > 0.0)?;
+    Some((if &c[1] == "FP32" { "FP32" } else { "FP16" }, tflops))
 }
 
 /// The embedded table of tensor paths.
@@ -247,13 +280,9 @@ pub const TENSOR_PATHS_TOML: &str = include_str!("../../data/llama_cpp_tensor_pa
 
 /// The fraction for `architecture`, if the table names it.
 fn tensor_rate_fraction(architecture: &str) -> Option<f64> {
-    static TABLE: std::sync::OnceLock<Vec<TensorPath>> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        toml::from_str::<TensorPaths>(TENSOR_PATHS_TOML)
-            .map(|t| t.architecture)
-            .unwrap_or_default()
-    });
-    t.iter()
+    tensor_paths()
+        .architecture
+        .iter()
         .find(|a| a.name.eq_ignore_ascii_case(architecture.trim()))
         .map(|a| a.tensor_rate_fraction)
         .filter(|f| *f > 0.0 && *f <= 1.0)
@@ -273,12 +302,67 @@ impl DeviceRates {
             .bandwidth
             .filter(|b| b.0.is_finite() && b.0 > 0.0)
             .ok_or_else(|| SpeedError::NoBandwidth(d.name.clone()))?;
+        let mut compute_note = None;
         let mut compute = d
             .fp16
             .or(d.bf16)
-            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores))
-            .or_else(|| d.cpu.as_ref().map(|c| c.peak()));
-        let mut compute_note = None;
+            .or_else(|| cal.apple_compute(&d.name, d.gpu_cores));
+        if compute.is_none() && d.kind == crate::hardware::DeviceKind::CpuPlatform {
+            // llama.cpp multiplies quantized weights on a CPU with int8 dot
+            // products: the int8 rate of its SIMD unit, not the FP32 one.
+            let own = d.cpu.clone();
+            // A CPU whose cores are stated but whose clock is not (an
+            // uncatalogued EPYC/Threadripper read as its series' platform):
+            // its cores at the typical desktop CPU's per-core rate.
+            let typical = || {
+                let cores = d.cpu_cores?;
+                let cat = crate::hardware::Catalog::embedded().ok()?;
+                let mut c = crate::hardware::typical_desktop_cpu(cat)?.cpu.clone()?;
+                c.cores = cores;
+                Some(c)
+            };
+            if let Some(c) = own.clone().or_else(typical) {
+                compute = Some(c.int8_peak());
+                compute_note = Some(format!(
+                    "{}{} cores × {} int8 operations/cycle (llama.cpp's quantized dot products on {}, cpu_simd.csv) × {} GHz = {:.2} TOPS",
+                    if own.is_none() {
+                        "cores as stated, per-core rate and clock of the typical desktop CPU (not in the catalog): "
+                    } else {
+                        ""
+                    },
+                    c.cores,
+                    c.int8_ops_per_cycle,
+                    c.unit,
+                    c.clock_ghz,
+                    c.int8_peak().0 / 1e12
+                ));
+            }
+        }
+        if compute.is_none() {
+            // No tensor or FP16 matrix figure (Kepler, Maxwell, Pascal,
+            // Jetson): the vector rate the row states, times the int8 path
+            // llama.cpp takes on that generation.
+            if let Some((precision, tflops)) = d.fp16_basis.as_deref().and_then(stated_vector_rate)
+            {
+                let int8 = d
+                    .architecture
+                    .as_deref()
+                    .and_then(|a| {
+                        tensor_paths()
+                            .vector_path
+                            .iter()
+                            .find(|v| v.name.eq_ignore_ascii_case(a.trim()))
+                    })
+                    .map(|v| v.int8_ops_per_fp32_flop)
+                    .filter(|f| *f >= 1.0)
+                    .unwrap_or(1.0);
+                compute = Some(FlopsPerSecond::tflops(tflops * int8));
+                compute_note = Some(format!(
+                    "no tensor-core figure: the stated {precision} vector rate {tflops} TFLOP/s × {int8} (llama.cpp's int8 path on {}, llama_cpp_tensor_paths.toml)",
+                    d.architecture.as_deref().unwrap_or("this generation")
+                ));
+            }
+        }
         let path = d
             .architecture
             .as_deref()
