@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-5000}"
 C="${2:-32}"
-cargo build --release --locked -q -p canirun -p canirun-web --example load
+# `--example load` would narrow both packages to that example: build the binary on its own.
+cargo build --release --locked -q -p canirun
+cargo build --release --locked -q -p canirun-web --example load
 LOG="$(mktemp)"
 target/release/canirun serve --port 0 >"$LOG" 2>&1 &
 SERVER=$!

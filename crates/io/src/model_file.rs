@@ -235,7 +235,7 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
     };
     Ok(FileModel {
         spec,
-        weights: Weights { quant, tensors },
+        weights: Weights::new(quant, tensors),
         file_type,
         arch_name,
         mla_expanded_cache,
@@ -414,13 +414,13 @@ pub fn from_safetensors(
     };
     Ok(FileModel {
         spec,
-        weights: Weights {
-            quant: format!(
+        weights: Weights::new(
+            format!(
                 "safetensors ({})",
                 dtypes.into_iter().collect::<Vec<_>>().join(", ")
             ),
-            tensors: weights,
-        },
+            weights,
+        ),
         file_type: None,
         arch_name: model_type,
         mla_expanded_cache: false,

@@ -233,6 +233,28 @@ impl ModelSpec {
 
     /// Parameters that take part in one token's forward pass (routed experts: only the used ones).
     pub fn active_params(&self) -> u64 {
+        // Every estimate's speed model asks, and the searches ask for the same
+        // few models thousands of times: remember the last few answers per
+        // thread (a spec equal in every field has the same tensors).
+        type Memo = std::cell::RefCell<Vec<(ModelSpec, u64)>>;
+        thread_local! {
+            static MEMO: Memo = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        if let Some(n) = MEMO.with(|m| m.borrow().iter().find(|(s, _)| s == self).map(|e| e.1)) {
+            return n;
+        }
+        let n = self.count_active_params();
+        MEMO.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= 64 {
+                m.remove(0);
+            }
+            m.push((self.clone(), n));
+        });
+        n
+    }
+
+    fn count_active_params(&self) -> u64 {
         let tensors = enumerate_tensors(self, MlaTensorLayout::Split);
         let mut n = 0u64;
         for t in tensors.iter().filter(|t| t.in_gguf && t.is_param) {

@@ -21,7 +21,7 @@ use crate::memory::llama_cpp::{
 };
 use crate::memory::{Backend, RunSettings, SettingsError};
 use crate::model::ModelSpec;
-use crate::quant::Weights;
+use crate::quant::{TensorStage, Weights};
 use crate::units::Bytes;
 use serde::Serialize;
 
@@ -182,6 +182,11 @@ fn compiled(pattern: &str) -> Result<std::rc::Rc<regex::Regex>, PlacementError> 
     })
 }
 
+/// The target of the first rule in `rules` that matches `name`.
+fn first_match<'r>(mut rules: impl Iterator<Item = &'r Rule>, name: &str) -> Option<Loc> {
+    rules.find(|r| r.re.is_match(name)).map(|r| r.target)
+}
+
 /// `GGML_SCHED_MAX_COPIES`: copies of the split inputs under pipeline parallelism.
 const PIPELINE_COPIES: u64 = 4;
 
@@ -326,28 +331,58 @@ pub fn place(
     let mut experts_on_cpu = Bytes::ZERO;
     // Which stages run where: (attention, dense FFN, MoE FFN) per pool.
     let mut runs = vec![(false, false, false); pools.len()];
-    for t in &weights.tensors {
+    let roles = weights.roles();
+    // Spell the full names only when there are rules to match (a hot path in `plan`).
+    let names = (!rules.is_empty()).then(|| weights.names());
+    // The rules that can match each block's tensors, in their order (first
+    // match wins): the rules for any block plus those for this one. Built once
+    // per placement rather than testing every rule against every tensor: a
+    // `--fit` trial carries a rule per partial layer.
+    let any_block: Vec<usize> = (0..rules.len())
+        .filter(|&i| rules[i].layer.is_none())
+        .collect();
+    let mut per_block: Vec<Option<Vec<usize>>> = vec![None; n_layer as usize];
+    for (i, r) in rules.iter().enumerate() {
+        if let Some(slot) = r.layer.and_then(|l| per_block.get_mut(l as usize)) {
+            slot.get_or_insert_with(Vec::new).push(i);
+        }
+    }
+    for v in per_block.iter_mut().flatten() {
+        v.extend_from_slice(&any_block);
+        v.sort_unstable();
+    }
+    for (ti, (t, role)) in weights.tensors.iter().zip(roles.iter()).enumerate() {
         let home = match t.tensor.layer {
-            Some(il) => layer_dev(il),
-            None if t.tensor.base == "token_embd.weight" => Loc::Cpu,
-            None if t.tensor.base == "rope_freqs.weight" => Loc::Cpu,
+            Some(il) => layer_loc
+                .get(il as usize)
+                .copied()
+                .unwrap_or_else(|| layer_dev(il)),
+            None if role.embedding || role.rope_freqs => Loc::Cpu,
             None => output_loc,
         };
-        // Spell the full name only when there are rules to match (a hot path in `plan`).
-        let applies = |r: &Rule| r.layer.is_none() || r.layer == t.tensor.layer;
-        let loc = if !rules.iter().any(applies) {
-            home
-        } else {
-            let name = t.tensor.name();
-            rules
-                .iter()
-                .filter(|r| applies(r))
-                .find(|r| r.re.is_match(&name))
-                .map(|r| r.target)
+        let loc = match &names {
+            None => home,
+            Some(names) => {
+                let name: &str = &names[ti];
+                let indexed = |v: &[usize]| first_match(v.iter().map(|&i| &rules[i]), name);
+                match t.tensor.layer {
+                    Some(il) => match per_block.get(il as usize) {
+                        Some(Some(v)) => indexed(v),
+                        Some(None) => indexed(&any_block),
+                        // A block past n_layer: its own literal rules and the others.
+                        None => first_match(
+                            rules
+                                .iter()
+                                .filter(|r| r.layer.is_none() || r.layer == Some(il)),
+                            name,
+                        ),
+                    },
+                    None => indexed(&any_block),
+                }
                 .unwrap_or(home)
+            }
         };
-        let matrix = t.tensor.n_dims() >= 2 && t.tensor.base.ends_with("weight");
-        if a.split_mode == SplitMode::Row && loc != Loc::Cpu && matrix && n_gpu > 1 {
+        if a.split_mode == SplitMode::Row && loc != Loc::Cpu && role.matrix && n_gpu > 1 {
             // Rows of the matrix go to each GPU in proportion to its split.
             let mut prev = 0.0;
             let mut given = Bytes::ZERO;
@@ -364,31 +399,31 @@ pub fn place(
         } else {
             pools[idx(loc)].weights += t.bytes;
         }
-        if t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight" {
+        if role.embedding {
             pools[idx(loc)].embedding += t.bytes;
         }
-        if t.tensor.is_routed_expert() {
-            pools[idx(loc)].experts += t.bytes;
-            if loc == Loc::Cpu {
-                experts_on_cpu += t.bytes;
+        match role.stage {
+            TensorStage::RoutedExperts => {
+                pools[idx(loc)].experts += t.bytes;
+                if loc == Loc::Cpu {
+                    experts_on_cpu += t.bytes;
+                }
+                runs[idx(loc)].2 = true;
             }
-            runs[idx(loc)].2 = true;
-        } else if t.tensor.base.starts_with("ffn_") && !t.tensor.base.contains("shexp") {
-            if t.tensor.layer.is_some() && !t.tensor.base.contains("gate_inp") {
-                runs[idx(loc)].1 = true;
-            }
-        } else if t.tensor.base.starts_with("attn_") {
-            runs[idx(loc)].0 = true;
+            TensorStage::DenseFfn => runs[idx(loc)].1 = true,
+            TensorStage::Attention => runs[idx(loc)].0 = true,
+            TensorStage::Other => {}
         }
     }
 
     // A tied output head reads the token embedding; llama.cpp loads a second
     // copy of it where the output layer runs when that is not the host.
     if m.tied_embeddings && output_loc != Loc::Cpu {
-        if let Some(t) = weights
+        if let Some((t, _)) = weights
             .tensors
             .iter()
-            .find(|t| t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+            .zip(roles.iter())
+            .find(|(_, r)| r.embedding)
         {
             pools[idx(output_loc)].weights += t.bytes;
         }
@@ -470,8 +505,9 @@ pub fn place(
     let mut expert_layers: Vec<u64> = weights
         .tensors
         .iter()
-        .filter(|t| t.tensor.is_routed_expert())
-        .filter_map(|t| t.tensor.layer)
+        .zip(roles.iter())
+        .filter(|(_, r)| r.stage == TensorStage::RoutedExperts)
+        .filter_map(|(t, _)| t.tensor.layer)
         .collect();
     expert_layers.sort_unstable();
     expert_layers.dedup();

@@ -41,9 +41,115 @@ pub struct Weights {
     pub quant: String,
     /// The tensors llama.cpp loads (MTP layers excluded), in load order.
     pub tensors: Vec<TensorWeight>,
+    /// What each tensor's name says (see [`Weights::roles`]), worked out on
+    /// first use: the placement reads it for every tensor on every trial of
+    /// a `--fit` search, and the names never change.
+    #[serde(skip)]
+    roles: std::sync::OnceLock<Vec<TensorRole>>,
+    /// Each tensor's full GGUF name, spelled on first use (`-ot` matching).
+    #[serde(skip)]
+    names: std::sync::OnceLock<Vec<Box<str>>>,
+}
+
+/// The stage of llama.cpp's graph a tensor belongs to, as far as its
+/// compute buffer is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorStage {
+    /// A routed-expert tensor (`*_exps.*`): the MoE FFN.
+    RoutedExperts,
+    /// A dense FFN tensor of a block (`ffn_*`, not the shared expert, not the router).
+    DenseFfn,
+    /// An attention tensor (`attn_*`).
+    Attention,
+    /// Anything else (norms, router, shared expert, embedding, output).
+    Other,
+}
+
+/// What a tensor's name tells the placement, read once per [`Weights`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorRole {
+    /// The token embedding (`token_embd.weight`, outside the blocks).
+    pub embedding: bool,
+    /// `rope_freqs.weight` outside the blocks.
+    pub rope_freqs: bool,
+    /// A matrix (2+ dimensions, a `*weight` tensor): split by rows under `-sm row`.
+    pub matrix: bool,
+    /// Its stage.
+    pub stage: TensorStage,
+}
+
+impl TensorRole {
+    /// Read the role of `t` from its name and shape.
+    pub fn of(t: &TensorSpec) -> TensorRole {
+        let b: &str = &t.base;
+        let stage = if t.is_routed_expert() {
+            TensorStage::RoutedExperts
+        } else if b.starts_with("ffn_") && !b.contains("shexp") {
+            if t.layer.is_some() && !b.contains("gate_inp") {
+                TensorStage::DenseFfn
+            } else {
+                TensorStage::Other
+            }
+        } else if b.starts_with("attn_") {
+            TensorStage::Attention
+        } else {
+            TensorStage::Other
+        };
+        TensorRole {
+            embedding: t.layer.is_none() && b == "token_embd.weight",
+            rope_freqs: t.layer.is_none() && b == "rope_freqs.weight",
+            matrix: t.n_dims() >= 2 && b.ends_with("weight"),
+            stage,
+        }
+    }
 }
 
 impl Weights {
+    /// Weights of these tensors under the quantization named `quant`.
+    pub fn new(quant: String, tensors: Vec<TensorWeight>) -> Weights {
+        Weights {
+            quant,
+            tensors,
+            roles: Default::default(),
+            names: Default::default(),
+        }
+    }
+
+    /// Each tensor's role, in the order of [`Weights::tensors`]. Worked out
+    /// once; a caller that has since added or removed tensors gets them
+    /// worked out afresh (only the sizes may change in place).
+    pub fn roles(&self) -> std::borrow::Cow<'_, [TensorRole]> {
+        let of_all = || {
+            self.tensors
+                .iter()
+                .map(|t| TensorRole::of(&t.tensor))
+                .collect::<Vec<_>>()
+        };
+        let r = self.roles.get_or_init(of_all);
+        if r.len() == self.tensors.len() {
+            std::borrow::Cow::Borrowed(r)
+        } else {
+            std::borrow::Cow::Owned(of_all())
+        }
+    }
+
+    /// Each tensor's full GGUF name (`blk.3.ffn_up_exps.weight`), in the
+    /// order of [`Weights::tensors`], spelled once (see [`Weights::roles`]).
+    pub fn names(&self) -> std::borrow::Cow<'_, [Box<str>]> {
+        let of_all = || {
+            self.tensors
+                .iter()
+                .map(|t| t.tensor.name().into_owned().into_boxed_str())
+                .collect::<Vec<_>>()
+        };
+        let n = self.names.get_or_init(of_all);
+        if n.len() == self.tensors.len() {
+            std::borrow::Cow::Borrowed(n)
+        } else {
+            std::borrow::Cow::Owned(of_all())
+        }
+    }
+
     /// Total bytes of the loaded tensors.
     pub fn total(&self) -> Bytes {
         self.tensors.iter().map(|t| t.bytes).sum()
@@ -127,10 +233,7 @@ pub fn weights(model: &ModelSpec, quant: &Quant, layout: MlaTensorLayout) -> Wei
             }
         })
         .collect();
-    Weights {
-        quant: quant.to_string(),
-        tensors,
-    }
+    Weights::new(quant.to_string(), tensors)
 }
 
 /// Bytes of the whole original checkpoint (MTP layers and their embedding/head copies included).

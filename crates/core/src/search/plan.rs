@@ -174,7 +174,7 @@ fn request<'a>(model: &'a Model, hw: &'a Target, ctx: u64, engine: Engine) -> Re
 /// A row from a report.
 fn setup(
     kind: &'static str,
-    r: &Report,
+    r: Report,
     price: Option<f64>,
     power: Option<f64>,
     min_tps: f64,
@@ -260,7 +260,7 @@ fn setup(
         },
         ram_needed,
         memory,
-        report: r.clone(),
+        report: r,
         meets: limited_by.is_empty(),
         limited_by,
     }
@@ -297,7 +297,7 @@ fn evaluate(
     if !r.runs() || (!fits_gpu && !intended_offload && hw.has_gpu()) {
         return None;
     }
-    Some(setup(kind, &r, price, power, min_tps))
+    Some(setup(kind, r, price, power, min_tps))
 }
 
 /// The GPUs worth pairing with a CPU that holds the experts: per memory size,
@@ -557,7 +557,7 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
                 };
                 setups.push(setup(
                     kind,
-                    &r,
+                    r,
                     g.price_usd.map(|p| p * n as f64),
                     tdp(g).map(|p| p * n as f64),
                     a.min_tps,

@@ -104,10 +104,19 @@ pub fn recommend(
             else {
                 continue; // a recipe for another architecture
             };
-            for ctx in CONTEXTS
+            let contexts = CONTEXTS
                 .into_iter()
-                .filter(|c| *c >= a.min_ctx && *c <= spec.n_ctx_train)
-            {
+                .filter(|c| *c >= a.min_ctx && *c <= spec.n_ctx_train);
+            // When the weights alone outweigh every pool together, some pool is
+            // short at any context: no estimate can fit, so none is run.
+            if let Some(ram) = hw.ram {
+                let pools: Bytes = hw.gpus.iter().copied().sum::<Bytes>() + ram;
+                if model.weights.total() > pools {
+                    considered += contexts.count();
+                    continue;
+                }
+            }
+            for ctx in contexts {
                 considered += 1;
                 let req = Request::new(
                     &model,

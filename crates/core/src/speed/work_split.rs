@@ -4,7 +4,7 @@ use super::{Calibration, SpeedError};
 use crate::hardware::Device;
 use crate::memory::{llama_cpp, Backend, RunSettings};
 use crate::model::ModelSpec;
-use crate::quant::Weights;
+use crate::quant::{TensorStage, Weights};
 use crate::units::{Bytes, BytesPerSecond, FlopsPerSecond, Seconds};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -131,11 +131,11 @@ impl ModelCost {
         let mut dense = Bytes::ZERO;
         let mut experts = Bytes::ZERO;
         let mut embd_params = 0u64;
-        for t in &weights.tensors {
-            if t.tensor.is_routed_expert() {
+        for (t, role) in weights.tensors.iter().zip(weights.roles().iter()) {
+            if role.stage == TensorStage::RoutedExperts {
                 experts += t.bytes;
             } else if t.tensor.layer.is_none()
-                && t.tensor.name().starts_with("token_embd")
+                && t.tensor.base.starts_with("token_embd")
                 && !spec.tied_embeddings
             {
                 // Looked up one row per token: neither read whole nor multiplied.
