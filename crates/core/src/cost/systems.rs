@@ -103,12 +103,15 @@ pub struct Systems {
     pub prices: &'static Prices,
     /// `sockets_max` of each CPU platform id (cpu_platforms.csv).
     pub max_sockets: HashMap<String, u32>,
+    /// `release_date` of each catalog device (hardware.csv): the date of its launch price.
+    pub release: HashMap<String, String>,
 }
 
 static EMBEDDED: OnceLock<Result<Systems, CostError>> = OnceLock::new();
 
-fn max_sockets() -> Result<HashMap<String, u32>, CostError> {
-    let text: String = hardware::CPU_PLATFORMS_CSV
+/// One column of a catalog CSV (comment lines skipped), by id.
+fn column(csv_text: &str, name: &str) -> Result<HashMap<String, String>, CostError> {
+    let text: String = csv_text
         .lines()
         .filter(|l| !l.starts_with('#'))
         .collect::<Vec<_>>()
@@ -119,16 +122,16 @@ fn max_sockets() -> Result<HashMap<String, u32>, CostError> {
         .map_err(|e| CostError::Model(e.to_string()))?
         .clone();
     let col = |n: &str| h.iter().position(|x| x == n);
-    let (Some(id), Some(s)) = (col("id"), col("sockets_max")) else {
-        return Err(CostError::Model(
-            "cpu_platforms.csv: no id or sockets_max column".into(),
-        ));
+    let (Some(id), Some(s)) = (col("id"), col(name)) else {
+        return Err(CostError::Model(format!("catalog: no id or {name} column")));
     };
     let mut out = HashMap::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| CostError::Model(e.to_string()))?;
-        if let (Some(i), Some(n)) = (rec.get(id), rec.get(s).and_then(|v| v.trim().parse().ok())) {
-            out.insert(i.to_string(), n);
+        if let (Some(i), Some(v)) = (rec.get(id), rec.get(s).map(str::trim)) {
+            if !i.is_empty() && !v.is_empty() {
+                out.insert(i.to_string(), v.to_string());
+            }
         }
     }
     Ok(out)
@@ -144,7 +147,11 @@ impl Systems {
                 Ok(Systems {
                     file,
                     prices: Prices::embedded()?,
-                    max_sockets: max_sockets()?,
+                    max_sockets: column(hardware::CPU_PLATFORMS_CSV, "sockets_max")?
+                        .into_iter()
+                        .filter_map(|(k, v)| v.parse().ok().map(|n| (k, n)))
+                        .collect(),
+                    release: column(hardware::HARDWARE_CSV, "release_date")?,
                 })
             })
             .as_ref()
@@ -181,7 +188,9 @@ impl Systems {
         if let Some(p) = self.prices.closest(&keys, &buy, now) {
             return Some(p.clone());
         }
-        // The catalog's launch price (hardware.csv, Epoch and TechPowerUp) when the price file has none.
+        // The catalog's launch price (hardware.csv, Epoch and TechPowerUp) when
+        // the price file has none, dated by the device's release.
+        let released = self.release.get(&d.id);
         d.price_usd.map(|usd| Price {
             item: d.name.clone(),
             category: "catalog".into(),
@@ -189,8 +198,9 @@ impl Systems {
             currency: "USD".into(),
             per: String::new(),
             kind: PriceKind::LaunchMsrp,
-            as_of: None,
-            as_of_text: "at launch".into(),
+            as_of: released.and_then(|r| PriceDate::parse(r)),
+            as_of_text: released
+                .map_or_else(|| "at launch, undated".into(), |r| format!("{r} (release)")),
             source: "crates/core/data/hardware.csv launch_price_usd".into(),
             notes: d.price_note.clone().unwrap_or_default(),
         })
@@ -250,6 +260,9 @@ pub struct SystemPrice {
     pub total_usd: Option<f64>,
     /// Memory bought, when the system's memory is priced as parts.
     pub memory: Option<Bytes>,
+    /// Whether a machine, GPU or CPU has no price (not only a board or the
+    /// host): such a total says little, and `plan` does not rank it as cheap.
+    pub missing_main: bool,
     /// What the buyer should know.
     pub notes: Vec<String>,
 }
@@ -367,6 +380,7 @@ pub fn price_set(
     let mut notes = Vec::new();
     let mut names = Vec::new();
     let mut memory = None;
+    let mut missing_main = false;
     let has_host = set.devices.iter().any(|(d, _)| {
         matches!(
             d.kind,
@@ -390,6 +404,7 @@ pub fn price_set(
                 }
                 let Some(e) = entry else {
                     missing.push(format!("{name} (no sourced price)"));
+                    missing_main = true;
                     continue;
                 };
                 for alternatives in &e.parts {
@@ -422,6 +437,7 @@ pub fn price_set(
                     parts.push(part(PartRole::Gpu, d.name.clone(), n, p));
                 } else {
                     missing.push(format!("{} (no sourced price)", d.name));
+                    missing_main = true;
                 }
             }
             DeviceKind::CpuPlatform => {
@@ -443,6 +459,7 @@ pub fn price_set(
                     parts.push(part(PartRole::Cpu, d.name.clone(), sockets, p));
                 } else {
                     missing.push(format!("the CPU, {} (no sourced price)", d.name));
+                    missing_main = true;
                 }
                 // The motherboard.
                 let family = d.architecture.clone().unwrap_or_default();
@@ -537,6 +554,7 @@ pub fn price_set(
         missing,
         total_usd: total,
         memory,
+        missing_main,
         notes,
     })
 }
