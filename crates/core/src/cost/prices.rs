@@ -398,15 +398,34 @@ impl Prices {
         ok: &'a dyn Fn(PriceKind) -> bool,
         now: PriceDate,
     ) -> Option<&'a Price> {
+        Self::closest_of(self.matching(keys, ok), now)
+    }
+
+    /// The USD row of the kinds `ok` allows whose item is `name` or `name (…`,
+    /// dated closest to `now` (a CPU's rows: "AMD EPYC 9654 (96c, Genoa)"
+    /// but not "AMD EPYC 9654P (…").
+    pub fn closest_named<'a>(
+        &'a self,
+        name: &str,
+        ok: &dyn Fn(PriceKind) -> bool,
+        now: PriceDate,
+    ) -> Option<&'a Price> {
+        let open = format!("{name} (");
+        let rows = self.rows.iter().filter(|p| {
+            p.currency == "USD" && ok(p.kind) && (p.item == name || p.item.starts_with(&open))
+        });
+        Self::closest_of(rows, now)
+    }
+
+    fn closest_of<'a>(rows: impl Iterator<Item = &'a Price>, now: PriceDate) -> Option<&'a Price> {
         let dist = |p: &Price| {
             p.as_of
                 .map_or(f64::INFINITY, |d| (now.months() - d.months()).abs())
         };
-        self.matching(keys, ok)
-            .fold(None, |best: Option<&Price>, p| match best {
-                Some(b) if dist(b) <= dist(p) => Some(b),
-                _ => Some(p),
-            })
+        rows.fold(None, |best: Option<&Price>, p| match best {
+            Some(b) if dist(b) <= dist(p) => Some(b),
+            _ => Some(p),
+        })
     }
 }
 

@@ -174,18 +174,17 @@ impl Systems {
 
     /// The purchase row of a device bought on its own, dated closest to `now`.
     pub fn device_price(&self, d: &Device, now: PriceDate) -> Option<Price> {
-        let keys: Vec<String> = match d.kind {
-            DeviceKind::CpuPlatform => vec![format!("{} (", d.name)],
+        let buy = |k: PriceKind| k != PriceKind::RentalPerHour;
+        let row = match d.kind {
+            DeviceKind::CpuPlatform => self.prices.closest_named(&d.name, &buy, now),
             _ => self
                 .file
                 .device
                 .iter()
                 .find(|e| e.id == d.id)
-                .map(|e| e.items.clone())
-                .unwrap_or_default(),
+                .and_then(|e| self.prices.closest(&e.items, &buy, now)),
         };
-        let buy = |k: PriceKind| k != PriceKind::RentalPerHour;
-        if let Some(p) = self.prices.closest(&keys, &buy, now) {
+        if let Some(p) = row {
             return Some(p.clone());
         }
         // The catalog's launch price (hardware.csv, Epoch and TechPowerUp) when
@@ -708,6 +707,23 @@ mod tests {
             .unwrap();
         assert_eq!(board.usd, 900.0);
         assert!(!p.missing.iter().any(|m| m.contains("motherboard")));
+    }
+
+    #[test]
+    fn a_cpu_row_is_its_name_not_a_sibling() {
+        let sys = Systems::embedded().unwrap();
+        let cat = Catalog::embedded().unwrap();
+        let i9 = sys
+            .device_price(cat.get("core-i9-14900k").unwrap(), REFERENCE)
+            .unwrap();
+        assert_eq!(
+            (i9.item.as_str(), i9.as_of_text.as_str()),
+            ("Intel Core i9-14900K", "2023-10")
+        );
+        let e = sys
+            .device_price(cat.get("epyc-9654").unwrap(), REFERENCE)
+            .unwrap();
+        assert_eq!(e.item, "AMD EPYC 9654 (96c, Genoa)");
     }
 
     #[test]

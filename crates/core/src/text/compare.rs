@@ -89,6 +89,7 @@ impl Comparison {
                 let basis = match (sp.parts.as_slice(), sp.missing.len()) {
                     ([one], 0) => format!("{}, {}", one.price.kind, one.price.as_of_text),
                     (parts, 0) => format!("{} parts", parts.len()),
+                    ([_], m) => format!("1 part, {m} missing"),
                     (parts, m) => format!("{} parts, {m} missing", parts.len()),
                 };
                 format!("{} ({basis})", sp.total_text())
