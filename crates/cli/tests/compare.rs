@@ -148,3 +148,75 @@ fn validate_power_meets_25_percent_on_every_compared_row() {
         assert!(!s["reason"].as_str().unwrap().is_empty());
     }
 }
+
+#[test]
+fn mac_vs_server_vs_api_has_price_power_cost_and_break_even_in_every_column() {
+    let out = canirun()
+        .args([
+            "compare",
+            "deepseek-r1:671b",
+            "--hw",
+            "m3-ultra-512",
+            "--hw",
+            "epyc-9355 + 4090 + 768GiB",
+            "--hw",
+            "api",
+        ])
+        .assert()
+        .success();
+    let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for label in [
+        "purchase price",
+        "power decode / prefill",
+        "cost / 1M tok @",
+        "break-even vs API",
+    ] {
+        let line = s
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no '{label}' row in\n{s}"));
+        let cells: Vec<&str> = line
+            .split('┆')
+            .skip(1)
+            .map(|c| c.trim_matches(['│', ' ']))
+            .collect();
+        assert_eq!(cells.len(), 3, "{line}");
+        for c in cells {
+            assert!(!c.is_empty() && !c.contains("unknown"), "'{label}': {line}");
+        }
+    }
+    // Each price line names its kind and date; the parts without a sourced price are named.
+    assert!(s.contains("3999 USD (launch MSRP, 2025-03-05)"), "{s}");
+    assert!(
+        s.contains("64GB DDR5 RDIMM: ≥1000 USD per module (estimate, 2026-Q2)"),
+        "{s}"
+    );
+    assert!(s.contains("priced without the motherboard"), "{s}");
+    // --price fills a missing part and replaces a row.
+    let out = canirun()
+        .args([
+            "compare",
+            "deepseek-r1:671b",
+            "--hw",
+            "epyc-9355 + 4090 + 768GiB",
+        ])
+        .args([
+            "--price",
+            "epyc-9355=3000",
+            "--price",
+            "motherboard=900",
+            "--price",
+            "4090=1600",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let p = &v["setups"][0]["report"]["power"]["system_price"];
+    assert_eq!(p["missing"].as_array().unwrap().len(), 0, "{p}");
+    // 3000 + 900 + 1600 + 12 × the 64GB module's 2026-Q2 row (≥ 1000 USD).
+    assert_eq!(
+        p["total_usd"].as_f64().unwrap(),
+        3000.0 + 900.0 + 1600.0 + 12_000.0
+    );
+}

@@ -276,6 +276,7 @@ pub async fn plan(State(state): State<AppState>, raw: RawParams) -> Result<Json<
         budget: p.number("budget", 0.0, 1e9)?,
         max_power: p.number("max_power", 0.0, 1e7)?,
         top: p.count("top", 1, 50)?.unwrap_or(5) as usize,
+        prices: vec![],
     };
     let model = model(&state, key).await?;
     let _permit = state

@@ -61,6 +61,9 @@ pub struct CompareArgs {
         allow_hyphen_values = true
     )]
     pub input_per_output: f64,
+    /// Your price for a part, replacing the price file's: `--price 4090=1600`, `--price motherboard=900`, `--price ram=6000` (USD; repeatable).
+    #[arg(long = "price", value_name = "PART=USD")]
+    pub prices: Vec<String>,
     /// Show the power terms and the method.
     #[arg(long)]
     pub explain: bool,
@@ -76,6 +79,7 @@ pub fn run(a: &CompareArgs, json: bool) -> Result<()> {
         api_in: a.api_price_in,
         api_out: a.api_price_out,
         input_per_output: a.input_per_output,
+        prices: &a.prices,
     })?;
     let model = load_model(&a.model, &a.quant, &a.settings, false)?;
     let is_api = |name: &String| name.trim().eq_ignore_ascii_case("api");
@@ -131,6 +135,28 @@ fn print_table(o: &Comparison, explain: bool) {
     for s in &o.setups {
         let r = &s.report;
         let power_notes = s.power().map(|p| p.notes.clone()).unwrap_or_default();
+        for l in s
+            .power()
+            .and_then(|p| p.system_price.as_ref())
+            .map(|p| p.lines())
+            .unwrap_or_default()
+        {
+            println!("price: {}: {l}", s.input);
+        }
+        for r in s
+            .power()
+            .and_then(|p| p.rental.as_ref())
+            .map(|r| r.rows.clone())
+            .unwrap_or_default()
+        {
+            println!(
+                "rent: {}: {}: {} [{}]",
+                s.input,
+                r.item,
+                r.short(),
+                r.source
+            );
+        }
         for n in r.warnings.iter().chain(&power_notes) {
             println!("note: {}: {n}", s.input);
         }

@@ -29,6 +29,9 @@ pub struct PlanArgs {
     pub max_power: Option<f64>,
     #[command(flatten)]
     pub quant: QuantArgs,
+    /// Your price for a part, replacing the price file's: `--price 4090=1600`, `--price motherboard=900` (USD; repeatable).
+    #[arg(long = "price", value_name = "PART=USD", value_parser = |s: &str| canirun_core::cost::PriceOverride::parse(s).map_err(|e| e.to_string()))]
+    pub prices: Vec<canirun_core::cost::PriceOverride>,
     /// Setups to list per ranking.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
@@ -44,6 +47,7 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
         budget: a.budget,
         max_power: a.max_power,
         top: a.top,
+        prices: a.prices.clone(),
     };
     let res = plan(&model, &req)?;
     let elapsed = t0.elapsed().as_secs_f64();
@@ -66,7 +70,7 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
         }
         println!("\n{title}");
         let mut t = render::table(&[
-            "kind", "hardware", "tok/s", "price", "TDP", "tok/kJ", "RAM", "engine",
+            "kind", "hardware", "tok/s", "price", "TDP", "BTU/h", "tok/kJ", "RAM", "engine",
         ]);
         for s in list {
             t.add_row(vec![
@@ -77,16 +81,24 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
                         .map(|d| format!("{:.1} ({:.1}–{:.1})", d.0, d.1, d.2)),
                     "–",
                 )),
-                render::right(or(s.price_usd.map(|p| format!("${p:.0}")), "?")),
+                render::right(or(s.price.as_ref().map(|p| p.total_text()), "?")),
                 render::right(or(s.power_w.map(|p| format!("{p:.0} W")), "?")),
+                render::right(or(s.heat_btu_h.map(|p| format!("{p:.0}")), "?")),
                 render::right(or(s.tokens_per_kj.map(|p| format!("{p:.1}")), "?")),
-                render::right(or(s.ram_needed.map(|r| r.to_string()), "–")),
+                render::right(or(
+                    s.price
+                        .as_ref()
+                        .and_then(|p| p.memory)
+                        .or(s.ram_needed)
+                        .map(|r| r.to_string()),
+                    "–",
+                )),
                 comfy_table::Cell::new(&s.engine),
             ]);
         }
         println!("{t}");
     };
-    show("cheapest", &res.cheapest);
+    show("cheapest of each kind", &res.cheapest);
     show("fastest", &res.fastest);
     show(
         "most energy-efficient (tokens per kJ at TDP)",
@@ -98,6 +110,19 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
             println!("  {} ({}): {}", s.hardware, s.kind, s.limited_by.join("; "));
         }
     }
-    println!("\nPrices are catalog launch prices (RAM and chassis not included); power is the sum of TDPs.");
+    println!("\nprices (each row's kind, date and source; crates/core/data/prices-2026-12.csv):");
+    let mut seen = std::collections::HashSet::new();
+    for s in res
+        .cheapest
+        .iter()
+        .chain(&res.fastest)
+        .chain(&res.most_efficient)
+    {
+        if let Some(p) = s.price.as_ref().filter(|_| seen.insert(&s.hardware)) {
+            println!("  {} = {}", s.hardware, p.total_text());
+            p.lines().iter().for_each(|l| println!("    {l}"));
+        }
+    }
+    println!("\n{}", canirun_core::search::plan::NOTES.join("\n"));
     Ok(())
 }

@@ -12,12 +12,16 @@
 
 pub mod money;
 pub mod power;
+pub mod prices;
+pub mod systems;
 
-pub use money::{roi, ApiPrice, BreakEven, KwhPrice, Roi, RoiInput};
+pub use money::{break_even, roi, ApiPrice, BreakEven, KwhPrice, Roi, RoiInput};
 pub use power::{
     decode_duty, energy_per_token, heat_btu_per_hour, loads_for, psu_size, wall_power, DeviceLoad,
     Host, Phase, PowerEstimate, PowerTerm, BTU_PER_HOUR_PER_WATT,
 };
+pub use prices::{Price, PriceDate, PriceKind, PriceOverride, PriceValue, Prices};
+pub use systems::{price_set, rental_per_hour, PartRole, PricedPart, SystemPrice, Systems};
 
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;

@@ -172,21 +172,28 @@ pub fn roi(i: &RoiInput) -> Result<Option<Roi>, CostError> {
     }
     let per_day = price / (i.years * DAYS_PER_YEAR);
     let local = per_day / (i.tokens_per_day / 1e6) + energy;
-    let margin = i.api_usd_per_m - energy;
-    let break_even = if margin <= 0.0 {
-        BreakEven::Never
-    } else {
-        let t = per_day / margin * 1e6;
-        if t <= i.capacity_tokens_per_day {
-            BreakEven::At(t)
-        } else {
-            BreakEven::BeyondCapacity(t)
-        }
-    };
+    let break_even = break_even(per_day, i.api_usd_per_m, energy, i.capacity_tokens_per_day);
     Ok(Some(Roi {
         hardware_usd_per_day: per_day,
         local_usd_per_m: local,
         api_usd_per_m: i.api_usd_per_m,
         break_even,
     }))
+}
+
+/// Generated tokens per day at which owning (hardware `per_day` USD plus
+/// `energy_per_m` USD of electricity per 1M tokens) costs the same as the
+/// alternative's `alt_per_m` USD per 1M (the API, or renting by the hour):
+/// per_day = tokens × (alternative − electricity).
+pub fn break_even(per_day: f64, alt_per_m: f64, energy_per_m: f64, capacity: f64) -> BreakEven {
+    let margin = alt_per_m - energy_per_m;
+    if margin <= 0.0 {
+        return BreakEven::Never;
+    }
+    let t = per_day / margin * 1e6;
+    if t <= capacity {
+        BreakEven::At(t)
+    } else {
+        BreakEven::BeyondCapacity(t)
+    }
 }

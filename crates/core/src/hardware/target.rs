@@ -68,6 +68,29 @@ pub enum TargetError {
     Zero(&'static str),
 }
 
+/// A system's memory written as one more part of a set (`epyc-9355 + 4090 +
+/// 768GiB`): the name without it, and the size. A part is a size only when it
+/// has a unit (`768GiB`, `1.5 TB`), so `Max+ 395` stays a name.
+fn split_memory(name: &str) -> (String, Option<Bytes>) {
+    let mut size = None;
+    let parts: Vec<&str> = name
+        .split('+')
+        .filter(|p| {
+            let t = p.trim();
+            let sized = t.chars().any(|c| c.is_ascii_alphabetic())
+                && t.chars().next().is_some_and(|c| c.is_ascii_digit());
+            match sized.then(|| Bytes::parse(t).ok()).flatten() {
+                Some(b) => {
+                    size = Some(b);
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    (parts.join("+"), size)
+}
+
 /// The llama.cpp backend a vendor's GPU runs by default.
 fn gpu_backend(vendor: &str) -> Backend {
     match vendor {
@@ -124,7 +147,14 @@ impl Target {
         names: &[S],
         ram: Option<Bytes>,
     ) -> Result<Target, TargetError> {
-        let set = resolve_set(catalog, names)?;
+        let mut ram = ram;
+        let mut kept = Vec::new();
+        for n in names {
+            let (rest, size) = split_memory(n.as_ref());
+            ram = size.or(ram);
+            kept.push(rest);
+        }
+        let set = resolve_set(catalog, &kept)?;
         Self::from_set(set, ram)
     }
 
@@ -235,6 +265,17 @@ mod tests {
         let t = Target::named(cat, &["m3-ultra-512"], None).unwrap();
         assert_eq!(t.backend, Backend::Metal);
         assert!(t.gpus[0] < Bytes::gib(512) && t.ram.is_some());
+    }
+
+    #[test]
+    fn memory_named_in_the_set() {
+        let cat = Catalog::embedded().unwrap();
+        let t = Target::named(cat, &["epyc-9355 + 4090 + 768GiB"], None).unwrap();
+        assert_eq!(t.ram, Some(Bytes::gib(768)));
+        assert_eq!(t.gpus.len(), 1);
+        assert!(t.host_device.is_some());
+        let (rest, size) = split_memory("ryzen ai max+ 395");
+        assert_eq!((rest.as_str(), size), ("ryzen ai max+ 395", None));
     }
 
     #[test]

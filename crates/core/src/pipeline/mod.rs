@@ -23,7 +23,7 @@ mod speed;
 pub use companions::{CompanionMemory, Companions, Projector};
 pub use llama_cpp::FitTrace;
 pub use model::{Model, ModelError, ModelInfo, ModelOrigin, DEFAULT_QUANT};
-pub use power::{CostFlags, PowerReport, PowerRequest};
+pub use power::{CostFlags, PowerReport, PowerRequest, Rental};
 pub use runners::{
     commands, commands_for, default_quant, server_settings, CommandModel, CommandSet,
     CommandsRequest, QuantCommand, ServerChoice,

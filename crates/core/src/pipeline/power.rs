@@ -3,10 +3,10 @@
 
 use super::{Request, SpeedReport};
 use crate::cost::{
-    energy_per_token, heat_btu_per_hour, loads_for, psu_size, roi, wall_power, ApiPrice, CostError,
-    KwhPrice, Phase, PowerEstimate, PowerModel, Roi, RoiInput,
+    break_even, energy_per_token, heat_btu_per_hour, loads_for, price_set, psu_size,
+    rental_per_hour, roi, wall_power, ApiPrice, BreakEven, CostError, KwhPrice, Phase,
+    PowerEstimate, PowerModel, Price, PriceDate, PriceOverride, Roi, RoiInput, SystemPrice,
 };
-use crate::hardware::DeviceKind;
 use crate::speed::Calibration;
 use crate::units::{Joules, Watts};
 use serde::Serialize;
@@ -24,6 +24,10 @@ pub struct PowerRequest {
     pub api: ApiPrice,
     /// Prompt tokens per generated token (API input cost and local prefill energy).
     pub input_per_output: f64,
+    /// The user's prices (`--price 4090=1600`), replacing the price file's.
+    pub price_overrides: Vec<PriceOverride>,
+    /// "Now" for choosing between dated price rows.
+    pub price_date: PriceDate,
 }
 
 impl PowerRequest {
@@ -40,6 +44,8 @@ impl PowerRequest {
             tokens_per_day: d.tokens_per_day,
             api: ApiPrice::new(d.api_price_in, d.api_price_out)?,
             input_per_output: 0.0,
+            price_overrides: vec![],
+            price_date: crate::cost::prices::REFERENCE,
         })
     }
 }
@@ -59,6 +65,8 @@ pub struct CostFlags<'a> {
     pub api_out: Option<f64>,
     /// `--input-per-output`.
     pub input_per_output: f64,
+    /// `--price PART=USD`, each as given.
+    pub prices: &'a [String],
 }
 
 impl PowerRequest {
@@ -89,6 +97,11 @@ impl PowerRequest {
             )));
         }
         p.input_per_output = f.input_per_output;
+        p.price_overrides = f
+            .prices
+            .iter()
+            .map(|s| PriceOverride::parse(s))
+            .collect::<Result<_, _>>()?;
         if f.api_in.is_some() || f.api_out.is_some() {
             p.api = ApiPrice::new(
                 f.api_in.unwrap_or(p.api.input_per_m),
@@ -114,14 +127,31 @@ pub struct PowerReport {
     pub joules_per_token: Option<Joules>,
     /// Electricity per million generated tokens, in the kWh price's currency.
     pub electricity_per_m: Option<f64>,
-    /// Purchase price of the devices, USD.
+    /// Purchase price of the system, USD (its priced parts; see `system_price`).
     pub purchase_usd: Option<f64>,
+    /// The system's price: its parts with kind, date and source, and what has no price.
+    pub system_price: Option<SystemPrice>,
+    /// Renting the same GPUs by the hour instead, when every GPU has a rental row.
+    pub rental: Option<Rental>,
     /// Cost per token against the API.
     pub roi: Option<Roi>,
     /// API price per million generated tokens, USD.
     pub api_usd_per_m: f64,
     /// Caveats.
     pub notes: Vec<String>,
+}
+
+/// Renting the setup's GPUs by the hour instead of buying them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rental {
+    /// USD per hour for all the GPUs.
+    pub usd_per_hour: f64,
+    /// USD per 1M generated tokens, renting only the hours spent generating.
+    pub usd_per_m: f64,
+    /// Tokens per day above which buying costs less than renting.
+    pub break_even: Option<BreakEven>,
+    /// The rental rows used (kind, date, source).
+    pub rows: Vec<Price>,
 }
 
 /// Power and cost of the request's setup (named hardware only: the catalog
@@ -163,17 +193,19 @@ pub(super) fn estimate(
         (j, ..) => j,
     };
     let elec = jpt.map(|j| pr.kwh.per_million_tokens(j));
-    let purchase: Option<f64> = set
-        .devices
-        .iter()
-        .map(|(d, n)| d.price_usd.map(|p| p * f64::from(*n)))
-        .sum();
-    match purchase {
-        None => notes.push("purchase price: not in the catalog for this device, so no ROI".into()),
-        Some(_) if set.devices.iter().any(|(d, _)| d.kind == DeviceKind::Gpu) => {
-            notes.push("purchase price: GPUs only, the host PC is not included".into())
-        }
-        Some(_) => {}
+    let ram = req.hardware.ram;
+    let system = price_set(set, ram, &pr.price_overrides, pr.price_date)?;
+    let purchase = system.total_usd;
+    if purchase.is_none() {
+        notes.push(
+            "purchase price: no sourced price for this system, so no ROI (give one with --price)"
+                .into(),
+        );
+    } else if !system.missing.is_empty() {
+        notes.push(format!(
+            "purchase price: a lower bound, priced without {}",
+            system.missing.join("; ")
+        ));
     }
     let energy_usd = if pr.kwh.currency == "USD" { elec } else { None };
     if pr.kwh.currency != "USD" {
@@ -191,7 +223,30 @@ pub(super) fn estimate(
         api_usd_per_m: api_per_m,
         capacity_tokens_per_day: dec.rate.0 * 86_400.0,
     })?;
+    let rental = match (rental_per_hour(set, pr.price_date)?, energy_usd) {
+        (Some((per_hour, rows)), energy) if dec.rate.0 > 0.0 => {
+            let usd_per_m = per_hour / (dec.rate.0 * 3600.0) * 1e6;
+            let be = match (&roi, energy) {
+                (Some(r), Some(e)) => Some(break_even(
+                    r.hardware_usd_per_day,
+                    usd_per_m,
+                    e,
+                    dec.rate.0 * 86_400.0,
+                )),
+                _ => None,
+            };
+            Some(Rental {
+                usd_per_hour: per_hour,
+                usd_per_m,
+                break_even: be,
+                rows,
+            })
+        }
+        _ => None,
+    };
     Ok(PowerReport {
+        system_price: Some(system),
+        rental,
         heat_btu_per_hour: dpow.as_ref().map(|x| heat_btu_per_hour(x.wall)),
         psu: psu_size(pm, &loads),
         decode_power: dpow,

@@ -2,6 +2,7 @@
 //! at a target speed. Every candidate goes through [`crate::estimate`], the
 //! same pipeline as a single estimate; the search adds no model of its own.
 
+use crate::cost::{price_set, PriceOverride, SystemPrice, Systems, BTU_PER_HOUR_PER_WATT};
 use crate::hardware::{
     metal_working_set, Catalog, CatalogError, Device, DeviceKind, HardwareSet, Origin, Target,
 };
@@ -24,9 +25,10 @@ const INFINIBAND_NDR_GBS: f64 = 50.0;
 const THUNDERBOLT5_GBS: f64 = 10.0;
 
 /// The caveats that go with every plan (`canirun plan --json` and the web API).
-pub const NOTES: [&str; 3] = [
-    "prices are launch prices from the catalog (RAM and chassis not included)",
-    "power is the sum of the parts' TDP: an upper bound while generating",
+pub const NOTES: [&str; 4] = [
+    "prices are whole systems or their parts, each from a dated, sourced row of crates/core/data/prices-2026-12.csv (kind and date shown; the row dated closest to 2026-12); a part without a sourced price is named and left out of the total, which is then a lower bound (≥)",
+    "the cheapest list shows the cheapest setup of each kind",
+    "power is the sum of the parts' TDP, plus a desktop PC's idle draw for GPUs named without a CPU: an upper bound while generating",
     "vLLM speed: the tensor-parallel shards are read at once, plus two all-reduces per layer over the GPUs' link; no vLLM benchmark calibrates this path yet",
 ];
 
@@ -43,6 +45,9 @@ pub struct PlanRequest {
     pub max_power: Option<f64>,
     /// Setups per ranking.
     pub top: usize,
+    /// The user's prices (`--price 4090=1600`), replacing the price file's.
+    #[serde(default)]
+    pub prices: Vec<PriceOverride>,
 }
 
 /// The search's answer.
@@ -91,10 +96,14 @@ pub struct Setup {
     pub decode_tps: Option<(f64, f64, f64)>,
     /// Prompt processing speed.
     pub prefill_tps: Option<f64>,
-    /// Launch price, when every part has one.
+    /// Purchase price, USD: the sum of the priced parts (a lower bound when `price` names a missing part).
     pub price_usd: Option<f64>,
-    /// Sum of the parts' TDP, when known.
+    /// The system's price: parts with kind, date and source, and what has no price.
+    pub price: Option<SystemPrice>,
+    /// Sum of the parts' TDP (plus a PC's idle draw for a GPU-only setup), when known.
     pub power_w: Option<f64>,
+    /// Heat at that power, BTU/h.
+    pub heat_btu_h: Option<f64>,
     /// Tokens per joule at full TDP (a lower bound on efficiency).
     pub tokens_per_kj: Option<f64>,
     /// System RAM the setup needs (rounded up to a common size), if any.
@@ -141,10 +150,13 @@ fn named(
         gpus: gpus.iter().map(|(_, m)| *m).collect(),
         gpu_names: gpus.iter().map(|(d, _)| d.name.clone()).collect(),
         devices: gpus.iter().map(|(d, _)| Some(d.clone())).collect(),
+        // A CPU platform gets room for anything; the RAM bought is sized to the need afterwards.
+        ram: host
+            .as_ref()
+            .map(|_| Bytes::gib(*RAM_SIZES.last().unwrap_or(&2048))),
         host_device: host,
         host_bandwidth: None,
         link: None,
-        ram: None,
         backend,
         set: Some(set),
         assumptions: vec![],
@@ -253,7 +265,9 @@ fn setup(
         decode_tps: decode,
         prefill_tps: prefill,
         price_usd: price,
+        price: None,
         power_w: power,
+        heat_btu_h: power.map(|w| w * BTU_PER_HOUR_PER_WATT),
         tokens_per_kj: match (decode, power) {
             (Some((t, _, _)), Some(w)) if w > 0.0 => Some(t * 1000.0 / w),
             _ => None,
@@ -300,44 +314,109 @@ fn evaluate(
     Some(setup(kind, r, price, power, min_tps))
 }
 
-/// The GPUs worth pairing with a CPU that holds the experts: per memory size,
-/// the cheapest and the one with the most bandwidth (the GPU holds only the
-/// dense weights and the KV cache, so the others add cost without speed).
-/// Keeps the search over every CPU platform fast.
-fn expert_host_gpus<'a>(gpus: &[&'a Device]) -> Vec<&'a Device> {
-    let mut picked: Vec<&Device> = Vec::new();
-    let mut sizes: Vec<Bytes> = gpus
-        .iter()
-        .filter_map(|g| g.memory)
-        .filter(|m| *m >= Bytes::gib(16))
-        .collect();
-    sizes.sort();
-    sizes.dedup();
-    for size in sizes {
-        let same: Vec<&Device> = gpus
-            .iter()
-            .copied()
-            .filter(|g| g.memory == Some(size))
-            .collect();
-        let cheapest = same
-            .iter()
-            .filter(|g| g.price_usd.is_some())
-            .min_by(|a, b| {
-                a.price_usd
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.price_usd.unwrap_or(0.0))
-            });
-        let fastest = same.iter().max_by(|a, b| {
-            let bw = |d: &Device| d.bandwidth.map_or(0.0, |b| b.0);
-            bw(a).total_cmp(&bw(b))
-        });
-        for g in cheapest.into_iter().chain(fastest) {
-            if !picked.iter().any(|p| p.id == g.id) {
-                picked.push(g);
+/// The GPUs worth pairing with a CPU that holds the experts: per memory size
+/// from 16 to 96 GiB (one card holds the dense weights and the KV cache), the
+/// cheapest with a sourced price; a bigger or faster card adds cost, not speed,
+/// because the experts are read from RAM. Keeps the search small.
+fn expert_host_gpus<'a>(gpus: &[&'a Device], sys: &Systems) -> Vec<&'a Device> {
+    let now = crate::cost::prices::REFERENCE;
+    let mut picked: Vec<(&Device, f64)> = Vec::new();
+    for g in gpus {
+        let Some(m) = g
+            .memory
+            .filter(|m| *m >= Bytes::gib(16) && *m <= Bytes::gib(96))
+        else {
+            continue;
+        };
+        let Some(p) = sys.device_price(g, now).map(|p| p.value.point()) else {
+            continue;
+        };
+        match picked.iter_mut().find(|(d, _)| d.memory == Some(m)) {
+            Some(slot) if slot.1 > p => *slot = (g, p),
+            Some(_) => {}
+            None => picked.push((g, p)),
+        }
+    }
+    picked.sort_by(|a, b| a.1.total_cmp(&b.1));
+    picked.into_iter().map(|(g, _)| g).collect()
+}
+
+/// CPU platforms worth trying, each with its socket count: platforms are
+/// grouped by what the speed model reads from them (memory bandwidth per
+/// socket count); each group keeps its cheapest priced CPU and the one with
+/// the most compute (prefill). Generic memory rows and cloud-only CPUs are not
+/// products to buy.
+fn platform_picks<'a>(platforms: &[&'a Device], sys: &Systems) -> Vec<(&'a Device, u32)> {
+    let now = crate::cost::prices::REFERENCE;
+    let mut groups: Vec<((u64, u32), Vec<&Device>)> = Vec::new();
+    for pl in platforms.iter().copied() {
+        if pl.cpu.is_none()
+            || pl.id == crate::hardware::TYPICAL_DESKTOP_CPU_ID
+            || pl.vendor.contains("AWS")
+        {
+            continue;
+        }
+        let bw = pl.bandwidth.map_or(0, |b| (b.0 / 1e9).round() as u64);
+        for sockets in 1..=sys.sockets_max(pl).min(2) {
+            let key = (bw, sockets);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(pl),
+                None => groups.push((key, vec![pl])),
             }
         }
     }
-    picked
+    let mut out = Vec::new();
+    for ((_, sockets), v) in groups {
+        let price = |d: &Device| sys.device_price(d, now).map(|p| p.value.point());
+        let cheapest = v
+            .iter()
+            .filter(|d| price(d).is_some())
+            .min_by(|a, b| price(a).unwrap_or(0.0).total_cmp(&price(b).unwrap_or(0.0)));
+        let strongest = v.iter().max_by(|a, b| {
+            let f = |d: &Device| d.cpu.as_ref().map_or(0.0, |c| c.peak().0);
+            f(a).total_cmp(&f(b))
+        });
+        for d in cheapest.into_iter().chain(strongest) {
+            if !out
+                .iter()
+                .any(|(x, n): &(&Device, u32)| x.id == d.id && *n == sockets)
+            {
+                out.push((*d, sockets));
+            }
+        }
+    }
+    out
+}
+
+/// Bytes each generated token reads at least, as (dense, routed experts): the
+/// blocks' tensors, the routed experts at the used share (the embedding lookup
+/// and the output head left out, so both are floors). A memory system of
+/// bandwidth B cannot generate faster than B ÷ the bytes it holds of these.
+fn bytes_per_token_floor(model: &Model) -> (f64, f64) {
+    let share = model
+        .spec
+        .moe
+        .map_or(1.0, |m| m.n_expert_used as f64 / m.n_expert.max(1) as f64);
+    let (mut dense, mut experts) = (0.0, 0.0);
+    for t in model
+        .weights
+        .tensors
+        .iter()
+        .filter(|t| t.tensor.layer.is_some())
+    {
+        if t.tensor.is_routed_expert() {
+            experts += t.bytes.0 as f64 * share;
+        } else {
+            dense += t.bytes.0 as f64;
+        }
+    }
+    (dense, experts)
+}
+
+/// Whether `bandwidth` reading `bytes` per token could reach `min_tps` at all
+/// (the roofline with every efficiency at 1): setups that cannot are not estimated.
+fn could_reach(bandwidth: Option<BytesPerSecond>, sockets: u32, bytes: f64, min_tps: f64) -> bool {
+    bandwidth.is_none_or(|b| bytes <= 0.0 || b.0 * f64::from(sockets) / bytes >= min_tps)
 }
 
 fn sum_opt(parts: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
@@ -356,18 +435,33 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
     let spec = &model.spec;
     let w = &model.weights;
     let cat = Catalog::embedded()?;
+    let sys = Systems::embedded().map_err(|e| PlanError::BadInput(e.to_string()))?;
     let devs = cat.devices();
     let gpus: Vec<&Device> = devs
         .iter()
         .filter(|d| d.kind == DeviceKind::Gpu && d.memory.is_some() && d.bandwidth.is_some())
         .collect();
     let mut setups: Vec<Setup> = Vec::new();
-    let tdp = |d: &Device| d.tdp.map(|w| w.0);
+    // A device's rating: its TDP, or the power model's (an Apple chip: W per GPU core).
+    let pm = crate::cost::PowerModel::embedded().ok();
+    let tdp = |d: &Device| {
+        d.tdp.map(|w| w.0).or_else(|| {
+            let load = crate::cost::DeviceLoad::from_device(d, 1, 1.0, 0.0);
+            pm.and_then(|m| load.rating(m).ok()).map(|w| w.0)
+        })
+    };
 
-    // 1. One to eight identical GPUs (llama.cpp layer split).
-    for g in &gpus {
+    // Memory before speed: a setup whose memory cannot hold the weights, or
+    // whose bandwidth cannot reach the target even at the roofline, is not estimated.
+    let (dense_bytes, expert_bytes) = bytes_per_token_floor(model);
+    let all_bytes = dense_bytes + expert_bytes;
+    // 1. One to eight identical GPUs (llama.cpp layer split: the GPUs take turns).
+    for g in gpus
+        .iter()
+        .filter(|g| could_reach(g.bandwidth, 1, all_bytes, a.min_tps))
+    {
         let mem = g.memory.unwrap_or_default();
-        let need_min = (w.total().0 / mem.0.max(1)).max(1);
+        let need_min = w.total().0.div_ceil(mem.0.max(1)).max(1);
         for n in need_min..=8 {
             let list: Vec<(Device, Bytes)> = (0..n).map(|_| ((*g).clone(), mem)).collect();
             let hw = named(
@@ -405,8 +499,13 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         .collect();
     for (i, x) in consumer.iter().enumerate() {
         for y in consumer.iter().skip(i + 1) {
+            let fastest = match (x.bandwidth, y.bandwidth) {
+                (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            };
             if x.vendor != y.vendor
                 || x.memory.unwrap_or_default() + y.memory.unwrap_or_default() < w.total()
+                || !could_reach(fastest, 1, all_bytes, a.min_tps)
             {
                 continue;
             }
@@ -436,7 +535,9 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         }
     }
     // 3. One Mac, and 4. two to four Macs over the network (llama.cpp RPC / exo).
-    for m in devs.iter().filter(|d| d.kind == DeviceKind::AppleSoc) {
+    for m in devs.iter().filter(|d| {
+        d.kind == DeviceKind::AppleSoc && could_reach(d.bandwidth, 1, all_bytes, a.min_tps)
+    }) {
         let Some(mem) = m.usable_memory() else {
             continue;
         };
@@ -478,14 +579,20 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
             }
         }
     }
-    // 5. CPU + GPU with the experts in RAM, and 6. CPU only.
+    // 5. CPU + GPU with the experts in RAM, and 6. CPU only, one or two sockets.
     let platforms: Vec<&Device> = devs
         .iter()
         .filter(|d| d.kind == DeviceKind::CpuPlatform && d.bandwidth.is_some())
         .collect();
+    let picks = platform_picks(&platforms, sys);
     if spec.moe.is_some() {
-        for g in expert_host_gpus(&gpus) {
-            for pl in &platforms {
+        // Per platform, the cheapest GPU that holds the rest (cheapest first, stop at the first that runs).
+        let cards = expert_host_gpus(&gpus, sys);
+        for (pl, _) in picks
+            .iter()
+            .filter(|(pl, n)| *n == 1 && could_reach(pl.bandwidth, 1, expert_bytes, a.min_tps))
+        {
+            for g in &cards {
                 let list = vec![((*g).clone(), g.memory.unwrap_or_default())];
                 let hw = named(
                     &list,
@@ -504,26 +611,71 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
                     a.min_tps,
                 ) {
                     setups.push(s);
+                    break;
                 }
             }
         }
     }
-    for pl in &platforms {
+    for (pl, sockets) in &picks {
+        if !could_reach(
+            pl.bandwidth,
+            *sockets,
+            dense_bytes + expert_bytes,
+            a.min_tps,
+        ) {
+            continue;
+        }
+        let (kind, desc) = if *sockets > 1 {
+            (
+                "cpu only, dual socket",
+                format!("2× {} (CPU only)", pl.name),
+            )
+        } else {
+            ("cpu only", format!("{} (CPU only)", pl.name))
+        };
+        let hw = named(&[], Some(((*pl).clone(), *sockets)), Backend::Cpu, desc);
+        let power = tdp(pl).map(|w| w * f64::from(*sockets));
+        if let Some(s) = evaluate(kind, model, a.ctx, &hw, None, power, a.min_tps) {
+            setups.push(s);
+        }
+    }
+    // Boxes with unified memory (DGX Spark, Ryzen AI Max+ 395), one at a time.
+    for d in devs.iter().filter(|d| d.kind == DeviceKind::UnifiedSoc) {
+        let Some(mem) = d
+            .usable_memory()
+            .filter(|m| *m >= w.total() && could_reach(d.bandwidth, 1, all_bytes, a.min_tps))
+        else {
+            continue;
+        };
+        if sys.systems_of(d).next().is_none() {
+            continue;
+        }
         let hw = named(
-            &[],
-            Some(((*pl).clone(), 1)),
-            Backend::Cpu,
-            format!("{} (CPU only)", pl.name),
+            &[(d.clone(), mem)],
+            None,
+            speed::default_backend(d),
+            d.name.clone(),
         );
-        if let Some(s) = evaluate("cpu only", model, a.ctx, &hw, None, tdp(pl), a.min_tps) {
+        if let Some(s) = evaluate(
+            "unified-memory box",
+            model,
+            a.ctx,
+            &hw,
+            None,
+            tdp(d),
+            a.min_tps,
+        ) {
             setups.push(s);
         }
     }
     // 7. Clusters of 8-GPU servers with vLLM (FP8 or BF16 checkpoints):
     // tensor parallel inside a node, pipeline stages across nodes over InfiniBand.
     if let Some(native) = model.requantized(native_quant(entry), MlaTensorLayout::Split) {
+        // Tensor parallel over 8: each GPU reads an eighth of every layer.
         for g in gpus.iter().filter(|g| {
-            g.category.contains("datacenter") && g.memory.unwrap_or_default() >= Bytes::gib(40)
+            g.category.contains("datacenter")
+                && g.memory.unwrap_or_default() >= Bytes::gib(40)
+                && could_reach(g.bandwidth, 8, all_bytes, a.min_tps)
         }) {
             for nodes in 1..=4u64 {
                 let n = 8 * nodes;
@@ -567,6 +719,33 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         }
     }
 
+    // Prices: the whole system, or its parts, from the dated price rows.
+    let idle_pc = crate::cost::PowerModel::embedded()
+        .map(|m| m.base.pc_idle_w)
+        .ok();
+    for s in &mut setups {
+        let Some(set) = s.report.hardware.set.as_ref() else {
+            continue;
+        };
+        if let Ok(p) = price_set(set, s.ram_needed, &a.prices, crate::cost::prices::REFERENCE) {
+            s.price_usd = p.total_usd;
+            s.price = Some(p);
+        }
+        // GPUs named without a CPU run in a PC that draws its idle power too.
+        let pc_host = set.devices.iter().any(|(d, _)| d.kind == DeviceKind::Gpu)
+            && !set
+                .devices
+                .iter()
+                .any(|(d, _)| d.kind == DeviceKind::CpuPlatform);
+        if let (true, Some(w), Some(idle)) = (pc_host, s.power_w, idle_pc) {
+            s.power_w = Some(w + idle);
+        }
+        s.heat_btu_h = s.power_w.map(|w| w * BTU_PER_HOUR_PER_WATT);
+        s.tokens_per_kj = match (s.decode_tps, s.power_w) {
+            (Some((t, _, _)), Some(w)) if w > 0.0 => Some(t * 1000.0 / w),
+            _ => None,
+        };
+    }
     // Constraints.
     for s in &mut setups {
         if let (Some(b), Some(p)) = (a.budget, s.price_usd) {
@@ -598,7 +777,26 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         });
         v.into_iter().take(a.top).cloned().collect()
     };
-    let cheapest = rank(&|s| s.price_usd, true);
+    // The cheapest setup of each kind, cheapest first: a buyer compares kinds.
+    let cheapest = {
+        // A total without its machine, GPU or CPU says little: not ranked as cheap.
+        let priced = |s: &&Setup| s.price.as_ref().is_some_and(|p| !p.missing_main);
+        let mut all: Vec<&Setup> = meeting.iter().copied().filter(priced).collect();
+        all.sort_by(|x, y| {
+            x.price_usd
+                .unwrap_or(0.0)
+                .total_cmp(&y.price_usd.unwrap_or(0.0))
+        });
+        let mut seen: Vec<&str> = Vec::new();
+        all.into_iter()
+            .filter(|s| {
+                let new = !seen.contains(&s.kind);
+                seen.push(s.kind);
+                new
+            })
+            .cloned()
+            .collect::<Vec<Setup>>()
+    };
     let fastest = rank(&|s| s.decode_tps.map(|d| d.0), false);
     let efficient = rank(&|s| s.tokens_per_kj, false);
     let mut kinds: Vec<&str> = meeting.iter().map(|s| s.kind).collect();
@@ -627,4 +825,98 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
         most_efficient: efficient,
         closest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r1_671b_cheapest_has_a_mac_an_epyc_with_one_gpu_and_a_dual_socket_server_with_sources() {
+        let m =
+            Model::from_catalog("deepseek-r1:671b", None, false, MlaTensorLayout::Split).unwrap();
+        let req = PlanRequest {
+            min_tps: 10.0,
+            ctx: 16384,
+            budget: None,
+            max_power: None,
+            top: 5,
+            prices: vec![],
+        };
+        let res = plan(&m, &req).unwrap();
+        let find = |kind: &str, f: &dyn Fn(&Setup) -> bool| {
+            res.cheapest
+                .iter()
+                .find(|s| s.kind == kind && f(s))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no {kind} among {:?}",
+                        res.cheapest.iter().map(|s| &s.hardware).collect::<Vec<_>>()
+                    )
+                })
+                .clone()
+        };
+        let mac = find("mac", &|s| {
+            s.hardware.contains("M3 Ultra") && s.hardware.contains("512GB")
+        });
+        let epyc = find("cpu+gpu (experts in RAM)", &|s| {
+            let host = s.report.hardware.host_device.as_ref();
+            host.is_some_and(|(d, n)| {
+                *n == 1 && d.name.contains("EPYC") && d.platform.is_some_and(|p| p.channels == 12)
+            }) && s.report.hardware.gpus.len() == 1
+        });
+        let dual = find("cpu only, dual socket", &|s| {
+            s.report
+                .hardware
+                .host_device
+                .as_ref()
+                .is_some_and(|(_, n)| *n == 2)
+        });
+        for s in [&mac, &epyc, &dual] {
+            assert!(s.meets, "{}", s.hardware);
+            let p = s.price.as_ref().unwrap();
+            assert!(!p.missing_main, "{}: {:?}", s.hardware, p.missing);
+            assert_eq!(s.price_usd, p.total_usd);
+            for part in &p.parts {
+                assert!(
+                    part.price.as_of.is_some(),
+                    "{}: {} undated",
+                    s.hardware,
+                    part.what
+                );
+                assert!(
+                    !part.price.source.is_empty(),
+                    "{}: {}",
+                    s.hardware,
+                    part.what
+                );
+            }
+        }
+        // The memory of a server is one module per channel of every socket.
+        let dual_mem = dual.price.as_ref().unwrap().memory.unwrap();
+        let (cpu, _) = dual.report.hardware.host_device.as_ref().unwrap();
+        let channels = u64::from(cpu.platform.unwrap().channels);
+        assert_eq!(dual_mem, Bytes::gib(64 * 2 * channels));
+        // Cheapest first, one of each kind.
+        let prices: Vec<f64> = res.cheapest.iter().filter_map(|s| s.price_usd).collect();
+        assert!(prices.windows(2).all(|w| w[0] <= w[1]), "{prices:?}");
+        let mut kinds: Vec<&str> = res.cheapest.iter().map(|s| s.kind).collect();
+        kinds.dedup();
+        assert_eq!(kinds.len(), res.cheapest.len());
+    }
+
+    #[test]
+    fn the_roofline_floor_prunes_only_what_cannot_reach() {
+        let m =
+            Model::from_catalog("deepseek-r1:671b", None, false, MlaTensorLayout::Split).unwrap();
+        let (dense, experts) = bytes_per_token_floor(&m);
+        // R1 reads ~37B parameters a token; at Q4_K_M (~4.8 bits) that is ~22 GB, the floor below it.
+        let gb = (dense + experts) / 1e9;
+        assert!(gb > 12.0 && gb < 25.0, "{gb}");
+        assert!(experts > dense);
+        let bw = Some(BytesPerSecond::gbps(460.8));
+        assert!(could_reach(bw, 1, dense + experts, 10.0));
+        assert!(!could_reach(bw, 1, dense + experts, 100.0));
+        assert!(could_reach(None, 1, dense + experts, 1e9));
+    }
 }

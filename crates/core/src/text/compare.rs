@@ -73,7 +73,7 @@ impl Comparison {
             Some((None, Some(_))) => "built in".into(),
             _ => "unknown".into(),
         };
-        let break_even = |s: &Setup| match s.power().and_then(|p| p.roi).map(|r| r.break_even) {
+        let be_text = |s: &Setup, b: Option<BreakEven>| match b {
             Some(BreakEven::At(t)) => format!("{}/day", tokens(t)),
             Some(BreakEven::BeyondCapacity(t)) => {
                 let capacity = tokens(s.decode().0 * 86_400.0);
@@ -81,6 +81,39 @@ impl Comparison {
             }
             Some(BreakEven::Never) => "never".into(),
             None => "unknown".into(),
+        };
+        let break_even =
+            |s: &Setup| be_text(s, s.power().and_then(|p| p.roi).map(|r| r.break_even));
+        let purchase = |s: &Setup| match s.power().and_then(|p| p.system_price.as_ref()) {
+            Some(sp) if sp.total_usd.is_some() => {
+                let basis = match (sp.parts.as_slice(), sp.missing.len()) {
+                    ([one], 0) => format!("{}, {}", one.price.kind, one.price.as_of_text),
+                    (parts, 0) => format!("{} parts", parts.len()),
+                    ([_], m) => format!("1 part, {m} missing"),
+                    (parts, m) => format!("{} parts, {m} missing", parts.len()),
+                };
+                format!("{} ({basis})", sp.total_text())
+            }
+            _ => "unknown".into(),
+        };
+        let rental = |s: &Setup| match s.power().and_then(|p| p.rental.as_ref()) {
+            Some(r) => {
+                let dates: Vec<&str> = r.rows.iter().map(|p| p.as_of_text.as_str()).collect();
+                format!("{:.2} USD/h ({})", r.usd_per_hour, dates.join(", "))
+            }
+            None => "no rental price".into(),
+        };
+        let rental_m = |s: &Setup| {
+            money(
+                s.power()
+                    .and_then(|p| p.rental.as_ref())
+                    .map(|r| r.usd_per_m),
+                "USD",
+            )
+        };
+        let rental_be = |s: &Setup| match s.power().and_then(|p| p.rental.as_ref()) {
+            Some(r) => be_text(s, r.break_even),
+            None => "–".into(),
         };
         let api_m = self
             .api
@@ -95,7 +128,11 @@ impl Comparison {
             row(format!("fits ({} ctx)", self.ctx), &fits, "–"),
             row("decode (depth 0)".into(), &|s| s.decode().to_string(), "–"),
             row("prefill".into(), &|s| s.prefill().to_string(), "–"),
-            row("power decode / prefill".into(), &power, "–"),
+            row(
+                "power decode / prefill".into(),
+                &power,
+                "0 W here (the provider's)",
+            ),
             row("heat (decode)".into(), &heat, "–"),
             row("power supply".into(), &psu, "–"),
             row(
@@ -108,11 +145,7 @@ impl Comparison {
                 &|s| money(s.power().and_then(|p| p.electricity_per_m), cur),
                 "–",
             ),
-            row(
-                "purchase price".into(),
-                &|s| money(s.power().and_then(|p| p.purchase_usd), "USD"),
-                "0",
-            ),
+            row("purchase price".into(), &purchase, "0 USD (pay per token)"),
             row(
                 format!(
                     "cost / 1M tok @ {}/day, {} y",
@@ -127,7 +160,14 @@ impl Comparison {
                 },
                 api_m.as_deref().unwrap_or_default(),
             ),
-            row("break-even vs API".into(), &break_even, "–"),
+            row("break-even vs API".into(), &break_even, "– (the reference)"),
+            row("rent the GPUs instead".into(), &rental, "–"),
+            row(
+                "cost / 1M tok renting (generating hours only)".into(),
+                &rental_m,
+                "–",
+            ),
+            row("break-even vs renting".into(), &rental_be, "–"),
         ]
     }
 }
