@@ -47,6 +47,7 @@ FIXTURES = {
     "llama4-scout-l4": "llama4",
     "glm45air-l2": "glm4moe",
     "gptoss-20b-l4": "gpt-oss",
+    "lfm2-1.2b-l4": "lfm2",
 }
 # Fixtures whose rows are measured on request (--pending) but not in the default run
 # (none at present: gpt-oss and GLM-4.5-Air joined the default run, see
@@ -58,6 +59,8 @@ COLUMNS = [
     "kv_unified", "n_ubatch", "n_batch", "flash_attn", "type_k", "type_v", "repack", "status",
     "model_MiB", "repack_MiB", "kv_MiB", "kv_k_MiB", "kv_v_MiB", "kv_cells", "kv_swa_cells",
     "compute_MiB", "compute_MiB_exact", "output_MiB", "llama_cpp_commit", "command", "notes",
+    # recurrent state (llama_memory_recurrent: r + s rows per sequence), hybrid models only
+    "rs_MiB",
 ]
 
 
@@ -103,7 +106,7 @@ F = r"([0-9]+\.[0-9]+)"
 
 def parse(lines: list[str]) -> dict:
     r: dict = {"model": 0.0, "repack": 0.0, "kv_buf": 0.0, "kv_k": 0.0, "kv_v": 0.0, "kv_size": 0.0,
-               "cells": [], "compute": None, "compute_exact": None, "output": None, "errors": []}
+               "cells": [], "rs": None, "compute": None, "compute_exact": None, "output": None, "errors": []}
     for ln in lines:
         m = re.search(r"(\S+) model buffer size = +" + F + " MiB", ln)
         if m:
@@ -123,6 +126,10 @@ def parse(lines: list[str]) -> dict:
             r["cells"].append((int(m.group(2)), int(m.group(3)), int(m.group(5))))
             r["kv_k"] += float(m.group(7))
             r["kv_v"] += float(m.group(9))
+            continue
+        m = re.search(r"llama_memory_recurrent: size = +" + F + " MiB", ln)
+        if m:
+            r["rs"] = (r["rs"] or 0.0) + float(m.group(1))
             continue
         m = re.search(r"compute buffer size = +" + F + " MiB", ln)
         if m:
@@ -194,7 +201,7 @@ def main() -> None:
     a.logs.mkdir(parents=True, exist_ok=True)
 
     n_layers = {"qwen2-7b-l4": 4, "llama-8b-l4": 4, "gemma3-1b": 26, "deepseek2-r1-l4": 4,
-                "gptoss-20b-l4": 4, "llama4-scout-l4": 4, "glm45air-l2": 2}
+                "gptoss-20b-l4": 4, "llama4-scout-l4": 4, "glm45air-l2": 2, "lfm2-1.2b-l4": 4}
     rows = []
     for i, r in enumerate(matrix(fixtures)):
         tag = f"{r['fixture']}_{r['tool']}_c{r['ctx']}_np{r['np'] if r['np'] else 'auto'}{'u' if r.get('kvu') else ''}_ub{r['ub']}_fa{r['fa']}_k{r['ctk']}_v{r['ctv']}{'_repack' if r['repack'] else ''}"
@@ -247,6 +254,7 @@ def main() -> None:
             "llama_cpp_commit": COMMIT,
             "command": cmd.replace(str(a.bin) + "/", "").replace(str(a.fixtures) + "/", "$FIXTURES/"),
             "notes": " | ".join(notes),
+            "rs_MiB": f"{p['rs']:.2f}" if ok and p["rs"] is not None else "",
         }
         rows.append(row)
         print(f"[{i}] {tag}: {row['status']} model={row['model_MiB']} repack={row['repack_MiB']} kv={row['kv_MiB']} "

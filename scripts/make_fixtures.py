@@ -85,6 +85,9 @@ class Fixture:
     def s(self, key: str, v: str) -> None:
         self.kv.append((key, "str", v))
 
+    def arr_u32(self, key: str, v: list[int]) -> None:
+        self.kv.append((key, "arr_u32", [int(x) for x in v]))
+
 
 # ----------------------------------------------------------------------------
 # tokenizer: gpt2 byte-level BPE, 256 byte tokens + a few merges + specials,
@@ -435,6 +438,50 @@ def fx_glm4moe() -> Fixture:
     return f
 
 
+def fx_lfm2() -> Fixture:
+    # LFM2-1.2B widths (LiquidAI/LFM2-1.2B config.json: hidden 2048, 32 heads, 8 KV heads,
+    # conv_L_cache 3, block_ff_dim 12288 auto-adjusted to 8192, vocab 65536, tied embeddings),
+    # its first 4 of 16 layers: conv, conv, attention, conv. llama.cpp marks a layer recurrent
+    # (short convolution) where the per-layer head_count_kv is 0.
+    arch, embd, heads, kv_heads, hd, ff, vocab, l_cache = "lfm2", 2048, 32, 8, 64, 8192, 65536, 3
+    kinds = [0, 0, kv_heads, 0]
+    n_layer = len(kinds)
+    f = Fixture("lfm2-1.2b-l4", arch, notes="LFM2-1.2B widths, 4/16 layers (conv, conv, attention, conv), short-conv L_cache 3")
+    f.u32(f"{arch}.context_length", 128000)
+    f.u32(f"{arch}.embedding_length", embd)
+    f.u32(f"{arch}.block_count", n_layer)
+    f.u32(f"{arch}.feed_forward_length", ff)
+    f.u32(f"{arch}.attention.head_count", heads)
+    f.arr_u32(f"{arch}.attention.head_count_kv", kinds)
+    f.f32(f"{arch}.rope.freq_base", 1000000.0)
+    f.f32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+    f.u32(f"{arch}.vocab_size", vocab)
+    f.u32(f"{arch}.shortconv.l_cache", l_cache)
+    f.n_vocab = vocab
+    f.t("token_embd.weight", [embd, vocab], Q.Q6_K)
+    f.t("token_embd_norm.weight", [embd], Q.F32)  # llama.cpp's name for LFM2's final norm
+    for i, kvh in enumerate(kinds):
+        more = use_more_bits(i, n_layer)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        if kvh:
+            f.t(p + "attn_q_norm.weight", [hd], Q.F32)
+            f.t(p + "attn_k_norm.weight", [hd], Q.F32)
+            f.t(p + "attn_q.weight", [embd, heads * hd], Q.Q4_K)
+            f.t(p + "attn_k.weight", [embd, kvh * hd], Q.Q4_K)
+            f.t(p + "attn_v.weight", [embd, kvh * hd], Q.Q6_K if more else Q.Q4_K)
+            f.t(p + "attn_output.weight", [embd, embd], Q.Q4_K)
+        else:
+            f.t(p + "shortconv.conv.weight", [l_cache, embd], Q.F32)
+            f.t(p + "shortconv.in_proj.weight", [embd, 3 * embd], Q.Q4_K)
+            f.t(p + "shortconv.out_proj.weight", [embd, embd], Q.Q4_K)
+        f.t(p + "ffn_norm.weight", [embd], Q.F32)
+        f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
+        f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+        f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+    return f
+
+
 FIXTURES = {
     "qwen2-7b-l4": fx_qwen2,
     "llama-8b-l4": fx_llama,
@@ -443,6 +490,7 @@ FIXTURES = {
     "gptoss-20b-l4": fx_gptoss,
     "llama4-scout-l4": fx_llama4,
     "glm45air-l2": fx_glm4moe,
+    "lfm2-1.2b-l4": fx_lfm2,
 }
 
 
@@ -455,7 +503,8 @@ def write_fixture(f: Fixture, out: Path) -> Path:
     w.add_uint32("general.quantization_version", 2)
     w.add_string("general.description", "canirun sparse fixture: " + f.notes)
     for key, kind, v in f.kv:
-        {"u32": w.add_uint32, "f32": w.add_float32, "bool": w.add_bool, "str": w.add_string}[kind](key, v)
+        {"u32": w.add_uint32, "f32": w.add_float32, "bool": w.add_bool, "str": w.add_string,
+         "arr_u32": w.add_array}[kind](key, v)
     pre = {"qwen2": "qwen2", "llama": "llama-bpe"}.get(f.arch, "default")
     add_tokenizer(w, f.n_vocab, pre)
 

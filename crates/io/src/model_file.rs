@@ -5,7 +5,9 @@
 //! llama.cpp itself reads.
 
 use crate::gguf::{GgufHeader, GgufModelFile, GgufValue};
-use canirun_core::model::{Arch, DsaSpec, MlaSpec, ModelSpec, MoeSpec, SwaSpec, TensorSpec};
+use canirun_core::model::{
+    Arch, DsaSpec, LayerKind, MlaSpec, ModelSpec, MoeSpec, RecurrentSpec, SwaSpec, TensorSpec,
+};
 use canirun_core::quant::{FileType, GgmlType, StorageType, TensorWeight, Weights};
 use canirun_core::units::Bytes;
 use std::borrow::Cow;
@@ -52,6 +54,72 @@ fn num(h: &GgufHeader, key: &str) -> Option<u64> {
         GgufValue::Array(a) => a.values.iter().filter_map(GgufValue::as_u64).max(),
         v => v.as_u64(),
     }
+}
+
+/// Which blocks are recurrent. llama.cpp marks a block recurrent where the
+/// per-layer `attention.head_count_kv` array holds 0 (models/lfm2.cpp); LFM2's
+/// short convolutions are sized from `shortconv.l_cache`. Blocks without KV
+/// heads in any other architecture, and `ssm.*` keys, are named in the notes as
+/// unknown kinds, never sized as attention.
+fn recurrent_layers(
+    h: &GgufHeader,
+    arch_name: &str,
+    arch: Arch,
+    n_layer: u64,
+    notes: &mut Vec<String>,
+) -> Result<Option<RecurrentSpec>, FileModelError> {
+    let kv_key = format!("{arch_name}.attention.head_count_kv");
+    let per_layer: Option<Vec<u64>> = match h.get(&kv_key) {
+        Some(GgufValue::Array(a)) => Some(a.values.iter().filter_map(GgufValue::as_u64).collect()),
+        _ => None,
+    };
+    let ssm_prefix = format!("{arch_name}.ssm.");
+    let ssm_keys: Vec<&str> = h
+        .metadata
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with(&ssm_prefix))
+        .collect();
+    let zero_kv: Vec<u64> = per_layer
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|&(_, &n)| n == 0)
+        .map(|(il, _)| il as u64)
+        .collect();
+    if zero_kv.is_empty() {
+        if !ssm_keys.is_empty() {
+            notes.push(format!(
+                "the file has recurrent-state keys ({}) that canirun has no rules for in '{arch_name}': the recurrent state is NOT counted and every block is sized as attention",
+                ssm_keys.join(", ")
+            ));
+        }
+        return Ok(None);
+    }
+    let short_conv = arch == Arch::Lfm2;
+    let conv_l_cache = if short_conv {
+        let k = format!("{arch_name}.shortconv.l_cache");
+        num(h, &k).ok_or(FileModelError::MissingKey(k))?
+    } else {
+        0
+    };
+    let layers: Vec<LayerKind> = (0..n_layer)
+        .map(|il| match (zero_kv.contains(&il), short_conv) {
+            (false, _) => LayerKind::Attention,
+            (true, true) => LayerKind::ShortConv,
+            (true, false) => LayerKind::Unknown,
+        })
+        .collect();
+    if !short_conv {
+        notes.push(format!(
+            "blocks {zero_kv:?} of '{arch_name}' have no KV heads: recurrent or linear-attention blocks of a kind canirun does not know; their state is NOT counted (llama.cpp allocates a fixed-size state per sequence for them){}",
+            if ssm_keys.is_empty() { String::new() } else { format!("; recurrent keys in the file: {}", ssm_keys.join(", ")) }
+        ));
+    }
+    Ok(Some(RecurrentSpec {
+        layers,
+        conv_l_cache,
+    }))
 }
 
 /// Build the model description from a (possibly split) GGUF file.
@@ -203,6 +271,7 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
     let qk_norm = tensors
         .iter()
         .any(|t| t.tensor.base == "attn_q_norm.weight");
+    let recurrent = recurrent_layers(h, &arch_name, arch, n_layer, &mut notes)?;
     let spec = ModelSpec {
         id: name.to_string(),
         name: h
@@ -227,6 +296,7 @@ pub fn from_headers(headers: &[&GgufHeader], name: &str) -> Result<FileModel, Fi
         swa,
         qk_norm,
         dsa,
+        recurrent,
     };
     let file_type = h.file_type().and_then(|id| FileType::from_id(id as u32));
     let quant = match file_type {
@@ -411,6 +481,8 @@ pub fn from_safetensors(
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
         dsa,
+        // Hybrid recurrent checkpoints are read from GGUF headers only (for now).
+        recurrent: None,
     };
     Ok(FileModel {
         spec,

@@ -2,10 +2,13 @@
 //! names: the metadata keys llama.cpp writes map onto the right shape facts.
 
 use canirun_core::model::{
-    catalog, enumerate_tensors, Arch, MlaTensorLayout, ModelSpec, MoeSpec, SwaSpec,
+    catalog, enumerate_tensors, Arch, LayerKind, MlaTensorLayout, ModelSpec, MoeSpec,
+    RecurrentSpec, SwaSpec,
 };
 use canirun_core::quant::{weights, Quant};
-use canirun_io::gguf::{read_file, write_header, GgufTensorInfo, GgufValue};
+use canirun_io::gguf::{
+    read_file, write_header, GgufArray, GgufTensorInfo, GgufValue, GgufValueType,
+};
 use canirun_io::model_file::from_gguf;
 
 /// Write `spec` as a GGUF header (Q4_K_M types from canirun's own recipe) with the
@@ -69,6 +72,8 @@ fn roundtrip(
         (k("context_length"), GgufValue::U32(spec.n_ctx_train as u32)),
     ];
     for (key, v) in extra {
+        // An extra key replaces a default one (per-layer head_count_kv arrays).
+        md.retain(|(k0, _)| *k0 != k(key));
         md.push((k(key), v));
     }
     let dir = tempfile::tempdir().unwrap();
@@ -257,4 +262,101 @@ fn unknown_architecture_is_exact_in_weights_and_says_kv_is_generic() {
     assert_eq!(fm.spec.arch, Arch::Generic);
     assert!(fm.notes.iter().any(|n| n.contains("GENERIC")));
     let _ = enumerate_tensors(&fm.spec, MlaTensorLayout::Split);
+}
+
+/// llama.cpp's per-layer `head_count_kv` array (int32, as its converter writes it).
+fn per_layer_kv(v: &[i32]) -> GgufValue {
+    GgufValue::Array(GgufArray {
+        elem_type: GgufValueType::I32,
+        len: v.len() as u64,
+        values: v.iter().map(|&x| GgufValue::I32(x)).collect(),
+    })
+}
+
+/// LFM2-1.2B widths (LiquidAI/LFM2-1.2B config.json), its first 4 of 16 blocks.
+fn lfm2_spec() -> ModelSpec {
+    let mut m = base("llama-3.1-8b");
+    m.arch = Arch::Lfm2;
+    (m.n_embd, m.n_layer, m.n_head, m.n_head_kv) = (2048, 4, 32, 8);
+    (m.head_dim_k, m.head_dim_v, m.n_ff, m.n_vocab) = (64, 64, 8192, 65536);
+    (m.tied_embeddings, m.rope_freqs, m.qk_norm) = (true, false, true);
+    m.n_ctx_train = 128000;
+    m.recurrent = Some(RecurrentSpec {
+        layers: vec![
+            LayerKind::ShortConv,
+            LayerKind::ShortConv,
+            LayerKind::Attention,
+            LayerKind::ShortConv,
+        ],
+        conv_l_cache: 3,
+    });
+    m
+}
+
+#[test]
+fn lfm2_short_convolution_blocks_from_the_header() {
+    let spec = lfm2_spec();
+    let fm = roundtrip(
+        &spec,
+        "lfm2",
+        vec![
+            ("attention.head_count_kv", per_layer_kv(&[0, 0, 8, 0])),
+            ("shortconv.l_cache", GgufValue::U32(3)),
+        ],
+    );
+    assert_eq!(fm.spec.arch, Arch::Lfm2);
+    assert_eq!(fm.spec.n_head_kv, 8);
+    assert_eq!(fm.spec.recurrent, spec.recurrent);
+    assert_eq!(fm.spec.n_attention_layers(), 1);
+    assert!(fm.notes.is_empty(), "{:?}", fm.notes);
+    // The tensors llama.cpp's loader expects (models/lfm2.cpp), nothing else.
+    let names: Vec<String> = enumerate_tensors(&spec, MlaTensorLayout::Split)
+        .iter()
+        .map(|t| t.name().into_owned())
+        .collect();
+    for n in [
+        "token_embd_norm.weight",
+        "blk.0.shortconv.conv.weight",
+        "blk.0.shortconv.in_proj.weight",
+        "blk.0.shortconv.out_proj.weight",
+        "blk.2.attn_q_norm.weight",
+        "blk.2.attn_k.weight",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing: {names:?}");
+    }
+    assert!(!names.iter().any(|x| x == "blk.0.attn_q.weight"));
+    assert!(!names.iter().any(|x| x == "blk.2.shortconv.conv.weight"));
+    assert!(!names.iter().any(|x| x == "output.weight"));
+}
+
+#[test]
+fn blocks_without_kv_heads_in_an_unknown_architecture_are_named_not_sized_as_attention() {
+    let mut spec = lfm2_spec();
+    spec.arch = Arch::Generic;
+    spec.qk_norm = false;
+    spec.recurrent = Some(RecurrentSpec {
+        layers: vec![
+            LayerKind::Unknown,
+            LayerKind::Unknown,
+            LayerKind::Attention,
+            LayerKind::Unknown,
+        ],
+        conv_l_cache: 0,
+    });
+    let fm = roundtrip(
+        &spec,
+        "someday-hybrid",
+        vec![
+            ("attention.head_count_kv", per_layer_kv(&[0, 0, 8, 0])),
+            ("ssm.conv_kernel", GgufValue::U32(4)),
+        ],
+    );
+    assert_eq!(fm.spec.recurrent, spec.recurrent);
+    assert_eq!(fm.spec.n_attention_layers(), 1);
+    let note = fm
+        .notes
+        .iter()
+        .find(|n| n.contains("no KV heads"))
+        .expect("a note naming the blocks");
+    assert!(note.contains("[0, 1, 3]") && note.contains("someday-hybrid.ssm.conv_kernel"));
 }

@@ -18,7 +18,7 @@ use super::{
     Backend, FlashAttn, MemoryBreakdown, MlaCache, OutputRows, Part, ResolvedSettings, RunSettings,
     SettingsError, Term, CACHE_TYPES,
 };
-use crate::model::{Arch, ModelSpec};
+use crate::model::{Arch, LayerKind, ModelSpec};
 use crate::quant::{GgmlType, Weights};
 use crate::units::Bytes;
 use serde::Deserialize;
@@ -194,7 +194,26 @@ pub fn kv_layer_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings, il: 
         (Some(w), Some(c)) if w.is_swa(il) => c,
         _ => r.n_ctx,
     };
-    Bytes(cells * row)
+    match m.layer_kind(il) {
+        LayerKind::Attention => Bytes(cells * row),
+        LayerKind::ShortConv => Bytes(recurrent_cells(s) * recurrent_row_bytes(m)),
+        // Not sized: the model's notes name these blocks.
+        LayerKind::Unknown => Bytes::ZERO,
+    }
+}
+
+/// Recurrent state rows: one per sequence, at least one
+/// (llama-model.cpp: `recurrent_rs_size = max(1, n_seq_max)`).
+fn recurrent_cells(s: &RunSettings) -> u64 {
+    s.n_parallel.max(1)
+}
+
+/// Bytes of one sequence's recurrent state in one recurrent block: the r and s
+/// rows, f32 as llama.cpp allocates them by default (llama-memory-recurrent.cpp).
+fn recurrent_row_bytes(m: &ModelSpec) -> u64 {
+    m.recurrent
+        .as_ref()
+        .map_or(0, |r| 4 * (r.n_embd_r(m.n_embd) + r.n_embd_s()))
 }
 
 /// The KV cache: every layer holds `cells` rows of K (and V) in the cache type;
@@ -202,9 +221,12 @@ pub fn kv_layer_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings, il: 
 pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
     let (wk, wv) = kv_row_widths(m, s.mla_cache);
     let n_swa_layers = m.swa.map_or(0, |w| {
-        (0..m.n_layer).filter(|&il| w.is_swa(il)).count() as u64
+        (0..m.n_layer)
+            .filter(|&il| w.is_swa(il) && m.layer_kind(il) == LayerKind::Attention)
+            .count() as u64
     });
-    let n_full = m.n_layer - n_swa_layers;
+    // Hybrid models: only the attention blocks keep a KV cache.
+    let n_full = m.n_attention_layers() - n_swa_layers;
     let k_row = s.type_k.row_size(wk);
     let v_row = if wv > 0 { s.type_v.row_size(wv) } else { 0 };
     let mut groups = vec![("", n_full, r.n_ctx)];
@@ -259,6 +281,30 @@ pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
             ib,
         ));
     }
+    let mut rs = Bytes::ZERO;
+    if let Some(rec) = &m.recurrent {
+        let n_conv = rec.count(LayerKind::ShortConv);
+        if n_conv > 0 {
+            let cells = recurrent_cells(s);
+            let (wr, ws) = (rec.n_embd_r(m.n_embd), rec.n_embd_s());
+            rs = Bytes(n_conv * cells * recurrent_row_bytes(m));
+            terms.push(Term::new(
+                "recurrent state, short-convolution layers",
+                format!(
+                    "{n_conv} layers × {cells} sequences × ({wr} r + {ws} s values) × 4 B (f32, fixed size per sequence, independent of the context)"
+                ),
+                rs,
+            ));
+        }
+        let n_unknown = rec.count(LayerKind::Unknown);
+        if n_unknown > 0 {
+            terms.push(Term::new(
+                "recurrent state, unknown layer kind",
+                format!("{n_unknown} layers without KV heads of a kind canirun does not know: NOT counted"),
+                Bytes::ZERO,
+            ));
+        }
+    }
     if wv == 0 {
         terms.push(Term::new(
             "V cache",
@@ -267,7 +313,7 @@ pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
         ));
     }
     Part {
-        bytes: k + v,
+        bytes: k + v + rs,
         terms,
     }
 }

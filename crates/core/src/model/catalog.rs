@@ -260,6 +260,7 @@ impl CatalogEntry {
                 }),
                 _ => None,
             },
+            recurrent: None,
         }
     }
 }

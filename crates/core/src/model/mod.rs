@@ -43,6 +43,10 @@ pub enum Arch {
     /// DeepSeek V3.2 (`deepseek32`): DeepSeek V3 plus the DSA lightning indexer,
     /// which caches one extra key per token and layer.
     Deepseek32,
+    /// LFM2 (`lfm2`, Liquid AI): a hybrid of double-gated short-convolution blocks
+    /// (a fixed-size recurrent state per sequence) and GQA blocks with q/k norms;
+    /// llama.cpp marks a block recurrent where its per-layer `head_count_kv` is 0.
+    Lfm2,
     /// An architecture canirun has no specific rules for: weights are still
     /// exact from a file, the KV cache follows the generic GQA layout.
     Generic,
@@ -63,6 +67,7 @@ impl Arch {
             Arch::Glm4Moe => "glm4moe",
             Arch::Llama4 => "llama4",
             Arch::Deepseek32 => "deepseek32",
+            Arch::Lfm2 => "lfm2",
             Arch::Generic => "generic",
         }
     }
@@ -81,6 +86,7 @@ impl Arch {
             "glm4moe" | "glm4_moe" => Some(Arch::Glm4Moe),
             "llama4" | "llama4_text" => Some(Arch::Llama4),
             "deepseek32" | "deepseek_v32" => Some(Arch::Deepseek32),
+            "lfm2" => Some(Arch::Lfm2),
             _ => None,
         }
     }
@@ -169,6 +175,47 @@ impl SwaSpec {
     }
 }
 
+/// What a block is, for the memory it keeps per sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerKind {
+    /// Self-attention: a KV cache row per token.
+    Attention,
+    /// LFM2's short convolution: `(l_cache - 1) × n_embd` f32 per sequence, no KV.
+    ShortConv,
+    /// A block without KV heads in an architecture canirun has no rules for
+    /// (Mamba, gated delta net, …): its state is not sized, and the output says so.
+    Unknown,
+}
+
+/// Hybrid recurrent models: which blocks are recurrent and how big their state is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecurrentSpec {
+    /// Kind of each block, `n_layer` entries in block order.
+    pub layers: Vec<LayerKind>,
+    /// Short-convolution kernel length (`shortconv.l_cache`, HF `conv_L_cache`).
+    pub conv_l_cache: u64,
+}
+
+impl RecurrentSpec {
+    /// f32 values of the "r" (convolution) state per sequence and recurrent block:
+    /// llama.cpp's `llama_hparams::n_embd_r` (`n_embd × (l_cache − 1)` for LFM2).
+    pub fn n_embd_r(&self, n_embd: u64) -> u64 {
+        n_embd * self.conv_l_cache.saturating_sub(1)
+    }
+
+    /// f32 values of the "s" (SSM) state per sequence and recurrent block:
+    /// `n_embd_s` is `ssm_d_state × ssm_d_inner`, 0 for LFM2's short convolutions.
+    pub fn n_embd_s(&self) -> u64 {
+        0
+    }
+
+    /// Blocks of the given kind.
+    pub fn count(&self, kind: LayerKind) -> u64 {
+        self.layers.iter().filter(|&&k| k == kind).count() as u64
+    }
+}
+
 /// Everything canirun needs to know about a model's shape.
 ///
 /// Built from the embedded catalog, or from a GGUF header or a config.json:
@@ -216,12 +263,29 @@ pub struct ModelSpec {
     pub qk_norm: bool,
     /// DeepSeek Sparse Attention indexer, if any.
     pub dsa: Option<DsaSpec>,
+    /// Recurrent (non-attention) blocks of a hybrid model, if any.
+    pub recurrent: Option<RecurrentSpec>,
 }
 
 impl ModelSpec {
     /// Query heads per KV head.
     pub fn n_gqa(&self) -> u64 {
         self.n_head / self.n_head_kv.max(1)
+    }
+
+    /// Kind of block `il` (attention unless the model is a hybrid).
+    pub fn layer_kind(&self, il: u64) -> LayerKind {
+        self.recurrent
+            .as_ref()
+            .and_then(|r| r.layers.get(il as usize).copied())
+            .unwrap_or(LayerKind::Attention)
+    }
+
+    /// Blocks that keep a KV cache.
+    pub fn n_attention_layers(&self) -> u64 {
+        self.recurrent
+            .as_ref()
+            .map_or(self.n_layer, |r| r.count(LayerKind::Attention))
     }
 
     /// Whether layer `il` has routed experts.

@@ -4,7 +4,7 @@
 //! matrix), as the GGUF tensor infos store them. The lists mirror what
 //! llama.cpp's converter writes and its loader expects for each architecture.
 
-use super::{Arch, ModelSpec};
+use super::{Arch, LayerKind, ModelSpec};
 use serde::{Deserialize, Serialize, Serializer};
 use std::borrow::Cow;
 
@@ -122,7 +122,13 @@ pub fn enumerate_tensors(m: &ModelSpec, layout: MlaTensorLayout) -> Vec<TensorSp
     let mut out = Vec::new();
     let e = m.n_embd;
     out.push(TensorSpec::new("token_embd.weight", &[e, m.n_vocab], None));
-    out.push(TensorSpec::new("output_norm.weight", &[e], None));
+    // llama.cpp names LFM2's final norm `token_embd_norm` (LLM_TENSOR_OUTPUT_NORM_LFM2).
+    let final_norm = if m.arch == Arch::Lfm2 {
+        "token_embd_norm.weight"
+    } else {
+        "output_norm.weight"
+    };
+    out.push(TensorSpec::new(final_norm, &[e], None));
     if !m.tied_embeddings {
         out.push(TensorSpec::new("output.weight", &[e, m.n_vocab], None));
     }
@@ -167,6 +173,14 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
         _ => t("ffn_norm.weight", &[e]),
     }
     match (m.arch, m.mla) {
+        _ if m.layer_kind(il) == LayerKind::ShortConv => {
+            // llama.cpp models/lfm2.cpp: depthwise conv kernel, in_proj to B, C and x, out_proj.
+            let l_cache = m.recurrent.as_ref().map_or(0, |r| r.conv_l_cache);
+            t("shortconv.conv.weight", &[l_cache, e]);
+            t("shortconv.in_proj.weight", &[e, 3 * e]);
+            t("shortconv.out_proj.weight", &[e, e]);
+        }
+        _ if m.layer_kind(il) == LayerKind::Unknown => {}
         (Arch::Deepseek2 | Arch::Deepseek32, Some(mla)) => {
             let qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
             if let Some(q_rank) = mla.q_lora_rank {
@@ -238,7 +252,12 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
                 // One learned sink logit per head.
                 t("attn_sinks.weight", &[m.n_head]);
             }
-            if m.qk_norm || matches!(m.arch, Arch::Qwen3 | Arch::Qwen3Moe | Arch::Gemma3) {
+            if m.qk_norm
+                || matches!(
+                    m.arch,
+                    Arch::Qwen3 | Arch::Qwen3Moe | Arch::Gemma3 | Arch::Lfm2
+                )
+            {
                 t("attn_q_norm.weight", &[m.head_dim_k]);
                 t("attn_k_norm.weight", &[m.head_dim_k]);
             }

@@ -1,7 +1,7 @@
 //! `validate llama-cpp`: canirun's CPU buffers against what a real llama.cpp
 //! reported on the fixtures (CSV written by scripts/llama_cpp_ground_truth.py).
 //!
-//! Pass: weights, KV and CPU_REPACK exact (llama.cpp prints two decimals;
+//! Pass: weights, KV (with the recurrent state of hybrid models) and CPU_REPACK exact (llama.cpp prints two decimals;
 //! llama-fit-params whole MiB), compute within 5% or 16 MiB, total within 2%.
 //! Settings llama.cpp refused must be refused by canirun too.
 
@@ -248,7 +248,13 @@ pub fn validate(
             b.weights.bytes.as_mib()
         };
         let weights = (ours_weights, mib("model_MiB")?);
-        let kv = (b.kv.bytes.as_mib(), mib("kv_MiB")?);
+        // Hybrid recurrent models: llama.cpp prints the recurrent state (r + s rows
+        // per sequence) beside the KV cache; canirun's KV part holds both.
+        let rs = match get("rs_MiB").unwrap_or_default().as_str() {
+            "" => 0.0,
+            _ => mib("rs_MiB")?,
+        };
+        let kv = (b.kv.bytes.as_mib(), mib("kv_MiB")? + rs);
         let compute = (b.compute.bytes.as_mib(), mib("compute_MiB")?);
         let output = (b.output.bytes.as_mib(), mib("output_MiB")?);
         // With repack on, llama.cpp keeps the mapped file and adds a CPU_REPACK copy.

@@ -40,7 +40,44 @@ pub fn fixture_spec(fixture: &str) -> Option<ModelSpec> {
                 }),
                 qk_norm: true,
                 dsa: None,
+                recurrent: None,
             })
+        }
+        // LFM2-1.2B widths (LiquidAI/LFM2-1.2B config.json, as written by
+        // scripts/make_fixtures.py): its first 4 of 16 blocks, conv, conv, attention, conv.
+        "lfm2-1.2b-l4" => {
+            use canirun_core::model::{LayerKind, RecurrentSpec};
+            return Some(ModelSpec {
+                id: "lfm2-1.2b-l4".into(),
+                name: "LFM2-1.2B fixture".into(),
+                arch: Arch::Lfm2,
+                n_embd: 2048,
+                n_layer: 4,
+                n_head: 32,
+                n_head_kv: 8,
+                head_dim_k: 64,
+                head_dim_v: 64,
+                n_ff: 8192,
+                n_vocab: 65536,
+                tied_embeddings: true,
+                n_ctx_train: 128000,
+                moe: None,
+                mla: None,
+                n_mtp_layers: 0,
+                rope_freqs: false,
+                swa: None,
+                qk_norm: true,
+                dsa: None,
+                recurrent: Some(RecurrentSpec {
+                    layers: vec![
+                        LayerKind::ShortConv,
+                        LayerKind::ShortConv,
+                        LayerKind::Attention,
+                        LayerKind::ShortConv,
+                    ],
+                    conv_l_cache: 3,
+                }),
+            });
         }
         _ => return None,
     };
