@@ -5,15 +5,19 @@
 //! fits this machine's speed factors from (`canirun_core::speed::local`).
 //!
 //! The prediction each figure is compared with comes from
-//! `canirun_core::estimate` in the binary; this crate only talks to servers,
-//! times them and stores the results.
+//! `canirun_core::estimate` on the request [`session`] builds for the
+//! server's command; the binary only turns flags into [`session::BenchOptions`]
+//! and renders the [`session::BenchReport`].
 
 pub mod client;
 pub mod compare;
 pub mod history;
 pub mod measure;
 pub mod prompt;
+pub mod self_bench;
+pub mod session;
 pub mod spawn;
+pub mod text;
 
 pub use client::{Api, Client, Sample, ServerInfo};
 pub use measure::{Outcome, Plan, Test, TestKind, TestResult};
@@ -122,6 +126,18 @@ pub enum BenchError {
     /// Writing the export failed.
     #[error("export: {0}")]
     Export(#[from] csv::Error),
+    /// Neither a running server nor a command to start was given.
+    #[error("give --url of a running server, or the server command after --")]
+    NoServer,
+    /// The server command could not be read.
+    #[error(transparent)]
+    Command(#[from] canirun_core::cmdline::CmdlineError),
+    /// No runs of this machine to calibrate from.
+    #[error("no bench runs of this machine ({0}) in the history: run `canirun bench` first")]
+    NoRuns(String),
+    /// The local calibration fit failed.
+    #[error(transparent)]
+    Fit(#[from] canirun_core::speed::local::LocalFitError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -4,7 +4,6 @@ use crate::cmd::bench::DbArgs;
 use crate::inputs::HardwareArgs;
 use crate::render;
 use anyhow::Result;
-use canirun_bench::compare::machine_fingerprint;
 use clap::Args;
 
 /// Arguments of `canirun history`.
@@ -21,10 +20,8 @@ pub struct HistoryArgs {
 
 /// List the runs.
 pub fn run(a: &HistoryArgs, json_out: bool) -> Result<()> {
-    let fp = (!a.all)
-        .then(|| a.hardware.target().map(|t| machine_fingerprint(&t)))
-        .transpose()?;
-    let runs = a.db.open()?.list(fp.as_deref(), None)?;
+    let target = (!a.all).then(|| a.hardware.target()).transpose()?;
+    let runs = canirun_bench::session::list(&a.db.path(), target.as_ref())?;
     if json_out {
         let v: Vec<_> = runs
             .iter()
