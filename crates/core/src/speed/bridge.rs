@@ -36,10 +36,18 @@ pub fn from_memory(
         .any(|d| d.loc != mem::Loc::Cpu && d.weights > Bytes::ZERO);
     let mut shares = Vec::new();
     for (d, spec) in p.devices.iter().zip(devices) {
+        // The token embedding is a row gather, not read per token, unless the
+        // output head is tied to it and runs from this very copy (the head on
+        // the host; a head on a GPU gets its own copy, counted in its weights).
+        let embedding_gathered = if model.tied_output && d.loc == p.output_loc {
+            Bytes::ZERO
+        } else {
+            d.embedding
+        };
         let dense = d
             .weights
             .saturating_sub(d.experts)
-            .saturating_sub(d.embedding);
+            .saturating_sub(embedding_gathered);
         // A pool that runs no block, no expert and not the output head (the host
         // holding only the embedding and rope factors) reads nothing per token.
         if d.layers.is_empty() && d.experts == Bytes::ZERO && d.loc != p.output_loc {

@@ -516,3 +516,67 @@ fn every_catalog_device_with_a_bandwidth_gets_decode_and_prefill_for_r1_7b() {
     assert!(failures.is_empty(), "no estimate: {failures:#?}");
     assert!(n >= 150, "only {n} devices estimated");
 }
+
+/// A tied output head (Llama 3.2 3B) reads the whole token embedding for every
+/// token wherever the head runs: on the host (CPU only, or `-ngl` short of the
+/// head) the host's copy, which is also the gathered embedding; on the GPU
+/// the copy llama.cpp loads there. An untied embedding is only gathered.
+#[test]
+fn a_tied_output_head_reads_the_embedding_every_token() {
+    use crate::placement::llama_cpp::{place, PlacementArgs};
+    let s = crate::memory::RunSettings::default();
+    let read_per_token = |name: &str, on_gpu: bool| {
+        let spec = model::resolve(name).expect("model").entry.spec();
+        let w = weights(
+            &spec,
+            &Quant::parse("Q4_K_M").expect("quant"),
+            model::MlaTensorLayout::Split,
+        );
+        let embd = w
+            .tensors
+            .iter()
+            .find(|t| t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
+            .expect("token_embd")
+            .bytes;
+        let gpu = crate::placement::DeviceSpec {
+            name: "RTX 4090".into(),
+            memory: Bytes(24 << 30),
+            backend: crate::memory::Backend::Cuda,
+        };
+        let args = PlacementArgs {
+            n_gpu_layers: Some(if on_gpu { 999 } else { 0 }),
+            ..PlacementArgs::default()
+        };
+        let mem = place(&spec, &w, &s, &[gpu], None, &args).expect("placement");
+        let m = ModelCost::with_settings(&spec, &w, &s);
+        let host = DeviceRates {
+            label: "test CPU".into(),
+            backend: crate::memory::Backend::Cpu,
+            class: DeviceClass::Cpu,
+            bandwidth: BytesPerSecond::gbps(80.0),
+            compute: Some(FlopsPerSecond::tflops(1.0)),
+            compute_note: None,
+        };
+        let devices = vec![Some(host), Some(catalog_device("4090"))];
+        let p = bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), &s)
+            .expect("speed placement");
+        let read: u64 = p.devices.iter().map(|d| d.dense_bytes.0).sum();
+        (read, m.dense_bytes.0, embd.0)
+    };
+    for on_gpu in [false, true] {
+        let (read, dense, embd) = read_per_token("Llama 3.2 3B", on_gpu);
+        // Tied: the model's per-token bytes include the embedding, and the
+        // placement reads those bytes wherever the head runs (less the RoPE
+        // factors, 256 B, which stay on the host: an elementwise input).
+        assert!(
+            read <= dense && dense - read <= 256,
+            "tied, head on GPU: {on_gpu}: read {read} of {dense}"
+        );
+        assert!(dense > embd, "the embedding is part of the bytes read");
+    }
+    let (read, dense, _) = read_per_token("Llama 3.1 8B", false);
+    assert_eq!(
+        read, dense,
+        "untied on the host: the embedding is only gathered"
+    );
+}

@@ -75,6 +75,10 @@ pub struct ModelCost {
     /// backend's launch and synchronisation cost, so a 61-layer MoE pays more
     /// than a 28-layer dense model.
     pub kernels_per_token: f64,
+    /// The output head is the token embedding (tied weights): where the head
+    /// runs on the pool holding `token_embd`, that matrix is read in full for
+    /// every token, not only gathered one row at a time.
+    pub tied_output: bool,
 }
 
 /// Kernels of one attention block in llama.cpp's graph (`build_attn` and the
@@ -184,6 +188,7 @@ impl ModelCost {
             kernels_per_token: (0..spec.n_layer)
                 .map(|il| kernels_per_layer(spec, il))
                 .sum(),
+            tied_output: spec.tied_embeddings,
         }
     }
 
