@@ -111,10 +111,13 @@ fn vllm_models_and_a_streamed_completion() {
     // The usage chunk's counts.
     assert_eq!((s.prompt_tokens, s.generated), (37, 8));
     assert!(!s.server_timed);
-    // Tokens arrive ≥ 10 ms apart: the first after ≥ 10 ms, then 7 more at ≤ 100 tok/s.
+    // The server sends a token every 10 ms: the first after ≥ 10 ms, then 7
+    // more at about 100 tok/s. Arrival times on a loaded machine can bunch up
+    // (a late first chunk shortens the measured gap), so the rate is checked
+    // to its order of magnitude, not to the exact 100 tok/s.
     assert!(s.ttft >= 0.010, "{s:?}");
     let d = s.decode_tps.unwrap();
-    assert!((20.0..=100.5).contains(&d), "{d}");
+    assert!((20.0..=200.0).contains(&d), "{d}");
     assert!((s.prefill_tps - 37.0 / s.ttft).abs() < 1e-9);
     let sent = json(&body.lock().unwrap());
     assert_eq!(sent["stream"], true);
