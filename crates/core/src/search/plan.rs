@@ -13,7 +13,6 @@ use crate::pipeline::{
     estimate, native_quant, CommandOptions, Engine, LlamaCppRun, Model, Report, Request, ServerRun,
     Workload,
 };
-use crate::placement::llama_cpp::{Override, PlacementArgs};
 use crate::placement::Loc;
 use crate::speed;
 use crate::units::{Bytes, BytesPerSecond};
@@ -291,19 +290,12 @@ fn evaluate(
     power: Option<f64>,
     min_tps: f64,
 ) -> Option<Setup> {
-    // Experts-in-RAM setups are placed as such; the others as llama.cpp would fit them.
+    // Every setup is placed as llama.cpp's default `--fit` places it: with the
+    // experts in RAM, the GPU still keeps as many expert layers as it holds,
+    // so a bigger card is faster (a fixed `-ot exps=CPU` would make every
+    // card equally fast and hide the setups that meet the target).
     let intended_offload = kind == "cpu+gpu (experts in RAM)";
-    let placement = intended_offload.then(|| PlacementArgs {
-        overrides: vec![Override {
-            pattern: "exps".into(),
-            target: Loc::Cpu,
-        }],
-        ..Default::default()
-    });
-    let engine = Engine::LlamaCpp(LlamaCppRun {
-        placement,
-        ..LlamaCppRun::default()
-    });
+    let engine = Engine::LlamaCpp(LlamaCppRun::default());
     let r = estimate(&request(model, hw, ctx, engine)).ok()?;
     let fits_gpu = matches!(r.verdict, Verdict::Fits { .. });
     // GPU setups must hold the whole model on the GPUs; CPU+GPU setups hold the
@@ -592,6 +584,7 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
             .iter()
             .filter(|(pl, n)| *n == 1 && could_reach(pl.bandwidth, 1, expert_bytes, a.min_tps))
         {
+            let mut first: Option<Setup> = None;
             for g in &cards {
                 let list = vec![((*g).clone(), g.memory.unwrap_or_default())];
                 let hw = named(
@@ -610,10 +603,18 @@ pub fn plan(model: &Model, a: &PlanRequest) -> Result<PlanResult, PlanError> {
                     sum_opt([tdp(g), tdp(pl)]),
                     a.min_tps,
                 ) {
-                    setups.push(s);
-                    break;
+                    // Cheapest card first: stop at the first that meets the
+                    // target, else keep the cheapest that runs.
+                    let meets = s.meets;
+                    if meets || first.is_none() {
+                        first = Some(s);
+                    }
+                    if meets {
+                        break;
+                    }
                 }
             }
+            setups.extend(first);
         }
     }
     for (pl, sockets) in &picks {
