@@ -32,7 +32,7 @@ BASE=(-c 16384 -ctk q8_0 -ctv q8_0 -fa on)
 "$BIN" deepseek-r1:32b --gpu 2x3090 "${BASE[@]}" --json >"$EXPECTED/base.json"
 "$BIN" compare deepseek-r1:32b --hw 2x3090 "${BASE[@]}" --kwh-price 0.30 --tokens-per-day 2000000 --json >"$EXPECTED/cost.json"
 "$BIN" deepseek-r1:32b --gpu 2x3090 "${BASE[@]}" -ngl 40 --json >"$EXPECTED/ngl.json"
-"$BIN" deepseek-r1:671b --gpu '4090 + epyc-9654' --ram 384GiB "${BASE[@]}" --n-cpu-moe 40 --json >"$EXPECTED/moe.json"
+"$BIN" deepseek-r1:671b --gpu '4090 + epyc-9654' --ram 384GiB "${BASE[@]}" --n-cpu-moe 61 --json >"$EXPECTED/moe.json"
 
 "$BIN" serve --port 0 >"$LOG" 2>&1 &
 SERVER=$!

@@ -186,11 +186,11 @@ async function numbers(page) {
     check('unknown CPU platform shows its error next to the field', true, await page.textContent('.err[data-for="cpu"]'));
     await page.fill('#cpu', 'epyc-9654');
     await page.fill('#ram', '384GiB');
-    await page.fill('#n_cpu_moe', '40');
+    await page.fill('#n_cpu_moe', '61');
     await waitResult(page, moe.memory_total);
     const nm = await numbers(page);
     const moeCmds = await page.$$eval('#commands pre', (ps) => ps.map((p) => p.textContent));
-    check('671B on 4090 + EPYC 9654, --n-cpu-moe 40: total, prefill, decode and the command equal --json',
+    check('671B on 4090 + EPYC 9654, --n-cpu-moe 61: total, prefill, decode and the command equal --json',
       nm['out-total'].value === String(moe.memory_total) && nm['out-decode'].value === String(moe.speed.decode[0].estimate.rate)
       && nm['out-prefill'].value === String(moe.speed.prefill.rate) && moeCmds.includes(moe.commands[0].command),
       `page ${nm['out-total'].value} ${nm['out-decode'].value}, cli ${moe.memory_total} ${moe.speed.decode[0].estimate.rate}`);
@@ -206,7 +206,7 @@ async function numbers(page) {
     const n3 = await numbers(page3);
     const inputs3 = await Promise.all(['cpu', 'ram', 'n_cpu_moe', 'kwh_price', 'tokens_per_day'].map((f) => page3.inputValue('#' + f)));
     check('share-URL round trip of CPU, RAM, --n-cpu-moe and cost inputs',
-      JSON.stringify(inputs3) === JSON.stringify(['epyc-9654', '384GiB', '40', '0.30', '2000000']) && Object.keys(n3).every((k) => n3[k].value === nm[k].value),
+      JSON.stringify(inputs3) === JSON.stringify(['epyc-9654', '384GiB', '61', '0.30', '2000000']) && Object.keys(n3).every((k) => n3[k].value === nm[k].value),
       `${shared2} -> ${JSON.stringify(inputs3)}`);
     await page3.screenshot({ path: path.join(outDir, 'desktop-671b.png'), fullPage: true });
     await page3.close();
