@@ -25,13 +25,18 @@ fi
 
 cargo build --release --locked -q -p canirun
 BIN=target/release/canirun
-EXPECTED="$(mktemp)"
+EXPECTED="$(mktemp -d)"
 LOG="$(mktemp)"
-"$BIN" deepseek-r1:32b --gpu 2x3090 -c 16384 -ctk q8_0 -ctv q8_0 -fa on --json >"$EXPECTED"
+# The CLI's answers for the settings check.cjs enters on the page.
+BASE=(-c 16384 -ctk q8_0 -ctv q8_0 -fa on)
+"$BIN" deepseek-r1:32b --gpu 2x3090 "${BASE[@]}" --json >"$EXPECTED/base.json"
+"$BIN" compare deepseek-r1:32b --hw 2x3090 "${BASE[@]}" --kwh-price 0.30 --tokens-per-day 2000000 --json >"$EXPECTED/cost.json"
+"$BIN" deepseek-r1:32b --gpu 2x3090 "${BASE[@]}" -ngl 40 --json >"$EXPECTED/ngl.json"
+"$BIN" deepseek-r1:671b --gpu '4090 + epyc-9654' --ram 384GiB "${BASE[@]}" --n-cpu-moe 61 --json >"$EXPECTED/moe.json"
 
 "$BIN" serve --port 0 >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -f "$EXPECTED" "$LOG"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$EXPECTED" "$LOG"' EXIT
 URL=""
 for _ in $(seq 1 100); do
     URL="$(grep -o 'http://[0-9.:]*/' "$LOG" || true)"

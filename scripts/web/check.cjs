@@ -4,15 +4,18 @@
 // settings, the share-URL round trip, an invalid input's error and the
 // console, and saves screenshots at desktop and phone width.
 //
-// node check.cjs URL EXPECTED.json OUTDIR   (PLAYWRIGHT_CORE: path of the package)
+// node check.cjs URL EXPECTED_DIR OUTDIR   (PLAYWRIGHT_CORE: path of the package)
+// EXPECTED_DIR holds the CLI's --json for the settings entered: base.json,
+// cost.json (canirun compare), ngl.json, moe.json (scripts/web-browser-test.sh).
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
 
-const [url, expectedPath, outDir] = process.argv.slice(2);
-const expected = JSON.parse(fs.readFileSync(expectedPath, 'utf8'));
+const [url, expectedDir, outDir] = process.argv.slice(2);
+const load = (name) => JSON.parse(fs.readFileSync(path.join(expectedDir, name), 'utf8'));
+const expected = load('base.json');
 // The settings of the expected file: `canirun deepseek-r1:32b --gpu 2x3090 -c 16384 -ctk q8_0 -ctv q8_0 -fa on --json`.
 const INPUTS = { model: 'deepseek-r1:32b', gpu: '3090', count: '2', ctx: '16384', ctk: 'q8_0', ctv: 'q8_0', fa: 'on' };
 // Chromium needs these here: the network is closed, and without the
@@ -136,6 +139,77 @@ async function numbers(page) {
       && !document.getElementById('result').classList.contains('stale'), null, { timeout: 20000 });
     await waitResult(page, expected.memory_total);
     check('the page recovers after the error', (await page.textContent('.err[data-for="ctx"]')) === '');
+
+    // Cost inputs: electricity and local cost per M tokens equal `canirun compare --json`.
+    const cost = load('cost.json').setups[0].report.power;
+    await page.fill('#kwh_price', '0.30');
+    await page.fill('#tokens_per_day', '2000000');
+    await page.waitForFunction((v) => { const e = document.getElementById('out-elec'); return e && e.dataset.value === String(v); },
+      cost.electricity_per_m, { timeout: 20000 }).catch(() => {});
+    const nc = await numbers(page);
+    check('electricity per M tokens equals compare --json', nc['out-elec'] && nc['out-elec'].value === String(cost.electricity_per_m),
+      `page ${nc['out-elec'] && nc['out-elec'].value}, cli ${cost.electricity_per_m}`);
+    check('local cost per M tokens equals compare --json', nc['out-local'] && nc['out-local'].value === String(cost.roi.local_usd_per_m),
+      `page ${nc['out-local'] && nc['out-local'].value}, cli ${cost.roi.local_usd_per_m}`);
+    await page.fill('#tokens_per_day', '-5');
+    await page.waitForFunction(() => document.querySelector('.err[data-for="tokens_per_day"]').textContent !== '', null, { timeout: 20000 });
+    check('invalid tokens a day shows its error next to the field', true, await page.textContent('.err[data-for="tokens_per_day"]'));
+    await page.fill('#tokens_per_day', '2000000');
+
+    // -ngl: the page equals `canirun … -ngl 40 --json`.
+    const ngl = load('ngl.json');
+    await page.click('#placement-flags summary');
+    await page.fill('#ngl', '40');
+    await waitResult(page, ngl.memory_total);
+    const nn = await numbers(page);
+    check('-ngl 40: total, decode and the command equal --json',
+      nn['out-total'].value === String(ngl.memory_total) && nn['out-decode'].value === String(ngl.speed.decode[0].estimate.rate)
+      && (await page.$$eval('#commands pre', (ps) => ps.map((p) => p.textContent))).includes(ngl.commands[0].command),
+      `page ${nn['out-total'].value} ${nn['out-decode'].value}, cli ${ngl.memory_total} ${ngl.speed.decode[0].estimate.rate}`);
+    await page.fill('#ngl', 'many');
+    await page.waitForFunction(() => document.querySelector('.err[data-for="ngl"]').textContent !== '', null, { timeout: 20000 });
+    check('invalid -ngl shows its error next to the field', (await page.getAttribute('#ngl', 'aria-invalid')) === 'true',
+      await page.textContent('.err[data-for="ngl"]'));
+    await page.fill('#ngl', '');
+
+    // GPU count, CPU platform, RAM and --n-cpu-moe on R1 671B.
+    const moe = load('moe.json');
+    await page.fill('#count', '0');
+    await page.waitForFunction(() => document.querySelector('.err[data-for="count"]').textContent !== '', null, { timeout: 20000 });
+    check('invalid GPU count shows its error next to the field', (await page.getAttribute('#count', 'aria-invalid')) === 'true',
+      await page.textContent('.err[data-for="count"]'));
+    await page.fill('#model', 'deepseek-r1:671b');
+    await page.fill('#gpu', '4090');
+    await page.fill('#count', '1');
+    await page.fill('#cpu', 'no-such-cpu');
+    await page.waitForFunction(() => document.querySelector('.err[data-for="cpu"]').textContent !== '', null, { timeout: 20000 });
+    check('unknown CPU platform shows its error next to the field', true, await page.textContent('.err[data-for="cpu"]'));
+    await page.fill('#cpu', 'epyc-9654');
+    await page.fill('#ram', '384GiB');
+    await page.fill('#n_cpu_moe', '61');
+    await waitResult(page, moe.memory_total);
+    const nm = await numbers(page);
+    const moeCmds = await page.$$eval('#commands pre', (ps) => ps.map((p) => p.textContent));
+    check('671B on 4090 + EPYC 9654, --n-cpu-moe 61: total, prefill, decode and the command equal --json',
+      nm['out-total'].value === String(moe.memory_total) && nm['out-decode'].value === String(moe.speed.decode[0].estimate.rate)
+      && nm['out-prefill'].value === String(moe.speed.prefill.rate) && moeCmds.includes(moe.commands[0].command),
+      `page ${nm['out-total'].value} ${nm['out-decode'].value}, cli ${moe.memory_total} ${moe.speed.decode[0].estimate.rate}`);
+    const bars2 = await page.$$eval('#bars svg.bar', (s) => s.length);
+    check('memory bars for the GPU and the CPU', bars2 >= 2, `${bars2} bars`);
+    // The new inputs survive the share URL too.
+    const shared2 = page.url();
+    const page3 = await ctx.newPage();
+    watch(page3);
+    await page3.goto(shared2);
+    await page3.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+    await waitResult(page3, moe.memory_total);
+    const n3 = await numbers(page3);
+    const inputs3 = await Promise.all(['cpu', 'ram', 'n_cpu_moe', 'kwh_price', 'tokens_per_day'].map((f) => page3.inputValue('#' + f)));
+    check('share-URL round trip of CPU, RAM, --n-cpu-moe and cost inputs',
+      JSON.stringify(inputs3) === JSON.stringify(['epyc-9654', '384GiB', '61', '0.30', '2000000']) && Object.keys(n3).every((k) => n3[k].value === nm[k].value),
+      `${shared2} -> ${JSON.stringify(inputs3)}`);
+    await page3.screenshot({ path: path.join(outDir, 'desktop-671b.png'), fullPage: true });
+    await page3.close();
   } catch (e) {
     check('browser run', false, e.stack || String(e));
   } finally {

@@ -3,7 +3,11 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const FIELDS = ['model', 'quant', 'ctx', 'ctk', 'ctv', 'fa', 'engine', 'gpu', 'count', 'ram'];
+const FIELDS = ['model', 'quant', 'ctx', 'ctk', 'ctv', 'fa', 'engine', 'ngl', 'n_cpu_moe', 'gpu', 'count', 'cpu', 'ram', 'kwh_price', 'tokens_per_day'];
+// Sent to /api/estimate as they are (the hardware fields are combined first).
+const ESTIMATE = ['model', 'quant', 'ctx', 'ctk', 'ctv', 'fa', 'engine', 'ngl', 'n_cpu_moe', 'kwh_price', 'tokens_per_day'];
+// The cost inputs, also sent for the side-by-side comparison.
+const COST = ['kwh_price', 'tokens_per_day'];
 const CACHE_TYPES = ['f16', 'bf16', 'f32', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl'];
 const QUANTS = ['Q4_K_M', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q4_0', 'Q3_K_M', 'Q2_K', 'IQ2_XXS', 'UD-IQ1_S', 'UD-Q2_K_XL', 'F16', 'BF16', 'FP8', 'AWQ'];
 let report = null;
@@ -32,7 +36,7 @@ function svg(tag, attrs, text) {
 function state() {
   const s = {};
   for (const f of FIELDS) { const v = $(f).value.trim(); if (v !== '') s[f] = v; }
-  if ($('this-machine').checked) { s.machine = '1'; delete s.gpu; delete s.count; }
+  if ($('this-machine').checked) { s.machine = '1'; delete s.gpu; delete s.count; delete s.cpu; }
   for (const f of ['budget', 'min_tps']) { const v = $(f).value.trim(); if (v !== '') s[f] = v; }
   return s;
 }
@@ -41,6 +45,13 @@ function restore() {
   const q = new URLSearchParams(location.search);
   for (const f of FIELDS.concat(['budget', 'min_tps'])) if (q.has(f)) $(f).value = q.get(f);
   $('this-machine').checked = q.get('machine') === '1';
+  if (q.has('ngl') || q.has('n_cpu_moe')) $('placement-flags').open = true;
+}
+
+// The GPU count is checked here (the server sees it only inside `NxGPU`).
+function countError(s) {
+  if (s.machine || s.count == null) return null;
+  return /^[0-9]+$/.test(s.count) && +s.count >= 1 && +s.count <= 64 ? null : `'${s.count}' must be a whole number from 1 to 64`;
 }
 
 function hardwareParams(s, q) {
@@ -49,12 +60,14 @@ function hardwareParams(s, q) {
     const n = parseInt(s.count || '1', 10);
     q.append('gpu', n > 1 ? `${n}x${s.gpu}` : s.gpu);
   }
+  // The CPU platform is one more named device, as in `--gpu '4090 + epyc-9654'`.
+  if (s.cpu) q.append('gpu', s.cpu);
   if (s.ram) q.append('ram', s.ram);
 }
 
 function estimateQuery(s, extra) {
   const q = new URLSearchParams();
-  for (const f of ['model', 'quant', 'ctx', 'ctk', 'ctv', 'fa', 'engine']) if (s[f]) q.append(f, s[f]);
+  for (const f of ESTIMATE) if (s[f]) q.append(f, s[f]);
   hardwareParams(s, q);
   for (const [k, v] of Object.entries(extra || {})) q.append(k, v);
   return q;
@@ -74,7 +87,10 @@ async function api(path, q) {
 
 function clearErrors() { for (const e of document.querySelectorAll('.err')) e.textContent = ''; }
 function showError(e, status) {
-  const f = e.field === 'count' ? 'gpu' : e.field;
+  let f = e.field;
+  // A refused name among the hardware devices: the field that holds it.
+  const cpu = $('cpu').value.trim();
+  if (f === 'gpu' && cpu && e.message.includes(`'${cpu}'`)) f = 'cpu';
   const slot = document.querySelector(`.err[data-for="${f}"]`);
   if (slot) slot.textContent = e.message; else status.textContent = e.message;
   const input = $(f);
@@ -90,6 +106,8 @@ async function update() {
   clearErrors();
   for (const i of document.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
   try {
+    const bad = countError(s);
+    if (bad) { const e = new Error(bad); e.field = 'count'; throw e; }
     const r = await api('estimate', estimateQuery(s, { depths: depths(s.ctx), power: 'on', runners: 'all' }));
     if (my !== seq) return;
     report = r;
@@ -211,8 +229,8 @@ function power(p) {
   if (p.joules_per_token != null) parts.push([', ', numSpan('out-jpt', p.joules_per_token, p.joules_per_token.toFixed(2) + ' J/token', 'power')]);
   if (p.electricity_per_m != null) parts.push([', electricity ', numSpan('out-elec', p.electricity_per_m, p.electricity_per_m.toFixed(2) + ' per M tokens', 'power')]);
   if (p.purchase_usd != null) parts.push([', hardware ', numSpan('out-price', p.purchase_usd, fmtUsd(p.purchase_usd), 'power')]);
-  if (p.roi) parts.push([`; local $${p.roi.local_usd_per_m.toFixed(2)}/M tokens vs the API's $${p.api_usd_per_m.toFixed(2)}/M`, '']);
-  for (const [t, s] of parts) box.append(t, s);
+  if (p.roi) parts.push(['; local ', numSpan('out-local', p.roi.local_usd_per_m, '$' + p.roi.local_usd_per_m.toFixed(2) + '/M tokens', 'power'), ` vs the API's $${p.api_usd_per_m.toFixed(2)}/M`]);
+  for (const part of parts) box.append(...part);
   if (p.roi && p.roi.break_even) box.append('; ' + breakEven(p.roi.break_even));
 }
 
@@ -287,6 +305,7 @@ async function compare(s) {
     const q = new URLSearchParams();
     for (const f of ['model', 'quant', 'ctx', 'ctk', 'ctv', 'fa']) if (s[f]) q.append(f, s[f]);
     for (const [k, v] of Object.entries(hw)) q.append(k, v);
+    for (const f of COST) if (s[f]) q.append(f, s[f]);
     q.append('power', 'on');
     try { return [name, await api('estimate', q)]; } catch (e) { return [name, null, e.message]; }
   }));

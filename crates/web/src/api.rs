@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use canirun_core::commands::Runner;
 use canirun_core::hardware::{Catalog, Target};
-use canirun_core::pipeline::{self, PowerRequest, SCHEMA};
+use canirun_core::pipeline::{self, CostFlags, PowerRequest, SCHEMA};
 use canirun_core::search::{plan, recommend, table};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -143,7 +143,16 @@ async fn compute<T: Send + 'static>(
 /// The model parameters.
 const MODEL: &[&str] = &["model", "quant", "imatrix", "mla_tensors"];
 /// The workload and output parameters of an estimate.
-const WORKLOAD: &[&str] = &["depths", "prompt", "thinking", "answer", "power", "runners"];
+const WORKLOAD: &[&str] = &[
+    "depths",
+    "prompt",
+    "thinking",
+    "answer",
+    "power",
+    "runners",
+    "kwh_price",
+    "tokens_per_day",
+];
 
 /// Load the model a request names (checked first: no files, no private hosts).
 async fn model(state: &AppState, key: ModelKey) -> Result<Arc<pipeline::Model>, ApiError> {
@@ -194,8 +203,28 @@ pub async fn estimate(
     let prompt = p.count("prompt", 1, 10_000_000)?;
     let thinking = p.count("thinking", 0, 10_000_000)?;
     let answer = p.count("answer", 0, 10_000_000)?;
-    let power = if p.flag("power")? {
-        Some(PowerRequest::defaults().map_err(|e| ApiError::Internal(e.to_string()))?)
+    // `kwh_price` and `tokens_per_day` are `canirun compare`'s `--kwh-price`
+    // and `--tokens-per-day`, checked by the same code; either turns power on.
+    let kwh = p.get("kwh_price");
+    let tokens_per_day = p.number("tokens_per_day", 0.0, 1e15)?;
+    let power = if p.flag("power")? || kwh.is_some() || tokens_per_day.is_some() {
+        Some(
+            PowerRequest::from_flags(&CostFlags {
+                kwh,
+                tokens_per_day,
+                ..CostFlags::default()
+            })
+            .map_err(|e| {
+                let m = e.to_string();
+                // The message names the flag it refuses.
+                let field = if m.contains("--tokens-per-day") {
+                    "tokens_per_day"
+                } else {
+                    "kwh_price"
+                };
+                ApiError::invalid(field, m)
+            })?,
+        )
     } else {
         None
     };

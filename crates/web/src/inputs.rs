@@ -6,9 +6,12 @@
 
 use crate::error::ApiError;
 use crate::params::Params;
+use canirun_core::cmdline::{Engine as CmdEngine, ParsedCommand};
+use canirun_core::flags::{self, Flag};
 use canirun_core::hardware::{Catalog, Target};
 use canirun_core::model::MlaTensorLayout;
 use canirun_core::pipeline::{Engine, LlamaCppRun, Model, ServerRun};
+use canirun_core::placement::llama_cpp::PlacementArgs;
 use canirun_io::load::{self, LoadError, LoadOptions};
 use canirun_io::remote::{HfConfig, HttpConfig, RangeOptions, RemoteOptions};
 use std::collections::HashMap;
@@ -248,7 +251,7 @@ pub fn target(p: &Params, detected: &Target) -> Result<Target, ApiError> {
 }
 
 /// The engine parameters.
-pub const ENGINE: &[&str] = &["engine", "tp", "pp"];
+pub const ENGINE: &[&str] = &["engine", "tp", "pp", "ngl", "n_cpu_moe"];
 
 /// Whether the engine parameter names vLLM or SGLang.
 pub fn is_server(p: &Params) -> Result<bool, ApiError> {
@@ -268,8 +271,8 @@ fn engine_name(p: &Params) -> Result<&'static str, ApiError> {
 }
 
 /// The engine with its settings: llama.cpp with canirun's placement and
-/// `--fit` (no placement flags), or vLLM/SGLang with `tp`/`pp` and the
-/// command line's defaults for the rest.
+/// `--fit` unless `ngl` (`-ngl`) or `n_cpu_moe` (`--n-cpu-moe`) is given,
+/// or vLLM/SGLang with `tp`/`pp` and the command line's defaults for the rest.
 pub fn engine(p: &Params) -> Result<Engine, ApiError> {
     let run = ServerRun {
         tensor_parallel: p.count("tp", 1, 1024)?,
@@ -279,8 +282,28 @@ pub fn engine(p: &Params) -> Result<Engine, ApiError> {
     Ok(match engine_name(p)? {
         "vllm" => Engine::Vllm(run),
         "sglang" => Engine::Sglang(run),
-        _ => Engine::LlamaCpp(LlamaCppRun::default()),
+        _ => Engine::LlamaCpp(LlamaCppRun {
+            placement: placement(p)?,
+            ..LlamaCppRun::default()
+        }),
     })
+}
+
+/// llama.cpp's `-ngl` and `--n-cpu-moe`, read by the same code as the
+/// command line's flags (core's flag table), so that the values accepted and
+/// their meaning are the same; `None` when neither is given.
+fn placement(p: &Params) -> Result<Option<PlacementArgs>, ApiError> {
+    let mut cmd = ParsedCommand::new(CmdEngine::LlamaCpp, "llama-server");
+    let mut given = false;
+    for (name, flag) in [("ngl", Flag::NGpuLayers), ("n_cpu_moe", Flag::NCpuMoe)] {
+        if let Some(v) = p.get(name) {
+            let def = flags::def_of(flag);
+            cmd.apply(def, def.name, v)
+                .map_err(|e| ApiError::invalid(name, e.to_string()))?;
+            given = true;
+        }
+    }
+    Ok(given.then_some(cmd.placement))
 }
 
 #[cfg(test)]

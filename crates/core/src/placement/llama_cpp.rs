@@ -144,6 +144,9 @@ struct Rule {
     /// `--fit` writes one such rule per layer, and testing only the rules of a
     /// tensor's own block keeps a 61-layer search fast.
     layer: Option<u64>,
+    /// For a rule of any block, whether it matches each tensor of the
+    /// weights being placed (cached per pattern on the weights).
+    hits: Option<std::sync::Arc<[bool]>>,
 }
 
 /// The block number of a pattern that starts with a literal `blk\.N\.`.
@@ -183,8 +186,17 @@ fn compiled(pattern: &str) -> Result<std::rc::Rc<regex::Regex>, PlacementError> 
 }
 
 /// The target of the first rule in `rules` that matches `name`.
-fn first_match<'r>(mut rules: impl Iterator<Item = &'r Rule>, name: &str) -> Option<Loc> {
-    rules.find(|r| r.re.is_match(name)).map(|r| r.target)
+fn first_match<'r>(
+    mut rules: impl Iterator<Item = &'r Rule>,
+    name: &str,
+    tensor: usize,
+) -> Option<Loc> {
+    rules
+        .find(|r| match &r.hits {
+            Some(h) => h[tensor],
+            None => r.re.is_match(name),
+        })
+        .map(|r| r.target)
 }
 
 /// `GGML_SCHED_MAX_COPIES`: copies of the split inputs under pipeline parallelism.
@@ -257,10 +269,14 @@ pub fn place(
         .overrides
         .iter()
         .map(|o| {
-            compiled(&o.pattern).map(|re| Rule {
-                re,
-                target: o.target,
-                layer: literal_layer(&o.pattern),
+            compiled(&o.pattern).map(|re| {
+                let layer = literal_layer(&o.pattern);
+                Rule {
+                    hits: layer.is_none().then(|| weights.matches(&re)),
+                    re,
+                    target: o.target,
+                    layer,
+                }
             })
         })
         .collect::<Result<_, _>>()?;
@@ -364,7 +380,7 @@ pub fn place(
             None => home,
             Some(names) => {
                 let name: &str = &names[ti];
-                let indexed = |v: &[usize]| first_match(v.iter().map(|&i| &rules[i]), name);
+                let indexed = |v: &[usize]| first_match(v.iter().map(|&i| &rules[i]), name, ti);
                 match t.tensor.layer {
                     Some(il) => match per_block.get(il as usize) {
                         Some(Some(v)) => indexed(v),
@@ -375,6 +391,7 @@ pub fn place(
                                 .iter()
                                 .filter(|r| r.layer.is_none() || r.layer == Some(il)),
                             name,
+                            ti,
                         ),
                     },
                     None => indexed(&any_block),

@@ -49,7 +49,28 @@ pub struct Weights {
     /// Each tensor's full GGUF name, spelled on first use (`-ot` matching).
     #[serde(skip)]
     names: std::sync::OnceLock<Vec<Box<str>>>,
+    /// Which tensors each `-ot` pattern matches, by pattern: a search places
+    /// the same weights under the same few patterns (`--cpu-moe`,
+    /// `--n-cpu-moe`, a user's `-ot`) hundreds of times, and matching every
+    /// tensor name against them was a fifth of `plan` for R1 671B.
+    #[serde(skip)]
+    matches: PatternMatches,
 }
+
+/// Per-pattern match lists of one [`Weights`] (a clone starts empty: the
+/// clone's tensors may be changed).
+#[derive(Debug, Default)]
+struct PatternMatches(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<[bool]>>>);
+
+impl Clone for PatternMatches {
+    fn clone(&self) -> Self {
+        PatternMatches::default()
+    }
+}
+
+/// Most patterns remembered per [`Weights`] (`--fit`'s per-block patterns
+/// are matched through their block, not here; this bounds the rest).
+const MAX_PATTERNS: usize = 256;
 
 /// The stage of llama.cpp's graph a tensor belongs to, as far as its
 /// compute buffer is concerned.
@@ -112,7 +133,28 @@ impl Weights {
             tensors,
             roles: Default::default(),
             names: Default::default(),
+            matches: Default::default(),
         }
+    }
+
+    /// Whether `re` matches each tensor's full name (as [`Weights::names`]),
+    /// in the order of [`Weights::tensors`]; worked out once per pattern.
+    pub fn matches(&self, re: &regex::Regex) -> std::sync::Arc<[bool]> {
+        let names = self.names();
+        let key = re.as_str();
+        // A poisoned lock holds whole entries only.
+        let mut cache = self.matches.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = cache.get(key) {
+            if m.len() == names.len() {
+                return m.clone();
+            }
+        }
+        let m: std::sync::Arc<[bool]> = names.iter().map(|n| re.is_match(n)).collect();
+        if cache.len() >= MAX_PATTERNS {
+            cache.clear();
+        }
+        cache.insert(key.to_string(), m.clone());
+        m
     }
 
     /// Each tensor's role, in the order of [`Weights::tensors`]. Worked out
