@@ -160,6 +160,10 @@ async function numbers(page) {
     const ngl = load('ngl.json');
     await page.click('#placement-flags summary');
     await page.fill('#ngl', '40');
+    // -ngl moves layers but not the total, so wait for the -ngl 40 command
+    // itself: the total alone matches the previous result before the update.
+    await page.waitForFunction((c) => [...document.querySelectorAll('#commands pre')].some((p) => p.textContent === c),
+      ngl.commands[0].command, { timeout: 20000 });
     await waitResult(page, ngl.memory_total);
     const nn = await numbers(page);
     check('-ngl 40: total, decode and the command equal --json',
