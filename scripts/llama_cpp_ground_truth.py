@@ -48,6 +48,9 @@ FIXTURES = {
     "glm45air-l2": "glm4moe",
     "gptoss-20b-l4": "gpt-oss",
     "lfm2-1.2b-l4": "lfm2",
+    "qwen3next-80b-l2": "qwen3next",
+    "mamba2-2.7b-l4": "mamba2",
+    "nemotronh-4b-l4": "nemotron_h",
 }
 # Fixtures whose rows are measured on request (--pending) but not in the default run
 # (none at present: gpt-oss and GLM-4.5-Air joined the default run, see
@@ -201,7 +204,8 @@ def main() -> None:
     a.logs.mkdir(parents=True, exist_ok=True)
 
     n_layers = {"qwen2-7b-l4": 4, "llama-8b-l4": 4, "gemma3-1b": 26, "deepseek2-r1-l4": 4,
-                "gptoss-20b-l4": 4, "llama4-scout-l4": 4, "glm45air-l2": 2, "lfm2-1.2b-l4": 4}
+                "gptoss-20b-l4": 4, "llama4-scout-l4": 4, "glm45air-l2": 2, "lfm2-1.2b-l4": 4,
+                "qwen3next-80b-l2": 2, "mamba2-2.7b-l4": 4, "nemotronh-4b-l4": 4}
     rows = []
     for i, r in enumerate(matrix(fixtures)):
         tag = f"{r['fixture']}_{r['tool']}_c{r['ctx']}_np{r['np'] if r['np'] else 'auto'}{'u' if r.get('kvu') else ''}_ub{r['ub']}_fa{r['fa']}_k{r['ctk']}_v{r['ctv']}{'_repack' if r['repack'] else ''}"

@@ -482,6 +482,164 @@ def fx_lfm2() -> Fixture:
     return f
 
 
+def fx_qwen3next() -> Fixture:
+    # Qwen3-Next-80B-A3B widths (HF Qwen/Qwen3-Next-80B-A3B-Instruct config.json: hidden 2048,
+    # 16 heads of 256 (gated q: attn_q is 2x wide), 2 KV heads, gated delta net with 16 key heads
+    # and 32 value heads of 128, conv kernel 4, 512 experts of 512 (10 used) + one shared expert of
+    # 512, vocab 151936, partial rotary 0.25, rope theta 1e7). Its pattern is 3 linear-attention
+    # blocks then 1 full-attention block (full_attention_interval 4); this file has 2 blocks and
+    # full_attention_interval 2 (llama.cpp models/qwen3next.cpp reads it), so it holds one of each
+    # at 1.8 GB instead of 3.6 GB of (sparse) experts.
+    arch, embd, heads, kv_heads, hd, vocab = "qwen3next", 2048, 16, 2, 256, 151936
+    n_exp, n_used, ff_exp, ff_sh = 512, 10, 512, 512
+    d_conv, k_hd, n_k, n_v, v_hd = 4, 128, 16, 32, 128
+    key_dim, value_dim = k_hd * n_k, v_hd * n_v
+    n_layer, interval = 2, 2
+    f = Fixture("qwen3next-80b-l2", arch,
+                notes="Qwen3-Next-80B-A3B widths, 2/48 blocks (gated delta net, full attention), 512 experts + shared")
+    dense_common(f, arch, ctx=262144, embd=embd, ff=5120, n_layer=n_layer, heads=heads, kv_heads=kv_heads,
+                 rope_base=10_000_000.0, eps=1e-6, vocab=vocab)
+    f.u32(f"{arch}.attention.key_length", hd)
+    f.u32(f"{arch}.attention.value_length", hd)
+    f.u32(f"{arch}.rope.dimension_count", hd // 4)
+    f.u32(f"{arch}.expert_count", n_exp)
+    f.u32(f"{arch}.expert_used_count", n_used)
+    f.u32(f"{arch}.expert_feed_forward_length", ff_exp)
+    f.u32(f"{arch}.expert_shared_feed_forward_length", ff_sh)
+    f.u32(f"{arch}.ssm.conv_kernel", d_conv)
+    f.u32(f"{arch}.ssm.state_size", k_hd)
+    f.u32(f"{arch}.ssm.group_count", n_k)
+    f.u32(f"{arch}.ssm.time_step_rank", n_v)
+    f.u32(f"{arch}.ssm.inner_size", value_dim)
+    f.u32(f"{arch}.full_attention_interval", interval)
+    f.t("token_embd.weight", [embd, vocab], Q.Q4_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q6_K)
+    for i in range(n_layer):
+        more = use_more_bits(i, 48)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        f.t(p + "post_attention_norm.weight", [embd], Q.F32)
+        if (i + 1) % interval == 0:
+            f.t(p + "attn_q.weight", [embd, heads * hd * 2], Q.Q4_K)
+            f.t(p + "attn_k.weight", [embd, kv_heads * hd], Q.Q4_K)
+            f.t(p + "attn_v.weight", [embd, kv_heads * hd], Q.Q6_K if more else Q.Q4_K)
+            f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q4_K)
+            f.t(p + "attn_q_norm.weight", [hd], Q.F32)
+            f.t(p + "attn_k_norm.weight", [hd], Q.F32)
+        else:
+            f.t(p + "attn_qkv.weight", [embd, key_dim * 2 + value_dim], Q.Q4_K)
+            f.t(p + "attn_gate.weight", [embd, value_dim], Q.Q4_K)
+            f.t(p + "ssm_conv1d.weight", [d_conv, key_dim * 2 + value_dim], Q.F32)
+            f.t(p + "ssm_dt.bias", [n_v], Q.F32)
+            f.t(p + "ssm_a", [n_v], Q.F32)
+            f.t(p + "ssm_ba.weight", [embd, 2 * n_v], Q.Q4_K)
+            f.t(p + "ssm_norm.weight", [v_hd], Q.F32)
+            f.t(p + "ssm_out.weight", [value_dim, embd], Q.Q4_K)
+        moe_block(f, p, embd=embd, n_exp=n_exp, ff_exp=ff_exp, n_shared=1, ff_shexp=ff_sh, more=more)
+        f.t(p + "ffn_gate_inp_shexp.weight", [embd], Q.F32)
+    return f
+
+
+def mamba2_mixer(f: Fixture, p: str, *, embd: int, d_conv: int, d_inner: int, d_state: int, n_group: int,
+                 n_head: int) -> None:
+    # llama.cpp models/mamba2.cpp (and nemotron-h.cpp): in_proj to z, xBC and dt; depthwise conv
+    # with bias; per-head dt bias, A and D; grouped RMS norm; out_proj.
+    conv_dim = d_inner + 2 * n_group * d_state
+    d_in_proj = 2 * d_inner + 2 * n_group * d_state + n_head  # z, xBC, dt
+    f.t(p + "ssm_in.weight", [embd, d_in_proj], Q.Q4_K)
+    f.t(p + "ssm_conv1d.weight", [d_conv, conv_dim], Q.F32)
+    f.t(p + "ssm_conv1d.bias", [conv_dim], Q.F32)
+    f.t(p + "ssm_dt.bias", [n_head], Q.F32)
+    f.t(p + "ssm_a", [1, n_head], Q.F32)
+    f.t(p + "ssm_d", [1, n_head], Q.F32)
+    f.t(p + "ssm_norm.weight", [d_inner // n_group, n_group], Q.F32)
+    f.t(p + "ssm_out.weight", [d_inner, embd], Q.Q4_K)
+
+
+def fx_mamba2() -> Fixture:
+    # Mamba2-2.7B widths (state-spaces/mamba2-2.7b: d_model 2560, 64 layers, d_state 128, expand 2,
+    # headdim 64 -> 80 heads, ngroups 1, d_conv 4, vocab 50277 padded to 50288, tied embeddings),
+    # 4 of 64 layers. Every block is a Mamba-2 mixer: no attention, no KV cache.
+    arch, embd, vocab, n_layer = "mamba2", 2560, 50288, 4
+    d_conv, d_inner, d_state, n_group = 4, 5120, 128, 1
+    n_head = d_inner // 64
+    f = Fixture("mamba2-2.7b-l4", arch, notes="Mamba2-2.7B widths, 4/64 layers, every block a Mamba-2 mixer (no KV)")
+    f.u32(f"{arch}.context_length", 1 << 20)
+    f.u32(f"{arch}.embedding_length", embd)
+    f.u32(f"{arch}.feed_forward_length", 0)
+    f.u32(f"{arch}.attention.head_count", 0)
+    f.u32(f"{arch}.block_count", n_layer)
+    f.u32(f"{arch}.ssm.conv_kernel", d_conv)
+    f.u32(f"{arch}.ssm.inner_size", d_inner)
+    f.u32(f"{arch}.ssm.state_size", d_state)
+    f.u32(f"{arch}.ssm.time_step_rank", n_head)
+    f.u32(f"{arch}.ssm.group_count", n_group)
+    f.f32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+    f.n_vocab = vocab
+    f.t("token_embd.weight", [embd, vocab], Q.Q6_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        mamba2_mixer(f, p, embd=embd, d_conv=d_conv, d_inner=d_inner, d_state=d_state, n_group=n_group,
+                     n_head=n_head)
+    return f
+
+
+def fx_nemotron_h() -> Fixture:
+    # Nemotron-H-4B widths (NVIDIA Megatron-Bridge docs/models/llm/nemotronh.md: hidden 3072, FFN 12288,
+    # 32 query heads, 8 KV groups of 128, 112 Mamba heads of 64, state 128, pattern
+    # M-M-M-M*-M-M-M-M-M*-...; n_groups 8, conv kernel 4 and vocab 131072 as in the Nemotron-H
+    # family's config.json), blocks 6..9 of the pattern: Mamba-2, attention, MLP, Mamba-2.
+    # llama.cpp models/nemotron-h.cpp: a block is recurrent where its head_count_kv and
+    # feed_forward_length entries are both 0, attention where only feed_forward_length is 0.
+    arch, embd, ff, heads, kv_heads, hd, vocab = "nemotron_h", 3072, 12288, 32, 8, 128, 131072
+    d_conv, d_state, n_group, n_head = 4, 128, 8, 112
+    d_inner = n_head * 64
+    kinds = "M*-M"
+    n_layer = len(kinds)
+    f = Fixture("nemotronh-4b-l4", arch, notes="Nemotron-H-4B widths, 4/52 blocks (Mamba-2, attention, MLP, Mamba-2)")
+    f.u32(f"{arch}.context_length", 8192)
+    f.u32(f"{arch}.embedding_length", embd)
+    f.u32(f"{arch}.block_count", n_layer)
+    f.arr_u32(f"{arch}.feed_forward_length", [ff if k == "-" else 0 for k in kinds])
+    f.u32(f"{arch}.attention.head_count", heads)
+    f.arr_u32(f"{arch}.attention.head_count_kv", [kv_heads if k == "*" else 0 for k in kinds])
+    f.u32(f"{arch}.attention.key_length", hd)
+    f.u32(f"{arch}.attention.value_length", hd)
+    f.f32(f"{arch}.attention.layer_norm_epsilon", 1e-5)
+    f.f32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)
+    f.f32(f"{arch}.rope.freq_base", 10000.0)
+    f.u32(f"{arch}.rope.dimension_count", hd)
+    f.u32(f"{arch}.vocab_size", vocab)
+    f.u32(f"{arch}.ssm.conv_kernel", d_conv)
+    f.u32(f"{arch}.ssm.inner_size", d_inner)
+    f.u32(f"{arch}.ssm.state_size", d_state)
+    f.u32(f"{arch}.ssm.time_step_rank", n_head)
+    f.u32(f"{arch}.ssm.group_count", n_group)
+    f.n_vocab = vocab
+    f.t("token_embd.weight", [embd, vocab], Q.Q4_K)
+    f.t("output_norm.weight", [embd], Q.F32)
+    f.t("output.weight", [embd, vocab], Q.Q6_K)
+    for i, k in enumerate(kinds):
+        more = use_more_bits(i, 52)
+        p = f"blk.{i}."
+        f.t(p + "attn_norm.weight", [embd], Q.F32)
+        if k == "M":
+            mamba2_mixer(f, p, embd=embd, d_conv=d_conv, d_inner=d_inner, d_state=d_state, n_group=n_group,
+                         n_head=n_head)
+        elif k == "*":
+            f.t(p + "attn_q.weight", [embd, heads * hd], Q.Q4_K)
+            f.t(p + "attn_k.weight", [embd, kv_heads * hd], Q.Q4_K)
+            f.t(p + "attn_v.weight", [embd, kv_heads * hd], Q.Q6_K if more else Q.Q4_K)
+            f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q4_K)
+        else:
+            f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+            f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+    return f
+
+
 FIXTURES = {
     "qwen2-7b-l4": fx_qwen2,
     "llama-8b-l4": fx_llama,
@@ -491,6 +649,9 @@ FIXTURES = {
     "llama4-scout-l4": fx_llama4,
     "glm45air-l2": fx_glm4moe,
     "lfm2-1.2b-l4": fx_lfm2,
+    "qwen3next-80b-l2": fx_qwen3next,
+    "mamba2-2.7b-l4": fx_mamba2,
+    "nemotronh-4b-l4": fx_nemotron_h,
 }
 
 

@@ -6,7 +6,8 @@
 
 use crate::gguf::{GgufHeader, GgufModelFile, GgufValue};
 use canirun_core::model::{
-    Arch, DsaSpec, LayerKind, MlaSpec, ModelSpec, MoeSpec, RecurrentSpec, SwaSpec, TensorSpec,
+    Arch, DsaSpec, LayerKind, MlaSpec, ModelSpec, MoeSpec, RecurrentSpec, SsmSpec, SwaSpec,
+    TensorSpec,
 };
 use canirun_core::quant::{FileType, GgmlType, StorageType, TensorWeight, Weights};
 use canirun_core::units::Bytes;
@@ -56,11 +57,54 @@ fn num(h: &GgufHeader, key: &str) -> Option<u64> {
     }
 }
 
-/// Which blocks are recurrent. llama.cpp marks a block recurrent where the
-/// per-layer `attention.head_count_kv` array holds 0 (models/lfm2.cpp); LFM2's
-/// short convolutions are sized from `shortconv.l_cache`. Blocks without KV
-/// heads in any other architecture, and `ssm.*` keys, are named in the notes as
-/// unknown kinds, never sized as attention.
+/// A per-layer key (an array, or one number for every layer), `n_layer` values.
+fn per_layer(h: &GgufHeader, key: &str, n_layer: u64) -> Option<Vec<u64>> {
+    let n = n_layer as usize;
+    match h.get(key)? {
+        GgufValue::Array(a) => {
+            let mut v: Vec<u64> = a
+                .values
+                .iter()
+                .map(|x| match x {
+                    GgufValue::Bool(b) => u64::from(*b),
+                    x => x.as_u64().unwrap_or(0),
+                })
+                .collect();
+            v.resize(n, 0);
+            Some(v)
+        }
+        v => v.as_u64().map(|x| vec![x; n]),
+    }
+}
+
+/// The `ssm.*` keys of Mamba-2 mixers and gated delta nets (all required by
+/// llama.cpp's `load_arch_hparams` for these architectures).
+fn ssm_spec(h: &GgufHeader, arch_name: &str) -> Result<SsmSpec, FileModelError> {
+    let need = |k: &str| {
+        let key = format!("{arch_name}.ssm.{k}");
+        num(h, &key).ok_or(FileModelError::MissingKey(key))
+    };
+    Ok(SsmSpec {
+        d_conv: need("conv_kernel")?,
+        d_inner: need("inner_size")?,
+        d_state: need("state_size")?,
+        n_group: need("group_count")?,
+        n_head: need("time_step_rank")?,
+    })
+}
+
+/// Which blocks are recurrent, the way llama.cpp decides it at 0c1e57098:
+/// - LFM2 (models/lfm2.cpp): the per-layer `attention.head_count_kv` is 0, sized
+///   from `shortconv.l_cache`;
+/// - Qwen3-Next (models/qwen3next.cpp:17): the `attention.recurrent_layers` array,
+///   else every block but each `full_attention_interval`-th (default 4);
+/// - Mamba-2 (models/mamba2.cpp): every block;
+/// - Nemotron-H (models/nemotron-h.cpp:14): `head_count_kv` and
+///   `feed_forward_length` both 0 (attention where only the FFN is 0, an MLP block
+///   otherwise).
+///
+/// Blocks without KV heads in any other architecture, and `ssm.*` keys, are
+/// named in the notes as unknown kinds, never sized as attention.
 fn recurrent_layers(
     h: &GgufHeader,
     arch_name: &str,
@@ -68,6 +112,68 @@ fn recurrent_layers(
     n_layer: u64,
     notes: &mut Vec<String>,
 ) -> Result<Option<RecurrentSpec>, FileModelError> {
+    let key = |k: &str| format!("{arch_name}.{k}");
+    match arch {
+        Arch::Qwen3Next => {
+            let layers = match per_layer(h, &key("attention.recurrent_layers"), n_layer) {
+                Some(flags) => flags
+                    .iter()
+                    .map(|&r| {
+                        if r != 0 {
+                            LayerKind::DeltaNet
+                        } else {
+                            LayerKind::Attention
+                        }
+                    })
+                    .collect(),
+                None => {
+                    let interval = num(h, &key("full_attention_interval")).unwrap_or(4).max(1);
+                    (0..n_layer)
+                        .map(|il| {
+                            if (il + 1) % interval != 0 {
+                                LayerKind::DeltaNet
+                            } else {
+                                LayerKind::Attention
+                            }
+                        })
+                        .collect()
+                }
+            };
+            return Ok(Some(RecurrentSpec {
+                layers,
+                conv_l_cache: 0,
+                ssm: Some(ssm_spec(h, arch_name)?),
+            }));
+        }
+        Arch::Mamba2 => {
+            return Ok(Some(RecurrentSpec {
+                layers: vec![LayerKind::Mamba2; n_layer as usize],
+                conv_l_cache: 0,
+                ssm: Some(ssm_spec(h, arch_name)?),
+            }));
+        }
+        Arch::NemotronH => {
+            let kv = per_layer(h, &key("attention.head_count_kv"), n_layer)
+                .unwrap_or_else(|| vec![0; n_layer as usize]);
+            let ff = per_layer(h, &key("feed_forward_length"), n_layer)
+                .unwrap_or_else(|| vec![0; n_layer as usize]);
+            let layers = kv
+                .iter()
+                .zip(&ff)
+                .map(|(&kv, &ff)| match (kv, ff) {
+                    (0, 0) => LayerKind::Mamba2,
+                    (_, 0) => LayerKind::Attention,
+                    _ => LayerKind::FeedForward,
+                })
+                .collect();
+            return Ok(Some(RecurrentSpec {
+                layers,
+                conv_l_cache: 0,
+                ssm: Some(ssm_spec(h, arch_name)?),
+            }));
+        }
+        _ => {}
+    }
     let kv_key = format!("{arch_name}.attention.head_count_kv");
     let per_layer: Option<Vec<u64>> = match h.get(&kv_key) {
         Some(GgufValue::Array(a)) => Some(a.values.iter().filter_map(GgufValue::as_u64).collect()),
@@ -119,6 +225,7 @@ fn recurrent_layers(
     Ok(Some(RecurrentSpec {
         layers,
         conv_l_cache,
+        ssm: None,
     }))
 }
 

@@ -289,6 +289,7 @@ fn lfm2_spec() -> ModelSpec {
             LayerKind::ShortConv,
         ],
         conv_l_cache: 3,
+        ssm: None,
     });
     m
 }
@@ -342,6 +343,7 @@ fn blocks_without_kv_heads_in_an_unknown_architecture_are_named_not_sized_as_att
             LayerKind::Unknown,
         ],
         conv_l_cache: 0,
+        ssm: None,
     });
     let fm = roundtrip(
         &spec,
@@ -359,4 +361,99 @@ fn blocks_without_kv_heads_in_an_unknown_architecture_are_named_not_sized_as_att
         .find(|n| n.contains("no KV heads"))
         .expect("a note naming the blocks");
     assert!(note.contains("[0, 1, 3]") && note.contains("someday-hybrid.ssm.conv_kernel"));
+}
+
+/// The `ssm.*` keys of a Mamba-2 mixer or gated delta net.
+fn ssm_keys(
+    d_conv: u32,
+    d_inner: u32,
+    d_state: u32,
+    n_group: u32,
+    dt_rank: u32,
+) -> Vec<(&'static str, GgufValue)> {
+    vec![
+        ("ssm.conv_kernel", GgufValue::U32(d_conv)),
+        ("ssm.inner_size", GgufValue::U32(d_inner)),
+        ("ssm.state_size", GgufValue::U32(d_state)),
+        ("ssm.group_count", GgufValue::U32(n_group)),
+        ("ssm.time_step_rank", GgufValue::U32(dt_rank)),
+    ]
+}
+
+/// canirun's KV part (KV cache plus recurrent state) at `-c 4096 -np 1 -fa on`, f16.
+fn kv_and_state_mib(m: &ModelSpec) -> f64 {
+    use canirun_core::memory::{llama_cpp, FlashAttn, RunSettings};
+    let s = RunSettings {
+        n_ctx: 4096,
+        n_parallel: 1,
+        flash_attn: FlashAttn::On,
+        ..Default::default()
+    };
+    let r = llama_cpp::resolve_settings(m, &s).unwrap();
+    llama_cpp::kv_cache(m, &s, &r).bytes.as_mib()
+}
+
+/// Hybrid and recurrent architectures from their GGUF headers: which blocks are
+/// recurrent, and the KV cache plus recurrent state against what llama.cpp
+/// 0c1e57098 allocated for the same widths (data/llama_cpp_cpu_buffers.csv rows
+/// `-c 4096 -np 1 -fa on -ctk f16 -ctv f16` of the fixtures in
+/// scripts/make_fixtures.py: kv_MiB + rs_MiB).
+#[test]
+fn recurrent_state_of_qwen3next_mamba2_and_nemotron_h_from_the_header() {
+    // Qwen3-Next-80B-A3B widths, 2 blocks with full_attention_interval 2.
+    let mut q = base("llama-3.1-8b");
+    (q.n_embd, q.n_layer, q.n_head, q.n_head_kv) = (2048, 2, 16, 2);
+    (q.head_dim_k, q.head_dim_v, q.n_ff, q.n_vocab) = (256, 256, 5120, 151936);
+    let mut extra = ssm_keys(4, 4096, 128, 16, 32);
+    extra.push(("full_attention_interval", GgufValue::U32(2)));
+    let fm = roundtrip(&q, "qwen3next", extra);
+    assert_eq!(fm.spec.arch, Arch::Qwen3Next);
+    let rec = fm.spec.recurrent.clone().expect("recurrent blocks");
+    assert_eq!(rec.layers, vec![LayerKind::DeltaNet, LayerKind::Attention]);
+    // llama_hparams::n_embd_r / n_embd_s: 3 × (4096 + 2 × 16 × 128), 128 × 4096.
+    assert_eq!((rec.n_embd_r(2048), rec.n_embd_s()), (24576, 524288));
+    // llama.cpp: KV 8.00 MiB + RS 2.09 MiB.
+    assert!((kv_and_state_mib(&fm.spec) - (8.00 + 2.09)).abs() <= 0.006);
+    assert!(fm.notes.is_empty(), "{:?}", fm.notes);
+
+    // Mamba2-2.7B widths, 4 blocks: no attention at all.
+    let mut m2 = base("llama-3.1-8b");
+    (m2.n_embd, m2.n_layer, m2.n_vocab) = (2560, 4, 50288);
+    let mut extra = ssm_keys(4, 5120, 128, 1, 80);
+    extra.push(("attention.head_count", GgufValue::U32(0)));
+    let fm = roundtrip(&m2, "mamba2", extra);
+    assert_eq!(fm.spec.arch, Arch::Mamba2);
+    assert_eq!(fm.spec.n_attention_layers(), 0);
+    assert_eq!(
+        fm.spec
+            .recurrent
+            .as_ref()
+            .map(|r| r.count(LayerKind::Mamba2)),
+        Some(4)
+    );
+    // llama.cpp: no KV cache, RS 10.25 MiB.
+    assert!((kv_and_state_mib(&fm.spec) - 10.25).abs() <= 0.006);
+
+    // Nemotron-H-4B widths, blocks M * - M: per-layer head_count_kv and
+    // feed_forward_length tell Mamba-2, attention and MLP blocks apart.
+    let mut nh = base("llama-3.1-8b");
+    (nh.n_embd, nh.n_layer, nh.n_head, nh.n_head_kv) = (3072, 4, 32, 8);
+    (nh.head_dim_k, nh.head_dim_v, nh.n_ff, nh.n_vocab) = (128, 128, 12288, 131072);
+    let mut extra = ssm_keys(4, 7168, 128, 8, 112);
+    extra.push(("attention.head_count_kv", per_layer_kv(&[0, 8, 0, 0])));
+    extra.push(("feed_forward_length", per_layer_kv(&[0, 0, 12288, 0])));
+    let fm = roundtrip(&nh, "nemotron_h", extra);
+    assert_eq!(fm.spec.arch, Arch::NemotronH);
+    assert_eq!(
+        fm.spec.recurrent.as_ref().map(|r| r.layers.clone()),
+        Some(vec![
+            LayerKind::Mamba2,
+            LayerKind::Attention,
+            LayerKind::FeedForward,
+            LayerKind::Mamba2
+        ])
+    );
+    assert_eq!((fm.spec.n_head_kv, fm.spec.n_ff), (8, 12288));
+    // llama.cpp: KV 16.00 MiB + RS 7.21 MiB.
+    assert!((kv_and_state_mib(&fm.spec) - (16.00 + 7.21)).abs() <= 0.006);
 }

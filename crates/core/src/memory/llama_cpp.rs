@@ -196,7 +196,11 @@ pub fn kv_layer_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings, il: 
     };
     match m.layer_kind(il) {
         LayerKind::Attention => Bytes(cells * row),
-        LayerKind::ShortConv => Bytes(recurrent_cells(s) * recurrent_row_bytes(m)),
+        LayerKind::ShortConv | LayerKind::Mamba2 | LayerKind::DeltaNet => {
+            Bytes(recurrent_cells(s) * recurrent_row_bytes(m))
+        }
+        // MLP-only blocks keep nothing per sequence.
+        LayerKind::FeedForward => Bytes::ZERO,
         // Not sized: the model's notes name these blocks.
         LayerKind::Unknown => Bytes::ZERO,
     }
@@ -283,17 +287,27 @@ pub fn kv_cache(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
     }
     let mut rs = Bytes::ZERO;
     if let Some(rec) = &m.recurrent {
-        let n_conv = rec.count(LayerKind::ShortConv);
-        if n_conv > 0 {
-            let cells = recurrent_cells(s);
-            let (wr, ws) = (rec.n_embd_r(m.n_embd), rec.n_embd_s());
-            rs = Bytes(n_conv * cells * recurrent_row_bytes(m));
+        // llama_memory_recurrent (llama-memory-recurrent.cpp:102) allocates one r and
+        // one s row per sequence in every recurrent block, all of the same widths.
+        let cells = recurrent_cells(s);
+        let (wr, ws) = (rec.n_embd_r(m.n_embd), rec.n_embd_s());
+        for (kind, label) in [
+            (LayerKind::ShortConv, "short-convolution"),
+            (LayerKind::Mamba2, "Mamba-2"),
+            (LayerKind::DeltaNet, "gated delta net"),
+        ] {
+            let n = rec.count(kind);
+            if n == 0 {
+                continue;
+            }
+            let b = Bytes(n * cells * recurrent_row_bytes(m));
+            rs += b;
             terms.push(Term::new(
-                "recurrent state, short-convolution layers",
+                format!("recurrent state, {label} layers"),
                 format!(
-                    "{n_conv} layers × {cells} sequences × ({wr} r + {ws} s values) × 4 B (f32, fixed size per sequence, independent of the context)"
+                    "{n} layers × {cells} sequences × ({wr} r + {ws} s values) × 4 B (f32, fixed size per sequence, independent of the context)"
                 ),
-                rs,
+                b,
             ));
         }
         let n_unknown = rec.count(LayerKind::Unknown);
@@ -372,13 +386,18 @@ fn build_stages(
     let mla = m.mla.filter(|_| s.mla_cache != MlaCache::Expanded);
     let mask_elem = if r.flash_attn || mla.is_some() { 2 } else { 4 };
     // Inputs live for the whole graph.
-    let mut inputs: Vec<(String, u64)> = vec![
-        (
-            format!("KQ mask {n_kv} cells × {t} tokens × {mask_elem} B"),
-            n_kv * t * mask_elem,
-        ),
-        (format!("{TOKEN_INPUTS} {t} × 8 B"), t * 8),
-    ];
+    // A model without attention blocks (Mamba-2) builds no KQ mask.
+    let has_attention = m.n_attention_layers() > 0;
+    let mut inputs: Vec<(String, u64)> = vec![(format!("{TOKEN_INPUTS} {t} × 8 B"), t * 8)];
+    if has_attention {
+        inputs.insert(
+            0,
+            (
+                format!("KQ mask {n_kv} cells × {t} tokens × {mask_elem} B"),
+                n_kv * t * mask_elem,
+            ),
+        );
+    }
     if let Some(cells) = swa_cells(m, s, r) {
         let per_stream = cells / r.n_stream.max(1);
         inputs.push((
@@ -446,13 +465,27 @@ fn build_stages(
             }
         }
     };
+    if m.arch == Arch::Qwen3Next {
+        // models/qwen3next.cpp build_layer_attn: one joint q|gate projection
+        // (2 × heads × head_dim), whose gate half goes through a sigmoid that
+        // multiplies the attention output.
+        attn.live.push(per_tok(
+            "gate half of the joint q|gate projection + its sigmoid",
+            2 * h * m.head_dim_k,
+        ));
+    }
     if !r.flash_attn {
         attn.live.push((
             format!("KQ scores {n_kv} cells × {t} tokens × {h} heads × 4 B (F32)"),
             n_kv * t * h * F32,
         ));
     }
-    stages.push(attn);
+    if has_attention {
+        stages.push(attn);
+    }
+    if let Some(mixer) = mamba2_stage(m, s, t) {
+        stages.push(mixer);
+    }
     // Feed-forward: dense blocks (all of a dense model, the leading ones of an MoE).
     // (leading dense blocks, or Llama 4 Maverick's interleaved ones)
     let has_dense = (0..m.n_layer).any(|il| !m.is_moe_layer(il));
@@ -536,6 +569,66 @@ fn build_stages(
         ],
     });
     (inputs, stages)
+}
+
+/// Name of the Mamba-2 mixer stage.
+const MAMBA2_STAGE: &str = "Mamba-2 mixer";
+
+/// The Mamba-2 mixer at its selective scan (llama.cpp `build_mamba2_layer`,
+/// models/mamba-base.cpp:153): every tensor the mixer made up to the scan is
+/// still alive there. Per token: the block input (n_embd), the in-projection
+/// z|xBC|dt (2 d_inner + 2 n_group d_state + n_head), the convolution input
+/// (the xBC width, plus d_conv − 1 state columns per sequence), the convolution
+/// output and its bias + SiLU copy (2 × the xBC width) and the scan output y
+/// (d_inner); per sequence also the scan's new state (d_state × d_inner) and the
+/// gathered convolution state. Read off the graph and checked against the
+/// buffers llama.cpp 0c1e57098 reserves at -ub 64 to 1024 on Mamba2-2.7B widths
+/// (slope 34,385 F32 per token, 2.62 MiB per sequence: this sum plus the
+/// token ids) and Nemotron-H-4B widths (data/llama_cpp_cpu_buffers.csv).
+fn mamba2_stage(m: &ModelSpec, s: &RunSettings, t: u64) -> Option<Stage> {
+    const F32: u64 = 4;
+    let rec = m.recurrent.as_ref()?;
+    let ssm = rec.ssm?;
+    if rec.count(LayerKind::Mamba2) == 0 {
+        return None;
+    }
+    let xbc = ssm.d_inner + 2 * ssm.n_group * ssm.d_state;
+    let in_proj = ssm.d_inner + xbc + ssm.n_head;
+    let seqs = recurrent_cells(s);
+    let conv_state = ssm.d_conv.saturating_sub(1) * xbc;
+    Some(Stage {
+        name: MAMBA2_STAGE,
+        after_layers: false,
+        live: vec![
+            (
+                format!("block input: {} × {t} tokens × 4 B", m.n_embd),
+                m.n_embd * t * F32,
+            ),
+            (
+                format!("in-projection z|xBC|dt: {in_proj} × {t} tokens × 4 B"),
+                in_proj * t * F32,
+            ),
+            (
+                format!("convolution input: {xbc} × ({t} tokens + {} state columns × {seqs} sequences) × 4 B", ssm.d_conv.saturating_sub(1)),
+                (xbc * t + conv_state * seqs) * F32,
+            ),
+            (
+                format!("convolution output, bias + SiLU: 2 × {xbc} × {t} tokens × 4 B"),
+                2 * xbc * t * F32,
+            ),
+            (
+                format!("scan output y: {} × {t} tokens × 4 B", ssm.d_inner),
+                ssm.d_inner * t * F32,
+            ),
+            (
+                format!(
+                    "scan state and gathered convolution state: ({} × {} + {conv_state}) × {seqs} sequences × 4 B",
+                    ssm.d_state, ssm.d_inner
+                ),
+                (ssm.d_state * ssm.d_inner + conv_state) * seqs * F32,
+            ),
+        ],
+    })
 }
 
 pub fn compute_buffer(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Part {
@@ -622,7 +715,9 @@ pub fn stage_bytes(m: &ModelSpec, s: &RunSettings, r: &ResolvedSettings) -> Stag
     for st in &stages {
         let b = Bytes(st.bytes());
         match st.name {
-            "attention" | "attention (MLA)" => out.attention = b,
+            "attention" | "attention (MLA)" => out.attention = out.attention.max(b),
+            // The token mixer of recurrent blocks runs where attention would.
+            MAMBA2_STAGE => out.attention = out.attention.max(b),
             "feed-forward" => out.dense_ffn = b,
             "feed-forward (MoE)" => out.moe_ffn = b,
             _ => out.output = b,
@@ -652,21 +747,37 @@ pub fn output_buffer(m: &ModelSpec, n_seq: u64) -> Part {
 /// with an interleaved kernel, consumed by a matrix multiplication (so never
 /// `token_embd`), whose second dimension is a multiple of 8.
 pub fn cpu_repack_bytes(w: &Weights) -> Bytes {
+    repacked_tensors(w).map(|i| w.tensors[i].bytes).sum()
+}
+
+/// The CPU_Mapped buffer when llama.cpp repacks (llama-model-loader's mapping
+/// range): the file span from the first to the last tensor that stays mapped,
+/// so repacked tensors at either end of the file leave it (Mamba2-2.7B's last
+/// `ssm_out`: 187.47 → 180.44 MiB), those in between do not. Tensors in file order.
+pub fn cpu_mapped_bytes_with_repack(w: &Weights) -> Bytes {
+    let repacked: std::collections::HashSet<usize> = repacked_tensors(w).collect();
+    let kept = |i: &usize| !repacked.contains(i);
+    let (Some(first), Some(last)) = (
+        (0..w.tensors.len()).find(kept),
+        (0..w.tensors.len()).rev().find(kept),
+    ) else {
+        return Bytes::ZERO;
+    };
+    w.tensors[first..=last].iter().map(|t| t.bytes).sum()
+}
+
+/// Indices of the tensors [`cpu_repack_bytes`] counts.
+fn repacked_tensors(w: &Weights) -> impl Iterator<Item = usize> + '_ {
     use crate::quant::StorageType;
-    w.tensors
-        .iter()
-        .filter(|t| {
-            matches!(
-                t.storage,
-                StorageType::Ggml(
-                    GgmlType::Q4_0 | GgmlType::Q4_K | GgmlType::IQ4_NL | GgmlType::MXFP4
-                )
-            ) && t.tensor.n_dims() >= 2
-                && t.tensor.dims[1] % 8 == 0
-                && !(t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight")
-        })
-        .map(|t| t.bytes)
-        .sum()
+    w.tensors.iter().enumerate().filter_map(|(i, t)| {
+        (matches!(
+            t.storage,
+            StorageType::Ggml(GgmlType::Q4_0 | GgmlType::Q4_K | GgmlType::IQ4_NL | GgmlType::MXFP4)
+        ) && t.tensor.n_dims() >= 2
+            && t.tensor.dims[1] % 8 == 0
+            && !(t.tensor.layer.is_none() && t.tensor.base == "token_embd.weight"))
+            .then_some(i)
+    })
 }
 
 /// The full llama.cpp breakdown for one device holding the whole model.

@@ -47,6 +47,16 @@ pub enum Arch {
     /// (a fixed-size recurrent state per sequence) and GQA blocks with q/k norms;
     /// llama.cpp marks a block recurrent where its per-layer `head_count_kv` is 0.
     Lfm2,
+    /// Qwen3-Next (`qwen3next`): gated delta net (linear attention, a fixed-size
+    /// state per sequence) on 3 of every 4 blocks (`full_attention_interval`), gated
+    /// GQA with q/k norms on the others, 512 routed experts plus a shared expert.
+    Qwen3Next,
+    /// Mamba-2 (`mamba2`): every block a Mamba-2 mixer, no attention and no KV cache.
+    Mamba2,
+    /// Nemotron-H (`nemotron_h`): Mamba-2 blocks, a few GQA blocks and MLP-only
+    /// blocks; llama.cpp tells them apart by the per-layer `head_count_kv` and
+    /// `feed_forward_length` (both 0: Mamba-2; only the FFN 0: attention).
+    NemotronH,
     /// An architecture canirun has no specific rules for: weights are still
     /// exact from a file, the KV cache follows the generic GQA layout.
     Generic,
@@ -68,6 +78,9 @@ impl Arch {
             Arch::Llama4 => "llama4",
             Arch::Deepseek32 => "deepseek32",
             Arch::Lfm2 => "lfm2",
+            Arch::Qwen3Next => "qwen3next",
+            Arch::Mamba2 => "mamba2",
+            Arch::NemotronH => "nemotron_h",
             Arch::Generic => "generic",
         }
     }
@@ -87,6 +100,9 @@ impl Arch {
             "llama4" | "llama4_text" => Some(Arch::Llama4),
             "deepseek32" | "deepseek_v32" => Some(Arch::Deepseek32),
             "lfm2" => Some(Arch::Lfm2),
+            "qwen3next" | "qwen3_next" => Some(Arch::Qwen3Next),
+            "mamba2" => Some(Arch::Mamba2),
+            "nemotron_h" => Some(Arch::NemotronH),
             _ => None,
         }
     }
@@ -183,8 +199,17 @@ pub enum LayerKind {
     Attention,
     /// LFM2's short convolution: `(l_cache - 1) × n_embd` f32 per sequence, no KV.
     ShortConv,
+    /// A Mamba-2 mixer (Mamba-2, Nemotron-H): a convolution state and an SSM state
+    /// of fixed size per sequence, no KV.
+    Mamba2,
+    /// A gated delta net (Qwen3-Next's linear attention): a convolution state and a
+    /// `head_dim × head_dim` state per value head, fixed size per sequence, no KV.
+    DeltaNet,
+    /// A block with neither attention nor a recurrent mixer (Nemotron-H's MLP-only
+    /// blocks): it keeps nothing per sequence.
+    FeedForward,
     /// A block without KV heads in an architecture canirun has no rules for
-    /// (Mamba, gated delta net, …): its state is not sized, and the output says so.
+    /// (RWKV, Kimi delta attention, …): its state is not sized, and the output says so.
     Unknown,
 }
 
@@ -195,24 +220,65 @@ pub struct RecurrentSpec {
     pub layers: Vec<LayerKind>,
     /// Short-convolution kernel length (`shortconv.l_cache`, HF `conv_L_cache`).
     pub conv_l_cache: u64,
+    /// The `ssm.*` shape of Mamba-2 and gated-delta-net blocks, if the model has them.
+    pub ssm: Option<SsmSpec>,
+}
+
+/// The `<arch>.ssm.*` keys llama.cpp reads for Mamba-2 mixers and gated delta nets
+/// (models/mamba2.cpp, nemotron-h.cpp, qwen3next.cpp `load_arch_hparams`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SsmSpec {
+    /// Convolution kernel length (`ssm.conv_kernel`).
+    pub d_conv: u64,
+    /// Inner width (`ssm.inner_size`; Qwen3-Next: value heads × value head size).
+    pub d_inner: u64,
+    /// State size (`ssm.state_size`; Qwen3-Next: the key head size).
+    pub d_state: u64,
+    /// Groups of B and C (`ssm.group_count`; Qwen3-Next: the key heads).
+    pub n_group: u64,
+    /// SSM heads (`ssm.time_step_rank`; Qwen3-Next: the value heads).
+    pub n_head: u64,
+}
+
+impl LayerKind {
+    /// Whether the block keeps a fixed-size recurrent state per sequence.
+    pub fn is_recurrent(self) -> bool {
+        matches!(
+            self,
+            LayerKind::ShortConv | LayerKind::Mamba2 | LayerKind::DeltaNet
+        )
+    }
 }
 
 impl RecurrentSpec {
     /// f32 values of the "r" (convolution) state per sequence and recurrent block:
-    /// llama.cpp's `llama_hparams::n_embd_r` (`n_embd × (l_cache − 1)` for LFM2).
+    /// llama.cpp's `llama_hparams::n_embd_r` (llama-hparams.cpp:208 at 0c1e57098):
+    /// `n_embd × (l_cache − 1)` for LFM2, else `(d_conv − 1) × (d_inner + 2 ×
+    /// n_group × d_state)`, the conv window of x, B and C (Qwen3-Next: q, k and v).
     pub fn n_embd_r(&self, n_embd: u64) -> u64 {
-        n_embd * self.conv_l_cache.saturating_sub(1)
+        if self.conv_l_cache != 0 {
+            return n_embd * self.conv_l_cache.saturating_sub(1);
+        }
+        self.ssm.map_or(0, |s| {
+            s.d_conv.saturating_sub(1) * (s.d_inner + 2 * s.n_group * s.d_state)
+        })
     }
 
     /// f32 values of the "s" (SSM) state per sequence and recurrent block:
-    /// `n_embd_s` is `ssm_d_state × ssm_d_inner`, 0 for LFM2's short convolutions.
+    /// `llama_hparams::n_embd_s` (llama-hparams.cpp:236) is `d_state × d_inner`,
+    /// 0 for LFM2's short convolutions.
     pub fn n_embd_s(&self) -> u64 {
-        0
+        self.ssm.map_or(0, |s| s.d_state * s.d_inner)
     }
 
     /// Blocks of the given kind.
     pub fn count(&self, kind: LayerKind) -> u64 {
         self.layers.iter().filter(|&&k| k == kind).count() as u64
+    }
+
+    /// Blocks that keep a recurrent state (llama.cpp's `is_recr` filter).
+    pub fn n_recurrent(&self) -> u64 {
+        self.layers.iter().filter(|k| k.is_recurrent()).count() as u64
     }
 }
 

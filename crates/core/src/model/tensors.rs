@@ -180,7 +180,13 @@ fn block_tensors(m: &ModelSpec, il: u64, layout: MlaTensorLayout, out: &mut Vec<
             t("shortconv.in_proj.weight", &[e, 3 * e]);
             t("shortconv.out_proj.weight", &[e, e]);
         }
-        _ if m.layer_kind(il) == LayerKind::Unknown => {}
+        // Mamba-2 mixers, gated delta nets and MLP-only blocks are not enumerated:
+        // no catalog model has them (model_configs.csv lists none), and a GGUF
+        // header gives their tensors exactly.
+        _ if matches!(
+            m.layer_kind(il),
+            LayerKind::Unknown | LayerKind::Mamba2 | LayerKind::DeltaNet | LayerKind::FeedForward
+        ) => {}
         (Arch::Deepseek2 | Arch::Deepseek32, Some(mla)) => {
             let qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
             if let Some(q_rank) = mla.q_lora_rank {

@@ -76,6 +76,7 @@ pub fn fixture_spec(fixture: &str) -> Option<ModelSpec> {
                         LayerKind::ShortConv,
                     ],
                     conv_l_cache: 3,
+                    ssm: None,
                 }),
             });
         }
