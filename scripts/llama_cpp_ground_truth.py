@@ -52,6 +52,12 @@ FIXTURES = {
     "mamba2-2.7b-l4": "mamba2",
     "nemotronh-4b-l4": "nemotron_h",
 }
+# Real files (scripts/make_fixtures.py places them beside the fixtures): a few runs each,
+# repack off and on, so weights, KV and CPU_REPACK are checked on files nobody here wrote.
+REAL = {
+    "gemma3-270m-q4km-real": "gemma3",
+    "r1-qwen7b-q4km-real": "qwen2",
+}
 # Fixtures whose rows are measured on request (--pending) but not in the default run
 # (none at present: gpt-oss and GLM-4.5-Air joined the default run, see
 # docs/llama-cpp-memory.md).
@@ -161,7 +167,7 @@ def parse(lines: list[str]) -> dict:
 
 def matrix(fixtures: dict) -> list[dict]:
     runs: list[dict] = []
-    for fx in fixtures:
+    for fx in [f for f in fixtures if f not in REAL]:
         for ctx in (4096, 32768):
             for fa in ("on", "off"):
                 for ct in ("f16", "q8_0"):
@@ -176,6 +182,10 @@ def matrix(fixtures: dict) -> list[dict]:
         # same through llama-fit-params (no_alloc projection, n_outputs_max = n_batch)
         for fa in ("on", "off"):
             runs.append(dict(fixture=fx, tool="fit-params", ctx=4096, np=1, ub=512, fa=fa, ctk="f16", ctv="f16", repack=False))
+    for fx in [f for f in REAL if f in fixtures]:
+        for repack in (False, True):
+            runs.append(dict(fixture=fx, tool="server", ctx=4096, np=1, ub=512, fa="on", ctk="f16", ctv="f16", repack=repack))
+        runs.append(dict(fixture=fx, tool="server", ctx=4096, np=1, ub=512, fa="off", ctk="f16", ctv="f16", repack=False))
     # n_parallel sweep (qwen2 and gemma3)
     for fx in ("qwen2-7b-l4", "gemma3-1b"):
         for ctx in (4096, 32768):
@@ -200,12 +210,14 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--pending", action="store_true", help="also measure the PENDING fixtures")
     a = ap.parse_args()
-    fixtures = {**FIXTURES, **PENDING} if a.pending else FIXTURES
+    fixtures = {**FIXTURES, **PENDING} if a.pending else dict(FIXTURES)
+    fixtures.update({fx: arch for fx, arch in REAL.items() if (a.fixtures / f"{fx}.gguf").exists()})
     a.logs.mkdir(parents=True, exist_ok=True)
 
     n_layers = {"qwen2-7b-l4": 4, "llama-8b-l4": 4, "gemma3-1b": 26, "deepseek2-r1-l4": 4,
                 "gptoss-20b-l4": 4, "llama4-scout-l4": 4, "glm45air-l2": 2, "lfm2-1.2b-l4": 4,
-                "qwen3next-80b-l2": 2, "mamba2-2.7b-l4": 4, "nemotronh-4b-l4": 4}
+                "qwen3next-80b-l2": 2, "mamba2-2.7b-l4": 4, "nemotronh-4b-l4": 4,
+                "gemma3-270m-q4km-real": 18, "r1-qwen7b-q4km-real": 28}
     rows = []
     for i, r in enumerate(matrix(fixtures)):
         tag = f"{r['fixture']}_{r['tool']}_c{r['ctx']}_np{r['np'] if r['np'] else 'auto'}{'u' if r.get('kvu') else ''}_ub{r['ub']}_fa{r['fa']}_k{r['ctk']}_v{r['ctv']}{'_repack' if r['repack'] else ''}"

@@ -690,14 +690,53 @@ def write_fixture(f: Fixture, out: Path) -> Path:
     return path
 
 
+# Real files nobody on this project wrote (scripts/fetch-real-gguf.sh), placed beside the
+# fixtures under a fixture name so the harness and `canirun validate llama-cpp` find them:
+# Gemma-3-270M Q4_K_M as published (a link), and the R1-Distill-Qwen-7B Q4_K_M header
+# (the first 99.6 MB of the 4.68 GB file) padded with zeros to the size its header implies,
+# as a sparse copy (as scripts/bench-real.sh does; llama.cpp loads it).
+REAL = {
+    "gemma3-270m-q4km-real": "gemma-3-270m-q4_k_m.gguf",
+    "r1-qwen7b-q4km-real": "r1-distill-qwen-7b-part0000.gguf",
+}
+
+
+def place_real(real_dir: Path, out: Path) -> None:
+    for name, src in REAL.items():
+        path, src_path = out / f"{name}.gguf", real_dir / src
+        if not src_path.exists():
+            print(f"{name}: {src_path} missing (scripts/fetch-real-gguf.sh): skipped", file=sys.stderr)
+            continue
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        with src_path.open("rb") as fi, path.open("wb") as fo:
+            fo.write(fi.read())
+        # gguf's reader maps every tensor: extend the copy first (sparse), then cut it
+        # at the end of the last tensor.
+        os.truncate(path, max(path.stat().st_size, 8 << 30))
+        r = gguf.GGUFReader(str(path))
+        size = max(t.data_offset + t.n_bytes for t in r.tensors)
+        del r
+        if src_path.stat().st_size >= size:
+            path.unlink()
+            path.symlink_to(src_path.resolve())
+        else:
+            os.truncate(path, size)  # sparse zeros up to the end of the last tensor
+        print(f"{path}  size={size / 2**20:.2f} MiB (real file{'' if path.is_symlink() else ', header padded'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cache = Path(os.environ.get("CANIRUN_CACHE", Path.home() / ".cache" / "canirun"))
     ap.add_argument("--out", type=Path, default=cache / "fixtures")
     ap.add_argument("--only", nargs="*", choices=sorted(FIXTURES))
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--real", type=Path, default=Path(os.environ.get("CANIRUN_REAL_GGUF_DIR", cache / "real-gguf")),
+                    help="folder of scripts/fetch-real-gguf.sh's files, placed beside the fixtures")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
+    if not a.only and not a.list:
+        place_real(a.real, a.out)
     for name in a.only or FIXTURES:
         f = FIXTURES[name]()
         if a.list:
