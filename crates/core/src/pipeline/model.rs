@@ -2,8 +2,10 @@
 //! where both came from. Catalog models are built here; GGUF files and remote
 //! checkpoints are read by `canirun-io`, which fills the same struct.
 
-use crate::model::{resolve, tensors::param_counts, CatalogEntry, MlaTensorLayout, ModelSpec};
-use crate::quant::{weights, Quant, QuantError, Weights};
+use crate::model::{
+    resolve, tensors::param_counts, Arch, CatalogEntry, MlaTensorLayout, ModelSpec,
+};
+use crate::quant::{weights, GgmlType, Quant, QuantError, StorageType, Weights};
 use serde::Serialize;
 
 /// Where a model's shape and tensor types come from.
@@ -96,6 +98,21 @@ pub enum ModelError {
 /// The quantization llama.cpp users get when they name none.
 pub const DEFAULT_QUANT: &str = "Q4_K_M";
 
+/// gpt-oss under a llama.cpp file type that re-quantizes its MXFP4 experts: what
+/// llama-quantize does with it, and why published files of that name are smaller.
+fn gpt_oss_requantized_note(spec: &ModelSpec, quant: &Quant, w: &Weights) -> Option<String> {
+    let requantized = spec.arch == Arch::GptOss
+        && quant.is_gguf()
+        && w.tensors.iter().any(|t| {
+            t.tensor.base.ends_with("_exps.weight")
+                && !matches!(t.storage, StorageType::Ggml(GgmlType::MXFP4))
+        });
+    requantized.then(|| format!(
+        "gpt-oss under {quant} as llama-quantize makes it: the 2880-wide rows are not a multiple of 256, so each k-quant falls back (Q4_K -> Q5_0, Q6_K -> Q8_0; llama.cpp src/llama-quant.cpp tensor_type_fallback) and the MXFP4 experts are re-quantized: {} here. Published gpt-oss \"{quant}\" GGUFs keep the experts in MXFP4 and are close to the MXFP4_MOE size: pass -q MXFP4_MOE to size one of those",
+        w.total()
+    ))
+}
+
 impl Model {
     /// A catalog model (`deepseek-r1:7b`, `r1-70b`, an HF id) under `quant`
     /// (else the tag's quantization, else Q4_K_M).
@@ -170,6 +187,9 @@ impl Model {
                 v.name, v.publisher, v.description, v.source
             ));
         }
+        if let Some(n) = gpt_oss_requantized_note(&spec, &quant, &w) {
+            notes.push(n);
+        }
         Ok(Model {
             info: ModelInfo {
                 reference: reference.to_string(),
@@ -210,5 +230,39 @@ impl Model {
     /// The catalog entry, when the model came from the catalog.
     pub fn entry(&self) -> Option<&'static CatalogEntry> {
         self.catalog.as_ref().map(|(e, _)| *e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// gpt-oss at Q4_K_M as llama-quantize makes it says why it is larger than
+    /// the published files of that name; the MXFP4_MOE file type keeps the experts.
+    #[test]
+    fn gpt_oss_k_quant_names_the_fallback() {
+        let q4 = Model::from_catalog(
+            "gpt-oss:120b",
+            Some("Q4_K_M"),
+            false,
+            MlaTensorLayout::Split,
+        )
+        .unwrap();
+        let note = q4
+            .notes
+            .iter()
+            .find(|n| n.contains("tensor_type_fallback"))
+            .expect("a note on the fallback");
+        assert!(note.contains("MXFP4_MOE"), "{note}");
+        let mx = Model::from_catalog(
+            "gpt-oss:120b",
+            Some("MXFP4_MOE"),
+            false,
+            MlaTensorLayout::Split,
+        )
+        .unwrap();
+        assert!(!mx.notes.iter().any(|n| n.contains("tensor_type_fallback")));
+        // The fallback types are larger than MXFP4 (4.25 bits per weight).
+        assert!(q4.weights.total() > mx.weights.total());
     }
 }
