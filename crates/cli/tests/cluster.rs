@@ -159,12 +159,18 @@ fn validate_cluster_prints_the_published_rpc_rows() {
         env!("CARGO_MANIFEST_DIR"),
         "/../core/data/benchmarks-2026-12.csv"
     );
-    let rows = json(&["validate", "cluster", csv]);
-    let rows = rows.as_array().unwrap();
+    let out = json(&["validate", "cluster", csv]);
+    let rows = out["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
     assert!(rows
         .iter()
         .all(|r| r["engine"].as_str().unwrap().contains("RPC")));
+    // The published vLLM/SGLang/exo results: each compared or skipped with its reason.
+    let published = out["published"].as_array().unwrap();
+    assert!(published.len() >= 8);
+    assert!(published
+        .iter()
+        .all(|p| p["predicted"].is_object() != p["skipped"].is_string()));
 }
 
 /// The RPC main node's `llama-server … --rpc …` line uses only flags the real
