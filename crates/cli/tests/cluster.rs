@@ -231,3 +231,33 @@ fn the_rpc_main_line_has_real_llama_server_flags() {
         );
     }
 }
+
+/// exo#1834's unlike Macs, one `--node` each: layers by memory, each node
+/// against its own working set, one `exo` per node.
+#[test]
+fn unlike_nodes_one_flag_each() {
+    let p = json(&[
+        "deepseek-r1:671b",
+        "-q",
+        "Q4_K_M",
+        "--engine",
+        "exo",
+        "--node",
+        "m3-ultra-256",
+        "--node",
+        "m3-ultra-256",
+        "--node",
+        "m3-ultra-96",
+        "--node",
+        "m3-ultra-96",
+        "-c",
+        "16384",
+    ]);
+    assert_eq!(p["nodes"], 4);
+    let mem = p["memory"].as_array().unwrap();
+    let layers: Vec<u64> = mem.iter().map(|m| m["layers"].as_u64().unwrap()).collect();
+    assert_eq!(layers.iter().sum::<u64>(), 61);
+    assert!(layers[0] > layers[3], "{layers:?}");
+    assert!(mem[0]["capacity"].as_u64() > mem[3]["capacity"].as_u64());
+    assert_eq!(lines(&p), vec!["exo".to_string(); 4]);
+}
