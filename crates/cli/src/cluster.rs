@@ -4,10 +4,10 @@
 use crate::cmd::estimate::EstimateArgs;
 use crate::inputs::request;
 use crate::render;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use canirun_core::cluster::{self, ClusterOptions};
 use canirun_core::cmdline::ParsedCommand;
-use canirun_core::hardware::Target;
+use canirun_core::hardware::{resolve_set, Catalog, Target};
 use canirun_core::pipeline::Model;
 
 /// `--nodes`, one for `--engine exo`, or what a pasted command's TP × PP needs.
@@ -19,6 +19,7 @@ pub fn nodes(a: &EstimateArgs, pasted: Option<&ParsedCommand>, hw: &Target) -> O
         )
     });
     a.nodes
+        .or((!a.node.is_empty()).then_some(a.node.len() as u32))
         .or((a.engine.engine == "exo").then_some(1))
         .or(p.and_then(|(tp, pp)| cluster::nodes_for(tp, pp, hw.gpus.len() as u64)))
 }
@@ -32,6 +33,21 @@ pub fn run(
     nodes: u32,
     json: bool,
 ) -> Result<()> {
+    // `--node`, once per node: each resolved alone; the request runs on the first.
+    let catalog = Catalog::embedded()?;
+    let unlike = a
+        .node
+        .iter()
+        .map(|n| resolve_set(catalog, &[n.as_str()]).with_context(|| format!("--node {n}")))
+        .collect::<Result<Vec<_>>>()?;
+    let first;
+    let hw = match a.node.first() {
+        Some(n) => {
+            first = Target::named(catalog, &[n.as_str()], None)?;
+            &first
+        }
+        None => hw,
+    };
     let mut req = request(model, hw, &a.settings, a.engine.engine(&a.placement));
     let notes = pasted.map(|p| req.use_pasted(p)).unwrap_or_default();
     let o = ClusterOptions {
@@ -40,6 +56,7 @@ pub fn run(
         dp_attention: a.dp_attention,
         engine: &a.engine.engine,
         run: a.engine.server.run(),
+        unlike,
     };
     let plan = cluster::plan_request(&req, &o)?;
     if json {

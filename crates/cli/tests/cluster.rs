@@ -159,12 +159,18 @@ fn validate_cluster_prints_the_published_rpc_rows() {
         env!("CARGO_MANIFEST_DIR"),
         "/../core/data/benchmarks-2026-12.csv"
     );
-    let rows = json(&["validate", "cluster", csv]);
-    let rows = rows.as_array().unwrap();
+    let out = json(&["validate", "cluster", csv]);
+    let rows = out["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
     assert!(rows
         .iter()
         .all(|r| r["engine"].as_str().unwrap().contains("RPC")));
+    // The published vLLM/SGLang/exo results: each compared or skipped with its reason.
+    let published = out["published"].as_array().unwrap();
+    assert!(published.len() >= 8);
+    assert!(published
+        .iter()
+        .all(|p| p["predicted"].is_object() != p["skipped"].is_string()));
 }
 
 /// The RPC main node's `llama-server … --rpc …` line uses only flags the real
@@ -224,4 +230,34 @@ fn the_rpc_main_line_has_real_llama_server_flags() {
             "{w} (in `{main}`) is not a flag of {bin:?}"
         );
     }
+}
+
+/// exo#1834's unlike Macs, one `--node` each: layers by memory, each node
+/// against its own working set, one `exo` per node.
+#[test]
+fn unlike_nodes_one_flag_each() {
+    let p = json(&[
+        "deepseek-r1:671b",
+        "-q",
+        "Q4_K_M",
+        "--engine",
+        "exo",
+        "--node",
+        "m3-ultra-256",
+        "--node",
+        "m3-ultra-256",
+        "--node",
+        "m3-ultra-96",
+        "--node",
+        "m3-ultra-96",
+        "-c",
+        "16384",
+    ]);
+    assert_eq!(p["nodes"], 4);
+    let mem = p["memory"].as_array().unwrap();
+    let layers: Vec<u64> = mem.iter().map(|m| m["layers"].as_u64().unwrap()).collect();
+    assert_eq!(layers.iter().sum::<u64>(), 61);
+    assert!(layers[0] > layers[3], "{layers:?}");
+    assert!(mem[0]["capacity"].as_u64() > mem[3]["capacity"].as_u64());
+    assert_eq!(lines(&p), vec!["exo".to_string(); 4]);
 }

@@ -192,11 +192,21 @@ pub async fn estimate(
         inputs::HARDWARE,
         params::SETTINGS,
         inputs::ENGINE,
+        inputs::CLUSTER,
         WORKLOAD,
     ])?;
     let server = inputs::is_server(&p)?;
     let key = ModelKey::from_params(&p, server)?;
     let engine = inputs::engine(&p)?;
+    let cluster = inputs::cluster(&p)?.map(|o| {
+        (
+            o.nodes,
+            o.interconnect.map(str::to_string),
+            o.dp_attention,
+            o.engine.to_string(),
+            o.run,
+        )
+    });
     let hw = inputs::target(&p, &state.machine().await?)?;
     let settings = params::settings(&p, hw.backend)?;
     let depths = params::list_ctx(&p, "depths")?;
@@ -281,6 +291,29 @@ pub async fn estimate(
         }
         if let Some(r) = runners {
             req.commands.runners = r;
+        }
+        if let Some((nodes, interconnect, dp_attention, engine, run)) = cluster {
+            // A cluster: the Report over all its devices, with `cluster`.
+            let plan = canirun_core::cluster::plan_request(
+                &req,
+                &canirun_core::cluster::ClusterOptions {
+                    nodes,
+                    interconnect: interconnect.as_deref(),
+                    dp_attention,
+                    engine: &engine,
+                    run,
+                    unlike: vec![],
+                },
+            )
+            .map_err(|e| ApiError::invalid("nodes", e.to_string()))?;
+            let mut v = match &plan.report {
+                Some(r) => serde_json::to_value(r),
+                None => Ok(json!({ "schema": SCHEMA })),
+            }
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            v["cluster"] =
+                serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))?;
+            return Ok(v);
         }
         let r =
             pipeline::estimate(&req).map_err(|e| ApiError::invalid("settings", e.to_string()))?;

@@ -253,6 +253,37 @@ pub fn target(p: &Params, detected: &Target) -> Result<Target, ApiError> {
 /// The engine parameters.
 pub const ENGINE: &[&str] = &["engine", "tp", "pp", "ngl", "n_cpu_moe"];
 
+/// The cluster parameters of `/api/estimate` (the command line's `--nodes`,
+/// `--interconnect`, `--dp-attention`).
+pub const CLUSTER: &[&str] = &["nodes", "interconnect", "dp_attention"];
+
+/// The cluster options when `nodes` is given (or the engine is exo, which
+/// only runs as a cluster): `None` for a single machine.
+pub fn cluster(p: &Params) -> Result<Option<canirun_core::cluster::ClusterOptions<'_>>, ApiError> {
+    let name = engine_name(p)?;
+    let nodes = p.count("nodes", 1, 1024)?;
+    let Some(nodes) = nodes.or((name == "exo").then_some(1)) else {
+        return Ok(None);
+    };
+    let interconnect = p.get("interconnect");
+    if let Some(i) = interconnect {
+        canirun_core::cluster::interconnect::find(i)
+            .map_err(|e| ApiError::invalid("interconnect", e))?;
+    }
+    Ok(Some(canirun_core::cluster::ClusterOptions {
+        nodes: u32::try_from(nodes).map_err(|_| ApiError::invalid("nodes", "too many nodes"))?,
+        interconnect,
+        dp_attention: p.flag("dp_attention")?,
+        engine: name,
+        run: ServerRun {
+            tensor_parallel: p.count("tp", 1, 1024)?,
+            pipeline_parallel: p.count("pp", 1, 1024)?.unwrap_or(1),
+            ..ServerRun::default()
+        },
+        unlike: vec![],
+    }))
+}
+
 /// Whether the engine parameter names vLLM or SGLang.
 pub fn is_server(p: &Params) -> Result<bool, ApiError> {
     Ok(matches!(engine_name(p)?, "vllm" | "sglang"))
@@ -264,7 +295,9 @@ fn engine_name(p: &Params) -> Result<&'static str, ApiError> {
             "llama.cpp" | "llamacpp" | "llama-cpp" => Ok("llama.cpp"),
             "vllm" => Ok("vllm"),
             "sglang" => Ok("sglang"),
-            _ => Err("is not an engine; use llama.cpp, vllm or sglang"),
+            // exo runs only as a cluster (with `nodes`): Macs over Thunderbolt.
+            "exo" => Ok("exo"),
+            _ => Err("is not an engine; use llama.cpp, vllm or sglang (or exo, with nodes)"),
         })?
         .unwrap_or("llama.cpp"),
     )

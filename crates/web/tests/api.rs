@@ -41,6 +41,45 @@ async fn estimate_answers_a_report_of_schema_1() {
     assert!(v["memory_total"].as_u64().unwrap() > 4 << 30);
 }
 
+/// A cluster (`nodes`): the Report over all its devices carries `cluster`,
+/// the plan of `canirun MODEL --nodes N --json`; exo (its own placement)
+/// answers the plan alone; unknown networks get 400 naming the field.
+#[tokio::test]
+async fn estimate_with_nodes_answers_the_cluster_plan() {
+    let app = app();
+    let (s, v) = get(
+        &app,
+        "/api/estimate?model=deepseek-r1:671b&quant=fp8&engine=vllm&gpu=8xh100&nodes=2&ctx=16384",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["schema"], 1);
+    let c = &v["cluster"];
+    assert_eq!(c["nodes"], 2);
+    assert_eq!(c["split"]["tensor_parallel"], 8);
+    assert_eq!(c["split"]["pipeline_parallel"], 2);
+    assert_eq!(c["memory"].as_array().unwrap().len(), 2);
+    assert!(c["speed"]["decode"]["rate"].as_f64().unwrap() > 0.0);
+    assert_eq!(c["commands"].as_array().unwrap().len(), 2);
+    let (s, v) = get(
+        &app,
+        "/api/estimate?model=deepseek-r1:671b&quant=Q4_K_M&engine=exo&gpu=m3-ultra-512&nodes=2&ctx=16384",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["cluster"]["engine"], "exo");
+    assert!(v.get("verdict").is_none());
+    let (s, v) = get(
+        &app,
+        "/api/estimate?model=deepseek-r1:671b&quant=fp8&engine=vllm&gpu=8xh100&nodes=2&interconnect=token-ring",
+    )
+    .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("interconnect"))
+    );
+}
+
 #[tokio::test]
 async fn post_json_equals_get_query() {
     let app = app();

@@ -39,6 +39,9 @@ pub struct EstimateArgs {
     /// Cluster: this many nodes, each with the hardware of --gpu (vLLM over Ray, SGLang, llama.cpp RPC, exo).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub nodes: Option<u32>,
+    /// Cluster of unlike nodes, one per flag, in order (exo, llama.cpp RPC): --node m3-ultra-256 --node m3-ultra-256 --node m3-ultra-96 --node m3-ultra-96.
+    #[arg(long = "node", value_name = "HW")]
+    pub node: Vec<String>,
     /// Network between the nodes: ib-ndr, ib-hdr, roce, 100gbe, 25gbe, 10gbe, 5gbe, tb5, tb5-rdma (default: ib-ndr; exo tb5; llama.cpp 10gbe).
     #[arg(long, value_name = "NET")]
     pub interconnect: Option<String>,

@@ -45,6 +45,7 @@ pub fn run_validate(cmd: &ValidateCmd, json_out: bool) -> anyhow::Result<()> {
         ValidateCmd::Cluster {
             files,
             interconnect,
-        } => validate_cluster::run(files, interconnect, json_out),
+            published,
+        } => validate_cluster::run(files, interconnect, published.as_deref(), json_out),
     }
 }

@@ -50,6 +50,10 @@ pub enum ValidateCmd {
         /// The network assumed between the hosts.
         #[arg(long, default_value = "5gbe")]
         interconnect: String,
+        /// Published multi-node results with what each measured (columns of
+        /// crates/core/data/cluster_benchmarks.csv; default: that file, embedded).
+        #[arg(long)]
+        published: Option<PathBuf>,
     },
     /// Predicted tokens/s vs published benchmarks (CSV with the columns of benchmarks.csv).
     Speed {

@@ -165,7 +165,7 @@ pub(super) fn memory(
 /// calibrates it).
 pub(super) fn work_split(
     model: &ModelCost,
-    r: DeviceRates,
+    rates: Vec<DeviceRates>,
     d: &Device,
     split: Split,
     memory: &[NodeMemory],
@@ -176,12 +176,19 @@ pub(super) fn work_split(
     if split.tensor_parallel > 1 {
         let tp = split.tensor_parallel;
         let links = all_reduces(model, tp, 1, d, net);
-        return chain(model, vec![(r.times(tp as u32), 1.0)], links, s, true);
+        // Every Mac reads an equal slice at once: the slowest sets the pace.
+        let slowest = rates
+            .iter()
+            .min_by(|a, b| a.bandwidth.0.total_cmp(&b.bandwidth.0))
+            .cloned()
+            .expect("a cluster has nodes");
+        return chain(model, vec![(slowest.times(tp as u32), 1.0)], links, s, true);
     }
     let shares = memory
         .iter()
-        .map(|m| {
-            let mut x = r.clone();
+        .zip(rates)
+        .map(|(m, r)| {
+            let mut x = r;
             x.label = format!("{} (node {})", x.label, m.node);
             (x, m.layers as f64 / n_layer)
         })

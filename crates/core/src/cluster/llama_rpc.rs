@@ -107,7 +107,7 @@ pub(super) fn memory(
 /// state over its bandwidth; per token in decode, per micro-batch in prefill.
 pub(super) fn work_split(
     model: &ModelCost,
-    r: DeviceRates,
+    rates: Vec<DeviceRates>,
     memory: &[NodeMemory],
     net: &Interconnect,
     s: &RunSettings,
@@ -118,8 +118,9 @@ pub(super) fn work_split(
     // node reads its layers at one device's rate (their local hops are left out).
     let shares = memory
         .iter()
-        .map(|m| {
-            let mut d = r.clone();
+        .zip(rates)
+        .map(|(m, r)| {
+            let mut d = r;
             d.label = format!("{} (node {})", d.label, m.node);
             (d, m.layers as f64 / n_layer)
         })

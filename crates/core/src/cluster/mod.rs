@@ -137,6 +137,10 @@ pub struct ClusterRequest<'a> {
     pub node: &'a HardwareSet,
     /// How many such nodes.
     pub nodes: u32,
+    /// Nodes that differ (exo#1834: 2 × 256 GB + 2 × 96 GB Macs): one
+    /// machine each, in order; empty when every node is `node`. Only the
+    /// engines that place layers by memory (exo, llama.cpp RPC) take them.
+    pub unlike: &'a [HardwareSet],
     /// The network between them.
     pub interconnect: &'a Interconnect,
     /// The split asked.
@@ -276,6 +280,8 @@ pub struct ClusterOptions<'a> {
     pub engine: &'a str,
     /// `--tp`/`--pp` as given, for engines the request does not carry them for (exo).
     pub run: crate::pipeline::ServerRun,
+    /// `--node`, once per node, when the nodes differ (empty: `nodes` of the request's hardware).
+    pub unlike: Vec<HardwareSet>,
 }
 
 /// The cluster of `o.nodes` nodes, each with the request's hardware (a
@@ -294,9 +300,14 @@ pub fn plan_request(
             o.run.clone(),
         ),
     };
-    let set = req.hardware.set.as_ref().ok_or_else(|| {
-        ClusterError::Input("a cluster needs one node's hardware named, e.g. --gpu 8xh100".into())
-    })?;
+    let set = match o.unlike.first() {
+        Some(first) => first,
+        None => req.hardware.set.as_ref().ok_or_else(|| {
+            ClusterError::Input(
+                "a cluster needs one node's hardware named, e.g. --gpu 8xh100".into(),
+            )
+        })?,
+    };
     let net = interconnect::find(o.interconnect.unwrap_or(engine.default_interconnect()))
         .map_err(ClusterError::Input)?;
     plan(&ClusterRequest {
@@ -304,7 +315,12 @@ pub fn plan_request(
         settings: req.settings.clone(),
         engine,
         node: set,
-        nodes: o.nodes,
+        nodes: if o.unlike.is_empty() {
+            o.nodes
+        } else {
+            o.unlike.len() as u32
+        },
+        unlike: &o.unlike,
         interconnect: net,
         split: SplitAsk::from_run(&run, o.dp_attention),
         workload: req.workload.clone(),
@@ -320,7 +336,14 @@ pub fn plan(req: &ClusterRequest<'_>) -> Result<ClusterPlan, ClusterError> {
         r.settings.n_ctx = req.model.spec.n_ctx_train;
         return plan(&r);
     }
-    let per_node = u64::from(req.node.count());
+    if !req.unlike.is_empty() {
+        check_unlike(req)?;
+    }
+    let per_node = if req.unlike.is_empty() {
+        u64::from(req.node.count())
+    } else {
+        1
+    };
     if req.nodes == 0 || per_node == 0 {
         return Err(ClusterError::Input(
             "a cluster needs at least one node with at least one device".into(),
@@ -408,7 +431,11 @@ pub fn plan(req: &ClusterRequest<'_>) -> Result<ClusterPlan, ClusterError> {
     Ok(ClusterPlan {
         engine: req.engine,
         nodes: req.nodes,
-        node_label: node_label(req.node),
+        node_label: if req.unlike.is_empty() {
+            node_label(req.node)
+        } else {
+            unlike_label(req.unlike)
+        },
         interconnect: req.interconnect.clone(),
         split,
         checks,
@@ -446,8 +473,62 @@ fn node_label(set: &HardwareSet) -> String {
         .join(" + ")
 }
 
+/// Unlike nodes: one machine of one device each, and an engine that places
+/// layers by memory (vLLM and SGLang run one TP × PP grid, which assumes
+/// identical nodes).
+fn check_unlike(req: &ClusterRequest<'_>) -> Result<(), ClusterError> {
+    if matches!(req.engine, ClusterEngine::Vllm | ClusterEngine::Sglang) {
+        return Err(ClusterError::Input(format!(
+            "{} runs one TP × PP grid over identical nodes; nodes that differ are planned with exo or llama.cpp RPC, which place layers by memory",
+            req.engine.as_str()
+        )));
+    }
+    if req.unlike.len() as u32 != req.nodes {
+        return Err(ClusterError::Input(format!(
+            "{} nodes given by --node, but --nodes says {}",
+            req.unlike.len(),
+            req.nodes
+        )));
+    }
+    if let Some(s) = req.unlike.iter().find(|s| s.count() != 1) {
+        return Err(ClusterError::Input(format!(
+            "each --node is one machine with one device (a Mac, a Ryzen AI Max+ 395 box, a DGX Spark); '{}' has {}",
+            node_label(s),
+            s.count()
+        )));
+    }
+    Ok(())
+}
+
+/// Unlike nodes, as named: runs of the same machine counted (`2× … 256GB + 2× … 96GB`).
+fn unlike_label(sets: &[HardwareSet]) -> String {
+    node_label(&group_runs(sets))
+}
+
+/// One set of the nodes' devices in node order, runs of the same device
+/// counted together (what `Target::from_set` keeps in order).
+fn group_runs(sets: &[HardwareSet]) -> HardwareSet {
+    let mut devices: Vec<(Device, u32)> = Vec::new();
+    for s in sets {
+        for (d, n) in &s.devices {
+            match devices.last_mut() {
+                Some((last, k)) if last.id == d.id => *k += n,
+                _ => devices.push((d.clone(), *n)),
+            }
+        }
+    }
+    HardwareSet {
+        devices,
+        assumptions: sets.iter().flat_map(|s| s.assumptions.clone()).collect(),
+    }
+}
+
 /// Every device of every node as one target, node after node.
 fn flat_target(req: &ClusterRequest<'_>) -> Result<Target, ClusterError> {
+    if !req.unlike.is_empty() {
+        return Target::from_set(group_runs(req.unlike), None)
+            .map_err(|e| ClusterError::Input(e.to_string()));
+    }
     let set = HardwareSet {
         devices: req
             .node
@@ -480,6 +561,28 @@ fn node_device(flat: &Target) -> Result<&Device, String> {
 fn rates(flat: &Target, cal: &Calibration) -> Result<DeviceRates, String> {
     let d = node_device(flat)?;
     DeviceRates::from_device(d, flat.backend, cal).map_err(|e| e.to_string())
+}
+
+/// The rates of each node's first device, node after node (nodes that
+/// differ read at their own bandwidth).
+fn node_rates(
+    flat: &Target,
+    per_node: u64,
+    nodes: u32,
+    cal: &Calibration,
+) -> Result<Vec<DeviceRates>, String> {
+    (0..u64::from(nodes))
+        .map(|n| {
+            let d = flat
+                .devices
+                .get((n * per_node) as usize)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| {
+                    format!("node {n}'s device is not in the catalog, so its bandwidth is unknown")
+                })?;
+            DeviceRates::from_device(d, flat.backend, cal).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// BF16 hidden state of one token (what vLLM, SGLang and MLX pass between
@@ -588,7 +691,7 @@ fn work_split(
         )),
         ClusterEngine::LlamaRpc => Ok(llama_rpc::work_split(
             &model,
-            r,
+            node_rates(flat, per_node, req.nodes, cal)?,
             memory,
             net,
             &req.settings,
@@ -596,7 +699,7 @@ fn work_split(
         )),
         ClusterEngine::Exo => Ok(exo::work_split(
             &model,
-            r,
+            node_rates(flat, per_node, req.nodes, cal)?,
             d,
             split,
             memory,
@@ -657,7 +760,7 @@ fn cluster_power(
     cal: &Calibration,
 ) -> Result<ClusterPower, String> {
     let pm = PowerModel::embedded().map_err(|e| e.to_string())?;
-    let d = node_device(flat)?;
+    let first = node_device(flat)?;
     let duty = crate::cost::decode_duty(&s.placement, 0, cal).map_err(|e| e.to_string())?;
     let shares = s.placement.devices.len().max(1) as u64;
     let total_devices = per_node * u64::from(req.nodes);
@@ -670,6 +773,12 @@ fn cluster_power(
                 let g = node * per_node + k;
                 let share = ((g / per_share) as usize).min(duty.len().saturating_sub(1));
                 let (du, gbs) = duty.get(share).copied().unwrap_or((1.0, 0.0));
+                // Unlike nodes: each node's own device.
+                let d = flat
+                    .devices
+                    .get(g as usize)
+                    .and_then(Option::as_ref)
+                    .unwrap_or(first);
                 DeviceLoad::from_device(d, 1, du, gbs / per_share as f64)
             })
             .collect();
@@ -839,13 +948,22 @@ impl ClusterPlan {
             (None, None) => {}
         }
         if let Some(p) = &self.power {
+            let same = p.per_node.windows(2).all(|w| (w[0].0 - w[1].0).abs() < 0.5);
             out.push(format!(
                 "power while generating: {} ({} per node{}), {:.0} BTU/h",
                 p.total,
-                p.per_node
-                    .first()
-                    .map(|w| w.to_string())
-                    .unwrap_or_default(),
+                if same {
+                    p.per_node
+                        .first()
+                        .map(|w| w.to_string())
+                        .unwrap_or_default()
+                } else {
+                    p.per_node
+                        .iter()
+                        .map(|w| w.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                },
                 match p.switch {
                     Some(w) if w.0 > 0.0 => format!(" + switch {w}"),
                     Some(_) => " + no switch".into(),

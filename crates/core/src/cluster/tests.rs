@@ -36,6 +36,7 @@ fn plan_of(
         engine,
         node: &set,
         nodes,
+        unlike: &[],
         interconnect: net,
         split,
         workload: Workload::default(),
@@ -512,6 +513,7 @@ fn a_pasted_multi_node_vllm_command_is_planned_as_a_cluster() {
         dp_attention: false,
         engine: "llama.cpp",
         run: crate::pipeline::ServerRun::default(),
+        unlike: vec![],
     };
     let plan = plan_request(&req, &o).unwrap();
     assert_eq!(plan.engine, ClusterEngine::Vllm);
@@ -521,4 +523,87 @@ fn a_pasted_multi_node_vllm_command_is_planned_as_a_cluster() {
         (8, 2)
     );
     assert!(lines(&plan)[1].contains("--max-model-len 32768"));
+}
+
+/// data/cluster_benchmarks.csv: every row is sourced and dated; single-stream
+/// rows are planned and compared, throughput at high concurrency is skipped
+/// with its reason; the one single-stream multi-node vLLM/SGLang row with a
+/// stated concurrency (SGLang, 2 × 8 H100, R1, concurrency 1) falls inside
+/// the predicted range.
+#[test]
+fn published_multi_node_results_are_compared_or_skipped_with_a_reason() {
+    let rows = validate::compare_published(validate::CLUSTER_BENCHMARKS_CSV).unwrap();
+    assert!(rows.len() >= 8, "{} rows", rows.len());
+    for r in &rows {
+        eprintln!(
+            "{} | {} | {:.2} | {:?} | {:?}",
+            r.row.id, r.row.concurrency, r.row.published_tok_s, r.predicted, r.skipped
+        );
+        assert!(
+            r.row.source.contains('/') && !r.row.date.is_empty(),
+            "{}",
+            r.row.id
+        );
+        match r.row.use_.as_str() {
+            "skip" => assert!(r.predicted.is_none() && !r.row.reason.is_empty()),
+            "compare" => assert!(r.predicted.is_some(), "{}: {:?}", r.row.id, r.skipped),
+            "compare-unstated" => {
+                assert!(r.predicted.is_some(), "{}: {:?}", r.row.id, r.skipped);
+                assert!(!r.row.reason.is_empty(), "{}", r.row.id);
+            }
+            other => panic!("{}: use '{other}'", r.row.id),
+        }
+        if r.row.measured.contains("throughput") {
+            assert_eq!(r.row.use_, "skip", "{}", r.row.id);
+        }
+    }
+    let sglang = rows
+        .iter()
+        .find(|r| r.row.id == "tt-356-sglang-h100x16")
+        .unwrap();
+    assert_eq!(sglang.row.concurrency, "1");
+    assert_eq!(sglang.within_range(), Some(true), "{:?}", sglang.predicted);
+}
+
+/// exo#1834: 2 × 256 GB + 2 × 96 GB Mac Studios. exo gives each Mac layers
+/// in proportion to its memory; each node is checked against its own
+/// working set and reads at its own rate; vLLM refuses unlike nodes.
+#[test]
+fn unlike_macs_share_layers_by_memory() {
+    let m = model("deepseek-r1:671b", "Q4_K_M");
+    let (big, small) = (node("m3-ultra-256"), node("m3-ultra-96"));
+    let unlike = vec![big.clone(), big.clone(), small.clone(), small];
+    let net = interconnect::find("tb5").unwrap();
+    let backend = Target::from_set(big, None).unwrap().backend;
+    let mut req = ClusterRequest {
+        model: &m,
+        settings: RunSettings {
+            n_ctx: 16384,
+            backend,
+            ..RunSettings::default()
+        },
+        engine: ClusterEngine::Exo,
+        node: &unlike[0],
+        nodes: 4,
+        unlike: &unlike,
+        interconnect: net,
+        split: SplitAsk::default(),
+        workload: Workload::default(),
+        gpu_memory_utilization: 0.9,
+    };
+    let p = plan(&req).unwrap();
+    print(&p);
+    assert!(p.node_label.contains("256GB") && p.node_label.contains("96GB"));
+    let layers: Vec<u64> = p.memory.iter().map(|n| n.layers).collect();
+    assert_eq!(layers.iter().sum::<u64>(), 61);
+    let caps: Vec<Bytes> = p.memory.iter().map(|n| n.capacity).collect();
+    assert_eq!(layers, layers_by_memory(61, &caps));
+    assert!(caps[0] > caps[2] && layers[0] > layers[2]);
+    assert_eq!(p.split.pipeline_parallel, 4);
+    let s = p.speed.as_ref().expect("it fits, so it has a speed");
+    assert_eq!(s.placement.devices.len(), 4);
+    assert!(p.power.as_ref().unwrap().per_node.len() == 4);
+    req.engine = ClusterEngine::Vllm;
+    let e = plan(&req).unwrap_err().to_string();
+    assert!(e.contains("identical nodes"), "{e}");
 }

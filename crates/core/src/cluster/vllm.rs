@@ -104,7 +104,7 @@ pub(super) fn memory(
         "per GPU: {} weights + {} non-torch + {} activations + {} for one {}-token request; the rest of {} (× {}) is KV pool: {:.1} requests of full length at once",
         g.weights, g.non_torch, g.activation, one_request, s.settings.max_model_len, s.gpu_memory, s.settings.gpu_memory_utilization, g.max_concurrency
     )];
-    notes.push("speed: the kernel-launch term is llama.cpp's CUDA constant, the only calibrated one; vLLM and SGLang replay CUDA graphs, so one request may run faster than this; no multi-node vLLM/SGLang row in benchmarks.csv or benchmarks-2026-12.csv calibrates it (see --explain)".into());
+    notes.push(GRAPH_REPLAY_NOTE.into());
     Ok(Built {
         verdict: report.verdict.clone(),
         memory,
@@ -112,6 +112,15 @@ pub(super) fn memory(
         notes,
     })
 }
+
+/// Why the kernel term of a vLLM/SGLang plan is the calibrated CUDA one.
+/// vLLM captures decode in CUDA graphs (cudagraph capture sizes up to 512 by
+/// default) and SGLang up to `--cuda-graph-max-bs`, so one request replays a
+/// graph; llama.cpp's CUDA backend replays a graph for single-token decode
+/// too (`set(GGML_CUDA_GRAPHS_DEFAULT ON)` in llama.cpp's CMakeLists.txt),
+/// so the fitted `kernel_launch_s` already is a per-kernel time under graph
+/// replay, not a host launch cost that graphs would remove.
+pub const GRAPH_REPLAY_NOTE: &str = "speed: vLLM and SGLang decode one request by replaying a captured CUDA graph (vLLM: cudagraph capture sizes up to 512; SGLang: --cuda-graph-max-bs); llama.cpp's CUDA decode replays a graph too (GGML_CUDA_GRAPHS_DEFAULT ON in llama.cpp's CMakeLists.txt), so the kernel term is the calibrated per-kernel time under graph replay (cuda × discrete_gpu kernel_launch_s) over llama.cpp's kernel count; the published SGLang R1 run on 2 × 8 H100 at concurrency 1 (43.25 tok/s, tenstorrent/tt-inference-server#356) checks it: canirun validate cluster";
 
 /// Stages of TP GPUs read their shards at once; a stage boundary that falls
 /// between nodes crosses the network (BF16 hidden state, the network's
