@@ -34,6 +34,20 @@ BASE=(-c 16384 -ctk q8_0 -ctv q8_0 -fa on)
 "$BIN" deepseek-r1:32b --gpu 2x3090 "${BASE[@]}" -ngl 40 --json >"$EXPECTED/ngl.json"
 "$BIN" deepseek-r1:671b --gpu '4090 + epyc-9654' --ram 384GiB "${BASE[@]}" --n-cpu-moe 61 --json >"$EXPECTED/moe.json"
 
+# The bench history the server reads (never the user's): a short real bench on
+# Gemma-3-270M when llama-server and the GGUF are there
+# (CANIRUN_LLAMA_CPP_BIN, scripts/fetch-real-gguf.sh), else an empty history,
+# whose page must say how to fill it.
+export CANIRUN_HISTORY="$EXPECTED/history.sqlite"
+GEMMA="${CANIRUN_REAL_GGUF_DIR:-$CACHE/real-gguf}/gemma-3-270m-q4_k_m.gguf"
+if [[ -n "${CANIRUN_LLAMA_CPP_BIN:-}" && -x "$CANIRUN_LLAMA_CPP_BIN/llama-server" && -f "$GEMMA" ]]; then
+    echo "== a short bench into the history the page shows"
+    "$BIN" bench -p 32 -n 8 -r 2 -- "$CANIRUN_LLAMA_CPP_BIN/llama-server" -m "$GEMMA" -c 1024 -t 1 >/dev/null
+else
+    echo "== no llama-server or Gemma GGUF: the history page is checked empty"
+fi
+"$BIN" history --all --json >"$EXPECTED/history.json"
+
 "$BIN" serve --port 0 >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$EXPECTED" "$LOG"' EXIT

@@ -6,7 +6,8 @@
 //
 // node check.cjs URL EXPECTED_DIR OUTDIR   (PLAYWRIGHT_CORE: path of the package)
 // EXPECTED_DIR holds the CLI's --json for the settings entered: base.json,
-// cost.json (canirun compare), ngl.json, moe.json (scripts/web-browser-test.sh).
+// cost.json (canirun compare), ngl.json, moe.json, history.json (`canirun history --all
+// --json` of the history file the server reads) (scripts/web-browser-test.sh).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -214,6 +215,44 @@ async function numbers(page) {
       `${shared2} -> ${JSON.stringify(inputs3)}`);
     await page3.screenshot({ path: path.join(outDir, 'desktop-671b.png'), fullPage: true });
     await page3.close();
+
+    // The bench history picture (/history) against `canirun history --all --json`
+    // of the file the server reads (history.json): one measured mark per run,
+    // one predicted mark per run with a prediction, the same values and errors.
+    const hist = load('history.json');
+    // The main page's invalid inputs above logged their 400s; only this page's count here.
+    const errorsBefore = consoleErrors.length;
+    const page4 = await ctx.newPage();
+    watch(page4);
+    await page4.goto(url + 'history');
+    await page4.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+    const marks = await page4.evaluate(() => {
+      const get = (sel) => [...document.querySelectorAll(sel)].map((e) => [e.dataset.id, e.dataset.value]);
+      return { measured: get('circle.measured'), predicted: get('circle.predicted'), errors: get('text.err-label'),
+        rows: document.querySelectorAll('#history-table tr[data-id]').length, status: document.getElementById('history-status').textContent };
+    });
+    const byId = (pairs) => Object.fromEntries(pairs);
+    const m = byId(marks.measured), pr = byId(marks.predicted), er = byId(marks.errors);
+    const withPrediction = hist.filter((h) => h.run.predicted_tps !== null);
+    check('history: one measured mark and one table row per run', marks.measured.length === hist.length && marks.rows === hist.length,
+      `${marks.measured.length} marks, ${marks.rows} rows, cli ${hist.length} runs`);
+    check('history: one predicted mark per run with a prediction', marks.predicted.length === withPrediction.length,
+      `${marks.predicted.length} marks, cli ${withPrediction.length}`);
+    const sameMarks = hist.every((h) => m[String(h.id)] === String(h.run.measured_tps)
+      && (h.run.predicted_tps === null || pr[String(h.id)] === String(h.run.predicted_tps)));
+    check('history: measured and predicted marks equal `canirun history --json`', sameMarks,
+      hist.map((h) => `#${h.id} ${h.run.test} measured ${m[String(h.id)]}/${h.run.measured_tps} predicted ${pr[String(h.id)]}/${h.run.predicted_tps}`).join('; '));
+    const errOk = withPrediction.every((h) => {
+      const want = (h.run.predicted_tps - h.run.measured_tps) / h.run.measured_tps;
+      return Math.abs(Number(er[String(h.id)]) - want) < 1e-12;
+    });
+    check('history: each error is (predicted - measured) / measured of the CLI values', errOk,
+      withPrediction.map((h) => `#${h.id} ${er[String(h.id)]}`).join('; '));
+    if (!hist.length) check('history: an empty history says how to fill it', /No runs yet/.test(marks.status), marks.status);
+    await page4.screenshot({ path: path.join(outDir, 'history.png'), fullPage: true });
+    await page4.close();
+    const historyErrors = consoleErrors.slice(errorsBefore);
+    check('no console errors on the history page', historyErrors.length === 0, historyErrors.join(' | '));
   } catch (e) {
     check('browser run', false, e.stack || String(e));
   } finally {

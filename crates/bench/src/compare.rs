@@ -29,6 +29,9 @@ pub struct Row {
     pub measured_tps: f64,
     /// Standard deviation over the repetitions.
     pub spread_tps: f64,
+    /// Measured tokens per second: median over the repetitions (robust to
+    /// one slow repetition on a loaded machine; the mean is the figure).
+    pub median_tps: f64,
     /// Time to first token: mean, seconds.
     pub ttft_s: Option<f64>,
     /// Standard deviation of the time to first token.
@@ -122,6 +125,7 @@ pub fn rows(req: Option<&Request<'_>>, results: &[TestResult]) -> Vec<Row> {
                 repetitions: r.samples.len(),
                 measured_tps,
                 spread_tps,
+                median_tps: r.median_rate().unwrap_or(measured_tps),
                 ttft_s: ttft.map(|t| t.0),
                 ttft_spread_s: ttft.map(|t| t.1),
                 predicted_tps: predicted,
@@ -135,33 +139,33 @@ pub fn rows(req: Option<&Request<'_>>, results: &[TestResult]) -> Vec<Row> {
 }
 
 /// What a history row records besides the figure: filled by the caller.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RunMeta {
     /// Seconds since the Unix epoch.
     pub time: i64,
-    /// Hardware fingerprint.
+    /// [`crate::history::fingerprint`] of the hardware.
     pub fingerprint: String,
-    /// Hardware description.
+    /// The hardware as a person reads it.
     pub hardware: String,
-    /// Accelerators used.
+    /// Number of accelerators (0: CPU only).
     pub n_devices: u32,
-    /// Engine.
+    /// Engine: llama.cpp, ollama, vllm …
     pub engine: String,
-    /// Engine version.
+    /// Its version or build, when known.
     pub engine_version: String,
     /// Model name.
     pub model: String,
     /// Parameters, billions.
     pub params_b: f64,
-    /// Quantization.
+    /// Quantization label.
     pub quant: String,
     /// Model file size, bytes.
     pub model_size: u64,
-    /// Model header hash.
+    /// SHA-256 of the model's header bytes (or its name when there is no file).
     pub model_hash: String,
-    /// Settings as text.
+    /// The settings, as the command line read them.
     pub settings: String,
-    /// Memory measured, bytes.
+    /// Memory measured (peak RSS, or what the server reported), bytes.
     pub memory_bytes: Option<u64>,
 }
 
@@ -169,18 +173,7 @@ pub struct RunMeta {
 pub fn runs(meta: &RunMeta, rows: &[Row]) -> Vec<Run> {
     rows.iter()
         .map(|r| Run {
-            time: meta.time,
-            fingerprint: meta.fingerprint.clone(),
-            hardware: meta.hardware.clone(),
-            n_devices: meta.n_devices,
-            engine: meta.engine.clone(),
-            engine_version: meta.engine_version.clone(),
-            model: meta.model.clone(),
-            params_b: meta.params_b,
-            quant: meta.quant.clone(),
-            model_size: meta.model_size,
-            model_hash: meta.model_hash.clone(),
-            settings: meta.settings.clone(),
+            meta: meta.clone(),
             test: r.test.clone(),
             phase: r.phase.into(),
             prompt_tokens: r.prompt_tokens,
@@ -192,7 +185,6 @@ pub fn runs(meta: &RunMeta, rows: &[Row]) -> Vec<Run> {
             ttft_s: r.ttft_s,
             predicted_tps: r.predicted_tps,
             scalable_share: r.scalable_share,
-            memory_bytes: meta.memory_bytes,
         })
         .collect()
 }
@@ -280,7 +272,7 @@ pub fn fit_engines(
     fingerprint: &str,
     runs: &[Run],
 ) -> Result<Vec<EngineFit>, canirun_core::speed::local::LocalFitError> {
-    let mut engines: Vec<&str> = runs.iter().map(|r| r.engine.as_str()).collect();
+    let mut engines: Vec<&str> = runs.iter().map(|r| r.meta.engine.as_str()).collect();
     engines.sort();
     engines.dedup();
     engines
@@ -288,7 +280,7 @@ pub fn fit_engines(
         .map(|engine| {
             let mine: Vec<Run> = runs
                 .iter()
-                .filter(|r| r.engine == engine)
+                .filter(|r| r.meta.engine == engine)
                 .cloned()
                 .collect();
             let pts = points(&mine);

@@ -3,6 +3,7 @@
 //! fingerprint, the engine and its version, the model file and the
 //! settings; exported as rows in the columns of `benchmarks.csv`.
 
+use crate::compare::RunMeta;
 use crate::BenchError;
 use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
@@ -11,30 +12,11 @@ use std::path::{Path, PathBuf};
 /// One measured figure with its prediction.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Run {
-    /// Seconds since the Unix epoch.
-    pub time: i64,
-    /// [`fingerprint`] of the hardware.
-    pub fingerprint: String,
-    /// The hardware as a person reads it.
-    pub hardware: String,
-    /// Number of accelerators (0: CPU only).
-    pub n_devices: u32,
-    /// Engine: llama.cpp, ollama, vllm …
-    pub engine: String,
-    /// Its version or build, when known.
-    pub engine_version: String,
-    /// Model name.
-    pub model: String,
-    /// Parameters, billions.
-    pub params_b: f64,
-    /// Quantization label.
-    pub quant: String,
-    /// Model file size, bytes.
-    pub model_size: u64,
-    /// SHA-256 of the model's header bytes (or its name when there is no file).
-    pub model_hash: String,
-    /// The settings, as the command line read them.
-    pub settings: String,
+    /// What the run shares with the other figures of the same bench: the
+    /// machine, engine, model and settings (flattened: the JSON keeps one
+    /// level, the same keys as the table's columns).
+    #[serde(flatten)]
+    pub meta: RunMeta,
     /// llama-bench's test name: pp512, tg128, tg128 @ d4096.
     pub test: String,
     /// "prefill" or "decode".
@@ -57,8 +39,19 @@ pub struct Run {
     pub predicted_tps: Option<f64>,
     /// Share of the predicted time that scales with the phase's rate.
     pub scalable_share: Option<f64>,
-    /// Memory measured (peak RSS, or what the server reported), bytes.
-    pub memory_bytes: Option<u64>,
+}
+
+/// One history row as a viewer shows it: its id, the run, and the
+/// prediction's error ((predicted − measured) ÷ measured, as `canirun bench`
+/// prints it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HistoryEntry {
+    /// The row's id (`canirun history`'s first column).
+    pub id: i64,
+    /// The run, as `canirun history --json` prints it.
+    pub run: Run,
+    /// (predicted − measured) ÷ measured; `None` without a prediction.
+    pub error: Option<f64>,
 }
 
 /// The history database.
@@ -170,6 +163,40 @@ impl History {
         Ok(History { conn, path: p })
     }
 
+    /// Open an existing history read-only, for a reader that must never
+    /// change it (the web page's view): `None` when there is no file yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<History>, BenchError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let p = path.display().to_string();
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| BenchError::History {
+            path: p.clone(),
+            source,
+        })?;
+        Ok(Some(History { conn, path: p }))
+    }
+
+    /// Every run with its id and its prediction's error, oldest first.
+    pub fn entries(&self) -> Result<Vec<HistoryEntry>, BenchError> {
+        Ok(self
+            .list(None, None)?
+            .into_iter()
+            .map(|(id, run)| HistoryEntry {
+                id,
+                error: run
+                    .predicted_tps
+                    .filter(|_| run.measured_tps > 0.0)
+                    .map(|p| (p - run.measured_tps) / run.measured_tps),
+                run,
+            })
+            .collect())
+    }
+
     fn err(&self, source: rusqlite::Error) -> BenchError {
         BenchError::History {
             path: self.path.clone(),
@@ -179,15 +206,16 @@ impl History {
 
     /// Add one run; returns its id.
     pub fn add(&self, r: &Run) -> Result<i64, BenchError> {
+        let m = &r.meta;
         self.conn
             .execute(
                 &format!("INSERT INTO runs ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"),
                 params![
-                    r.time, r.fingerprint, r.hardware, r.n_devices, r.engine, r.engine_version, r.model,
-                    r.params_b, r.quant, r.model_size as i64, r.model_hash, r.settings, r.test, r.phase,
+                    m.time, m.fingerprint, m.hardware, m.n_devices, m.engine, m.engine_version, m.model,
+                    m.params_b, m.quant, m.model_size as i64, m.model_hash, m.settings, r.test, r.phase,
                     r.prompt_tokens as i64, r.generated as i64, r.depth as i64, r.measured_tps,
                     r.spread_tps, r.repetitions, r.ttft_s, r.predicted_tps, r.scalable_share,
-                    r.memory_bytes.map(|m| m as i64)
+                    m.memory_bytes.map(|b| b as i64)
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -211,18 +239,21 @@ impl History {
                 Ok((
                     row.get(0)?,
                     Run {
-                        time: row.get(1)?,
-                        fingerprint: row.get(2)?,
-                        hardware: row.get(3)?,
-                        n_devices: row.get(4)?,
-                        engine: row.get(5)?,
-                        engine_version: row.get(6)?,
-                        model: row.get(7)?,
-                        params_b: row.get(8)?,
-                        quant: row.get(9)?,
-                        model_size: row.get::<_, i64>(10)? as u64,
-                        model_hash: row.get(11)?,
-                        settings: row.get(12)?,
+                        meta: RunMeta {
+                            time: row.get(1)?,
+                            fingerprint: row.get(2)?,
+                            hardware: row.get(3)?,
+                            n_devices: row.get(4)?,
+                            engine: row.get(5)?,
+                            engine_version: row.get(6)?,
+                            model: row.get(7)?,
+                            params_b: row.get(8)?,
+                            quant: row.get(9)?,
+                            model_size: row.get::<_, i64>(10)? as u64,
+                            model_hash: row.get(11)?,
+                            settings: row.get(12)?,
+                            memory_bytes: row.get::<_, Option<i64>>(24)?.map(|m| m as u64),
+                        },
                         test: row.get(13)?,
                         phase: row.get(14)?,
                         prompt_tokens: row.get::<_, i64>(15)? as u64,
@@ -234,7 +265,6 @@ impl History {
                         ttft_s: row.get(21)?,
                         predicted_tps: row.get(22)?,
                         scalable_share: row.get(23)?,
-                        memory_bytes: row.get::<_, Option<i64>>(24)?.map(|m| m as u64),
                     },
                 ))
             })
@@ -312,27 +342,28 @@ pub fn export_csv<W: std::io::Write>(runs: &[Run], w: W) -> Result<(), BenchErro
         "confidence",
     ])?;
     for r in runs {
+        let m = &r.meta;
         let notes = format!(
             "canirun bench: mean of {} repetitions, sd {:.2} tok/s; prompt {} tokens, {} generated; settings: {}; predicted {}",
             r.repetitions,
             r.spread_tps,
             r.prompt_tokens,
             r.generated,
-            r.settings,
+            m.settings,
             r.predicted_tps.map(|p| format!("{p:.2} tok/s")).unwrap_or_else(|| "none".into()),
         );
         out.write_record([
-            r.hardware.clone(),
-            r.n_devices.to_string(),
-            r.model.clone(),
-            format!("{:.2}", r.params_b),
-            r.quant.clone(),
-            format!("{:.2}", r.model_size as f64 / (1u64 << 30) as f64),
+            m.hardware.clone(),
+            m.n_devices.to_string(),
+            m.model.clone(),
+            format!("{:.2}", m.params_b),
+            m.quant.clone(),
+            format!("{:.2}", m.model_size as f64 / (1u64 << 30) as f64),
             r.test.clone(),
             format!("{:.2}", r.measured_tps),
-            r.engine.clone(),
-            r.engine_version.clone(),
-            format!("local run {} (hardware {})", r.time, r.fingerprint),
+            m.engine.clone(),
+            m.engine_version.clone(),
+            format!("local run {} (hardware {})", m.time, m.fingerprint),
             notes,
             "measured-locally".into(),
         ])?;
@@ -381,5 +412,79 @@ impl From<canirun_core::speed::local::LocalCalibration> for StoredCalibration {
             decode_runs: c.decode_runs as u32,
             prefill_runs: c.prefill_runs as u32,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> Run {
+        Run {
+            meta: RunMeta {
+                time: 1_800_000_000,
+                fingerprint: "0123456789abcdef".into(),
+                hardware: "test machine".into(),
+                n_devices: 0,
+                engine: "llama.cpp".into(),
+                engine_version: "b1".into(),
+                model: "m".into(),
+                params_b: 0.27,
+                quant: "Q4_K_M".into(),
+                model_size: 253_000_000,
+                model_hash: "h".into(),
+                settings: "llama-server -m m.gguf".into(),
+                memory_bytes: Some(400_000_000),
+            },
+            test: "tg16".into(),
+            phase: "decode".into(),
+            prompt_tokens: 8,
+            generated: 16,
+            depth: 0,
+            measured_tps: 40.0,
+            spread_tps: 1.0,
+            repetitions: 3,
+            ttft_s: Some(0.1),
+            predicted_tps: Some(50.0),
+            scalable_share: Some(0.9),
+        }
+    }
+
+    /// The flattened `meta` keeps `canirun history --json` one level deep,
+    /// with exactly the history table's columns as keys (what it printed
+    /// before `RunMeta` was shared).
+    #[test]
+    fn run_json_is_flat_with_the_table_columns() {
+        let v = serde_json::to_value(run()).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut columns: Vec<&str> = COLUMNS.split(", ").collect();
+        keys.sort();
+        columns.sort();
+        assert_eq!(keys, columns);
+        assert_eq!(v["engine"], "llama.cpp");
+        assert_eq!(v["memory_bytes"], 400_000_000);
+        assert_eq!(v["measured_tps"], 40.0);
+    }
+
+    /// A run written and read back is the same run.
+    #[test]
+    fn history_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(&dir.path().join("h.sqlite")).unwrap();
+        let r = run();
+        let id = h.add(&r).unwrap();
+        assert_eq!(h.list(None, None).unwrap(), vec![(id, r.clone())]);
+        drop(h);
+        let ro = History::open_read_only(&dir.path().join("h.sqlite"))
+            .unwrap()
+            .unwrap();
+        let e = ro.entries().unwrap();
+        assert_eq!(e.len(), 1);
+        // predicted 50 against measured 40: 25 % too fast.
+        assert_eq!(e[0].error, Some(0.25));
+        assert!(ro.add(&r).is_err(), "a read-only history refuses writes");
+        assert!(History::open_read_only(&dir.path().join("none.sqlite"))
+            .unwrap()
+            .is_none());
     }
 }

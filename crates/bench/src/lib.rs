@@ -9,6 +9,7 @@
 //! server's command; the binary only turns flags into [`session::BenchOptions`]
 //! and renders the [`session::BenchReport`].
 
+pub mod buffers;
 pub mod client;
 pub mod compare;
 pub mod history;

@@ -130,6 +130,24 @@ impl TestResult {
         mean_sd(&v)
     }
 
+    /// The median of the same figure: what a loaded machine's one slow
+    /// repetition (a descheduled thread) moves least. The table and the
+    /// history keep the mean, as llama-bench reports (`avg_ts`, the mean of
+    /// each repetition's t/s, tools/llama-bench/llama-bench.cpp).
+    pub fn median_rate(&self) -> Option<f64> {
+        let mut v: Vec<f64> = match self.test.kind {
+            TestKind::Prefill => self.samples.iter().map(|s| s.prefill_tps).collect(),
+            TestKind::Decode => self.samples.iter().filter_map(|s| s.decode_tps).collect(),
+        };
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(v[n / 2]),
+            _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
+    }
+
     /// Time to first token, mean and standard deviation, seconds.
     pub fn ttft(&self) -> Option<(f64, f64)> {
         mean_sd(&self.samples.iter().map(|s| s.ttft).collect::<Vec<_>>())
@@ -240,5 +258,41 @@ pub fn run(
 fn push(out: &mut Outcome, r: TestResult) {
     if !r.samples.is_empty() {
         out.results.push(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(prefill_tps: f64) -> Sample {
+        Sample {
+            prompt_tokens: 64,
+            generated: 0,
+            ttft: 64.0 / prefill_tps,
+            prefill_tps,
+            decode_tps: None,
+            server_timed: true,
+        }
+    }
+
+    /// One descheduled repetition (a loaded machine) drags the mean, not the median.
+    #[test]
+    fn median_resists_one_slow_repetition() {
+        let r = TestResult {
+            test: Test {
+                kind: TestKind::Prefill,
+                tokens: 64,
+                depth: 0,
+            },
+            samples: [60.0, 61.0, 10.0, 59.0, 62.0].map(sample).to_vec(),
+        };
+        assert_eq!(r.median_rate(), Some(60.0));
+        assert_eq!(r.rate().map(|m| m.0), Some(50.4));
+        let even = TestResult {
+            samples: [60.0, 62.0].map(sample).to_vec(),
+            ..r.clone()
+        };
+        assert_eq!(even.median_rate(), Some(61.0));
     }
 }

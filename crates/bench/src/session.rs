@@ -95,6 +95,11 @@ pub struct BenchReport {
     pub memory_measured: Option<u64>,
     /// canirun's memory prediction for the run.
     pub memory_predicted: Option<Bytes>,
+    /// Each buffer the started server reported (llama.cpp's log) and, on
+    /// an NVIDIA GPU, what the driver counts for the process, per pool and
+    /// part, next to canirun's figure for the same pool and part. Empty for
+    /// a server canirun did not start.
+    pub memory_parts: Vec<crate::buffers::MemoryRow>,
     /// This machine's calibration, when the prediction used one.
     pub local_calibration: Option<LocalCalibration>,
     /// Whether the stop flag ended the run early.
@@ -200,10 +205,27 @@ pub fn run(
     });
     let rows = compare::rows(req.as_ref(), &out.results);
     let memory = spawned.as_ref().and_then(|s| s.peak_rss()).or(info.memory);
-    let predicted_memory = req
-        .as_ref()
-        .and_then(|q| estimate(q).ok())
-        .map(|r| r.memory_needed());
+    let predicted_report = req.as_ref().and_then(|q| estimate(q).ok());
+    let predicted_memory = predicted_report.as_ref().map(|r| r.memory_needed());
+    let memory_parts = spawned.as_ref().map_or_else(Vec::new, |s| {
+        let log = s.log_text().unwrap_or_default();
+        // No NVIDIA driver (or no GPU): the driver's figure is left out.
+        let gpus = s
+            .pid()
+            .and_then(|pid| canirun_io::detect::nvml::process_memory(pid).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(index, used)| crate::buffers::GpuUse {
+                index,
+                used: Bytes(used),
+            })
+            .collect::<Vec<_>>();
+        crate::buffers::compare(
+            &crate::buffers::parse_llama_log(&log),
+            &gpus,
+            predicted_report.as_ref(),
+        )
+    });
     if o.keep_history && !rows.is_empty() {
         let m = model.as_ref();
         let meta = RunMeta {
@@ -240,6 +262,7 @@ pub fn run(
         rows,
         memory_measured: memory,
         memory_predicted: predicted_memory,
+        memory_parts,
         local_calibration: req.as_ref().and_then(|q| q.local),
         interrupted: out.interrupted,
         error: out.error,

@@ -116,10 +116,16 @@ impl Spawned {
             source,
         })?;
         let mut cmd = Command::new(&argv[0]);
-        cmd.args(&args)
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err);
+        cmd.args(&args);
+        // llama.cpp prints its buffers (weights, KV, compute per device) at
+        // INFO, which llama-server's log shows from verbosity 4 on
+        // (common/log.cpp); a -lv on the command line still wins.
+        if program.starts_with("llama-server")
+            && std::env::var_os("LLAMA_ARG_LOG_VERBOSITY").is_none()
+        {
+            cmd.env("LLAMA_ARG_LOG_VERBOSITY", "4");
+        }
+        cmd.stdin(Stdio::null()).stdout(file).stderr(err);
         // Its own process group: Ctrl-C stops canirun's loop, not the server
         // in the middle of a request; canirun stops it afterwards.
         #[cfg(unix)]
@@ -186,6 +192,18 @@ impl Spawned {
     /// The server's log file (empty path when canirun did not start it).
     pub fn log(&self) -> &std::path::Path {
         &self.log
+    }
+
+    /// The started process's id (`None` for a server canirun found running).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's log so far (stdout and stderr), when canirun started it.
+    pub fn log_text(&self) -> Option<String> {
+        self.child.as_ref()?;
+        let bytes = std::fs::read(&self.log).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Peak resident memory of the started process (Linux: `VmHWM`), bytes.

@@ -162,11 +162,18 @@ fn a_server_that_never_becomes_ready_or_exits() {
             "echo 'error: failed to load model' >&2; exit 1",
             "failed to load model",
         ),
+        // canirun asks llama-server for its buffer lines (INFO shows from
+        // verbosity 4), which the memory comparison reads from its log.
+        (
+            "echo \"verbosity $LLAMA_ARG_LOG_VERBOSITY\" >&2; exit 1",
+            "verbosity 4",
+        ),
     ] {
         let bin = dir.path().join("llama-server");
         std::fs::write(&bin, format!("#!/bin/sh\n{script}\n")).unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut c = Command::cargo_bin("canirun").unwrap();
+        c.env_remove("LLAMA_ARG_LOG_VERBOSITY");
         c.args(["bench", "--gpu", "4090", "--ready-timeout", "2", "--db"])
             .arg(&db)
             .arg("--")

@@ -32,6 +32,9 @@ pub struct AppState {
     /// answering while plans run.
     searches: Arc<Semaphore>,
     fixed_machine: Option<Arc<Target>>,
+    /// The bench history `GET /api/history` reads (read-only): the server's
+    /// own setting, never a path from a request.
+    history: Arc<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -43,7 +46,22 @@ impl AppState {
             detected: Arc::new(OnceCell::new()),
             searches: Arc::new(Semaphore::new(cores.max(1))),
             fixed_machine: None,
+            history: Arc::new(canirun_bench::history::default_path()),
         }
+    }
+
+    /// This state reading the bench history at `path` (default: the user's,
+    /// `canirun_bench::history::default_path`).
+    pub fn with_history(self, path: std::path::PathBuf) -> AppState {
+        AppState {
+            history: Arc::new(path),
+            ..self
+        }
+    }
+
+    /// The bench history file this server reads.
+    pub fn history_path(&self) -> std::path::PathBuf {
+        self.history.as_ref().clone()
     }
 
     /// State whose "this machine" is `target` (tests: no detection).

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod error;
+pub mod history;
 pub mod inputs;
 pub mod params;
 
@@ -35,6 +36,8 @@ const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const OPENAPI_JSON: &str = include_str!("../assets/openapi.json");
+const HISTORY_HTML: &str = include_str!("../assets/history.html");
+const HISTORY_JS: &str = include_str!("../assets/history.js");
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/models", get(api::models))
         .route("/hardware", get(api::hardware))
         .route("/machine", get(api::machine))
+        .route("/history", get(history::history))
         .fallback(|| async {
             error::ApiError::invalid("path", "no such endpoint; see /openapi.json").into_response()
         });
@@ -74,6 +78,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/style.css",
             get(|| asset(STYLE_CSS, "text/css; charset=utf-8")),
+        )
+        .route(
+            "/history",
+            get(|| asset(HISTORY_HTML, "text/html; charset=utf-8")),
+        )
+        .route(
+            "/history.js",
+            get(|| asset(HISTORY_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/openapi.json",

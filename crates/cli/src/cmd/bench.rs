@@ -177,4 +177,25 @@ fn print_report(r: &BenchReport) {
     if memory.known() {
         println!("{memory}");
     }
+    if !r.memory_parts.is_empty() {
+        let mut t = render::table(&[
+            "pool",
+            "part",
+            "server's buffers",
+            "measured",
+            "predicted",
+            "error",
+        ]);
+        for m in &r.memory_parts {
+            t.add_row(vec![
+                m.pool.clone(),
+                m.part.label().to_string(),
+                m.buffers.clone(),
+                m.measured.to_string(),
+                render::or(m.predicted.map(|p| p.to_string()), "-"),
+                pct(m.error),
+            ]);
+        }
+        println!("memory the server reported, per pool and part:\n{t}");
+    }
 }

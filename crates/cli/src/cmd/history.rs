@@ -42,9 +42,9 @@ pub fn run(a: &HistoryArgs, json_out: bool) -> Result<()> {
     for (id, r) in &runs {
         t.add_row(vec![
             id.to_string(),
-            r.fingerprint.clone(),
-            format!("{} {}", r.engine, r.engine_version),
-            format!("{} {}", r.model, r.quant),
+            r.meta.fingerprint.clone(),
+            format!("{} {}", r.meta.engine, r.meta.engine_version),
+            format!("{} {}", r.meta.model, r.meta.quant),
             r.test.clone(),
             r.prompt_tokens.to_string(),
             format!("{:.2} ± {:.2}", r.measured_tps, r.spread_tps),
