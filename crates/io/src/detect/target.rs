@@ -13,34 +13,13 @@ pub fn chosen(
     vram: Option<Bytes>,
     ram: Option<Bytes>,
 ) -> Result<Target, TargetError> {
-    let mut t = if vram.is_some() || (names.is_empty() && ram.is_some()) {
-        Target::given(vram, ram)?
-    } else if !names.is_empty() {
-        Target::named(catalog, names, ram)?
-    } else {
-        return Ok(this_machine(catalog));
-    };
-    // `--ram` without a CPU platform (and no Mac or unified SoC, whose CPU
-    // is the chip): the RAM is this machine's, so is its CPU (issue 11).
-    // When it cannot be detected the speed model assumes the typical desktop
-    // and says so.
-    let only_gpus = t
-        .set
-        .as_ref()
-        .is_none_or(|s| s.devices.iter().all(|(d, _)| d.kind == DeviceKind::Gpu));
-    if ram.is_some() && t.host_device.is_none() && only_gpus {
-        let d = detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
-        if let Some(h) = detected_host(catalog, &d) {
-            t.assumptions.push(format!(
-                "no CPU named with --ram: assumed this machine's CPU, {}",
-                h.said
-            ));
-            t.host_device = Some((h.device, 1));
-            t.host_core_bandwidth = h.core_bandwidth;
-            t.host_bandwidth = h.measured;
-        }
+    if vram.is_some() || (names.is_empty() && ram.is_some()) {
+        return Target::given(vram, ram);
     }
-    Ok(t)
+    if !names.is_empty() {
+        return Target::named(catalog, names, ram);
+    }
+    Ok(this_machine(catalog))
 }
 use canirun_core::memory::Backend;
 
