@@ -232,9 +232,7 @@ impl ParsedCommand {
 }
 
 /// llama.cpp flags that take a value but do not change memory.
-const LLAMA_IGNORED_WITH_VALUE: [&str; 24] = [
-    "-t",
-    "--threads",
+const LLAMA_IGNORED_WITH_VALUE: [&str; 22] = [
     "-tb",
     "--threads-batch",
     "--host",
@@ -362,6 +360,7 @@ fn apply_llama(
         Flag::BatchSize => c.settings.n_batch = count(v)?,
         Flag::UbatchSize => c.settings.n_ubatch = count(v)?,
         Flag::Parallel => c.settings.n_parallel = count(v)?,
+        Flag::Threads => c.settings.threads = Some(count(v)?.min(u64::from(u32::MAX)) as u32),
         Flag::KvUnified => c.settings.kv_unified = true,
         Flag::FlashAttn => c.settings.flash_attn = val(flag, v, flags::parse_flash_attn(v))?,
         Flag::CacheTypeK => c.settings.type_k = val(flag, v, flags::parse_cache_type(v))?,

@@ -67,6 +67,8 @@ pub enum Flag {
     UbatchSize,
     /// `-np`: parallel sequences.
     Parallel,
+    /// `-t`: CPU threads.
+    Threads,
     /// `-kvu`: one KV stream.
     KvUnified,
     /// `-fa`: flash attention.
@@ -358,6 +360,17 @@ pub const FLAGS: &[FlagDef] = &[
     )
     .doc("N", "Parallel sequences (slots)")
     .default("1"),
+    def(
+        Flag::Threads,
+        "--threads",
+        &["-t"],
+        ValueKind::Count { min: 1, max: 4096 },
+        "8",
+    )
+    .doc(
+        "N",
+        "CPU threads llama.cpp computes with (default: its own, one per physical performance core)",
+    ),
     def(
         Flag::KvUnified,
         "--kv-unified",

@@ -123,26 +123,10 @@ impl Catalog {
             let clock = num("base_ghz")
                 .or_else(|| num("boost_ghz"))
                 .filter(|&c| c > 0.0);
-            let simd_cell = get("simd").unwrap_or_default().to_ascii_lowercase();
-            let unit = simd.iter().find(|u| {
-                u.get("simd_contains")
-                    .is_some_and(|k| !k.is_empty() && simd_cell.contains(&k.to_ascii_lowercase()))
-            });
-            let cpu = match (cores, clock, unit) {
-                (Some(cores), Some(clock_ghz), Some(u)) => Some(CpuCompute {
-                    cores,
-                    clock_ghz,
-                    unit: u.get("unit").cloned().unwrap_or_default(),
-                    flops_per_cycle: u
-                        .get("fp32_flops_per_cycle")
-                        .and_then(|v| leading_number(v))
-                        .ok_or_else(|| bad("cpu_simd.csv row without fp32_flops_per_cycle"))?,
-                    source: u.get("source").cloned().unwrap_or_default(),
-                    int8_ops_per_cycle: u
-                        .get("int8_ops_per_cycle")
-                        .and_then(|v| leading_number(v))
-                        .unwrap_or(0.0),
-                }),
+            let simd_cell = get("simd").unwrap_or_default();
+            let cpu = match (cores, clock) {
+                (Some(cores), Some(clock_ghz)) => simd_unit(&simd, simd_cell, cores, clock_ghz)
+                    .map_err(|_| bad("cpu_simd.csv row without fp32_flops_per_cycle"))?,
                 _ => None,
             };
             let dev = Device {
@@ -241,6 +225,46 @@ impl Catalog {
 }
 
 /// Every row of a CSV (`#` lines are comments) as column → cell.
+/// The compute of a CPU of `cores` physical cores at `clock_ghz` whose SIMD
+/// extensions are described by `simd` (a catalog `simd` cell, or what
+/// detection builds from the CPU's flags, e.g. "AVX2"): the first row of
+/// `data/cpu_simd.csv` whose `simd_contains` occurs in it. `None` when no row
+/// matches.
+pub fn cpu_compute_for(simd: &str, cores: u32, clock_ghz: f64) -> Option<CpuCompute> {
+    let rows = read_rows(CPU_SIMD_CSV).ok()?;
+    simd_unit(&rows, simd, cores, clock_ghz).ok().flatten()
+}
+
+/// See [`cpu_compute_for`]; `Err` for a matching row without its FP32 rate.
+fn simd_unit(
+    simd: &[HashMap<String, String>],
+    cell: &str,
+    cores: u32,
+    clock_ghz: f64,
+) -> Result<Option<CpuCompute>, ()> {
+    let cell = cell.to_ascii_lowercase();
+    let Some(u) = simd.iter().find(|u| {
+        u.get("simd_contains")
+            .is_some_and(|k| !k.is_empty() && cell.contains(&k.to_ascii_lowercase()))
+    }) else {
+        return Ok(None);
+    };
+    Ok(Some(CpuCompute {
+        cores,
+        clock_ghz,
+        unit: u.get("unit").cloned().unwrap_or_default(),
+        flops_per_cycle: u
+            .get("fp32_flops_per_cycle")
+            .and_then(|v| leading_number(v))
+            .ok_or(())?,
+        source: u.get("source").cloned().unwrap_or_default(),
+        int8_ops_per_cycle: u
+            .get("int8_ops_per_cycle")
+            .and_then(|v| leading_number(v))
+            .unwrap_or(0.0),
+    }))
+}
+
 fn read_rows(text: &str) -> Result<Vec<HashMap<String, String>>, CatalogError> {
     let mut rdr = csv::ReaderBuilder::new()
         .comment(Some(b'#'))

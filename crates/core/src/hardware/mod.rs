@@ -9,7 +9,7 @@ mod catalog;
 mod resolve;
 mod target;
 
-pub use catalog::{Catalog, CatalogError, CPU_PLATFORMS_CSV, HARDWARE_CSV};
+pub use catalog::{cpu_compute_for, Catalog, CatalogError, CPU_PLATFORMS_CSV, HARDWARE_CSV};
 pub use resolve::{resolve, resolve_set, ResolveError, Resolved};
 pub use target::{Origin, Target, TargetError};
 

@@ -40,6 +40,10 @@ pub struct Target {
     pub host_device: Option<(Device, u32)>,
     /// Measured CPU memory bandwidth (the probe of `canirun hw --measure`).
     pub host_bandwidth: Option<BytesPerSecond>,
+    /// One core's streaming-read bandwidth measured on this machine (the
+    /// detected host's one-thread probe): what `-t 1` can pull.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_core_bandwidth: Option<BytesPerSecond>,
     /// The link between devices when it is not the GPUs' PCIe (a network between Macs).
     #[serde(skip)]
     pub link: Option<BytesPerSecond>,
@@ -132,6 +136,7 @@ impl Target {
             gpu_names: names,
             host_device: None,
             host_bandwidth: None,
+            host_core_bandwidth: None,
             link: None,
             ram,
             backend,
@@ -168,6 +173,7 @@ impl Target {
             devices: vec![],
             host_device: None,
             host_bandwidth: None,
+            host_core_bandwidth: None,
             link: None,
             ram,
             backend: Backend::Cuda,

@@ -215,6 +215,10 @@ pub struct RunSettings {
     pub mla_cache: MlaCache,
     /// Logit rows reserved in the worst-case graph (which program runs).
     pub outputs: OutputRows,
+    /// `-t`: CPU threads llama.cpp computes with; `None` is llama.cpp's
+    /// default, one per physical (performance) core (`cpu_get_num_math`).
+    /// Changes speed only, never memory.
+    pub threads: Option<u32>,
 }
 
 impl Default for RunSettings {
@@ -233,6 +237,7 @@ impl Default for RunSettings {
             backend: Backend::Cuda,
             mla_cache: MlaCache::Latent,
             outputs: OutputRows::PerSequence,
+            threads: None,
         }
     }
 }

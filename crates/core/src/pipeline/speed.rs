@@ -158,15 +158,26 @@ pub(super) fn for_llama_cpp(
     let hw = req.hardware;
     let model = ModelCost::with_settings(&req.model.spec, &req.model.weights, s);
     let mut assumed = None;
+    // A measured bandwidth (the probe, `hw --measure`) is what streaming
+    // reads reach, not a datasheet peak: the rate is set so that after the
+    // CPU class's bw_eff llama.cpp reads at the measured rate.
+    let cpu_bw_eff = cal.class(Backend::Cpu, DeviceClass::Cpu).0.bw_eff;
+    let achieved = |bw: BytesPerSecond| BytesPerSecond(bw.0 / cpu_bw_eff.max(1e-3));
     let host = match (&hw.host_device, hw.host_bandwidth) {
-        (Some((d, sockets)), _) => DeviceRates::from_device(d, Backend::Cpu, cal)
+        (Some((d, sockets)), measured) => DeviceRates::from_device(d, Backend::Cpu, cal)
             .ok()
-            .map(|spec| spec.times(*sockets)),
+            .map(|spec| spec.times(*sockets))
+            .map(|mut r| {
+                if let Some(bw) = measured {
+                    r.bandwidth = achieved(bw);
+                }
+                r
+            }),
         (None, Some(bw)) => Some(DeviceRates {
             label: "this CPU (measured bandwidth)".into(),
             backend: Backend::Cpu,
             class: DeviceClass::Cpu,
-            bandwidth: bw,
+            bandwidth: achieved(bw),
             compute: typical_host(cal).and_then(|d| d.compute),
             compute_note: None,
         }),
@@ -179,7 +190,13 @@ pub(super) fn for_llama_cpp(
         }),
     };
     let typical = typical_host(cal);
-    let mut devices = vec![host.map(|h| with_cpu_compute(h, typical.as_ref(), &mut assumed))];
+    let threads = host_threads(req, s);
+    let mut devices = vec![host.map(|h| {
+        threads.apply(
+            with_cpu_compute(h, typical.as_ref(), &mut assumed),
+            cpu_bw_eff,
+        )
+    })];
     for d in &hw.devices {
         devices.push(
             d.as_ref()
@@ -202,6 +219,27 @@ pub(super) fn for_llama_cpp(
         Err(e) => Speed::missing(format!(
             "{e} (name the hardware with --gpu, or measure this machine with `canirun hw --measure`)"
         )),
+    }
+}
+
+/// The cores of the host CPU (the named or detected platform's, else the
+/// typical desktop's) and llama.cpp's `-t`, for [`speed::threads`]. A
+/// platform whose cores nobody states counts the threads as its cores (its
+/// compute is not scaled, its reads are still capped).
+fn host_threads(req: &Request<'_>, s: &RunSettings) -> speed::threads::CpuThreads {
+    let hw = req.hardware;
+    let cores_of = |d: &crate::hardware::Device| d.cpu.as_ref().map(|c| c.cores).or(d.cpu_cores);
+    let cores = match &hw.host_device {
+        Some((d, sockets)) => cores_of(d).map(|c| c * (*sockets).max(1)),
+        None => crate::hardware::Catalog::embedded()
+            .ok()
+            .and_then(crate::hardware::typical_desktop_cpu)
+            .and_then(cores_of),
+    };
+    speed::threads::CpuThreads {
+        cores: cores.or(s.threads).unwrap_or(u32::MAX),
+        threads: s.threads,
+        per_core_read: hw.host_core_bandwidth,
     }
 }
 

@@ -155,6 +155,7 @@ fn named(
             .map(|_| Bytes::gib(*RAM_SIZES.last().unwrap_or(&2048))),
         host_device: host,
         host_bandwidth: None,
+        host_core_bandwidth: None,
         link: None,
         backend,
         set: Some(set),

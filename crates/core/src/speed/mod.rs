@@ -31,6 +31,7 @@ mod derived;
 pub mod local;
 mod roofline;
 pub mod speculative;
+pub mod threads;
 mod work_split;
 
 pub use calibration::{

@@ -11,6 +11,7 @@ pub mod apple;
 pub mod bandwidth;
 pub mod cpu;
 pub mod nvml;
+pub mod quick_probe;
 mod target;
 pub use target::{chosen as chosen_target, this_machine as this_machine_target};
 

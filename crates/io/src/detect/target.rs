@@ -1,9 +1,9 @@
 //! This machine as an estimate's target: detected GPUs (or a Mac's Metal
 //! working set), available RAM and the measured memory bandwidth.
 
-use super::{bandwidth, detect_this_machine, GpuVendor};
-use canirun_core::hardware::{Catalog, DeviceKind, Origin, Target, TargetError};
-use canirun_core::units::Bytes;
+use super::{bandwidth, cpu, detect_this_machine, quick_probe, GpuVendor};
+use canirun_core::hardware::{Catalog, Device, DeviceKind, Origin, Sources, Target, TargetError};
+use canirun_core::units::{Bytes, BytesPerSecond};
 
 /// The target the user asked for: the sizes given (`vram`, or `ram` alone),
 /// the devices named, or else this machine.
@@ -22,6 +22,118 @@ pub fn chosen(
     Ok(this_machine(catalog))
 }
 use canirun_core::memory::Backend;
+
+/// The host CPU of this machine as the speed model sees it.
+pub struct DetectedHost {
+    /// A catalog platform, or a device built from what was detected.
+    pub device: Device,
+    /// One core's streaming-read bandwidth, when the probe measured it.
+    pub core_bandwidth: Option<BytesPerSecond>,
+    /// The measured bandwidth of all cores (probe or `hw --measure`), when
+    /// measured: what reads reach, not a peak.
+    pub measured: Option<BytesPerSecond>,
+    /// What was taken from where, for the assumptions.
+    pub said: String,
+}
+
+/// This machine's CPU: the catalog row its brand names exactly (unless
+/// `hw --measure` measured it), else a device of its detected physical
+/// cores, SIMD unit and clock, with the bandwidth of `hw --measure` or of a
+/// short probe (about 200 ms once, then cached). `None` when the cores or the
+/// SIMD unit cannot be read.
+pub fn detected_host(catalog: &Catalog, d: &super::Detection) -> Option<DetectedHost> {
+    let named = canirun_core::hardware::resolve(catalog, &d.cpu.brand)
+        .ok()
+        .filter(|_| d.cpu_bandwidth.is_none())
+        .and_then(|r| match r.as_slice() {
+            [one] if one.device.kind == DeviceKind::CpuPlatform => Some(one.device.clone()),
+            _ => None,
+        });
+    if let Some(dev) = named {
+        let said = format!(
+            "CPU '{}' is {} in the catalog (its bandwidth: {})",
+            d.cpu.brand,
+            dev.name,
+            dev.bandwidth
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        );
+        return Some(DetectedHost {
+            device: dev,
+            core_bandwidth: None,
+            measured: None,
+            said,
+        });
+    }
+    let cores = d.cpu.physical_cores.filter(|&c| c > 0)? as u32;
+    let f = cpu::features();
+    let simd = f.simd?;
+    let clock = f.clock_ghz?;
+    let compute = canirun_core::hardware::cpu_compute_for(simd, cores, clock)?;
+    let probe = quick_probe::this_machine(
+        quick_probe::default_dir().as_deref(),
+        &d.cpu.brand,
+        d.cpu.ram_available,
+    );
+    let (bandwidth, how) = match (d.cpu_bandwidth, &probe) {
+        (Some(bw), _) => (bw, "measured by `canirun hw --measure`".to_string()),
+        (None, Some((p, cached))) => (
+            p.all(),
+            format!(
+                "measured by probe ({} threads over {}, {:.0} ms{})",
+                p.threads,
+                Bytes(p.buffer_bytes),
+                p.seconds * 1e3,
+                if *cached { ", cached" } else { "" }
+            ),
+        ),
+        (None, None) => return None,
+    };
+    let core_bandwidth = probe.as_ref().map(|(p, _)| p.one());
+    let said = format!(
+        "CPU '{}' as detected: {cores} physical cores, {simd} at {clock:.2} GHz (/proc/cpuinfo); memory bandwidth {bandwidth} {how}{}",
+        d.cpu.brand,
+        core_bandwidth
+            .map(|b| format!(", one core {b} (probe)"))
+            .unwrap_or_default()
+    );
+    let device = Device {
+        id: "detected-cpu".into(),
+        name: format!("{} ({cores} cores, detected)", d.cpu.brand),
+        vendor: "CPU platform".into(),
+        kind: DeviceKind::CpuPlatform,
+        category: "CPU / system memory".into(),
+        architecture: None,
+        memory: Some(d.cpu.ram_total),
+        memory_max: None,
+        memory_type: None,
+        bandwidth: Some(bandwidth),
+        fp16: None,
+        fp16_basis: None,
+        bf16: None,
+        fp8: None,
+        tdp: None,
+        price_usd: None,
+        price_note: None,
+        interconnect: Default::default(),
+        platform: None,
+        gpu_cores: None,
+        cpu_cores: Some(cores),
+        cpu: Some(compute),
+        aliases: vec![],
+        sources: Sources {
+            row: format!("detected on this machine: cores (sysinfo), SIMD and clock (/proc/cpuinfo), bandwidth {how}"),
+            ..Default::default()
+        },
+        notes: None,
+    };
+    Some(DetectedHost {
+        device,
+        core_bandwidth,
+        measured: Some(bandwidth),
+        said,
+    })
+}
 
 /// Detect this machine and describe it as a target. Never fails: what cannot
 /// be read is left out and listed in the assumptions.
@@ -58,26 +170,18 @@ pub fn this_machine(catalog: &Catalog) -> Target {
         ram = Some(a.memory.saturating_sub(a.working_set));
     }
     // The CPU's catalog entry, when the detected brand names one exactly
-    // (its cores, SIMD and memory channels then drive the speed of what runs in RAM).
+    // (its cores, SIMD and memory channels then drive the speed of what runs
+    // in RAM); else the CPU as detected: its cores, SIMD unit and clock, and
+    // the bandwidth of `hw --measure` or of the short probe.
     let mut assumptions = d.notes.clone();
-    let host_device = canirun_core::hardware::resolve(catalog, &d.cpu.brand)
-        .ok()
-        .filter(|_| d.cpu_bandwidth.is_none())
-        .and_then(|r| match r.as_slice() {
-            [one] if one.device.kind == DeviceKind::CpuPlatform => Some(one.device.clone()),
-            _ => None,
-        })
-        .map(|dev| {
-            assumptions.push(format!(
-                "CPU '{}' is {} in the catalog (its bandwidth: {})",
-                d.cpu.brand,
-                dev.name,
-                dev.bandwidth
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "unknown".into())
-            ));
-            (dev, 1)
-        });
+    let host = detected_host(catalog, &d);
+    if let Some(h) = &host {
+        assumptions.push(h.said.clone());
+    }
+    let (host_device, host_core_bandwidth, measured) = match host {
+        Some(h) => (Some((h.device, 1)), h.core_bandwidth, h.measured),
+        None => (None, None, None),
+    };
     let gpu_text = if names.is_empty() {
         "no GPU".to_string()
     } else {
@@ -93,7 +197,8 @@ pub fn this_machine(catalog: &Catalog) -> Target {
         gpu_names: names,
         devices,
         host_device,
-        host_bandwidth: d.cpu_bandwidth,
+        host_bandwidth: measured.or(d.cpu_bandwidth),
+        host_core_bandwidth,
         link: None,
         ram,
         backend,
