@@ -1,10 +1,11 @@
 //! The REST handlers. Each takes its parameters from the query string (GET)
-//! or a JSON object (POST), validates every one, runs the core off the async
-//! threads, and answers JSON with `"schema"` as the command line's `--json`
-//! does for the same command.
+//! or a JSON object (POST), validates every one, runs the core (an estimate
+//! on the async worker that received it, model loads and searches on the
+//! blocking pool), and answers JSON with `"schema"` as the command line's
+//! `--json` does for the same command.
 
 use crate::error::ApiError;
-use crate::inputs::{self, ModelCache, ModelKey};
+use crate::inputs::{self, FetchPolicy, ModelCache, ModelKey};
 use crate::params::{self, Params};
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::Method;
@@ -35,6 +36,7 @@ pub struct AppState {
     /// The bench history `GET /api/history` reads (read-only): the server's
     /// own setting, never a path from a request.
     history: Arc<std::path::PathBuf>,
+    fetch: FetchPolicy,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             searches: Arc::new(Semaphore::new(cores.max(1))),
             fixed_machine: None,
             history: Arc::new(canirun_bench::history::default_path()),
+            fetch: FetchPolicy::PublicHttps,
         }
     }
 
@@ -69,6 +72,15 @@ impl AppState {
         AppState {
             fixed_machine: Some(Arc::new(target)),
             ..AppState::new()
+        }
+    }
+
+    /// The same state reading remote headers under `policy` (tests:
+    /// [`FetchPolicy::LoopbackForTests`]; the server always uses the default).
+    pub fn with_fetch_policy(self, policy: FetchPolicy) -> AppState {
+        AppState {
+            fetch: policy,
+            ..self
         }
     }
 
@@ -174,8 +186,13 @@ const WORKLOAD: &[&str] = &[
 
 /// Load the model a request names (checked first: no files, no private hosts).
 async fn model(state: &AppState, key: ModelKey) -> Result<Arc<pipeline::Model>, ApiError> {
-    inputs::check_model_ref(&key.name).await?;
+    inputs::check_model_ref(&key.name, state.fetch).await?;
+    // A catalog model built before answers without a trip to the blocking pool.
+    if let Some(m) = state.models.cached(&key) {
+        return Ok(m);
+    }
     let cache = state.models.clone();
+    let policy = state.fetch;
     let deadline = if canirun_io::load::is_remote(&key.name) {
         inputs::REMOTE_DEADLINE
     } else {
@@ -183,7 +200,7 @@ async fn model(state: &AppState, key: ModelKey) -> Result<Arc<pipeline::Model>, 
     };
     match tokio::time::timeout(
         deadline,
-        tokio::task::spawn_blocking(move || cache.load(&key)),
+        tokio::task::spawn_blocking(move || cache.load(&key, policy)),
     )
     .await
     {
@@ -204,7 +221,7 @@ async fn model(state: &AppState, key: ModelKey) -> Result<Arc<pipeline::Model>, 
 pub async fn estimate(
     State(state): State<AppState>,
     raw: RawParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<JsonBytes, ApiError> {
     let p = raw.params(&[
         MODEL,
         inputs::HARDWARE,
@@ -273,7 +290,7 @@ pub async fn estimate(
         ),
     };
     let model = model(&state, key).await?;
-    compute(move || {
+    let work = move || {
         let mut req = pipeline::Request {
             model: &model,
             settings,
@@ -331,14 +348,41 @@ pub async fn estimate(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
             v["cluster"] =
                 serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))?;
-            return Ok(v);
+            return serde_json::to_vec(&v)
+                .map(JsonBytes)
+                .map_err(|e| ApiError::Internal(e.to_string()));
         }
         let r =
             pipeline::estimate(&req).map_err(|e| ApiError::invalid("settings", e.to_string()))?;
-        serde_json::to_value(&r).map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await
-    .map(Json)
+        // Straight to bytes: the Report is the answer, with no tree of
+        // values built in between.
+        serde_json::to_vec(&r)
+            .map(JsonBytes)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    // An estimate is a fraction of a millisecond of CPU (R1 671B with `--fit`
+    // about 2 ms): it runs on the async worker thread that received it (one
+    // per core), not on the blocking pool, whose two thread hand-offs per
+    // request cost more than the estimate itself (server CPU per request
+    // 0.46 -> 0.29 ms in scripts/web-load-test.sh). Model loads and searches,
+    // which take longer, still go to the blocking pool.
+    work()
+}
+
+/// A JSON answer already serialised (on the blocking pool, off the async threads).
+pub struct JsonBytes(Vec<u8>);
+
+impl IntoResponse for JsonBytes {
+    fn into_response(self) -> Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
 }
 
 /// The plan parameters.

@@ -28,6 +28,18 @@ const REMOTE_MAX_BYTES: u64 = 64 << 20;
 /// to enumerate; the page asks for the same model on every keystroke).
 const MODEL_CACHE: usize = 32;
 
+/// Where the server may read a remote model header from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FetchPolicy {
+    /// https to public hosts only: what `canirun serve` always uses.
+    #[default]
+    PublicHttps,
+    /// Also plain http to a loopback address, and nothing else beyond the
+    /// public policy: for tests that serve a header from 127.0.0.1 through
+    /// the same handlers. No command line option selects it.
+    LoopbackForTests,
+}
+
 /// The model parameters of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelKey {
@@ -76,9 +88,14 @@ pub struct ModelCache {
 }
 
 impl ModelCache {
+    /// The model for `key` if it was built before (catalog models only).
+    pub fn cached(&self, key: &ModelKey) -> Option<Arc<Model>> {
+        self.lock().get(key).cloned()
+    }
+
     /// The model for `key`: from the cache, the catalog, or a remote header.
     /// Blocking (a remote header is read over the network).
-    pub fn load(&self, key: &ModelKey) -> Result<Arc<Model>, ApiError> {
+    pub fn load(&self, key: &ModelKey, policy: FetchPolicy) -> Result<Arc<Model>, ApiError> {
         if let Some(m) = self.lock().get(key) {
             return Ok(m.clone());
         }
@@ -94,14 +111,15 @@ impl ModelCache {
             server: key.server,
         };
         if load::is_remote(&key.name) {
-            let m = load::load_remote(&key.name, &opts, remote_options(), None).map_err(
-                |e| match e {
-                    LoadError::Remote(r) => ApiError::Upstream(r.to_string()),
-                    LoadError::NotRemote(_) => ApiError::invalid("model", e.to_string()),
-                    LoadError::QuantOnFile(..) => ApiError::invalid("quant", e.to_string()),
-                    other => ApiError::Upstream(other.to_string()),
-                },
-            )?;
+            let m =
+                load::load_remote(&key.name, &opts, remote_options(policy), None).map_err(|e| {
+                    match e {
+                        LoadError::Remote(r) => ApiError::Upstream(r.to_string()),
+                        LoadError::NotRemote(_) => ApiError::invalid("model", e.to_string()),
+                        LoadError::QuantOnFile(..) => ApiError::invalid("quant", e.to_string()),
+                        other => ApiError::Upstream(other.to_string()),
+                    }
+                })?;
             return Ok(Arc::new(m));
         }
         let m = load::catalog(&key.name, &opts).map_err(|e| match e {
@@ -126,15 +144,18 @@ impl ModelCache {
     }
 }
 
-/// Fetch settings for requests from others: https to public hosts only, no
-/// header cache on disk, short timeouts, a cap on bytes.
-fn remote_options() -> RemoteOptions {
+/// Fetch settings for requests from others: https to public hosts only
+/// (under [`FetchPolicy::PublicHttps`]), no header cache on disk, short
+/// timeouts, a cap on bytes.
+fn remote_options(policy: FetchPolicy) -> RemoteOptions {
     RemoteOptions {
         http: HttpConfig {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
             max_redirects: 5,
-            public_only: true,
+            // The loopback test policy was checked by `check_model_ref`
+            // (loopback only); the client's own check would refuse it.
+            public_only: policy == FetchPolicy::PublicHttps,
             ..HttpConfig::default()
         },
         range: RangeOptions {
@@ -154,8 +175,10 @@ fn remote_options() -> RemoteOptions {
 /// Refuse what the server must not fetch, before any network traffic: a
 /// reference that is neither remote nor plausibly a catalog name (a path),
 /// plain http, and a host that resolves to a non-public address. The fetch
-/// itself checks every address again (redirects included).
-pub async fn check_model_ref(name: &str) -> Result<(), ApiError> {
+/// itself checks every address again (redirects included). Under
+/// [`FetchPolicy::LoopbackForTests`] an http or https URL whose host is a
+/// loopback address is also let through.
+pub async fn check_model_ref(name: &str, policy: FetchPolicy) -> Result<(), ApiError> {
     if !load::is_remote(name) {
         if name.contains('/') && !name.contains(':') && name.ends_with(".gguf")
             || name.starts_with('/')
@@ -171,6 +194,16 @@ pub async fn check_model_ref(name: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let lower = name.to_ascii_lowercase();
+    if policy == FetchPolicy::LoopbackForTests {
+        let rest = lower
+            .strip_prefix("http://")
+            .or_else(|| lower.strip_prefix("https://"));
+        if let Some(ip) = rest.and_then(|r| host_of(r).parse::<IpAddr>().ok()) {
+            if ip.is_loopback() {
+                return Ok(());
+            }
+        }
+    }
     if lower.starts_with("http://") {
         return Err(ApiError::forbidden(
             "model",

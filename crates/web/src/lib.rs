@@ -16,6 +16,7 @@ pub mod params;
 
 pub use api::AppState;
 pub use error::ApiError;
+pub use inputs::FetchPolicy;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
@@ -125,6 +126,8 @@ pub fn is_exposed(host: IpAddr) -> bool {
 /// Serve on `addr` until interrupted, calling `on_ready` with the bound
 /// address (port 0 picks a free one).
 pub fn serve(addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    // One async worker per core (tokio's default): estimates run on them
+    // directly (see `api::estimate`).
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

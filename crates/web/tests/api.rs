@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use canirun_core::hardware::Target;
 use canirun_core::units::Bytes;
-use canirun_web::{router, AppState};
+use canirun_web::{router, AppState, FetchPolicy};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -408,6 +408,107 @@ async fn the_server_keeps_serving_after_bad_requests() {
     .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok:.300}");
     assert!(ok.contains("\"schema\":1"));
+}
+
+// The HTTP server of canirun-io's remote tests: real sockets, Range requests.
+#[path = "../../io/tests/remote_server/mod.rs"]
+mod remote_server;
+
+/// A real GGUF file from PyPI (scripts/fetch-real-gguf.sh); absent: a note
+/// outside CI, a failure under CI (as canirun-io's real-file tests).
+fn real_gguf(name: &str) -> Option<std::path::PathBuf> {
+    let p = std::env::var_os("CANIRUN_REAL_GGUF_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CANIRUN_CACHE")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(|h| std::path::PathBuf::from(h).join(".cache/canirun"))
+                })
+                .unwrap_or_else(|| std::path::PathBuf::from(".cache/canirun"))
+                .join("real-gguf")
+        })
+        .join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !in_ci,
+        "{} is missing under CI: run scripts/fetch-real-gguf.sh",
+        p.display()
+    );
+    eprintln!("note: skipping, {} is absent", p.display());
+    None
+}
+
+/// A remote model read through the handlers the server uses (reference
+/// check, model loading, estimate): a local server holds R1-Distill-Qwen-7B
+/// Q4_K_M's real GGUF header and answers Range requests; only the policy
+/// that lets loopback through differs from `canirun serve`, which refuses
+/// the same URL.
+#[tokio::test]
+async fn a_remote_header_is_read_through_the_server_path() {
+    use canirun_io::gguf::{read_header, Limits};
+    use std::io::Read;
+    let Some(path) = real_gguf("r1-distill-qwen-7b-part0000.gguf") else {
+        return;
+    };
+    let header = read_header(
+        std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
+        &Limits::default(),
+    )
+    .unwrap();
+    let mut prefix = vec![0u8; header.data_offset as usize];
+    std::fs::File::open(&path)
+        .unwrap()
+        .read_exact(&mut prefix)
+        .unwrap();
+    // The whole file's length as its header describes it; the tensor data
+    // is never asked for, and is served as zeros if it were.
+    let size = header.data_offset + header.tensor_bytes_total();
+    let server = remote_server::Server::start(move |req| {
+        remote_server::serve_file(req, &prefix, size, true)
+    });
+    let url = server.url("/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf");
+    let query = format!("/api/estimate?model={}&gpu=4090&ctx=8192", enc(&url));
+
+    // canirun serve's policy: refused before any byte is fetched.
+    let (s, v) = get(&app(), &query).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+
+    let machine = Target::given(Some(Bytes::gib(24)), Some(Bytes::gib(64))).expect("target");
+    let test_app =
+        router(AppState::with_machine(machine).with_fetch_policy(FetchPolicy::LoopbackForTests));
+    let (s, remote) = get(&test_app, &query).await;
+    assert_eq!(s, StatusCode::OK, "{remote}");
+    assert_eq!(remote["model"]["origin"], "remote");
+    let fetched = remote["model"]["bytes_fetched"].as_u64().unwrap();
+    assert!(
+        fetched >= header.data_offset && fetched < header.data_offset + (8 << 20),
+        "fetched {fetched} bytes for a {} byte header",
+        header.data_offset
+    );
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.header("range").is_some() || r.method == "HEAD"));
+    // The header and the catalog describe the same tensors (canirun-io's
+    // model_file_real checks them one by one): the same weights and memory.
+    let (_, catalog) = get(
+        &test_app,
+        "/api/estimate?model=deepseek-r1:7b&quant=Q4_K_M&gpu=4090&ctx=8192",
+    )
+    .await;
+    assert_eq!(remote["model"]["params"], catalog["model"]["params"]);
+    assert_eq!(
+        remote["memory"]["weights"]["bytes"],
+        catalog["memory"]["weights"]["bytes"]
+    );
+    assert_eq!(remote["memory_total"], catalog["memory_total"]);
+    assert_eq!(remote["verdict"], catalog["verdict"]);
 }
 
 fn enc(s: &str) -> String {

@@ -45,6 +45,9 @@ pub enum CatalogError {
 pub struct Catalog {
     devices: Vec<Device>,
     by_id: HashMap<String, usize>,
+    /// The names `resolve` matches, derived from `devices` on first use;
+    /// emptied whenever `devices` changes.
+    pub(crate) names: OnceLock<super::resolve::NameIndex>,
 }
 
 static EMBEDDED: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
@@ -87,7 +90,11 @@ impl Catalog {
             }
             devices.push(dev);
         }
-        Ok(Catalog { devices, by_id })
+        Ok(Catalog {
+            devices,
+            by_id,
+            names: OnceLock::new(),
+        })
     }
 
     /// Add the CPU platforms of `platforms_csv` (columns of
@@ -99,6 +106,8 @@ impl Catalog {
         platforms_csv: &str,
         simd_csv: &str,
     ) -> Result<Catalog, CatalogError> {
+        // The devices change: names indexed before are stale.
+        self.names = OnceLock::new();
         let simd = read_rows(simd_csv)?;
         for (i, row) in read_rows(platforms_csv)?.into_iter().enumerate() {
             let get = |name: &str| row.get(name).map(String::as_str).filter(|s| !s.is_empty());

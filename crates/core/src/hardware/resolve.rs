@@ -267,14 +267,19 @@ fn device_keys(d: &Device) -> Vec<String> {
     keys
 }
 
-struct Index<'a> {
-    catalog: &'a Catalog,
+/// The catalog's names as [`resolve`] matches them, built once per catalog
+/// (every resolve would otherwise re-tokenize every device's name and
+/// aliases: most of a web estimate's time before this was kept).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameIndex {
+    /// Each free-text key ([`device_keys`]) to the devices that answer to it.
     keys: HashMap<String, Vec<usize>>,
+    /// Each id, name and alias, squashed, to its device.
     exact: HashMap<String, usize>,
 }
 
-impl<'a> Index<'a> {
-    fn new(catalog: &'a Catalog) -> Self {
+impl NameIndex {
+    fn build(catalog: &Catalog) -> NameIndex {
         let mut keys: HashMap<String, Vec<usize>> = HashMap::new();
         let mut exact = HashMap::new();
         for (i, d) in catalog.devices().iter().enumerate() {
@@ -288,10 +293,23 @@ impl<'a> Index<'a> {
                 exact.entry(squash(name)).or_insert(i);
             }
         }
+        NameIndex { keys, exact }
+    }
+}
+
+struct Index<'a> {
+    catalog: &'a Catalog,
+    keys: &'a HashMap<String, Vec<usize>>,
+    exact: &'a HashMap<String, usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(catalog: &'a Catalog) -> Self {
+        let names = catalog.names.get_or_init(|| NameIndex::build(catalog));
         Index {
             catalog,
-            keys,
-            exact,
+            keys: &names.keys,
+            exact: &names.exact,
         }
     }
 }
@@ -949,6 +967,29 @@ mod tests {
             resolve(cat(), "1-4x RTX 4090D"),
             Err(ResolveError::BadCount { .. })
         ));
+    }
+
+    #[test]
+    fn names_added_after_a_resolve_are_found() {
+        // The name index is built on the first resolve; adding the CPU
+        // platforms afterwards must not leave it stale.
+        let gpus = Catalog::from_csv(super::super::HARDWARE_CSV).unwrap();
+        assert_eq!(
+            resolve(&gpus, "4090").unwrap()[0].device.id,
+            "rtx-4090-24gb"
+        );
+        assert!(!resolve(&gpus, "epyc-9124").is_ok_and(|r| r[0].device.id == "epyc-9124"));
+        let all = gpus
+            .with_cpu_platforms(
+                super::super::CPU_PLATFORMS_CSV,
+                super::super::catalog::CPU_SIMD_CSV,
+            )
+            .unwrap();
+        assert_eq!(
+            resolve(&all, "epyc-9124").unwrap()[0].device.id,
+            "epyc-9124"
+        );
+        assert_eq!(resolve(&all, "4090").unwrap()[0].device.id, "rtx-4090-24gb");
     }
 
     #[test]
