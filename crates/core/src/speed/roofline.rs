@@ -123,7 +123,14 @@ fn decode_seconds(
             .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
             .unwrap_or(0.0);
         let kernels = p.model.kernels_per_token * d.layer_fraction;
-        let overhead = k.kernel_launch_s * kernels;
+        // A replayed CUDA graph removes the host launch of every kernel; what
+        // is left is the GPU's own gap between dependent kernels.
+        let per_kernel = if d.device.cuda_graphs {
+            g.graph_node_s
+        } else {
+            k.kernel_launch_s
+        };
+        let overhead = per_kernel * kernels;
         total += mem.max(compute) + overhead;
         if explain {
             let name = &d.device.label;
@@ -173,16 +180,28 @@ fn decode_seconds(
                     seconds: Seconds(compute - mem),
                 });
             }
-            terms.push(SpeedTerm {
-                label: format!("{name}: kernel launches"),
-                formula: format!(
-                    "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
-                    d.layer_fraction,
-                    k.kernel_launch_s * 1e6,
-                    k.backend,
-                    k.device
-                ),
-                seconds: Seconds(overhead),
+            terms.push(if d.device.cuda_graphs {
+                SpeedTerm {
+                    label: format!("{name}: CUDA graph replay"),
+                    formula: format!(
+                        "{kernels:.0} graph nodes ({:.2} of the layers) × {:.2} µs (graph_node_s: decode replayed as one CUDA graph, compute capability 8.0+)",
+                        d.layer_fraction,
+                        g.graph_node_s * 1e6,
+                    ),
+                    seconds: Seconds(overhead),
+                }
+            } else {
+                SpeedTerm {
+                    label: format!("{name}: kernel launches"),
+                    formula: format!(
+                        "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
+                        d.layer_fraction,
+                        k.kernel_launch_s * 1e6,
+                        k.backend,
+                        k.device
+                    ),
+                    seconds: Seconds(overhead),
+                }
             });
         }
     }
