@@ -1228,7 +1228,9 @@ fn no_graph_replay(engine: &str, version: &str) -> Option<String> {
         .ok()?
         .captures(version)
         .and_then(|c| c.get(1).or(c.get(2)))
-        .and_then(|m| m.as_str().parse::<u32>().ok());
+        .and_then(|m| m.as_str().parse::<u32>().ok())
+        // "unknown (2025)" is a year, not build 2025: the date rules below.
+        .filter(|n| !(2023..=2030).contains(n));
     if let Some(n) = num {
         return (n < GRAPH_REUSE_BUILD)
             .then(|| format!("build {n} predates graph reuse (b{GRAPH_REUSE_BUILD}, mid 2025)"));

@@ -547,7 +547,8 @@ expert_read_eff = {:.4}
 hop_latency_s = {:.6}
 # Token rows at which a prefill matmul reaches half its large-batch rate
 # on a GPU (b rows run at b / (b + this)); routed experts get u x used/total
-# rows. CPUs use a fixed 4 rows (SIMD dot products, 4-row blocks; not fitted).
+# rows. CPUs use a fixed 4 rows (SIMD dot products, 4-row blocks; not fitted),
+# Metal a fixed 32 (kernel_mul_mm's token tile; not fitted).
 gemm_half_batch = {:.4}
 # Seconds per kernel of a decode step replayed as one CUDA graph (CUDA on
 # compute capability 8.0+, builds that reuse the graph): replaces the class's
