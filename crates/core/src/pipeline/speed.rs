@@ -180,6 +180,7 @@ pub(super) fn for_llama_cpp(
             bandwidth: achieved(bw),
             compute: typical_host(cal).and_then(|d| d.compute),
             compute_note: None,
+            cuda_graphs: false,
         }),
         // No CPU named or measured: a typical desktop, said out loud.
         (None, None) => typical_host(cal).inspect(|d| {

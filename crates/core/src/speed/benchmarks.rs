@@ -597,6 +597,7 @@ pub fn prepare(
     let c_tps = col("tokens_per_s")?;
     let c_engine = col("engine")?;
     let c_notes = col("notes").ok();
+    let c_version = col("version").ok();
     let supplements: NotesSupplementFile = toml::from_str(NOTES_SUPPLEMENT_TOML)
         .map_err(|e| BenchError::Format(format!("benchmark_notes_supplement.toml: {e}")))?;
     let records: Vec<_> = rdr.records().collect();
@@ -663,6 +664,7 @@ pub fn prepare(
             get(c_test),
             get(c_tps),
             get(c_engine),
+            c_version.map(get).unwrap_or(""),
             &notes_cell,
         ) {
             Ok((placement, workload, published, mut interpreted_as)) => {
@@ -954,6 +956,7 @@ fn prepare_row(
     test: &str,
     tps: &str,
     engine: &str,
+    version: &str,
     notes: &str,
 ) -> Result<(WorkSplit, Workload, f64, String), String> {
     let published: f64 = tps
@@ -1160,6 +1163,14 @@ fn prepare_row(
         notes_out
             .push("repacked (_R4/-rtr) weights in RAM: the CPU multiplies them in prefill".into());
     }
+    if placement.devices.iter().any(|d| d.device.cuda_graphs) {
+        if let Some(why) = no_graph_replay(engine, version) {
+            for d in &mut placement.devices {
+                d.device.cuda_graphs = false;
+            }
+            notes_out.push(format!("no CUDA graph replay in decode: {why}"));
+        }
+    }
     if mem_gpus.len() > 1 {
         notes_out.push(format!("{}× layer split", mem_gpus.len()));
     }
@@ -1188,6 +1199,63 @@ fn prepare_row(
         interp.push_str(&notes_out.join("; "));
     }
     Ok((placement, workload, published, interp))
+}
+
+/// First mainline llama.cpp build taken to replay decode as a reused CUDA
+/// graph: graph reuse (PR #14482, opened 2025-07-01, opt-in through
+/// `LLAMA_SET_ROWS=1` until it became the default) keeps the graph from one
+/// token to the next, so the host no longer rebuilds it and updates the
+/// captured CUDA graph every token. Builds around b6000 date from late July
+/// 2025; the calibration set has no CUDA row between May 2024 (b2843) and
+/// the August 2025 scoreboards, so the exact cut moves no fitted row.
+const GRAPH_REUSE_BUILD: u32 = 6000;
+
+/// Why a row's llama.cpp build does not replay decode as a reused CUDA
+/// graph, if it does not: ik_llama.cpp compiles CUDA graphs out by default,
+/// and mainline builds before graph reuse (numbered below
+/// [`GRAPH_REUSE_BUILD`] or dated before 2025-08) rebuild and re-launch the
+/// graph's kernels every token. `None`: a current build (also when the
+/// version is a bare commit or unknown, as for a user's own estimate).
+fn no_graph_replay(engine: &str, version: &str) -> Option<String> {
+    if engine.to_ascii_lowercase().contains("ik_llama") {
+        return Some(
+            "ik_llama.cpp builds with GGML_CUDA_USE_GRAPHS off by default (ik_llama.cpp issue #479)"
+                .into(),
+        );
+    }
+    // "build d46dbc76 (2833)", "66906cd8 (5997)", "b6652.amd0 docker image".
+    let num = regex::Regex::new(r"\((\d{4,5})\)|\bb(\d{4,5})\b")
+        .ok()?
+        .captures(version)
+        .and_then(|c| c.get(1).or(c.get(2)))
+        .and_then(|m| m.as_str().parse::<u32>().ok())
+        // "unknown (2025)" is a year, not build 2025: the date rules below.
+        .filter(|n| !(2023..=2030).contains(n));
+    if let Some(n) = num {
+        return (n < GRAPH_REUSE_BUILD)
+            .then(|| format!("build {n} predates graph reuse (b{GRAPH_REUSE_BUILD}, mid 2025)"));
+    }
+    let months = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let v = version.to_ascii_lowercase();
+    let year = regex::Regex::new(r"\b(20\d\d)\b")
+        .ok()?
+        .captures(&v)
+        .and_then(|c| c[1].parse::<u32>().ok())?;
+    let month = regex::Regex::new(r"\b20\d\d-(\d\d)\b")
+        .ok()?
+        .captures(&v)
+        .and_then(|c| c[1].parse::<u32>().ok())
+        .or_else(|| {
+            months
+                .iter()
+                .position(|m| v.contains(m))
+                .map(|i| i as u32 + 1)
+        });
+    // A year alone is too coarse to place a 2025 build.
+    let before = year < 2025 || (year == 2025 && month.is_some_and(|m| m < 8));
+    before.then(|| format!("a build from '{version}' predates graph reuse (mid 2025)"))
 }
 
 fn device_class_label(c: DeviceClass) -> &'static str {
@@ -1372,6 +1440,23 @@ mod tests {
             .all(|r| r.classes.len() == CLASS_DIMENSIONS.len()));
         let moe = &rep.by_class[3];
         assert!(moe.groups.iter().any(|g| g.class == "MoE" && g.rows > 0));
+    }
+
+    #[test]
+    fn the_build_of_a_row_decides_cuda_graph_replay() {
+        // Mainline builds before graph reuse, by number or by date.
+        assert!(no_graph_replay("llama.cpp (CUDA)", "build 4426e298 (2824)").is_some());
+        assert!(no_graph_replay("llama.cpp (CUDA)", "unknown (2025-01-29)").is_some());
+        assert!(no_graph_replay("llama.cpp (CUDA)", "PR #4766 branch, 2024-01-10").is_some());
+        assert!(no_graph_replay("llama.cpp (CUDA)", "Jan 2025 (V3 support branch era)").is_some());
+        // ik_llama.cpp compiles graphs out whatever its build.
+        assert!(no_graph_replay("ik_llama.cpp (CUDA+CPU)", "3772 (5236c98b)").is_some());
+        // Builds after it, bare commits and unknown versions: a current build.
+        assert!(no_graph_replay("llama.cpp (ROCm 7.0.0)", "b6652.amd0 docker image").is_none());
+        assert!(no_graph_replay("llama.cpp (Metal,BLAS)", "build 4d3726278 (7315)").is_none());
+        assert!(no_graph_replay("llama.cpp (CUDA)", "commit b8e09f0").is_none());
+        assert!(no_graph_replay("llama.cpp (CUDA)", "unknown").is_none());
+        assert!(no_graph_replay("Ollama (obench.sh)", "unknown (2025)").is_none());
     }
 
     #[test]

@@ -42,14 +42,24 @@ pub struct GlobalConstants {
     /// micro-batch of u tokens, so MoE prefill runs far below dense prefill.
     #[serde(default = "default_gemm_half_batch")]
     pub gemm_half_batch: f64,
+    /// Seconds per kernel (graph node) of a decode step replayed as one CUDA
+    /// graph: the GPU-side gap between dependent kernels once the host no
+    /// longer launches each one (CUDA on compute capability 8.0+ with a
+    /// build that reuses the graph; see [`super::DeviceRates::cuda_graphs`]).
+    #[serde(default = "default_graph_node_s")]
+    pub graph_node_s: f64,
 }
 
 fn default_gemm_half_batch() -> f64 {
-    prior(GLOBALS - 1)
+    prior(4)
+}
+
+fn default_graph_node_s() -> f64 {
+    prior(5)
 }
 
 /// Number of global constants in the fitted vector.
-const GLOBALS: usize = 5;
+const GLOBALS: usize = 6;
 
 /// Efficiency constants of one backend on one device class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,6 +224,7 @@ impl Calibration {
         r4(&mut self.global.expert_read_eff);
         r6(&mut self.global.hop_latency_s);
         r4(&mut self.global.gemm_half_batch);
+        self.global.graph_node_s = (self.global.graph_node_s * 1e9).round() / 1e9;
         r4(&mut self.residuals.tg_p10);
         r4(&mut self.residuals.tg_p90);
         r4(&mut self.residuals.pp_p10);
@@ -238,6 +249,7 @@ impl Calibration {
             2 => self.global.expert_read_eff,
             3 => self.global.hop_latency_s,
             4 => self.global.gemm_half_batch,
+            5 => self.global.graph_node_s,
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
                 match (i - GLOBALS) % 3 {
@@ -256,6 +268,7 @@ impl Calibration {
             2 => self.global.expert_read_eff = v,
             3 => self.global.hop_latency_s = v,
             4 => self.global.gemm_half_batch = v,
+            5 => self.global.graph_node_s = v,
             _ => {
                 let k = &mut self.classes[(i - GLOBALS) / 3];
                 match (i - GLOBALS) % 3 {
@@ -276,6 +289,10 @@ impl Calibration {
             3 => (1e-6, 5e-3),
             // From one row (a GEMV-like kernel) to a batch of 1024.
             4 => (1.0, 1024.0),
+            // A replayed graph still waits for each kernel to drain and the
+            // next to fill the GPU: from ~0.1 µs a node to the ~10 µs of
+            // a host launch it replaces.
+            5 => (1e-7, 1e-5),
             // No DRAM sustains more than ~95% of its theoretical peak.
             _ => match (i - GLOBALS) % 3 {
                 0 => (0.1, 0.95),
@@ -294,6 +311,7 @@ impl Calibration {
             2 => "global.expert_read_eff".into(),
             3 => "global.hop_latency_s".into(),
             4 => "global.gemm_half_batch".into(),
+            5 => "global.graph_node_s".into(),
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
                 let p = ["bw_eff", "flops_eff", "kernel_launch_s"][(i - GLOBALS) % 3];
@@ -364,6 +382,7 @@ fn prior(i: usize) -> f64 {
         2 => 0.7,
         3 => 2e-4,
         4 => 32.0,
+        5 => 1e-6,
         _ => [0.7, 0.3, 3e-6][(i - GLOBALS) % 3],
     }
 }
@@ -528,8 +547,13 @@ expert_read_eff = {:.4}
 hop_latency_s = {:.6}
 # Token rows at which a prefill matmul reaches half its large-batch rate
 # on a GPU (b rows run at b / (b + this)); routed experts get u x used/total
-# rows. CPUs use a fixed 4 rows (SIMD dot products, 4-row blocks; not fitted).
+# rows. CPUs use a fixed 4 rows (SIMD dot products, 4-row blocks; not fitted),
+# Metal a fixed 32 (kernel_mul_mm's token tile; not fitted).
 gemm_half_batch = {:.4}
+# Seconds per kernel of a decode step replayed as one CUDA graph (CUDA on
+# compute capability 8.0+, builds that reuse the graph): replaces the class's
+# kernel_launch_s there (llama_cpp_tensor_paths.toml [cuda_graphs]).
+graph_node_s = {:.9}
 
 [residuals]
 # Quantiles of ln(published / predicted) after the fit: the range reported
@@ -543,6 +567,7 @@ pp_p90 = {:.4}",
         g.expert_read_eff,
         g.hop_latency_s,
         g.gemm_half_batch,
+        g.graph_node_s,
         r.tg_p10,
         r.tg_p90,
         r.pp_p10,

@@ -123,7 +123,14 @@ fn decode_seconds(
             .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
             .unwrap_or(0.0);
         let kernels = p.model.kernels_per_token * d.layer_fraction;
-        let overhead = k.kernel_launch_s * kernels;
+        // A replayed CUDA graph removes the host launch of every kernel; what
+        // is left is the GPU's own gap between dependent kernels.
+        let per_kernel = if d.device.cuda_graphs {
+            g.graph_node_s
+        } else {
+            k.kernel_launch_s
+        };
+        let overhead = per_kernel * kernels;
         total += mem.max(compute) + overhead;
         if explain {
             let name = &d.device.label;
@@ -173,16 +180,28 @@ fn decode_seconds(
                     seconds: Seconds(compute - mem),
                 });
             }
-            terms.push(SpeedTerm {
-                label: format!("{name}: kernel launches"),
-                formula: format!(
-                    "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
-                    d.layer_fraction,
-                    k.kernel_launch_s * 1e6,
-                    k.backend,
-                    k.device
-                ),
-                seconds: Seconds(overhead),
+            terms.push(if d.device.cuda_graphs {
+                SpeedTerm {
+                    label: format!("{name}: CUDA graph replay"),
+                    formula: format!(
+                        "{kernels:.0} graph nodes ({:.2} of the layers) × {:.2} µs (graph_node_s: decode replayed as one CUDA graph, compute capability 8.0+)",
+                        d.layer_fraction,
+                        g.graph_node_s * 1e6,
+                    ),
+                    seconds: Seconds(overhead),
+                }
+            } else {
+                SpeedTerm {
+                    label: format!("{name}: kernel launches"),
+                    formula: format!(
+                        "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
+                        d.layer_fraction,
+                        k.kernel_launch_s * 1e6,
+                        k.backend,
+                        k.device
+                    ),
+                    seconds: Seconds(overhead),
+                }
             });
         }
     }
@@ -265,10 +284,21 @@ fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
 fn gemm_half_batch(d: &DeviceShare, cal: &Calibration) -> f64 {
     if d.device.class == super::DeviceClass::Cpu {
         CPU_GEMM_HALF_BATCH
+    } else if d.device.backend == crate::memory::Backend::Metal {
+        METAL_GEMM_HALF_BATCH
     } else {
         cal.global.gemm_half_batch
     }
 }
+
+/// See [`gemm_half_batch`]: llama.cpp's Metal matmul (`kernel_mul_mm`, also
+/// behind `mul_mat_id` for routed experts) tiles the token dimension in
+/// blocks of `BLOCK_SIZE_N` = 32 rows (4 simdgroup 8×8 matrices of B, in
+/// ggml-metal.metal), a quarter of the 64–128-row tiles the CUDA/ROCm MMQ
+/// kernels fill: a 16-row expert batch (512 tokens × 8 of 256 experts)
+/// wastes far less of it. Not fitted (the tile size is in the source; the
+/// dense Metal rows, all at 512-token batches, do not see it).
+const METAL_GEMM_HALF_BATCH: f64 = 32.0;
 
 /// See [`gemm_half_batch`]: ggml's CPU matmuls block 4 rows at a time
 /// (its `_R4`/repacked and AMX paths 4–16), so fewer rows than one block
@@ -362,7 +392,7 @@ pub fn prefill(
                 "Σ max(compute {:.3} s, memory {:.3} s) + kernel launches over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
                 c,
                 m,
-                cal.global.gemm_half_batch,
+                gemm_half_batch(d, cal),
                 d.expert_active_fraction,
                 if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" },
             ) + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),

@@ -26,6 +26,7 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         bandwidth: BytesPerSecond::gbps(bw_gbs),
         compute: Some(FlopsPerSecond::tflops(tflops)),
         compute_note: None,
+        cuda_graphs: false,
     }
 }
 
@@ -62,6 +63,32 @@ fn calibration_meets_the_acceptance_targets() {
     let both_pp = validate_files(&CALIBRATION_FILES, Some(TestFilter::Pp), c).expect("csv");
     assert_eq!(c.meta.tg_summary, both_tg.summary.line());
     assert_eq!(c.meta.pp_summary, both_pp.summary.line());
+}
+
+#[test]
+fn cuda_graphs_replay_decode_from_ampere_on_only() {
+    // Compute capability 8.0+ on CUDA replays decode as one graph …
+    assert!(catalog_device("4090").cuda_graphs);
+    assert!(catalog_device("a100").cuda_graphs);
+    // … older generations launch every kernel (llama.cpp PR #6766).
+    assert!(!catalog_device("quadro-rtx-8000-48gb").cuda_graphs);
+    assert!(!catalog_device("Tesla P40").cuda_graphs);
+    // Other backends never do.
+    assert!(!catalog_device("rx-7900-xtx-24gb").cuda_graphs);
+    // The replayed graph costs graph_node_s a kernel, not kernel_launch_s.
+    let m = cost("llama-2-7b", "Q4_0");
+    let mut g = catalog_device("4090");
+    let with = decode(&WorkSplit::single_device(&m, g.clone()), 0, cal()).unwrap();
+    g.cuda_graphs = false;
+    let without = decode(&WorkSplit::single_device(&m, g), 0, cal()).unwrap();
+    let (k, _) = cal().class(crate::memory::Backend::Cuda, DeviceClass::DiscreteGpu);
+    let diff = without.seconds.0 - with.seconds.0;
+    let expect = m.kernels_per_token * (k.kernel_launch_s - cal().global.graph_node_s);
+    assert!((diff - expect).abs() < 1e-9, "{diff} vs {expect}");
+    assert!(with
+        .terms
+        .iter()
+        .any(|t| t.label.contains("CUDA graph replay")));
 }
 
 #[test]
@@ -556,6 +583,7 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
             bandwidth: BytesPerSecond::gbps(80.0),
             compute: Some(FlopsPerSecond::tflops(1.0)),
             compute_note: None,
+            cuda_graphs: false,
         };
         let devices = vec![Some(host), Some(catalog_device("4090"))];
         let p = bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), &s)

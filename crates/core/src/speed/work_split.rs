@@ -230,6 +230,12 @@ pub struct DeviceRates {
     /// Why `compute` is below the datasheet rate, for `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compute_note: Option<String>,
+    /// Decode runs as a replayed CUDA graph: CUDA backend on a GPU of
+    /// compute capability 8.0 or later, with a llama.cpp build that captures
+    /// the graph once and replays it (see `data/llama_cpp_tensor_paths.toml`).
+    /// Each kernel then costs `global.graph_node_s` instead of the class's
+    /// `kernel_launch_s`.
+    pub cuda_graphs: bool,
 }
 
 /// The share of an architecture's datasheet tensor rate llama.cpp's kernels
@@ -247,6 +253,28 @@ struct TensorPaths {
     architecture: Vec<TensorPath>,
     #[serde(default)]
     vector_path: Vec<VectorPath>,
+    #[serde(default)]
+    cuda_graphs: Option<CudaGraphArchs>,
+}
+
+/// GPU architectures on which llama.cpp replays decode as a CUDA graph
+/// (`[cuda_graphs]` of `data/llama_cpp_tensor_paths.toml`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct CudaGraphArchs {
+    architectures: Vec<String>,
+    #[allow(dead_code)]
+    source: String,
+}
+
+/// Whether llama.cpp's CUDA backend replays a decode step as one CUDA graph
+/// on a GPU of `architecture` (compute capability 8.0 and later).
+fn cuda_graph_capable(architecture: Option<&str>) -> bool {
+    let Some(a) = architecture else { return false };
+    tensor_paths().cuda_graphs.as_ref().is_some_and(|g| {
+        g.architectures
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(a.trim()))
+    })
 }
 
 /// How llama.cpp multiplies quantized weights on a GPU generation without
@@ -266,6 +294,7 @@ fn tensor_paths() -> &'static TensorPaths {
         toml::from_str::<TensorPaths>(TENSOR_PATHS_TOML).unwrap_or(TensorPaths {
             architecture: Vec::new(),
             vector_path: Vec::new(),
+            cuda_graphs: None,
         })
     })
 }
@@ -385,6 +414,7 @@ impl DeviceRates {
             bandwidth,
             compute,
             compute_note,
+            cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(d.architecture.as_deref()),
         })
     }
 
