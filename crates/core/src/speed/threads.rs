@@ -143,6 +143,7 @@ mod tests {
             bandwidth: BytesPerSecond::gbps(bw_gbs),
             compute: Some(FlopsPerSecond::tflops(tops)),
             compute_note: None,
+            cuda_graphs: false,
         }
     }
 
