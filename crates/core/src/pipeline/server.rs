@@ -234,7 +234,13 @@ fn server_speed(
         };
     };
     let spec = match DeviceRates::from_device(d, s.backend, cal) {
-        Ok(x) => x,
+        // The kernel term as a cluster plan prices it (see
+        // crate::cluster::vllm::GRAPH_REPLAY_NOTE): the per-kernel launch
+        // stands in for graph replay plus the engine's per-step host work.
+        Ok(x) => DeviceRates {
+            cuda_graphs: false,
+            ..x
+        },
         Err(e) => {
             return super::Speed::NotEstimated {
                 reason: e.to_string(),
