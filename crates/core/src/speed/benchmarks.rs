@@ -1171,6 +1171,18 @@ fn prepare_row(
             notes_out.push(format!("no CUDA graph replay in decode: {why}"));
         }
     }
+    if placement
+        .devices
+        .iter()
+        .any(|d| d.device.backend == crate::memory::Backend::Cuda)
+    {
+        if let Some(why) = dequant_f16_build(engine, version) {
+            for d in &mut placement.devices {
+                d.device.dequant_f16_prefill = d.device.backend == crate::memory::Backend::Cuda;
+            }
+            notes_out.push(format!("prefill through dequantize + FP16 cuBLAS: {why}"));
+        }
+    }
     if mem_gpus.len() > 1 {
         notes_out.push(format!("{}× layer split", mem_gpus.len()));
     }
@@ -1216,25 +1228,44 @@ const GRAPH_REUSE_BUILD: u32 = 6000;
 /// [`GRAPH_REUSE_BUILD`] or dated before 2025-08) rebuild and re-launch the
 /// graph's kernels every token. `None`: a current build (also when the
 /// version is a bare commit or unknown, as for a user's own estimate).
-fn no_graph_replay(engine: &str, version: &str) -> Option<String> {
+/// llama.cpp's first build with MMQ as the CUDA default for GPUs with int8
+/// tensor cores (PR #8075, merged 2024-06-24). No calibration row lies
+/// between build 2843 (May 2024) and the 2025 builds, so the exact number
+/// moves no row; a row dated before July 2024 is before it.
+const MMQ_DEFAULT_BUILD: u32 = 3200;
+
+/// Why a row's mainline CUDA build multiplies quantized prefill weights
+/// through dequantize + FP16 cuBLAS (see [`DeviceRates::dequant_f16_prefill`]),
+/// or None for a build with MMQ as its default (ik_llama.cpp forked after it).
+fn dequant_f16_build(engine: &str, version: &str) -> Option<String> {
     if engine.to_ascii_lowercase().contains("ik_llama") {
-        return Some(
-            "ik_llama.cpp builds with GGML_CUDA_USE_GRAPHS off by default (ik_llama.cpp issue #479)"
-                .into(),
-        );
+        return None;
     }
-    // "build d46dbc76 (2833)", "66906cd8 (5997)", "b6652.amd0 docker image".
-    let num = regex::Regex::new(r"\((\d{4,5})\)|\bb(\d{4,5})\b")
+    if let Some(n) = build_number(version) {
+        return (n < MMQ_DEFAULT_BUILD).then(|| {
+            format!("build {n} predates MMQ by default (llama.cpp PR #8075, 2024-06-24)")
+        });
+    }
+    let (year, month) = build_year_month(version)?;
+    let before = year < 2024 || (year == 2024 && month.is_some_and(|m| m < 7));
+    before.then(|| {
+        format!("a build from '{version}' predates MMQ by default (llama.cpp PR #8075, 2024-06-24)")
+    })
+}
+
+/// The build number in "build d46dbc76 (2833)", "66906cd8 (5997)" or
+/// "b6652.amd0 docker image"; "unknown (2025)" is a year, not a build.
+fn build_number(version: &str) -> Option<u32> {
+    regex::Regex::new(r"\((\d{4,5})\)|\bb(\d{4,5})\b")
         .ok()?
         .captures(version)
         .and_then(|c| c.get(1).or(c.get(2)))
         .and_then(|m| m.as_str().parse::<u32>().ok())
-        // "unknown (2025)" is a year, not build 2025: the date rules below.
-        .filter(|n| !(2023..=2030).contains(n));
-    if let Some(n) = num {
-        return (n < GRAPH_REUSE_BUILD)
-            .then(|| format!("build {n} predates graph reuse (b{GRAPH_REUSE_BUILD}, mid 2025)"));
-    }
+        .filter(|n| !(2023..=2030).contains(n))
+}
+
+/// The year and, where given, the month a version string names.
+fn build_year_month(version: &str) -> Option<(u32, Option<u32>)> {
     let months = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];
@@ -1253,6 +1284,21 @@ fn no_graph_replay(engine: &str, version: &str) -> Option<String> {
                 .position(|m| v.contains(m))
                 .map(|i| i as u32 + 1)
         });
+    Some((year, month))
+}
+
+fn no_graph_replay(engine: &str, version: &str) -> Option<String> {
+    if engine.to_ascii_lowercase().contains("ik_llama") {
+        return Some(
+            "ik_llama.cpp builds with GGML_CUDA_USE_GRAPHS off by default (ik_llama.cpp issue #479)"
+                .into(),
+        );
+    }
+    if let Some(n) = build_number(version) {
+        return (n < GRAPH_REUSE_BUILD)
+            .then(|| format!("build {n} predates graph reuse (b{GRAPH_REUSE_BUILD}, mid 2025)"));
+    }
+    let (year, month) = build_year_month(version)?;
     // A year alone is too coarse to place a 2025 build.
     let before = year < 2025 || (year == 2025 && month.is_some_and(|m| m < 8));
     before.then(|| format!("a build from '{version}' predates graph reuse (mid 2025)"))
@@ -1457,6 +1503,20 @@ mod tests {
         assert!(no_graph_replay("llama.cpp (CUDA)", "commit b8e09f0").is_none());
         assert!(no_graph_replay("llama.cpp (CUDA)", "unknown").is_none());
         assert!(no_graph_replay("Ollama (obench.sh)", "unknown (2025)").is_none());
+    }
+
+    #[test]
+    fn the_build_of_a_row_decides_the_dequantize_prefill_path() {
+        // Mainline builds before MMQ by default (PR #8075, 2024-06-24).
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "build 4426e298 (2824)").is_some());
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "PR #4766 branch, 2024-01-10").is_some());
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "2023-08 build (unknown)").is_some());
+        // After it, ik_llama.cpp (forked later) and unknown versions: MMQ.
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "unknown (2025-01-29)").is_none());
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "b6652").is_none());
+        assert!(dequant_f16_build("ik_llama.cpp (CUDA+CPU)", "3772 (5236c98b)").is_none());
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "unknown").is_none());
+        assert!(dequant_f16_build("llama.cpp (CUDA)", "2024-07 build").is_none());
     }
 
     #[test]

@@ -305,6 +305,28 @@ const METAL_GEMM_HALF_BATCH: f64 = 32.0;
 /// leave part of it idle.
 const CPU_GEMM_HALF_BATCH: f64 = 4.0;
 
+/// Micro-batches above this many tokens went to FP16 cuBLAS instead of
+/// MMQ in llama.cpp CUDA builds before PR #8075 (`MMQ_MAX_BATCH_SIZE`).
+const DEQUANT_MIN_BATCH: f64 = 32.0;
+
+/// Bytes per weight of the FP16 copy the dequantize + cuBLAS path writes
+/// and the GEMM reads back.
+const F16_BYTES: f64 = 2.0;
+
+/// The dequantize pass of a pre-MMQ CUDA build ([`DeviceRates::dequant_f16_prefill`]):
+/// a kernel of its own before each GEMM reads the quantized weights and
+/// writes them as FP16, which the GEMM then reads: quantized + 2 × 2 bytes
+/// per weight through memory, not hidden under the matmul. Unquantized
+/// (FP16/BF16) dense weights go to cuBLAS as they are.
+fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
+    let params = d.active_params;
+    let unquantized = d.expert_bytes.0 == 0 && weight_bytes >= 1.9 * params;
+    if !d.device.dequant_f16_prefill || u <= DEQUANT_MIN_BATCH || unquantized || bw <= 0.0 {
+        return 0.0;
+    }
+    (weight_bytes + 2.0 * F16_BYTES * params) / bw
+}
+
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
 fn ubatch_seconds(
     p: &WorkSplit,
@@ -354,10 +376,11 @@ fn ubatch_seconds(
     } else {
         0.0
     };
+    let dequant_t = dequant_f16_seconds(d, u, weight_bytes, bw);
     Ok((
-        compute_t.max(mem_t) + kq_t + overhead,
+        compute_t.max(mem_t) + kq_t + dequant_t + overhead,
         compute_t,
-        mem_t + kq_t,
+        mem_t + kq_t + dequant_t,
     ))
 }
 
@@ -395,7 +418,11 @@ pub fn prefill(
                 gemm_half_batch(d, cal),
                 d.expert_active_fraction,
                 if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" },
-            ) + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),
+            ) + if d.device.dequant_f16_prefill {
+                "; a pre-MMQ CUDA build (before llama.cpp PR #8075, 2024-06-24): micro-batches above 32 tokens dequantize every weight to FP16 first (quantized + 2 × 2 bytes per weight through memory) for cuBLAS"
+            } else {
+                ""
+            } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();

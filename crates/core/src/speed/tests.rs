@@ -27,6 +27,7 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         compute: Some(FlopsPerSecond::tflops(tflops)),
         compute_note: None,
         cuda_graphs: false,
+        dequant_f16_prefill: false,
     }
 }
 
@@ -584,6 +585,7 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
             compute: Some(FlopsPerSecond::tflops(1.0)),
             compute_note: None,
             cuda_graphs: false,
+            dequant_f16_prefill: false,
         };
         let devices = vec![Some(host), Some(catalog_device("4090"))];
         let p = bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), &s)
@@ -607,4 +609,27 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
         read, dense,
         "untied on the host: the embedding is only gathered"
     );
+}
+
+/// A pre-MMQ CUDA build (validate speed sets `dequant_f16_prefill` from a
+/// row's build) pays the dequantize pass on micro-batches above 32 tokens
+/// only: prefill slows, decode does not change.
+#[test]
+fn the_dequantize_pass_slows_prefill_of_a_pre_mmq_build_only() {
+    let m = cost("llama-2-7b", "Q4_0");
+    let mut d = catalog_device("4090");
+    let current = WorkSplit::single_device(&m, d.clone());
+    d.dequant_f16_prefill = true;
+    let old = WorkSplit::single_device(&m, d);
+    let pp = |p: &WorkSplit, n: u64| prefill(p, n, 0, cal()).unwrap().seconds.0;
+    let tg = |p: &WorkSplit| decode(p, 0, cal()).unwrap().seconds.0;
+    assert!(
+        pp(&old, 512) > pp(&current, 512),
+        "{} vs {}",
+        pp(&old, 512),
+        pp(&current, 512)
+    );
+    assert_eq!(tg(&old), tg(&current));
+    // A 16-token prompt is one micro-batch of 16: MMQ in either build.
+    assert_eq!(pp(&old, 16), pp(&current, 16));
 }

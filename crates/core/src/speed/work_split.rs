@@ -236,6 +236,14 @@ pub struct DeviceRates {
     /// Each kernel then costs `global.graph_node_s` instead of the class's
     /// `kernel_launch_s`.
     pub cuda_graphs: bool,
+    /// Prefill of quantized weights goes through the dequantize + FP16
+    /// cuBLAS path for micro-batches above 32 tokens: llama.cpp CUDA builds
+    /// before MMQ became the default (PR #8075, merged 2024-06-24) wrote
+    /// every touched weight out as FP16 and read it back in the GEMM. Only
+    /// `validate speed` sets it, from a row's build; a current build uses
+    /// MMQ.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dequant_f16_prefill: bool,
 }
 
 /// The share of an architecture's datasheet tensor rate llama.cpp's kernels
@@ -415,6 +423,7 @@ impl DeviceRates {
             compute,
             compute_note,
             cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(d.architecture.as_deref()),
+            dequant_f16_prefill: false,
         })
     }
 
