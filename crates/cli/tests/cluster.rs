@@ -9,20 +9,8 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-fn json(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("canirun")
-        .unwrap()
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::json;
 
 fn lines(plan: &Value) -> Vec<String> {
     plan["commands"]

@@ -3,7 +3,6 @@
 //! ground-truth build, every Ollama Modelfile key against Ollama's documented keys,
 //! and every readable command round-tripped through the pasted-command parser.
 
-use assert_cmd::Command;
 use canirun_core::cmdline::{parse, split_words};
 use canirun_core::commands::{
     generate, ollama::modelfile_keys, ollama_modelfile_keys, Request, Runner,
@@ -16,9 +15,8 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-fn canirun() -> Command {
-    Command::cargo_bin("canirun").unwrap()
-}
+mod common;
+use common::canirun;
 
 fn stdout(args: &[&str]) -> String {
     let out = canirun().args(args).output().unwrap();

@@ -1,25 +1,12 @@
 //! `-md` (a draft model) and `--mmproj` (a vision projector): their memory is
 //! added to the pool llama.cpp puts them in, typed or pasted.
 
-use assert_cmd::Command;
 use canirun_io::gguf::{write_header, GgufTensorInfo, GgufValue};
 use serde_json::Value;
 use std::io::Write;
 
-fn json(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("canirun")
-        .unwrap()
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::json;
 
 /// A projector header (no tensor data): F16 and F32 tensors of a CLIP tower.
 /// Returns its path and the bytes its tensors hold, counted by hand.

@@ -1,11 +1,9 @@
 //! `canirun compare` and `canirun validate power` end to end.
 
-use assert_cmd::Command;
 use std::path::PathBuf;
 
-fn canirun() -> Command {
-    Command::cargo_bin("canirun").unwrap()
-}
+mod common;
+use common::canirun;
 
 fn power_csv() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/data/power.csv")

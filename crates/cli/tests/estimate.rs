@@ -1,22 +1,9 @@
 //! The `canirun` binary end to end: estimates, catalog, table, validation, errors.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
 
-fn canirun() -> Command {
-    Command::cargo_bin("canirun").unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let out = canirun().arg("--json").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::{canirun, json};
 
 #[test]
 fn estimate_prints_a_table_and_a_verdict() {

@@ -4,20 +4,8 @@
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn json(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("canirun")
-        .unwrap()
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::json;
 
 /// The numbers every command must agree on.
 fn key(r: &Value) -> (Value, Value, Value, Value) {

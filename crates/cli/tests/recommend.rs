@@ -1,22 +1,7 @@
 //! `canirun recommend` and `canirun` with no model.
 
-use assert_cmd::Command;
-use serde_json::Value;
-
-fn json(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("canirun")
-        .unwrap()
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::json;
 
 #[test]
 fn a_512_gb_mac_gets_the_full_r1() {
