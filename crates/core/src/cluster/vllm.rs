@@ -137,10 +137,7 @@ pub(super) fn work_split(
     net: &Interconnect,
     s: &RunSettings,
 ) -> WorkSplit {
-    // See GRAPH_REPLAY_NOTE: the per-kernel launch without graph replay
-    // stands in for graph replay plus the engine's own per-step host work.
-    let mut r = r;
-    r.cuda_graphs = false;
+    let r = crate::pipeline::engine_step_rates(r);
     let tp = split.tensor_parallel.max(1);
     let layers = stage_layers(model.n_layer, split.pipeline_parallel);
     let n_layer = model.n_layer.max(1) as f64;

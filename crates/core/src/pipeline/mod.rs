@@ -17,6 +17,7 @@ mod pasted;
 mod power;
 mod runners;
 mod server;
+pub use server::engine_step_rates;
 mod speculative;
 mod speed;
 

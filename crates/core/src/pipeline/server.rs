@@ -213,6 +213,18 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
 
 /// Tensor parallel inside a stage reads each GPU's shard at once: one device
 /// with TP× the bandwidth; pipeline stages chain over the GPUs' peer link.
+/// A GPU's rates as a vLLM/SGLang decode step is priced, on one node or in a
+/// cluster plan: the per-kernel launch without CUDA graph replay stands in
+/// for graph replay plus the engine's own per-step host work (scheduler,
+/// sampling), which is not modelled on its own (the cluster plan's
+/// `GRAPH_REPLAY_NOTE` says so in the output).
+pub fn engine_step_rates(r: DeviceRates) -> DeviceRates {
+    DeviceRates {
+        cuda_graphs: false,
+        ..r
+    }
+}
+
 fn server_speed(
     req: &Request<'_>,
     s: &crate::memory::RunSettings,
@@ -234,13 +246,7 @@ fn server_speed(
         };
     };
     let spec = match DeviceRates::from_device(d, s.backend, cal) {
-        // The kernel term as a cluster plan prices it (see
-        // crate::cluster::vllm::GRAPH_REPLAY_NOTE): the per-kernel launch
-        // stands in for graph replay plus the engine's per-step host work.
-        Ok(x) => DeviceRates {
-            cuda_graphs: false,
-            ..x
-        },
+        Ok(x) => engine_step_rates(x),
         Err(e) => {
             return super::Speed::NotEstimated {
                 reason: e.to_string(),

@@ -313,6 +313,11 @@ const DEQUANT_MIN_BATCH: f64 = 32.0;
 /// and the GEMM reads back.
 const F16_BYTES: f64 = 2.0;
 
+/// Dense weights of at least this many bytes per parameter are FP16/BF16
+/// (or wider) and skip the dequantize pass; the largest quantized type,
+/// Q8_0, stores 1.0625 bytes per weight.
+const UNQUANTIZED_MIN_BYTES_PER_PARAM: f64 = 1.9;
+
 /// The dequantize pass of a pre-MMQ CUDA build ([`DeviceRates::dequant_f16_prefill`]):
 /// a kernel of its own before each GEMM reads the quantized weights and
 /// writes them as FP16, which the GEMM then reads: quantized + 2 × 2 bytes
@@ -320,7 +325,8 @@ const F16_BYTES: f64 = 2.0;
 /// (FP16/BF16) dense weights go to cuBLAS as they are.
 fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
     let params = d.active_params;
-    let unquantized = d.expert_bytes.0 == 0 && weight_bytes >= 1.9 * params;
+    let unquantized =
+        d.expert_bytes.0 == 0 && weight_bytes >= UNQUANTIZED_MIN_BYTES_PER_PARAM * params;
     if !d.device.dequant_f16_prefill || u <= DEQUANT_MIN_BATCH || unquantized || bw <= 0.0 {
         return 0.0;
     }
