@@ -185,9 +185,7 @@ def llama_like(name: str, arch: str, *, n_layer: int, embd: int, ff: int, heads:
             f.t(p + "attn_v.bias", [kvd], Q.F32)
         f.t(p + "attn_output.weight", [q, embd], Q.Q4_K)
         f.t(p + "ffn_norm.weight", [embd], Q.F32)
-        f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
-        f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
-        f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+        dense_ffn(f, p, embd=embd, ff=ff, more=more)
     return f
 
 
@@ -233,9 +231,7 @@ def fx_gemma3() -> Fixture:
         f.t(p + "attn_k_norm.weight", [hd], Q.F32)
         f.t(p + "post_attention_norm.weight", [embd], Q.F32)
         f.t(p + "ffn_norm.weight", [embd], Q.F32)
-        f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
-        f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
-        f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+        dense_ffn(f, p, embd=embd, ff=ff, more=more)
         f.t(p + "post_ffw_norm.weight", [embd], Q.F32)
     return f
 
@@ -289,9 +285,7 @@ def fx_deepseek2(n_dense: int = 3, n_moe: int = 1) -> Fixture:
         f.t(p + "attn_output.weight", [heads * v_hd, embd], Q.Q4_K)
         f.t(p + "ffn_norm.weight", [embd], Q.F32)
         if i < n_dense:
-            f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
-            f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
-            f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+            dense_ffn(f, p, embd=embd, ff=ff, more=more)
         else:
             f.t(p + "ffn_gate_inp.weight", [embd, n_exp], Q.F32)
             f.t(p + "exp_probs_b.bias", [n_exp], Q.F32)
@@ -302,6 +296,13 @@ def fx_deepseek2(n_dense: int = 3, n_moe: int = 1) -> Fixture:
             f.t(p + "ffn_up_shexp.weight", [embd, ff_exp * n_shared], Q.Q4_K)
             f.t(p + "ffn_down_shexp.weight", [ff_exp * n_shared, embd], Q.Q6_K if more else Q.Q4_K)
     return f
+
+
+def dense_ffn(f: Fixture, p: str, *, embd: int, ff: int, more: bool) -> None:
+    """A dense SwiGLU feed-forward block as Q4_K_M writes it (down at Q6_K on the 'more' layers)."""
+    f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
+    f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
+    f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
 
 
 def moe_block(f: Fixture, p: str, *, embd: int, n_exp: int, ff_exp: int, n_shared: int, ff_shexp: int,
@@ -429,9 +430,7 @@ def fx_glm4moe() -> Fixture:
         f.t(p + "attn_v.bias", [kv_heads * hd], Q.F32)
         f.t(p + "attn_output.weight", [heads * hd, embd], Q.Q4_K)
         if i < n_dense:
-            f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
-            f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
-            f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+            dense_ffn(f, p, embd=embd, ff=ff, more=more)
         else:
             moe_block(f, p, embd=embd, n_exp=n_exp, ff_exp=ff_exp, n_shared=1, ff_shexp=ff_exp, more=more,
                       exp_probs_b=True)
@@ -476,9 +475,7 @@ def fx_lfm2() -> Fixture:
             f.t(p + "shortconv.in_proj.weight", [embd, 3 * embd], Q.Q4_K)
             f.t(p + "shortconv.out_proj.weight", [embd, embd], Q.Q4_K)
         f.t(p + "ffn_norm.weight", [embd], Q.F32)
-        f.t(p + "ffn_gate.weight", [embd, ff], Q.Q4_K)
-        f.t(p + "ffn_up.weight", [embd, ff], Q.Q4_K)
-        f.t(p + "ffn_down.weight", [ff, embd], Q.Q6_K if more else Q.Q4_K)
+        dense_ffn(f, p, embd=embd, ff=ff, more=more)
     return f
 
 
