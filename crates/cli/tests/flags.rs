@@ -33,6 +33,10 @@ fn both(words: &[&str]) -> (Value, Value) {
         "llama-server",
         "-m",
         "r1-7b",
+        // Without -np, llama-server opens 4 unified slots; canirun's own
+        // default is one sequence (and its printed commands say -np 1).
+        "-np",
+        "1",
     ];
     pasted.extend(words);
     let (c1, mut a, e1) = run(&cli);

@@ -289,6 +289,12 @@ fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineE
         // which --fit then shrinks when it does not fit.
         c.settings.n_ctx = 0;
     }
+    let server = program
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(program)
+        .starts_with("llama-server");
+    let mut np_given = false;
     let mut k = 0;
     while k < args.len() {
         let raw = &args[k];
@@ -324,11 +330,22 @@ fn parse_llama(program: &str, args: &[String]) -> Result<ParsedCommand, CmdlineE
         } else {
             take(&mut k)?
         };
+        np_given |= def.flag == Flag::Parallel;
         apply_llama(&mut c, def, flag, &v)?;
         k += 1;
     }
+    if server && !np_given {
+        // llama-server's `-np` defaults to -1, "auto": 4 slots sharing one
+        // unified KV cache (tools/server/server.cpp). Each slot may use the
+        // whole context; the output buffer holds a logit row per slot.
+        c.settings.n_parallel = SERVER_AUTO_SLOTS;
+        c.settings.kv_unified = true;
+    }
     Ok(c)
 }
+
+/// Slots llama-server opens when `-np` is not given (its "auto").
+pub const SERVER_AUTO_SLOTS: u64 = 4;
 
 /// Wrap a value parser's error with the flag and the value.
 fn val<T>(flag: &str, v: &str, r: Result<T, flags::ValueError>) -> Result<T, CmdlineError> {
@@ -623,6 +640,22 @@ mod tests {
         assert_eq!(bench.settings.outputs, OutputRows::PerToken);
         let server = p("llama-server -m m.gguf").unwrap();
         assert_eq!(server.settings.outputs, OutputRows::PerSequence);
+    }
+
+    #[test]
+    fn llama_server_without_np_opens_four_unified_slots() {
+        let auto = p("llama-server -m m.gguf -c 8192").unwrap();
+        assert_eq!(auto.settings.n_parallel, SERVER_AUTO_SLOTS);
+        assert!(auto.settings.kv_unified);
+        // Unified: every slot may use the whole context.
+        assert_eq!(auto.settings.context_per_sequence(), 8192);
+        let given = p("llama-server -m m.gguf -c 8192 -np 2").unwrap();
+        assert_eq!(given.settings.n_parallel, 2);
+        assert!(!given.settings.kv_unified);
+        assert_eq!(given.settings.context_per_sequence(), 4096);
+        // llama-cli has no slots.
+        let cli = p("llama-cli -m m.gguf -c 8192").unwrap();
+        assert_eq!(cli.settings.n_parallel, 1);
     }
 
     #[test]

@@ -242,6 +242,19 @@ impl Default for RunSettings {
     }
 }
 
+impl RunSettings {
+    /// Tokens of context one sequence can use: all of it when the sequences
+    /// share one unified KV stream (llama-context.cpp: `n_ctx_seq = n_ctx`
+    /// with `kv_unified`), else an equal share of it.
+    pub fn context_per_sequence(&self) -> u64 {
+        if self.kv_unified {
+            self.n_ctx
+        } else {
+            self.n_ctx / self.n_parallel.max(1)
+        }
+    }
+}
+
 /// Settings after the engine applied its rules.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedSettings {

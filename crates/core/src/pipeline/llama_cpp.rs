@@ -101,11 +101,15 @@ fn place_model(
     };
     let placement = place(spec, w, &s_fit, &gpus, ram, &f.args)?;
     let margin = run.fit.margin(0).as_mib();
+    // `-c 0` asks for the training context in every KV stream (common/fit.cpp:
+    // `n_ctx_max = n_ctx_train × n_streams`).
+    let n_streams = if s.kv_unified { 1 } else { s.n_parallel.max(1) };
+    let ctx_max = spec.n_ctx_train * n_streams;
     let ctx_note = match (f.n_ctx != s.n_ctx).then_some(f.n_ctx) {
-        Some(c) if s.n_ctx == 0 => format!(
-            "; the training context ({}) did not fit, so the context is {c}",
-            spec.n_ctx_train * s.n_parallel.max(1)
-        ),
+        Some(c) if s.n_ctx == 0 && c >= ctx_max => format!("; the training context ({c})"),
+        Some(c) if s.n_ctx == 0 => {
+            format!("; the training context ({ctx_max}) did not fit, so the context is {c}")
+        }
         Some(c) => format!("; context {c}"),
         None => String::new(),
     };

@@ -369,7 +369,7 @@ fn ram_warning(req: &Request<'_>, r: &mut Report) {
 /// Say so when the context per sequence is beyond what the model was trained on.
 fn context_warning(req: &Request<'_>, r: &mut Report) {
     let train = req.model.spec.n_ctx_train;
-    let per_seq = r.settings.n_ctx / r.settings.n_parallel.max(1);
+    let per_seq = r.settings.context_per_sequence();
     if train > 0 && per_seq > train {
         r.warnings.push(format!(
             "the context per sequence ({per_seq}) is {:.1}× the {train} tokens {} was trained on: memory is sized as asked, but answers past {train} tokens degrade",

@@ -84,7 +84,7 @@ impl Speed {
 /// The depths to report: the workload's (within the context), else 0 and the
 /// context per sequence.
 fn depths(w: &Workload, s: &RunSettings) -> Vec<u64> {
-    let per_seq = (s.n_ctx / s.n_parallel.max(1)).max(1);
+    let per_seq = s.context_per_sequence().max(1);
     let mut d: Vec<u64> = w.depths.iter().copied().filter(|&d| d <= per_seq).collect();
     if w.depths.is_empty() {
         d = vec![0, per_seq];

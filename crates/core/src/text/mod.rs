@@ -249,7 +249,7 @@ impl SpeedReport {
 impl RunSettings {
     /// `depths` within the context of one sequence (at least depth 0).
     pub fn depths_within(&self, depths: &[u64]) -> Vec<u64> {
-        let per_seq = (self.n_ctx / self.n_parallel.max(1)).max(1);
+        let per_seq = self.context_per_sequence().max(1);
         let mut v: Vec<u64> = depths.iter().copied().filter(|&d| d <= per_seq).collect();
         if v.is_empty() {
             v.push(0);
