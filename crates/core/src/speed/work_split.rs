@@ -153,10 +153,13 @@ impl ModelCost {
             .map(|m| m.n_expert_used as f64 / m.n_expert.max(1) as f64)
             .unwrap_or(0.0);
         // KV bytes per token: the memory module's own cache layout, so speed
-        // and memory agree on what a KV row is.
+        // and memory agree on what a KV row is. One sequence: a request reads
+        // its own cells, however many slots share the cache.
         let kv_per_token = {
             let probe = RunSettings {
                 n_ctx: 4096,
+                n_parallel: 1,
+                kv_unified: false,
                 ..s.clone()
             };
             match llama_cpp::resolve_settings(spec, &probe) {

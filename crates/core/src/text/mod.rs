@@ -290,15 +290,21 @@ impl Report {
             (Some(b), _) => {
                 let res = &b.resolved;
                 Some(format!(
-                    "{} ({}, {:.2}B params) · {} · llama.cpp on {}\ncontext {} ({} per sequence × {}), flash attention {}, cache K {} / V {}, micro-batch {} tokens",
+                    "{} ({}, {:.2}B params) · {} · llama.cpp on {}\ncontext {} ({}), flash attention {}, cache K {} / V {}, micro-batch {} tokens",
                     spec.name,
                     spec.arch,
                     model.weights.n_params() as f64 / 1e9,
                     self.quant,
                     self.settings.backend,
                     res.n_ctx,
-                    res.n_ctx_seq,
-                    res.n_stream,
+                    if res.n_stream == 1 && self.settings.n_parallel > 1 {
+                        format!(
+                            "{} slots share one unified cache, each up to {}",
+                            self.settings.n_parallel, res.n_ctx_seq
+                        )
+                    } else {
+                        format!("{} per sequence × {}", res.n_ctx_seq, res.n_stream)
+                    },
                     if res.flash_attn { "on" } else { "off" },
                     self.settings.type_k,
                     self.settings.type_v,
