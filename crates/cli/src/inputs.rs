@@ -20,7 +20,7 @@ pub struct HardwareArgs {
     /// GPU memory available, e.g. 24GiB (instead of naming or detecting the GPU).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub vram: Option<Bytes>,
-    /// System RAM available for offloaded layers, e.g. 64GiB (default: detected or none).
+    /// System RAM available for offloaded layers, e.g. 64GiB (default: detected or none); its speed is this machine's CPU's unless --gpu names a CPU.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub ram: Option<Bytes>,
 }
@@ -36,7 +36,7 @@ impl HardwareArgs {
     /// One named setup (`compare --hw NAME`).
     pub fn named(name: &str, ram: Option<Bytes>) -> Result<Target> {
         let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
-        Target::named(catalog, &[name], ram).with_context(|| format!("--hw {name}"))
+        canirun_io::detect::named_target(catalog, name, ram).with_context(|| format!("--hw {name}"))
     }
 }
 
