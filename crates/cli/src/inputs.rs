@@ -20,7 +20,7 @@ pub struct HardwareArgs {
     /// GPU memory available, e.g. 24GiB (instead of naming or detecting the GPU).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub vram: Option<Bytes>,
-    /// System RAM available for offloaded layers, e.g. 64GiB (default: detected or none).
+    /// System RAM available for offloaded layers, e.g. 64GiB (default: detected or none); its speed is this machine's CPU's unless --gpu names a CPU.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub ram: Option<Bytes>,
 }
@@ -36,7 +36,7 @@ impl HardwareArgs {
     /// One named setup (`compare --hw NAME`).
     pub fn named(name: &str, ram: Option<Bytes>) -> Result<Target> {
         let catalog = Catalog::embedded().context("loading the embedded hardware catalog")?;
-        Target::named(catalog, &[name], ram).with_context(|| format!("--hw {name}"))
+        canirun_io::detect::named_target(catalog, name, ram).with_context(|| format!("--hw {name}"))
     }
 }
 
@@ -178,7 +178,22 @@ pub fn request<'a>(
     }
 }
 
-/// The text of `file`; `hint` follows "cannot read FILE" and says what would work.
-pub fn read_text(file: &std::path::Path, hint: &str) -> Result<String> {
-    std::fs::read_to_string(file).with_context(|| format!("cannot read {}{hint}", file.display()))
+/// The history flags `bench`, `history` and `calibrate` share.
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// History database (default: $CANIRUN_HISTORY, else the user's data directory).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
+    /// Predict with the catalog's rates, not this machine's `canirun calibrate` factors.
+    #[arg(long = "no-local-calibration")]
+    pub no_local_calibration: bool,
+}
+
+impl DbArgs {
+    /// The history database file.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.db
+            .clone()
+            .unwrap_or_else(canirun_bench::history::default_path)
+    }
 }

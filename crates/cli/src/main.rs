@@ -2,11 +2,9 @@
 //! It stays thin: every number comes from `canirun-core`.
 
 mod args;
-mod cluster;
 mod cmd;
 mod inputs;
 mod render;
-mod show;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -114,7 +112,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Models(a)) => cmd::models::run(&a, cli.json),
         Some(Command::Table(a)) => cmd::table::run(&a, cli.json),
-        Some(Command::Validate(a)) => cmd::run_validate(&a, cli.json),
+        Some(Command::Validate(a)) => cmd::validate::run(&a, cli.json),
         Some(Command::Bench(a)) => cmd::bench::run(&a, cli.json),
         Some(Command::History(a)) => cmd::history::run(&a, cli.json),
         Some(Command::Calibrate(a)) => cmd::calibrate::run(&a, cli.json),

@@ -104,3 +104,36 @@ fn overrides_replace_detection_and_say_so() {
         .collect();
     assert_eq!(given.len(), 4, "{given:?}");
 }
+
+#[test]
+fn ram_without_a_cpu_reads_this_machines_cpu_else_the_typical_desktop() {
+    let run = |no_detect: bool| {
+        let mut c = canirun();
+        if no_detect {
+            c.env("CANIRUN_NO_DETECT", "1");
+        }
+        let out = c
+            .args(["--json", "deepseek-r1:7b", "--ram", "64GiB"])
+            .assert()
+            .success();
+        serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).unwrap()
+    };
+    // Detection on (the default): this machine's CPU, named as detected.
+    let detected = run(false);
+    let said = detected["hardware"]["assumptions"].to_string();
+    assert!(
+        said.contains("assumed this machine's CPU platform") && said.contains("detected"),
+        "{said}"
+    );
+    assert!(detected["speed"]["assumed_cpu"].is_null(), "{detected}");
+    // CANIRUN_NO_DETECT: the catalog's typical desktop, said as assumed.
+    let typical = run(true);
+    let assumed = typical["speed"]["assumed_cpu"].as_str().unwrap_or_default();
+    assert!(
+        assumed.contains("Typical dual-channel DDR5 desktop"),
+        "{typical}"
+    );
+    assert!(!typical["hardware"]["assumptions"]
+        .to_string()
+        .contains("this machine's CPU"));
+}

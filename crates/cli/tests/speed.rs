@@ -156,3 +156,22 @@ fn speed_errors_do_not_panic() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
+
+#[test]
+fn validate_speed_json_is_json_alone() {
+    let out = Command::cargo_bin("canirun")
+        .unwrap()
+        .args(["--json", "validate", "speed"])
+        .arg(csv())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Standard output parses whole: the summary is its `summary` object.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap().len();
+    assert!(rows > 100, "{rows} rows");
+    assert_eq!(v["summary"]["rows"].as_u64(), Some(rows as u64));
+    // The text line goes to standard error.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with(&format!("summary: rows={rows} ")), "{err}");
+}

@@ -1,6 +1,7 @@
 //! I/O edges.
 
 pub mod detect;
+pub mod files;
 pub mod fixtures;
 pub mod gguf;
 pub mod load;

@@ -157,7 +157,11 @@ function draw(r) {
   chart(sp.decode || []);
   power(r.power);
   commands(r.commands || []);
-  const notes = (r.warnings || []).concat(r.notes || []);
+  // RAM without a named CPU: the command line reads it with the CPU of the
+  // machine it runs on; this server's CPU is not the visitor's, so the page
+  // keeps the core's typical desktop (speed.assumed_cpu) and says why.
+  const cpu = sp.assumed_cpu ? [sp.assumed_cpu + ' (the page does not use this server\'s CPU: it is not yours)'] : [];
+  const notes = (r.warnings || []).concat(r.notes || [], cpu);
   $('notes').replaceChildren(...notes.map((n) => el('p', {}, n)));
 }
 

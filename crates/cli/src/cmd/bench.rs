@@ -3,11 +3,11 @@
 //! the run in the local history. The work is `canirun_bench::session`'s;
 //! here are the flags, Ctrl-C, the progress bar and the rendering.
 
-use crate::inputs::HardwareArgs;
+use crate::inputs::{DbArgs, HardwareArgs};
 use crate::render;
 use anyhow::{Context, Result};
 use canirun_bench::session::{self, BenchOptions, BenchReport, Progress};
-use canirun_bench::{history, measure, text, Api};
+use canirun_bench::{measure, text, Api};
 use clap::Args;
 use std::sync::{atomic::AtomicBool, Arc};
 use std::time::Duration;
@@ -63,24 +63,6 @@ pub struct BenchArgs {
     /// The server command to start, measure and stop (`-- llama-server -m model.gguf -c 8192`); with --url, only what canirun predicts for.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-/// The history flags `bench`, `history` and `calibrate` share.
-#[derive(Args, Debug, Clone)]
-pub struct DbArgs {
-    /// History database (default: $CANIRUN_HISTORY, else the user's data directory).
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<std::path::PathBuf>,
-    /// Predict with the catalog's rates, not this machine's `canirun calibrate` factors.
-    #[arg(long = "no-local-calibration")]
-    pub no_local_calibration: bool,
-}
-
-impl DbArgs {
-    /// The history database file.
-    pub fn path(&self) -> std::path::PathBuf {
-        self.db.clone().unwrap_or_else(history::default_path)
-    }
 }
 
 /// Run the bench.

@@ -2,8 +2,7 @@
 //! factors (`canirun_core::speed::local`) from its bench history, per engine;
 //! the fit and the store are `canirun_bench::session::calibrate`'s.
 
-use crate::cmd::bench::DbArgs;
-use crate::inputs::HardwareArgs;
+use crate::inputs::{DbArgs, HardwareArgs};
 use crate::render;
 use anyhow::Result;
 use canirun_bench::session;

@@ -7,10 +7,10 @@ use crate::args::SettingsArgs;
 use crate::inputs::{load_model, HardwareArgs, QuantArgs};
 use crate::render;
 use anyhow::Result;
-use canirun_core::cost::{self, PowerModel};
+use canirun_core::cost::PowerModel;
 use canirun_core::memory::Backend;
 use canirun_core::pipeline::{CostFlags, PowerRequest};
-use canirun_core::search::compare::{compare, Comparison};
+use canirun_core::search::compare::compare;
 use canirun_core::units::Bytes;
 use clap::Args;
 
@@ -102,81 +102,6 @@ pub fn run(a: &CompareArgs, json: bool) -> Result<()> {
     if json {
         return render::json(&out);
     }
-    print_table(&out, a.explain);
+    render::text(&canirun_core::text::compare::text(&out, a.explain));
     Ok(())
-}
-
-fn print_table(o: &Comparison, explain: bool) {
-    let mut header: Vec<&str> = vec![""];
-    header.extend(o.setups.iter().map(|s| s.input.as_str()));
-    if o.api.is_some() {
-        header.push("api");
-    }
-    let mut t = render::table(&header);
-    for r in o.rows() {
-        let mut cells = vec![comfy_table::Cell::new(&r.label)];
-        cells.extend(r.cells.iter().map(render::right));
-        if o.api.is_some() {
-            cells.push(render::right(&r.api));
-        }
-        t.add_row(cells);
-    }
-    println!(
-        "{} {} — local setups vs API; tokens are generated tokens",
-        o.model, o.quant
-    );
-    println!("{t}");
-    if let Some(a) = &o.api {
-        println!(
-            "api: {:.2} USD/1M input, {:.2} USD/1M output, {:.2} input tokens per output token ({})",
-            a.input_per_m, a.output_per_m, o.input_per_output, a.source
-        );
-    }
-    for s in &o.setups {
-        let r = &s.report;
-        let power_notes = s.power().map(|p| p.notes.clone()).unwrap_or_default();
-        for l in s
-            .power()
-            .and_then(|p| p.system_price.as_ref())
-            .map(|p| p.lines())
-            .unwrap_or_default()
-        {
-            println!("price: {}: {l}", s.input);
-        }
-        for r in s
-            .power()
-            .and_then(|p| p.rental.as_ref())
-            .map(|r| r.rows.clone())
-            .unwrap_or_default()
-        {
-            println!(
-                "rent: {}: {}: {} [{}]",
-                s.input,
-                r.item,
-                r.short(),
-                r.source
-            );
-        }
-        for n in r.warnings.iter().chain(&power_notes) {
-            println!("note: {}: {n}", s.input);
-        }
-        if let canirun_core::pipeline::Speed::NotEstimated { reason } = &r.speed {
-            println!("note: {}: speed not estimated: {reason}", s.input);
-        }
-        if explain {
-            let phases = s
-                .power()
-                .map(|p| [p.decode_power.as_ref(), p.prefill_power.as_ref()])
-                .unwrap_or_default();
-            for pw in phases.into_iter().flatten() {
-                println!("\n{} power, {:?}:", s.input, pw.phase);
-                let rows = pw.terms.iter().map(|t| (&t.label, t.watts, &t.formula));
-                println!("{}", render::terms(&["term", "watts", "formula"], rows));
-            }
-        }
-    }
-    if explain {
-        println!("\nmethod: {}", o.method);
-        println!("electricity: energy per token × 1M ÷ 3.6 MJ/kWh × price; ROI counts generation energy only (not idle hours); hardware amortised straight-line over {} years of {} days", o.years, cost::money::DAYS_PER_YEAR);
-    }
 }

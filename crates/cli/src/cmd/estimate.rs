@@ -4,10 +4,11 @@
 use crate::args::{PlacementFlags, SettingsArgs};
 use crate::inputs::{companions, load_model, request, EngineArgs, HardwareArgs, QuantArgs};
 use crate::render;
-use crate::show;
 use anyhow::{bail, Context, Result};
-use canirun_core::cmdline;
-use canirun_core::pipeline::{estimate, Engine};
+use canirun_core::cluster::{nodes, plan_request, ClusterOptions};
+use canirun_core::cmdline::{self, ParsedCommand};
+use canirun_core::hardware::{Catalog, Target};
+use canirun_core::pipeline::{estimate, Engine, Model};
 use canirun_io::load;
 use clap::Args;
 
@@ -74,8 +75,9 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
     });
     let model = load_model(&name, &a.quant, &a.settings, server)?;
     let hw = a.hardware.target()?;
-    if let Some(n) = crate::cluster::nodes(a, pasted.as_ref(), &hw) {
-        return crate::cluster::run(a, &model, &hw, pasted.as_ref(), n, json_out);
+    let (engine, gpus) = (a.engine.engine.as_str(), hw.gpus.len());
+    if let Some(n) = nodes::asked(a.nodes, a.node.len(), engine, pasted.as_ref(), gpus) {
+        return cluster(a, &model, &hw, pasted.as_ref(), n, json_out);
     }
     let mut req = request(&model, &hw, &a.settings, a.engine.engine(&a.placement));
     req.workload.speculative = a.engine.server.speculative();
@@ -113,6 +115,39 @@ pub fn run(a: &EstimateArgs, json_out: bool) -> Result<()> {
         }
         return render::json(&v);
     }
-    show::report(&r, &model, a.explain, a.tensors);
+    let text = canirun_core::text::report::report(&r, &model, a.explain, a.tensors);
+    render::text(&text);
+    Ok(())
+}
+
+/// A cluster (`--nodes`, `--node`, exo, or a pasted multi-node command):
+/// the core's plan (`core::cluster`), printed.
+fn cluster(
+    a: &EstimateArgs,
+    model: &Model,
+    hw: &Target,
+    pasted: Option<&ParsedCommand>,
+    nodes: u32,
+    json: bool,
+) -> Result<()> {
+    // `--node`, once per node: each resolved alone; the request runs on the first.
+    let (unlike, first) = nodes::named(Catalog::embedded()?, &a.node)?;
+    let hw = first.as_ref().unwrap_or(hw);
+    let mut req = request(model, hw, &a.settings, a.engine.engine(&a.placement));
+    let notes = pasted.map(|p| req.use_pasted(p)).unwrap_or_default();
+    let o = ClusterOptions {
+        nodes,
+        interconnect: a.interconnect.as_deref(),
+        dp_attention: a.dp_attention,
+        engine: &a.engine.engine,
+        run: a.engine.server.run(),
+        unlike,
+    };
+    let plan = plan_request(&req, &o)?;
+    if json {
+        return render::json(&plan);
+    }
+    let lines = plan.lines(&model.spec.name, &model.quant_label, a.explain);
+    lines.iter().chain(&notes).for_each(|l| println!("{l}"));
     Ok(())
 }

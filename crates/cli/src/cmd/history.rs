@@ -1,7 +1,6 @@
 //! `canirun history`: the runs `canirun bench` kept for this machine.
 
-use crate::cmd::bench::DbArgs;
-use crate::inputs::HardwareArgs;
+use crate::inputs::{DbArgs, HardwareArgs};
 use crate::render;
 use anyhow::Result;
 use clap::Args;

@@ -3,9 +3,9 @@
 
 use crate::args::SettingsArgs;
 use crate::inputs::{load_model, QuantArgs};
-use crate::render::{self, or};
+use crate::render;
 use anyhow::Result;
-use canirun_core::search::plan::{plan, PlanRequest, Setup};
+use canirun_core::search::plan::{plan, PlanRequest};
 use clap::Args;
 use std::time::Instant;
 
@@ -60,69 +60,8 @@ pub fn run(a: &PlanArgs, json_out: bool) -> Result<()> {
         }))?;
         return Ok(());
     }
-    println!(
-        "{} at {} with {} tokens of context, at least {} tok/s: {} setups evaluated, {} meet the target ({} kinds) in {:.2} s",
-        model.spec.name, model.quant_label, a.ctx, a.min_tps, res.evaluated, res.meeting, res.kinds.len(), elapsed
-    );
-    let show = |title: &str, list: &[Setup]| {
-        if list.is_empty() {
-            return;
-        }
-        println!("\n{title}");
-        let mut t = render::table(&[
-            "kind", "hardware", "tok/s", "price", "TDP", "BTU/h", "tok/kJ", "RAM", "engine",
-        ]);
-        for s in list {
-            t.add_row(vec![
-                comfy_table::Cell::new(s.kind),
-                comfy_table::Cell::new(&s.hardware),
-                render::right(or(
-                    s.decode_tps
-                        .map(|d| format!("{:.1} ({:.1}–{:.1})", d.0, d.1, d.2)),
-                    "–",
-                )),
-                render::right(or(s.price.as_ref().map(|p| p.total_text()), "?")),
-                render::right(or(s.power_w.map(|p| format!("{p:.0} W")), "?")),
-                render::right(or(s.heat_btu_h.map(|p| format!("{p:.0}")), "?")),
-                render::right(or(s.tokens_per_kj.map(|p| format!("{p:.1}")), "?")),
-                render::right(or(
-                    s.price
-                        .as_ref()
-                        .and_then(|p| p.memory)
-                        .or(s.ram_needed)
-                        .map(|r| r.to_string()),
-                    "–",
-                )),
-                comfy_table::Cell::new(&s.engine),
-            ]);
-        }
-        println!("{t}");
-    };
-    show("cheapest of each kind", &res.cheapest);
-    show("fastest", &res.fastest);
-    show(
-        "most energy-efficient (tokens per kJ at TDP)",
-        &res.most_efficient,
-    );
-    if res.meeting == 0 {
-        println!("\nno setup meets the target; the closest:");
-        for s in &res.closest {
-            println!("  {} ({}): {}", s.hardware, s.kind, s.limited_by.join("; "));
-        }
-    }
-    println!("\nprices (each row's kind, date and source; crates/core/data/prices-2026-12.csv):");
-    let mut seen = std::collections::HashSet::new();
-    for s in res
-        .cheapest
-        .iter()
-        .chain(&res.fastest)
-        .chain(&res.most_efficient)
-    {
-        if let Some(p) = s.price.as_ref().filter(|_| seen.insert(&s.hardware)) {
-            println!("  {} = {}", s.hardware, p.total_text());
-            p.lines().iter().for_each(|l| println!("    {l}"));
-        }
-    }
-    println!("\n{}", canirun_core::search::plan::NOTES.join("\n"));
+    let text =
+        canirun_core::text::plan::plan(&model.spec.name, &model.quant_label, &req, &res, elapsed);
+    render::text(&text);
     Ok(())
 }

@@ -6,9 +6,8 @@ use crate::args::{PlacementFlags, SettingsArgs};
 use crate::inputs::{load_model, request, EngineArgs, HardwareArgs, QuantArgs};
 use crate::render;
 use anyhow::Result;
-use canirun_core::pipeline::{estimate, Speed};
-use canirun_core::speed::{self, Calibration, Estimate};
-use canirun_core::text::flash_attention_effect;
+use canirun_core::pipeline::estimate;
+use canirun_core::speed;
 use clap::Args;
 
 /// Arguments of `canirun speed`.
@@ -64,88 +63,6 @@ pub fn run(a: &SpeedArgs, json: bool) -> Result<()> {
     if json {
         return render::json(&r);
     }
-    println!(
-        "{} {} on {} ({}, {})",
-        model.spec.name,
-        r.quant,
-        hw.label(),
-        r.engine,
-        r.placement_method
-    );
-    for w in &r.warnings {
-        println!("warning: {w}");
-    }
-    let sp = match &r.speed {
-        Speed::Estimated(sp) => sp,
-        Speed::NotEstimated { reason } => {
-            println!("speed: not estimated: {reason}");
-            return Ok(());
-        }
-    };
-    match (&sp.prefill, &sp.prefill_missing) {
-        (Some(pre), _) => println!(
-            "prefill {} tokens: {} (range {} – {}), time to first token {}",
-            a.prompt, pre.rate, pre.low, pre.high, pre.seconds
-        ),
-        (None, Some(why)) => println!("prefill not estimated: {why}"),
-        _ => {}
-    }
-    let mut t = render::table(&["context depth", "decode", "range", "ms/token"]);
-    for d in &sp.decode {
-        t.add_row(vec![
-            render::right(d.depth),
-            render::right(d.estimate.rate),
-            render::right(format!("{} – {}", d.estimate.low, d.estimate.high)),
-            render::right(format!("{:.1}", d.estimate.seconds.as_ms())),
-        ]);
-    }
-    println!("{t}");
-    if let Some(line) = flash_attention_effect(&req, &r) {
-        println!("{line}");
-    }
-    if let Some(m) = &sp.speculative {
-        println!("{m}");
-    }
-    if let Some(an) = &sp.answer {
-        println!(
-            "full R1 answer ({} prompt + {} thinking + {} answer tokens): {} (range {} – {}) = prefill {} + thinking {} + answer {}",
-            an.prompt_tokens, an.thinking_tokens, an.answer_tokens, an.total, an.total_low,
-            an.total_high, an.prefill.seconds, an.thinking.seconds, an.answer.seconds
-        );
-    }
-    if a.explain {
-        let deepest = (sp.decode.len() > 1).then(|| sp.decode_last());
-        for d in sp.decode.first().into_iter().chain(deepest) {
-            println!("\ndecode at depth {}, per token:", d.depth);
-            print_terms(&d.estimate);
-        }
-        if let Some(pre) = &sp.prefill {
-            println!("\nprefill of {} tokens:", a.prompt);
-            print_terms(pre);
-        }
-        if let Ok(cal) = Calibration::embedded() {
-            println!(
-                "\nranges: 10th–90th percentile of the calibration residuals ({})",
-                cal.meta.command
-            );
-        }
-        if let Some(src) = sp.thinking_source {
-            println!("thinking tokens: {src}");
-        }
-    }
-    for n in sp.notes() {
-        println!("note: {n}");
-    }
+    render::text(&canirun_core::text::speed::speed(&req, &r, a.explain));
     Ok(())
-}
-
-fn print_terms(e: &Estimate) {
-    let rows = e.terms.iter().map(|t| (&t.label, t.seconds, &t.formula));
-    let mut t = render::terms(&["term", "time", "formula"], rows);
-    t.add_row(vec![
-        comfy_table::Cell::new("total"),
-        render::right(e.seconds),
-        comfy_table::Cell::new(format!("{} tokens → {}", e.tokens, e.rate)),
-    ]);
-    println!("{t}");
 }

@@ -6,9 +6,13 @@
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// The `canirun` binary of this workspace.
+/// The `canirun` binary of this workspace, with this machine kept out of
+/// named and sized hardware (`CANIRUN_NO_DETECT`): RAM without a named CPU
+/// is read with the catalog's typical desktop wherever the tests run.
 pub fn canirun() -> Command {
-    Command::cargo_bin("canirun").unwrap()
+    let mut c = Command::cargo_bin("canirun").unwrap();
+    c.env("CANIRUN_NO_DETECT", "1");
+    c
 }
 
 /// `canirun --json ARGS`: asserts success and parses standard output.

@@ -17,6 +17,7 @@ pub mod exo;
 pub mod interconnect;
 pub mod legality;
 pub mod llama_rpc;
+pub mod nodes;
 pub mod sglang;
 pub mod validate;
 pub mod vllm;

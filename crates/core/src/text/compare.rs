@@ -2,6 +2,7 @@
 //! setup and the API column, so that every front end shows a comparison the
 //! same way.
 
+use super::table::{Cell, Table, Text};
 use crate::cost::BreakEven;
 use crate::memory::verdict::Verdict;
 use crate::search::compare::{Comparison, Setup};
@@ -169,5 +170,83 @@ impl Comparison {
             ),
             row("break-even vs renting".into(), &rental_be, "–"),
         ]
+    }
+}
+
+/// `canirun compare` as text: the table, the API's prices, each setup's
+/// price, rental, notes and (with `explain`) power terms, then the method.
+pub fn text(o: &Comparison, explain: bool) -> Text {
+    let mut header: Vec<&str> = vec![""];
+    header.extend(o.setups.iter().map(|s| s.input.as_str()));
+    if o.api.is_some() {
+        header.push("api");
+    }
+    let mut t = Table::new(&header);
+    for r in o.rows() {
+        let mut cells = vec![Cell::left(&r.label)];
+        cells.extend(r.cells.iter().map(Cell::right));
+        if o.api.is_some() {
+            cells.push(Cell::right(&r.api));
+        }
+        t.row(cells);
+    }
+    let mut out = Text::default();
+    out.line(format!(
+        "{} {} — local setups vs API; tokens are generated tokens",
+        o.model, o.quant
+    ));
+    out.table(t);
+    if let Some(a) = &o.api {
+        out.line(format!(
+            "api: {:.2} USD/1M input, {:.2} USD/1M output, {:.2} input tokens per output token ({})",
+            a.input_per_m, a.output_per_m, o.input_per_output, a.source
+        ));
+    }
+    for s in &o.setups {
+        setup_lines(&mut out, s, explain);
+    }
+    if explain {
+        out.line(format!("\nmethod: {}", o.method));
+        out.line(format!("electricity: energy per token × 1M ÷ 3.6 MJ/kWh × price; ROI counts generation energy only (not idle hours); hardware amortised straight-line over {} years of {} days", o.years, crate::cost::money::DAYS_PER_YEAR));
+    }
+    out
+}
+
+/// The lines under the table for one setup.
+fn setup_lines(out: &mut Text, s: &Setup, explain: bool) {
+    let r = &s.report;
+    let power = s.power();
+    let power_notes = power.map(|p| p.notes.clone()).unwrap_or_default();
+    let price = power.and_then(|p| p.system_price.as_ref());
+    for l in price.map(|p| p.lines()).unwrap_or_default() {
+        out.line(format!("price: {}: {l}", s.input));
+    }
+    let rentals = power.and_then(|p| p.rental.as_ref());
+    for r in rentals.map(|r| r.rows.clone()).unwrap_or_default() {
+        let (item, short, source) = (&r.item, r.short(), &r.source);
+        out.line(format!("rent: {}: {item}: {short} [{source}]", s.input));
+    }
+    for n in r.warnings.iter().chain(&power_notes) {
+        out.line(format!("note: {}: {n}", s.input));
+    }
+    if let crate::pipeline::Speed::NotEstimated { reason } = &r.speed {
+        out.line(format!("note: {}: speed not estimated: {reason}", s.input));
+    }
+    if explain {
+        let phases = power
+            .map(|p| [p.decode_power.as_ref(), p.prefill_power.as_ref()])
+            .unwrap_or_default();
+        for pw in phases.into_iter().flatten() {
+            out.line(format!("\n{} power, {:?}:", s.input, pw.phase));
+            let mut t = Table::new(&["term", "watts", "formula"]);
+            for term in &pw.terms {
+                t.row(vec![
+                    Cell::left(&term.label),
+                    Cell::right(term.watts),
+                    Cell::left(&term.formula),
+                ]);
+            }
+            out.table(t);
+        }
     }
 }

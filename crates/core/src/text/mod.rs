@@ -16,6 +16,11 @@ use crate::units::Bytes;
 use std::fmt::{self, Write as _};
 
 pub mod compare;
+pub mod plan;
+pub mod report;
+pub mod speed;
+pub mod table;
+pub mod validate;
 
 impl fmt::Display for Verdict {
     /// `FITS, 2.03 GiB to spare`, `DOES NOT FIT: …`, with what to do when unknown.

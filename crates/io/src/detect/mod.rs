@@ -13,7 +13,9 @@ pub mod cpu;
 pub mod nvml;
 pub mod quick_probe;
 mod target;
-pub use target::{chosen as chosen_target, this_machine as this_machine_target};
+pub use target::{
+    chosen as chosen_target, named as named_target, this_machine as this_machine_target,
+};
 
 use canirun_core::hardware::{resolve, Catalog, ResolveError};
 use canirun_core::units::{Bytes, BytesPerSecond};

@@ -5,22 +5,73 @@ use super::{bandwidth, cpu, detect_this_machine, quick_probe, GpuVendor};
 use canirun_core::hardware::{Catalog, Device, DeviceKind, Origin, Sources, Target, TargetError};
 use canirun_core::units::{Bytes, BytesPerSecond};
 
+/// Set (to anything but `0` or empty) to keep this machine out of a target
+/// the user named or sized: RAM without a named CPU is then read with the
+/// catalog's typical desktop, as on a server where this machine is not the
+/// user's. Tests use it to stay independent of the machine they run on.
+pub const NO_DETECT_ENV: &str = "CANIRUN_NO_DETECT";
+
 /// The target the user asked for: the sizes given (`vram`, or `ram` alone),
-/// the devices named, or else this machine.
+/// the devices named, or else this machine. RAM given without a CPU platform
+/// is read with this machine's CPU (see [`with_this_host`]).
 pub fn chosen(
     catalog: &Catalog,
     names: &[String],
     vram: Option<Bytes>,
     ram: Option<Bytes>,
 ) -> Result<Target, TargetError> {
-    if vram.is_some() || (names.is_empty() && ram.is_some()) {
-        return Target::given(vram, ram);
+    let mut t = if vram.is_some() || (names.is_empty() && ram.is_some()) {
+        Target::given(vram, ram)?
+    } else if !names.is_empty() {
+        Target::named(catalog, names, ram)?
+    } else {
+        return Ok(this_machine(catalog));
+    };
+    if ram.is_some() {
+        with_this_host(catalog, &mut t);
     }
-    if !names.is_empty() {
-        return Target::named(catalog, names, ram);
-    }
-    Ok(this_machine(catalog))
+    Ok(t)
 }
+
+/// One named setup with `ram` (`compare --hw NAME`), with this machine's
+/// CPU for RAM given without one, as [`chosen`] does.
+pub fn named(catalog: &Catalog, name: &str, ram: Option<Bytes>) -> Result<Target, TargetError> {
+    let mut t = Target::named(catalog, &[name], ram)?;
+    if ram.is_some() {
+        with_this_host(catalog, &mut t);
+    }
+    Ok(t)
+}
+
+/// Whether [`NO_DETECT_ENV`] turns detection off for named or sized targets.
+pub fn detection_off() -> bool {
+    std::env::var_os(NO_DETECT_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// RAM given without a CPU platform (`--ram` alone, `--gpu 4090 --ram
+/// 384GiB`) runs on some CPU: the one of this machine when it can be read
+/// (catalog row, or detected cores, SIMD unit, clock and bandwidth), said in
+/// the assumptions. Left alone (the core then assumes the catalog's typical
+/// desktop and says so) when a CPU was named, on a Mac (its CPU is the SoC's),
+/// when detection cannot read the CPU, or with [`NO_DETECT_ENV`] set.
+pub fn with_this_host(catalog: &Catalog, t: &mut Target) {
+    if t.host_device.is_some() || t.ram.is_none() || t.backend == Backend::Metal || detection_off()
+    {
+        return;
+    }
+    let d = detect_this_machine(catalog, bandwidth::cache_dir().as_deref());
+    let Some(h) = detected_host(catalog, &d) else {
+        return;
+    };
+    t.assumptions.push(format!(
+        "RAM without a named CPU: assumed this machine's CPU platform, {} (detected; name another with --gpu '<gpu> + <cpu>')",
+        h.said
+    ));
+    t.host_bandwidth = h.measured;
+    t.host_core_bandwidth = h.core_bandwidth;
+    t.host_device = Some((h.device, 1));
+}
+
 use canirun_core::memory::Backend;
 
 /// The host CPU of this machine as the speed model sees it.
@@ -219,5 +270,18 @@ mod chosen_tests {
         let named = chosen(cat, &["2x4090".to_string()], None, Some(Bytes::gib(64))).unwrap();
         assert_eq!(named.gpus.len(), 2);
         assert_eq!(named.origin, Origin::Named);
+    }
+
+    #[test]
+    fn ram_without_a_cpu_keeps_a_named_cpu_and_a_mac() {
+        let cat = Catalog::embedded().unwrap();
+        let mut with_cpu =
+            Target::named(cat, &["4090 + epyc-9654-12ch-ddr5"], Some(Bytes::gib(384))).unwrap();
+        let before = with_cpu.host_device.as_ref().map(|(d, _)| d.id.clone());
+        with_this_host(cat, &mut with_cpu);
+        assert_eq!(with_cpu.host_device.map(|(d, _)| d.id), before);
+        let mut mac = Target::named(cat, &["m3-ultra-512"], Some(Bytes::gib(64))).unwrap();
+        with_this_host(cat, &mut mac);
+        assert!(mac.host_device.is_none());
     }
 }
