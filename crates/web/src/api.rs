@@ -341,14 +341,14 @@ pub async fn estimate(
                 },
             )
             .map_err(|e| ApiError::invalid("nodes", e.to_string()))?;
-            let mut v = match &plan.report {
-                Some(r) => serde_json::to_value(r),
-                None => Ok(json!({ "schema": SCHEMA })),
-            }
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            v["cluster"] =
-                serde_json::to_value(&plan).map_err(|e| ApiError::Internal(e.to_string()))?;
-            return serde_json::to_vec(&v)
+            // Straight to bytes, as a plain estimate: the Report's fields,
+            // then `cluster`, with no tree of values built in between.
+            let answer = ClusterAnswer {
+                schema: plan.report.is_none().then_some(SCHEMA),
+                report: plan.report.as_ref(),
+                cluster: &plan,
+            };
+            return serde_json::to_vec(&answer)
                 .map(JsonBytes)
                 .map_err(|e| ApiError::Internal(e.to_string()));
         }
@@ -367,6 +367,20 @@ pub async fn estimate(
     // 0.46 -> 0.29 ms in scripts/web-load-test.sh). Model loads and searches,
     // which take longer, still go to the blocking pool.
     work()
+}
+
+/// `/api/estimate`'s answer for a cluster: the pipeline's Report over all
+/// the cluster's devices with `cluster` (the plan) after its fields. exo
+/// places layers itself, so its plan has no Report: the answer is then the
+/// schema version and `cluster` alone.
+#[derive(serde::Serialize)]
+struct ClusterAnswer<'a> {
+    /// Only when there is no Report (which carries its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<u32>,
+    #[serde(flatten)]
+    report: Option<&'a canirun_core::pipeline::Report>,
+    cluster: &'a canirun_core::cluster::ClusterPlan,
 }
 
 /// A JSON answer already serialised (on the blocking pool, off the async threads).

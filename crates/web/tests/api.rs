@@ -69,6 +69,7 @@ async fn estimate_with_nodes_answers_the_cluster_plan() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["cluster"]["engine"], "exo");
     assert!(v.get("verdict").is_none());
+    assert_eq!(v["schema"], 1, "exo's answer still names its schema: {v}");
     let (s, v) = get(
         &app,
         "/api/estimate?model=deepseek-r1:671b&quant=fp8&engine=vllm&gpu=8xh100&nodes=2&interconnect=token-ring",

@@ -32,9 +32,19 @@ pub struct Interconnect {
     pub collective_latency_us: Option<f64>,
     /// Reached through RDMA.
     pub rdma: bool,
+    /// The switch a cluster on this network is assumed to use (none:
+    /// point-to-point cables).
+    #[serde(default)]
+    pub switch: Option<String>,
+    /// That switch's ports.
+    #[serde(default)]
+    pub switch_ports: Option<u32>,
     /// Switch power, W, when sourced (0: point-to-point cables).
     #[serde(default)]
     pub switch_w: Option<f64>,
+    /// Where the switch's ports and power come from.
+    #[serde(default)]
+    pub switch_source: Option<String>,
     /// Where the figures come from.
     pub source: String,
 }
@@ -59,6 +69,65 @@ impl Interconnect {
     /// The switch's power, when sourced.
     pub fn switch_power(&self) -> Option<Watts> {
         self.switch_w.map(Watts)
+    }
+
+    /// The switch a cluster needing `ports` ports on this network draws:
+    /// none for point-to-point cables, the assumed switch with its sourced
+    /// power when one switch has the ports, else why it is not counted.
+    pub fn switch_for(&self, ports: u64) -> SwitchPower {
+        match (&self.switch, self.switch_w) {
+            (None, Some(0.0)) => SwitchPower::PointToPoint,
+            (None, _) => SwitchPower::Unsourced {
+                why: format!("data/interconnects.toml names no switch for {}", self.name),
+            },
+            (Some(name), _) if self.switch_ports.is_some_and(|p| ports > u64::from(p)) => {
+                SwitchPower::Unsourced {
+                    why: format!(
+                        "the cluster needs {ports} ports, more than one {name} has; a fabric of several switches is not modelled"
+                    ),
+                }
+            }
+            (Some(name), Some(w)) => SwitchPower::One {
+                name: name.clone(),
+                power: Watts(w),
+                source: self.switch_source.clone().unwrap_or_default(),
+            },
+            (Some(name), None) => SwitchPower::Unsourced {
+                why: format!("no sourced power figure for the {name} such a cluster uses"),
+            },
+        }
+    }
+}
+
+/// The switch in a cluster's power.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SwitchPower {
+    /// Point-to-point cables (Thunderbolt mesh): nothing to power.
+    PointToPoint,
+    /// One switch, with its sourced power.
+    One {
+        /// The switch assumed.
+        name: String,
+        /// Its power.
+        power: Watts,
+        /// Where the figure comes from.
+        source: String,
+    },
+    /// Not included, and why.
+    Unsourced {
+        /// Why the switch is left out.
+        why: String,
+    },
+}
+
+impl SwitchPower {
+    /// The power counted in the cluster's total.
+    pub fn watts(&self) -> Watts {
+        match self {
+            SwitchPower::One { power, .. } => *power,
+            _ => Watts(0.0),
+        }
     }
 }
 

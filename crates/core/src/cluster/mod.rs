@@ -198,8 +198,9 @@ pub struct ClusterSpeed {
 pub struct ClusterPower {
     /// Wall power of each node: its devices and its host.
     pub per_node: Vec<Watts>,
-    /// The switch, when the network's data gives it.
-    pub switch: Option<Watts>,
+    /// The switch: point to point, one switch with its sourced power, or
+    /// left out with the reason.
+    pub switch: interconnect::SwitchPower,
     /// Nodes plus switch.
     pub total: Watts,
     /// The same as heat.
@@ -786,18 +787,33 @@ fn cluster_power(
         let w = wall_power(pm, &loads, Phase::Decode).map_err(|e| e.to_string())?;
         per_node_w.push(w.wall);
     }
-    let switch = req.interconnect.switch_power();
-    let total = Watts(per_node_w.iter().map(|w| w.0).sum::<f64>() + switch.map_or(0.0, |w| w.0));
+    // Ports the network needs: one per GPU on rail-optimised fabrics, one
+    // per node otherwise.
+    let ports = if req.interconnect.per_gpu {
+        total_devices
+    } else {
+        u64::from(req.nodes)
+    };
+    let switch = req.interconnect.switch_for(ports);
+    let total = Watts(per_node_w.iter().map(|w| w.0).sum::<f64>() + switch.watts().0);
     let mut notes = vec![format!(
         "each node's wall power is its {} device(s) plus the power model's host for that kind (data/power_model.toml)",
         per_node
     )];
-    match switch {
-        Some(w) if w.0 == 0.0 => notes.push(format!("{}: point-to-point cables, no switch", req.interconnect.id)),
-        Some(w) => notes.push(format!("switch: {w}")),
-        None => notes.push(format!(
-            "the switch is not included: data/interconnects.toml has no sourced power for a {} switch; add its datasheet figure",
-            req.interconnect.name
+    match &switch {
+        interconnect::SwitchPower::PointToPoint => notes.push(format!(
+            "{}: point-to-point cables, no switch",
+            req.interconnect.id
+        )),
+        interconnect::SwitchPower::One {
+            name,
+            power,
+            source,
+        } => notes.push(format!(
+            "switch: one {name} ({ports} ports used), {power} in the total and the heat [{source}]"
+        )),
+        interconnect::SwitchPower::Unsourced { why } => notes.push(format!(
+            "the switch is not included in the power or the heat: {why}"
         )),
     }
     Ok(ClusterPower {
@@ -965,10 +981,10 @@ impl ClusterPlan {
                         .collect::<Vec<_>>()
                         .join(" + ")
                 },
-                match p.switch {
-                    Some(w) if w.0 > 0.0 => format!(" + switch {w}"),
-                    Some(_) => " + no switch".into(),
-                    None => " + switch not included".into(),
+                match &p.switch {
+                    interconnect::SwitchPower::One { power, .. } => format!(" + switch {power}"),
+                    interconnect::SwitchPower::PointToPoint => " + no switch".into(),
+                    interconnect::SwitchPower::Unsourced { .. } => " + switch not included".into(),
                 },
                 p.heat_btu_per_hour
             ));

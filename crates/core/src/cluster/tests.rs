@@ -300,6 +300,15 @@ fn interconnect_data_is_sourced_and_physical() {
             i.id
         );
         assert!(i.latency_us > 0.0 && !i.source.is_empty(), "{}", i.id);
+        // A switch's power comes with the switch it belongs to and a source.
+        if i.switch_w.is_some_and(|w| w > 0.0) {
+            assert!(i.switch.is_some() && i.switch_ports.is_some(), "{}", i.id);
+            assert!(
+                i.switch_source.as_ref().is_some_and(|s| !s.is_empty()),
+                "{}",
+                i.id
+            );
+        }
     }
     for name in [
         "ib-ndr", "ib-hdr", "roce", "10gbe", "25gbe", "100gbe", "tb5", "tb5-rdma",
@@ -606,4 +615,83 @@ fn unlike_macs_share_layers_by_memory() {
     req.engine = ClusterEngine::Vllm;
     let e = plan(&req).unwrap_err().to_string();
     assert!(e.contains("identical nodes"), "{e}");
+}
+
+/// Switch power: a sourced switch is named and counted in the cluster's
+/// power and heat; a network whose switch has no sourced power says so and
+/// counts nothing for it; Thunderbolt is cabled point to point.
+#[test]
+fn the_switch_is_in_cluster_power_when_sourced_and_named_either_way() {
+    let sum = |p: &ClusterPower| p.per_node.iter().map(|w| w.0).sum::<f64>();
+    // Two RTX 3090 PCs over 10 GbE (llama.cpp RPC): one 8-port switch.
+    let m = model("llama3.3:70b", "Q4_K_M");
+    let rpc = plan_of(
+        &m,
+        ClusterEngine::LlamaRpc,
+        "3090",
+        2,
+        "10gbe",
+        SplitAsk::default(),
+    )
+    .unwrap();
+    let pw = rpc.power.as_ref().unwrap();
+    let net = interconnect::find("10gbe").unwrap();
+    let (name, w) = match &pw.switch {
+        interconnect::SwitchPower::One {
+            name,
+            power,
+            source,
+        } => {
+            assert!(!source.is_empty());
+            (name.clone(), *power)
+        }
+        other => panic!("10 GbE has a sourced switch: {other:?}"),
+    };
+    assert_eq!(Some(&name), net.switch.as_ref());
+    assert!(w.0 > 0.0);
+    assert!((pw.total.0 - (sum(pw) + w.0)).abs() < 1e-9);
+    assert!((pw.heat_btu_per_hour - crate::cost::heat_btu_per_hour(pw.total)).abs() < 1e-9);
+    let text = rpc.lines("R1", "", false).join("\n");
+    assert!(text.contains(&format!("+ switch {w}")), "{text}");
+    assert!(
+        text.contains(&name),
+        "the plan names the switch it assumed:\n{text}"
+    );
+
+    // 2 x 8 H100 over InfiniBand NDR: the switch is named, its power is not
+    // sourced, so the total is the nodes alone and the note says so.
+    let r1 = model("deepseek-r1:671b", "fp8");
+    let ib = plan_of(
+        &r1,
+        ClusterEngine::Vllm,
+        "8xh100",
+        2,
+        "ib-ndr",
+        SplitAsk::default(),
+    )
+    .unwrap();
+    let pw = ib.power.as_ref().unwrap();
+    assert!(matches!(
+        pw.switch,
+        interconnect::SwitchPower::Unsourced { .. }
+    ));
+    assert!((pw.total.0 - sum(pw)).abs() < 1e-9);
+    assert!(
+        pw.notes
+            .iter()
+            .any(|n| n.contains("not included") && n.contains("QM9700")),
+        "{:?}",
+        pw.notes
+    );
+
+    // More nodes than one switch has ports: not counted, and why.
+    assert!(matches!(
+        net.switch_for(9),
+        interconnect::SwitchPower::Unsourced { why } if why.contains("9 ports")
+    ));
+    // Thunderbolt: cables only.
+    assert_eq!(
+        interconnect::find("tb5").unwrap().switch_for(3),
+        interconnect::SwitchPower::PointToPoint
+    );
 }
