@@ -221,6 +221,8 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
 pub fn engine_step_rates(r: DeviceRates) -> DeviceRates {
     DeviceRates {
         cuda_graphs: false,
+        // vLLM and SGLang run their own GEMM kernels, not llama.cpp's MMQ.
+        mmq: None,
         ..r
     }
 }

@@ -182,6 +182,7 @@ pub(super) fn for_llama_cpp(
             compute_note: None,
             cuda_graphs: false,
             dequant_f16_prefill: false,
+            mmq: None,
         }),
         // No CPU named or measured: a typical desktop, said out loud.
         (None, None) => typical_host(cal).inspect(|d| {

@@ -1183,6 +1183,24 @@ fn prepare_row(
             notes_out.push(format!("prefill through dequantize + FP16 cuBLAS: {why}"));
         }
     }
+    // An AMD matrix-core path of llama.cpp's MMQ arrived in a later build
+    // than the row's: its large batches went through FP16 rocBLAS/hipBLAS.
+    let mut before_mmq_path = None;
+    for d in &mut placement.devices {
+        let Some(since) = d.device.mmq.as_ref().and_then(|m| m.since_build) else {
+            continue;
+        };
+        if let Some(why) = predates_build(version, since) {
+            d.device.mmq = None;
+            d.device.dequant_f16_prefill = true;
+            before_mmq_path = Some(why);
+        }
+    }
+    if let Some(why) = before_mmq_path {
+        notes_out.push(format!(
+            "prefill through dequantize + FP16 rocBLAS/hipBLAS: {why} (llama_cpp_tensor_paths.toml [[mmq_path]])"
+        ));
+    }
     if mem_gpus.len() > 1 {
         notes_out.push(format!("{}× layer split", mem_gpus.len()));
     }
@@ -1285,6 +1303,18 @@ fn build_year_month(version: &str) -> Option<(u32, Option<u32>)> {
                 .map(|i| i as u32 + 1)
         });
     Some((year, month))
+}
+
+/// Why a row's llama.cpp build predates build `since`, if it does: by its
+/// build number, or by a date before 2025 (every `since_build` of
+/// `[[mmq_path]]` lies in 2025 or later). `None` for a later or unknown
+/// build (a bare commit is taken as current, as for a user's estimate).
+fn predates_build(version: &str, since: u32) -> Option<String> {
+    if let Some(n) = build_number(version) {
+        return (n < since).then(|| format!("build {n} predates b{since}"));
+    }
+    let (year, _) = build_year_month(version)?;
+    (year < 2025).then(|| format!("a build from '{version}' predates b{since} (2025)"))
 }
 
 fn no_graph_replay(engine: &str, version: &str) -> Option<String> {

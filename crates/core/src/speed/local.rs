@@ -90,6 +90,9 @@ impl LocalCalibration {
     pub fn apply(&self, d: &mut DeviceRates) {
         d.bandwidth = BytesPerSecond(d.bandwidth.0 * self.bandwidth_factor);
         d.compute = d.compute.map(|c| FlopsPerSecond(c.0 * self.compute_factor));
+        if let Some(m) = d.mmq.as_mut() {
+            m.compute = FlopsPerSecond(m.compute.0 * self.compute_factor);
+        }
     }
 }
 

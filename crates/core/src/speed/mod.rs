@@ -43,7 +43,8 @@ pub use derived::{
 };
 pub use roofline::{decode, generation, prefill, Estimate, SpeedTerm};
 pub use work_split::{
-    DeviceClass, DeviceRates, DeviceShare, Link, ModelCost, WorkSplit, DEFAULT_LINK_GBS,
+    DeviceClass, DeviceRates, DeviceShare, Link, MmqRate, ModelCost, WorkSplit, DEFAULT_LINK_GBS,
+    REFERENCE_INT8_PER_STATED,
 };
 
 use crate::hardware::DeviceKind;

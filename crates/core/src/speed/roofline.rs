@@ -120,7 +120,12 @@ fn decode_seconds(
         let compute = d
             .device
             .compute
-            .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
+            .map(|c| {
+                // Decode's quantized matrix-vector kernels (MMVQ) use the
+                // same int8 instructions as MMQ.
+                let rate = d.device.mmq.as_ref().map_or(c.0, |m| m.compute.0);
+                2.0 * d.active_params / (rate * k.flops_eff)
+            })
             .unwrap_or(0.0);
         let kernels = p.model.kernels_per_token * d.layer_fraction;
         // A replayed CUDA graph removes the host launch of every kernel; what
@@ -318,6 +323,29 @@ const F16_BYTES: f64 = 2.0;
 /// Q8_0, stores 1.0625 bytes per weight.
 const UNQUANTIZED_MIN_BYTES_PER_PARAM: f64 = 1.9;
 
+/// Whether the weights on `d` are quantized (the largest quantized type,
+/// Q8_0, stores 1.0625 bytes per weight; FP16/BF16 store 2).
+fn quantized(d: &DeviceShare, weight_bytes: f64) -> bool {
+    d.expert_bytes.0 > 0 || weight_bytes < UNQUANTIZED_MIN_BYTES_PER_PARAM * d.active_params
+}
+
+/// The rate the weight matmuls of a `u`-token micro-batch run at on `d`:
+/// quantized weights through MMQ at its instruction path's rate
+/// ([`DeviceRates::mmq`](super::DeviceRates::mmq)), unless the build
+/// dequantizes them to FP16 for the BLAS library at this batch size
+/// ([`dequant_f16_seconds`]); unquantized weights at the FP16 rate.
+fn matmul_rate(d: &DeviceShare, u: f64, weight_bytes: f64, fp16: f64) -> f64 {
+    match &d.device.mmq {
+        Some(m)
+            if quantized(d, weight_bytes)
+                && !(d.device.dequant_f16_prefill && u > DEQUANT_MIN_BATCH) =>
+        {
+            m.compute.0
+        }
+        _ => fp16,
+    }
+}
+
 /// The dequantize pass of a pre-MMQ CUDA build ([`DeviceRates::dequant_f16_prefill`]):
 /// a kernel of its own before each GEMM reads the quantized weights and
 /// writes them as FP16, which the GEMM then reads: quantized + 2 × 2 bytes
@@ -325,9 +353,11 @@ const UNQUANTIZED_MIN_BYTES_PER_PARAM: f64 = 1.9;
 /// (FP16/BF16) dense weights go to cuBLAS as they are.
 fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
     let params = d.active_params;
-    let unquantized =
-        d.expert_bytes.0 == 0 && weight_bytes >= UNQUANTIZED_MIN_BYTES_PER_PARAM * params;
-    if !d.device.dequant_f16_prefill || u <= DEQUANT_MIN_BATCH || unquantized || bw <= 0.0 {
+    if !d.device.dequant_f16_prefill
+        || u <= DEQUANT_MIN_BATCH
+        || !quantized(d, weight_bytes)
+        || bw <= 0.0
+    {
         return 0.0;
     }
     (weight_bytes + 2.0 * F16_BYTES * params) / bw
@@ -369,8 +399,10 @@ fn ubatch_seconds(
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
         (Some(c), _) => (
-            (mm_flops * batch_penalty(d, u, gemm_half_batch(d, cal)) + g.attn_cost * attn_flops)
-                / (c.0 * k.flops_eff),
+            (mm_flops * batch_penalty(d, u, gemm_half_batch(d, cal))
+                / matmul_rate(d, u, weight_bytes, c.0)
+                + g.attn_cost * attn_flops / c.0)
+                / k.flops_eff,
             (weight_bytes + kv_bytes * g.kv_read_factor) / bw,
         ),
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
@@ -428,7 +460,8 @@ pub fn prefill(
                 "; a pre-MMQ CUDA build (before llama.cpp PR #8075, 2024-06-24): micro-batches above 32 tokens dequantize every weight to FP16 first (quantized + 2 × 2 bytes per weight through memory) for cuBLAS"
             } else {
                 ""
-            } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),
+            } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+              + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();

@@ -28,6 +28,7 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         compute_note: None,
         cuda_graphs: false,
         dequant_f16_prefill: false,
+        mmq: None,
     }
 }
 
@@ -586,6 +587,7 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
             compute_note: None,
             cuda_graphs: false,
             dequant_f16_prefill: false,
+            mmq: None,
         };
         let devices = vec![Some(host), Some(catalog_device("4090"))];
         let p = bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), &s)
@@ -632,4 +634,111 @@ fn the_dequantize_pass_slows_prefill_of_a_pre_mmq_build_only() {
     assert_eq!(tg(&old), tg(&current));
     // A 16-token prompt is one micro-batch of 16: MMQ in either build.
     assert_eq!(pp(&old, 16), pp(&current, 16));
+}
+
+fn catalog_device_on(name: &str, backend: crate::memory::Backend) -> DeviceRates {
+    let cat = Catalog::embedded().expect("catalog");
+    let r = resolve(cat, name).expect("hardware").remove(0);
+    DeviceRates::from_device(&r.device, backend, cal()).expect("device spec")
+}
+
+/// Seconds of a pp512 of Llama 2 7B Q4_0 on one device.
+fn pp512(d: DeviceRates) -> f64 {
+    let m = cost("llama-2-7b", "Q4_0");
+    prefill(&WorkSplit::single_device(&m, d), 512, 0, cal())
+        .unwrap()
+        .seconds
+        .0
+}
+
+/// llama.cpp's quantized matmul runs dp4a on a Pascal GPU (compute
+/// capability 6.1, no tensor cores): 4 int8 operations per stated FP32
+/// FLOP, priced against the int8 tensor-core path flops_eff is fitted on
+/// (twice the stated FP16 rate), so at 2 × the stated FP32 rate.
+#[test]
+fn a_dp4a_only_gpu_gets_the_dp4a_rate() {
+    let p40 = catalog_device("p40");
+    let fp32 = p40.compute.expect("stated vector rate").0;
+    let mmq = p40.mmq.as_ref().expect("Pascal has an MMQ path");
+    assert!(
+        (mmq.compute.0 - fp32 * 4.0 / REFERENCE_INT8_PER_STATED).abs() < 1.0,
+        "{} vs FP32 {}",
+        mmq.compute.0,
+        fp32
+    );
+    assert!(mmq.note.contains("dp4a"), "{}", mmq.note);
+    // A Turing-or-later GPU is the reference path: no separate MMQ rate.
+    assert!(catalog_device("4090").mmq.is_none());
+    // Backends other than CUDA/HIP do not run MMQ.
+    assert!(catalog_device_on("p40", crate::memory::Backend::Vulkan)
+        .mmq
+        .is_none());
+}
+
+/// CDNA 1/2 multiply int8 at their FP16 matrix rate (MI210: 181 and 181),
+/// half the int8-to-FP16 ratio of the reference path: quantized prefill at
+/// half the stated rate, attention still at the FP16 rate. CDNA 3 (int8 at
+/// 2 × FP16) is priced like the reference.
+#[test]
+fn mfma_int8_at_the_fp16_rate_halves_cdna2_quantized_prefill() {
+    let mi210 = catalog_device("mi210");
+    let fp16 = mi210.compute.unwrap().0;
+    let mmq = mi210.mmq.clone().expect("CDNA 2 has an MMQ path");
+    assert!((mmq.compute.0 - fp16 * 0.5).abs() < 1.0);
+    assert!(mmq.note.contains("MFMA"));
+    let mut as_fp16 = mi210.clone();
+    as_fp16.mmq = None;
+    assert!(
+        pp512(mi210) > pp512(as_fp16),
+        "MFMA int8 is slower per stated FLOP"
+    );
+    let mi300 = catalog_device("mi300x");
+    assert!((mi300.mmq.unwrap().compute.0 - mi300.compute.unwrap().0).abs() < 1.0);
+}
+
+/// RDNA 4's catalog rate is its FP16 vector rate; its WMMA matrix units run
+/// int8 at 4 × that (RX 9070 XT: 97.3 vector, 389 int8 TOPS), and Vulkan's
+/// cooperative matrices FP16 at 2 ×.
+#[test]
+fn rdna4_matrix_units_run_above_the_stated_vector_rate() {
+    let rocm = catalog_device("rx-9070-xt-16gb");
+    let stated = rocm.compute.unwrap().0;
+    assert!((rocm.mmq.unwrap().compute.0 - stated * 2.0).abs() < 1.0);
+    let vk = catalog_device_on("rx-9070-xt-16gb", crate::memory::Backend::Vulkan);
+    assert!((vk.compute.unwrap().0 - stated * 2.0).abs() < 1.0);
+    assert!(vk.mmq.is_none());
+}
+
+/// Volta (compute capability 7.0) has FP16 tensor cores but no int8 MMA:
+/// llama.cpp dequantizes large batches to FP16 for cuBLAS on every build.
+#[test]
+fn volta_dequantizes_large_batches_for_cublas() {
+    let v100 = catalog_device("v100-sxm2-32gb");
+    assert!(v100.dequant_f16_prefill);
+    assert!(v100.mmq.is_none());
+}
+
+/// A ROCm row whose build predates the MFMA MMQ path (validate speed reads
+/// the build) prices its large batches through dequantize + FP16 rocBLAS,
+/// at the FP16 rate; a current build through MFMA int8.
+#[test]
+fn a_build_before_the_mfma_pr_does_not_use_mfma() {
+    let csv = "hardware,n_devices,model,params_b,quant,model_size_gib,test,tokens_per_s,engine,version,source,notes,confidence
+AMD Instinct MI210,1,Llama 2 7B,6.74,Q4_0,3.56,pp512,2486.22,llama.cpp (ROCm),build 1234abcd (5000),test,-ngl 99 -fa 0,primary
+AMD Instinct MI210,1,Llama 2 7B,6.74,Q4_0,3.56,pp512,2486.22,llama.cpp (ROCm),build 1234abcd (6652),test,-ngl 99 -fa 0,primary
+";
+    let v = validate(csv, Some(TestFilter::Pp), cal()).expect("csv");
+    assert_eq!(v.rows.len(), 2, "{:?}", v.skipped);
+    let (old, new) = (&v.rows[0], &v.rows[1]);
+    assert!(
+        old.interpreted_as.contains("dequantize + FP16"),
+        "{}",
+        old.interpreted_as
+    );
+    assert!(
+        !new.interpreted_as.contains("dequantize"),
+        "{}",
+        new.interpreted_as
+    );
+    assert_ne!(old.predicted, new.predicted);
 }

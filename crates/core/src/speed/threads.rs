@@ -145,6 +145,7 @@ mod tests {
             compute_note: None,
             cuda_graphs: false,
             dequant_f16_prefill: false,
+            mmq: None,
         }
     }
 

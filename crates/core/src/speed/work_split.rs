@@ -247,7 +247,40 @@ pub struct DeviceRates {
     /// MMQ.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dequant_f16_prefill: bool,
+    /// The rate of llama.cpp's quantized matmul (MMQ) on this device, where
+    /// its int8 instruction path differs from the int8 tensor-core path
+    /// `compute` is calibrated on (`[[mmq_path]]` of
+    /// `data/llama_cpp_tensor_paths.toml`): prefill prices quantized weights
+    /// at this rate, attention and unquantized weights at `compute`. `None`:
+    /// `compute` for both (also every backend other than CUDA and ROCm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmq: Option<MmqRate>,
 }
+
+/// The quantized-matmul rate of one device: which instruction path
+/// llama.cpp's MMQ takes on its architecture, and from which build.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct MmqRate {
+    /// Quantized-matmul rate in the basis of `compute` (peak int8 rate of
+    /// the path ÷ [`REFERENCE_INT8_PER_STATED`]).
+    pub compute: FlopsPerSecond,
+    /// The first llama.cpp build that takes this path for micro-batches of
+    /// 64 tokens and more; earlier builds dequantize to FP16 for the BLAS
+    /// library (see [`DeviceRates::dequant_f16_prefill`]). `None`: every
+    /// build the calibration set holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_build: Option<u32>,
+    /// The path and its peak, for `--explain`.
+    pub note: String,
+}
+
+/// Int8 operations of MMQ's path per FLOP of the stated rate on the GPUs the
+/// calibration's `flops_eff` describes: NVIDIA compute capability 7.5 and
+/// later, whose int8 tensor cores run at twice the FP16 tensor rate the
+/// catalog states (datasheets: A100 624 INT8 TOPS against 312 FP16 TFLOPS,
+/// RTX 4090 660.6 against 330.3). A quantized matmul on another path runs at
+/// its int8 peak ÷ this in the basis of `compute`.
+pub const REFERENCE_INT8_PER_STATED: f64 = 2.0;
 
 /// The share of an architecture's datasheet tensor rate llama.cpp's kernels
 /// reach (`data/llama_cpp_tensor_paths.toml`).
@@ -264,6 +297,10 @@ struct TensorPaths {
     architecture: Vec<TensorPath>,
     #[serde(default)]
     vector_path: Vec<VectorPath>,
+    #[serde(default)]
+    mmq_path: Vec<MmqPath>,
+    #[serde(default)]
+    matrix_rate: Vec<MatrixRate>,
     #[serde(default)]
     cuda_graphs: Option<CudaGraphArchs>,
 }
@@ -299,12 +336,66 @@ struct VectorPath {
     source: String,
 }
 
+/// The instruction path of llama.cpp's quantized matmul on one GPU
+/// architecture (`[[mmq_path]]` of `data/llama_cpp_tensor_paths.toml`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct MmqPath {
+    name: String,
+    instruction: String,
+    /// Peak int8 operations of the path per FLOP of the catalog's stated rate.
+    int8_per_stated: f64,
+    /// First build on this path for batches of 64 tokens and more.
+    #[serde(default)]
+    since_build: Option<u32>,
+    /// Batches of 64 tokens and more are dequantized to FP16 for cuBLAS on
+    /// every build (no int8 matrix instruction in MMQ).
+    #[serde(default)]
+    fp16_blas: bool,
+    /// The path applies only to devices whose catalog row states a vector
+    /// rate and no FP16 figure (Pascal's GP102/GP104 with dp4a, not GP100).
+    #[serde(default)]
+    stated_vector_only: bool,
+    #[allow(dead_code)]
+    source: String,
+}
+
+/// FP16 matrix rate per stated FLOP where the catalog states a vector rate
+/// (`[[matrix_rate]]`), used by Vulkan's cooperative-matrix matmuls.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct MatrixRate {
+    name: String,
+    fp16_matrix_per_stated: f64,
+    #[allow(dead_code)]
+    source: String,
+}
+
+fn mmq_path(architecture: Option<&str>) -> Option<&'static MmqPath> {
+    let a = architecture?.trim();
+    tensor_paths()
+        .mmq_path
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(a))
+        .filter(|p| p.int8_per_stated > 0.0 && p.int8_per_stated.is_finite())
+}
+
+fn matrix_rate(architecture: Option<&str>) -> Option<f64> {
+    let a = architecture?.trim();
+    tensor_paths()
+        .matrix_rate
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(a))
+        .map(|p| p.fp16_matrix_per_stated)
+        .filter(|f| *f >= 1.0 && f.is_finite())
+}
+
 fn tensor_paths() -> &'static TensorPaths {
     static TABLE: std::sync::OnceLock<TensorPaths> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         toml::from_str::<TensorPaths>(TENSOR_PATHS_TOML).unwrap_or(TensorPaths {
             architecture: Vec::new(),
             vector_path: Vec::new(),
+            mmq_path: Vec::new(),
+            matrix_rate: Vec::new(),
             cuda_graphs: None,
         })
     })
@@ -403,7 +494,7 @@ impl DeviceRates {
                     .unwrap_or(1.0);
                 compute = Some(FlopsPerSecond::tflops(tflops * int8));
                 compute_note = Some(format!(
-                    "no tensor-core figure: the stated {precision} vector rate {tflops} TFLOP/s × {int8} (llama.cpp's int8 path on {}, llama_cpp_tensor_paths.toml)",
+                    "no tensor-core figure: the stated {precision} vector rate {tflops} TFLOP/s × {int8} (llama.cpp's matmul path on {}, llama_cpp_tensor_paths.toml [[vector_path]])",
                     d.architecture.as_deref().unwrap_or("this generation")
                 ));
             }
@@ -418,6 +509,44 @@ impl DeviceRates {
                 "{arch}: llama.cpp's mma.sync kernels reach {f:.2} of the datasheet tensor rate (llama_cpp_tensor_paths.toml)"
             ));
         }
+        let arch = d.architecture.as_deref();
+        if backend == Backend::Vulkan {
+            // Vulkan's cooperative-matrix matmuls run on the matrix units.
+            if let (Some(c), Some(f)) = (compute, matrix_rate(arch)) {
+                compute = Some(FlopsPerSecond(c.0 * f));
+                compute_note = Some(format!(
+                    "{}: FP16 matrix units at {f} × the stated vector rate, through Vulkan's cooperative matrices (llama_cpp_tensor_paths.toml)",
+                    arch.unwrap_or_default()
+                ));
+            }
+        }
+        let mut mmq = None;
+        let mut dequant_f16_prefill = false;
+        if matches!(backend, Backend::Cuda | Backend::Rocm) {
+            let stated_fp16 = d.fp16.or(d.bf16).is_some();
+            let path = mmq_path(arch).filter(|p| !(p.stated_vector_only && stated_fp16));
+            if let (Some(c), Some(p)) = (compute, path) {
+                let rate = c.0 * p.int8_per_stated / REFERENCE_INT8_PER_STATED;
+                // A path with no int8 matrix instruction for large batches
+                // (Volta) dequantizes to FP16 for cuBLAS on every build.
+                dequant_f16_prefill = p.fp16_blas && backend == Backend::Cuda;
+                if !p.fp16_blas {
+                    mmq = Some(MmqRate {
+                        compute: FlopsPerSecond(rate),
+                        since_build: p.since_build,
+                        note: format!(
+                            "quantized matmuls (MMQ) on {}: {} at {:.1} int8 TOPS = {} × the stated {:.1} TFLOP/s, priced as {:.1} TFLOP/s (÷ {REFERENCE_INT8_PER_STATED}, the int8-to-stated ratio of the tensor-core GPUs flops_eff is fitted on; llama_cpp_tensor_paths.toml)",
+                            p.name,
+                            p.instruction,
+                            c.0 * p.int8_per_stated / 1e12,
+                            p.int8_per_stated,
+                            c.0 / 1e12,
+                            rate / 1e12
+                        ),
+                    });
+                }
+            }
+        }
         Ok(DeviceRates {
             label: d.name.clone(),
             backend,
@@ -425,8 +554,9 @@ impl DeviceRates {
             bandwidth,
             compute,
             compute_note,
-            cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(d.architecture.as_deref()),
-            dequant_f16_prefill: false,
+            cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(arch),
+            dequant_f16_prefill,
+            mmq,
         })
     }
 
@@ -435,6 +565,9 @@ impl DeviceRates {
         let n = f64::from(n.max(1));
         self.bandwidth = BytesPerSecond(self.bandwidth.0 * n);
         self.compute = self.compute.map(|c| FlopsPerSecond(c.0 * n));
+        if let Some(m) = self.mmq.as_mut() {
+            m.compute = FlopsPerSecond(m.compute.0 * n);
+        }
         if n > 1.0 {
             self.label = format!("{}× {}", n, self.label);
         }
