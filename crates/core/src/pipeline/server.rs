@@ -221,6 +221,7 @@ pub(super) fn estimate(req: &Request<'_>, _run: &ServerRun) -> Result<Report, Es
 pub fn engine_step_rates(r: DeviceRates) -> DeviceRates {
     DeviceRates {
         cuda_graphs: false,
+        serial_launches: true,
         ..r
     }
 }

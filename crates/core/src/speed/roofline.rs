@@ -147,7 +147,9 @@ fn decode_seconds(
         // kernels; a CPU runs its ops on the threads that synchronise, also
         // in series. Otherwise the host enqueues launches while the GPU
         // drains the queue: the step costs the p-norm of the two.
-        let overlapped = !d.device.cuda_graphs && d.device.class != DeviceClass::Cpu;
+        let overlapped = !d.device.cuda_graphs
+            && !d.device.serial_launches
+            && d.device.class != DeviceClass::Cpu;
         let step = if overlapped {
             let q = g.launch_overlap;
             (gpu.powf(q) + launches.powf(q)).powf(1.0 / q)

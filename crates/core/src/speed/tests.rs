@@ -27,6 +27,7 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         compute: Some(FlopsPerSecond::tflops(tflops)),
         compute_note: None,
         cuda_graphs: false,
+        serial_launches: false,
         dequant_f16_prefill: false,
     }
 }
@@ -535,23 +536,26 @@ fn kernel_launches_grow_with_layers_and_moe_ops() {
     assert!(
         r1.kernels_per_token / r1.n_layer as f64 > dense.kernels_per_token / dense.n_layer as f64
     );
+    // In series (launch_overlap 1) the launch term is the launches alone,
+    // whatever the GPU time beside it.
+    let serial = with_overlap(1.0);
     let launches = |m: &ModelCost| {
         let p = WorkSplit::single_device(m, gpu(1000.0, 100.0));
-        let e = decode(&p, 0, cal()).expect("decode");
+        let e = decode(&p, 0, &serial).expect("decode");
         e.terms
             .iter()
-            .filter(|t| t.label.ends_with("kernel launches"))
+            .filter(|t| t.label.contains("kernel launches"))
             .map(|t| t.seconds.0)
             .sum::<f64>()
     };
     assert!(launches(&r1) > 1.5 * launches(&dense));
     // Half the layers on a device: half its launches.
     let split = WorkSplit::layer_split(&r1, gpu(1000.0, 100.0), 2, None);
-    let e = decode(&split, 0, cal()).expect("decode");
+    let e = decode(&split, 0, &serial).expect("decode");
     let per_dev: Vec<f64> = e
         .terms
         .iter()
-        .filter(|t| t.label.ends_with("kernel launches"))
+        .filter(|t| t.label.contains("kernel launches"))
         .map(|t| t.seconds.0)
         .collect();
     assert_eq!(per_dev.len(), 2);
@@ -689,6 +693,7 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
             compute: Some(FlopsPerSecond::tflops(1.0)),
             compute_note: None,
             cuda_graphs: false,
+            serial_launches: false,
             dequant_f16_prefill: false,
         };
         let devices = vec![Some(host), Some(catalog_device("4090"))];

@@ -249,6 +249,13 @@ pub struct DeviceRates {
     /// Each kernel then costs `global.graph_node_s` instead of the class's
     /// `kernel_launch_s`.
     pub cuda_graphs: bool,
+    /// The decode step's kernel launches run in series with the GPU work
+    /// instead of overlapping it (`global.launch_overlap`): set for engines
+    /// whose launch term stands in for per-step host work the GPU waits on
+    /// (vLLM and SGLang's scheduler and sampling, exo/MLX), which the
+    /// llama.cpp-fitted overlap does not describe.
+    #[serde(default)]
+    pub serial_launches: bool,
     /// Prefill of quantized weights goes through the dequantize + FP16
     /// cuBLAS path for micro-batches above 32 tokens: llama.cpp CUDA builds
     /// before MMQ became the default (PR #8075, merged 2024-06-24) wrote
@@ -436,6 +443,7 @@ impl DeviceRates {
             compute,
             compute_note,
             cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(d.architecture.as_deref()),
+            serial_launches: false,
             dequant_f16_prefill: false,
         })
     }
