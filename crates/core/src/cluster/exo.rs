@@ -172,6 +172,15 @@ pub(super) fn work_split(
     net: &Interconnect,
     s: &RunSettings,
 ) -> WorkSplit {
+    // MLX's launch term is llama.cpp Metal's stand-in: in series, as the
+    // server engines' (see `DeviceRates::serial_launches`).
+    let rates: Vec<DeviceRates> = rates
+        .into_iter()
+        .map(|r| DeviceRates {
+            serial_launches: true,
+            ..r
+        })
+        .collect();
     let n_layer = model.n_layer.max(1) as f64;
     if split.tensor_parallel > 1 {
         let tp = split.tensor_parallel;

@@ -223,6 +223,7 @@ pub fn engine_step_rates(r: DeviceRates) -> DeviceRates {
         cuda_graphs: false,
         // vLLM and SGLang run their own GEMM kernels, not llama.cpp's MMQ.
         mmq: None,
+        serial_launches: true,
         ..r
     }
 }

@@ -181,6 +181,7 @@ pub(super) fn for_llama_cpp(
             compute: typical_host(cal).and_then(|d| d.compute),
             compute_note: None,
             cuda_graphs: false,
+            serial_launches: false,
             dequant_f16_prefill: false,
             mmq: None,
         }),

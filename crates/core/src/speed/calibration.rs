@@ -48,6 +48,19 @@ pub struct GlobalConstants {
     /// build that reuses the graph; see [`super::DeviceRates::cuda_graphs`]).
     #[serde(default = "default_graph_node_s")]
     pub graph_node_s: f64,
+    /// How far host kernel launches overlap GPU work in a decode step that
+    /// is not replayed as a graph: the host enqueues kernels asynchronously
+    /// while the GPU drains the queue, so a step costs about the larger of
+    /// (GPU time, launch time), not their sum. Combined as the p-norm
+    /// (gpuᵖ + launchᵖ)^(1/p): p = 1 is no overlap (serial, the sum), large
+    /// p a perfect queue (the max); between, the per-token synchronisation
+    /// and the mix of short and long kernels that let the GPU run dry.
+    #[serde(default = "default_launch_overlap")]
+    pub launch_overlap: f64,
+}
+
+fn default_launch_overlap() -> f64 {
+    prior(6)
 }
 
 fn default_gemm_half_batch() -> f64 {
@@ -59,7 +72,7 @@ fn default_graph_node_s() -> f64 {
 }
 
 /// Number of global constants in the fitted vector.
-const GLOBALS: usize = 6;
+const GLOBALS: usize = 7;
 
 /// Efficiency constants of one backend on one device class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +238,7 @@ impl Calibration {
         r6(&mut self.global.hop_latency_s);
         r4(&mut self.global.gemm_half_batch);
         self.global.graph_node_s = (self.global.graph_node_s * 1e9).round() / 1e9;
+        r4(&mut self.global.launch_overlap);
         r4(&mut self.residuals.tg_p10);
         r4(&mut self.residuals.tg_p90);
         r4(&mut self.residuals.pp_p10);
@@ -250,6 +264,7 @@ impl Calibration {
             3 => self.global.hop_latency_s,
             4 => self.global.gemm_half_batch,
             5 => self.global.graph_node_s,
+            6 => self.global.launch_overlap,
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
                 match (i - GLOBALS) % 3 {
@@ -269,6 +284,7 @@ impl Calibration {
             3 => self.global.hop_latency_s = v,
             4 => self.global.gemm_half_batch = v,
             5 => self.global.graph_node_s = v,
+            6 => self.global.launch_overlap = v,
             _ => {
                 let k = &mut self.classes[(i - GLOBALS) / 3];
                 match (i - GLOBALS) % 3 {
@@ -293,6 +309,9 @@ impl Calibration {
             // next to fill the GPU: from ~0.1 µs a node to the ~10 µs of
             // a host launch it replaces.
             5 => (1e-7, 1e-5),
+            // From no overlap at all (1: launches and GPU work in series)
+            // to a near-perfect queue (16: within a few % of the max).
+            6 => (1.0, 16.0),
             // No DRAM sustains more than ~95% of its theoretical peak.
             _ => match (i - GLOBALS) % 3 {
                 0 => (0.1, 0.95),
@@ -312,6 +331,7 @@ impl Calibration {
             3 => "global.hop_latency_s".into(),
             4 => "global.gemm_half_batch".into(),
             5 => "global.graph_node_s".into(),
+            6 => "global.launch_overlap".into(),
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
                 let p = ["bw_eff", "flops_eff", "kernel_launch_s"][(i - GLOBALS) % 3];
@@ -383,6 +403,8 @@ fn prior(i: usize) -> f64 {
         3 => 2e-4,
         4 => 32.0,
         5 => 1e-6,
+        // Start from the serial sum, the model without overlap.
+        6 => 1.0,
         _ => [0.7, 0.3, 3e-6][(i - GLOBALS) % 3],
     }
 }
@@ -554,6 +576,9 @@ gemm_half_batch = {:.4}
 # compute capability 8.0+, builds that reuse the graph): replaces the class's
 # kernel_launch_s there (llama_cpp_tensor_paths.toml [cuda_graphs]).
 graph_node_s = {:.9}
+# Overlap of host kernel launches with GPU work in a decode step that is not
+# a replayed graph: step = (gpu^p + launches^p)^(1/p); 1 = serial, 16 = the max.
+launch_overlap = {:.4}
 
 [residuals]
 # Quantiles of ln(published / predicted) after the fit: the range reported
@@ -568,6 +593,7 @@ pp_p90 = {:.4}",
         g.hop_latency_s,
         g.gemm_half_batch,
         g.graph_node_s,
+        g.launch_overlap,
         r.tg_p10,
         r.tg_p90,
         r.pp_p10,

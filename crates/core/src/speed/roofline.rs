@@ -1,6 +1,6 @@
 //! The roofline terms: decode and prefill time of a placement.
 
-use super::work_split::{DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD};
+use super::work_split::{DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD};
 use super::{Calibration, SpeedError};
 use crate::units::{Seconds, TokensPerSecond};
 use serde::Serialize;
@@ -113,8 +113,19 @@ fn decode_seconds(
         let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
         let experts = active_experts / (bw * g.expert_read_eff);
         let kv_bytes = d.kv_bytes_per_token * depth as f64;
-        let kv = kv_bytes * g.kv_read_factor / bw;
-        let mem = dense + experts + kv;
+        // Without flash attention every query head re-reads the K/V head of
+        // its group (one matrix-vector product per head), and the f32 scores
+        // go through memory: written by `kq`, read and written by the
+        // softmax, read by `kqv` (KQ_BYTES_PER_PAIR_HEAD a key and head).
+        let kv_reads = if p.flash_attn { 1.0 } else { p.model.kv_group };
+        let kv = kv_bytes * kv_reads * g.kv_read_factor / bw;
+        let kq_bytes = if p.flash_attn {
+            0.0
+        } else {
+            d.attn_heads * depth as f64 * KQ_BYTES_PER_PAIR_HEAD
+        };
+        let kq = kq_bytes / bw;
+        let mem = dense + experts + kv + kq;
         // Decode is bandwidth-bound everywhere canirun models, but a slow
         // compute unit must still bound it.
         let compute = d
@@ -135,8 +146,23 @@ fn decode_seconds(
         } else {
             k.kernel_launch_s
         };
-        let overhead = per_kernel * kernels;
-        total += mem.max(compute) + overhead;
+        let launches = per_kernel * kernels;
+        let gpu = mem.max(compute);
+        // A replayed graph's node gaps are GPU time, in series with the
+        // kernels; a CPU runs its ops on the threads that synchronise, also
+        // in series. Otherwise the host enqueues launches while the GPU
+        // drains the queue: the step costs the p-norm of the two.
+        let overlapped = !d.device.cuda_graphs
+            && !d.device.serial_launches
+            && d.device.class != DeviceClass::Cpu;
+        let step = if overlapped {
+            let q = g.launch_overlap;
+            (gpu.powf(q) + launches.powf(q)).powf(1.0 / q)
+        } else {
+            gpu + launches
+        };
+        let overhead = step - gpu;
+        total += step;
         if explain {
             let name = &d.device.label;
             let eff = format!(
@@ -168,12 +194,29 @@ fn decode_seconds(
             if depth > 0 && d.kv_bytes_per_token > 0.0 {
                 terms.push(SpeedTerm {
                     label: format!("{name}: KV cache at depth {depth}"),
-                    formula: format!(
-                        "{:.0} B/token × {depth} × {:.2} kv_read_factor ÷ ({eff})",
-                        d.kv_bytes_per_token, g.kv_read_factor
-                    ),
+                    formula: if p.flash_attn {
+                        format!(
+                            "{:.0} B/token × {depth} × {:.2} kv_read_factor ÷ ({eff}) (flash attention)",
+                            d.kv_bytes_per_token, g.kv_read_factor
+                        )
+                    } else {
+                        format!(
+                            "{:.0} B/token × {depth} × {:.0} query heads per KV head (flash attention off: one matrix-vector product per head) × {:.2} kv_read_factor ÷ ({eff})",
+                            d.kv_bytes_per_token, kv_reads, g.kv_read_factor
+                        )
+                    },
                     seconds: Seconds(kv),
                 });
+                if kq > 0.0 {
+                    terms.push(SpeedTerm {
+                        label: format!("{name}: attention scores at depth {depth} (flash attention off)"),
+                        formula: format!(
+                            "{:.0} heads × {depth} × {KQ_BYTES_PER_PAIR_HEAD:.0} B (f32 scores written, softmaxed, read) ÷ ({eff})",
+                            d.attn_heads
+                        ),
+                        seconds: Seconds(kq),
+                    });
+                }
             }
             if compute > mem {
                 terms.push(SpeedTerm {
@@ -197,14 +240,29 @@ fn decode_seconds(
                 }
             } else {
                 SpeedTerm {
-                    label: format!("{name}: kernel launches"),
-                    formula: format!(
-                        "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s)",
-                        d.layer_fraction,
-                        k.kernel_launch_s * 1e6,
-                        k.backend,
-                        k.device
+                    label: format!(
+                        "{name}: kernel launches{}",
+                        if overlapped { " (overlapped with GPU work)" } else { "" }
                     ),
+                    formula: if overlapped {
+                        format!(
+                            "(gpu^{q:.2} + launches^{q:.2})^(1/{q:.2}) − gpu, launches = {kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s) = {:.2} ms, {q:.2} launch_overlap",
+                            d.layer_fraction,
+                            k.kernel_launch_s * 1e6,
+                            k.backend,
+                            k.device,
+                            launches * 1e3,
+                            q = g.launch_overlap,
+                        )
+                    } else {
+                        format!(
+                            "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s), in series",
+                            d.layer_fraction,
+                            k.kernel_launch_s * 1e6,
+                            k.backend,
+                            k.device
+                        )
+                    },
                     seconds: Seconds(overhead),
                 }
             });

@@ -144,6 +144,7 @@ mod tests {
             compute: Some(FlopsPerSecond::tflops(tops)),
             compute_note: None,
             cuda_graphs: false,
+            serial_launches: false,
             dequant_f16_prefill: false,
             mmq: None,
         }

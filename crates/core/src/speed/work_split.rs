@@ -67,6 +67,12 @@ pub struct ModelCost {
     /// Σ over layers of the query heads: without flash attention every head
     /// writes and reads its score matrix (one f32 per query·key pair) in memory.
     pub attn_heads: f64,
+    /// Query heads per cached K/V head (grouped-query attention; 1 for
+    /// multi-head and for MLA's shared latent). Without flash attention
+    /// llama.cpp's decode runs `kq` and `kqv` as one matrix-vector product
+    /// per query head, broadcasting the K/V head of its group, so each
+    /// cached K/V byte is read this many times.
+    pub kv_group: f64,
     /// Bytes of the hidden state handed from one device to the next per token
     /// (n_embd × 4 B, f32 activations).
     pub hidden_bytes: Bytes,
@@ -187,6 +193,13 @@ impl ModelCost {
             active_params: spec.active_params().saturating_sub(embd_params) as f64,
             attn_width: (attn_per_layer * spec.n_layer) as f64,
             attn_heads: (spec.n_head * spec.n_layer) as f64,
+            // MLA caches one latent that every head attends over as one
+            // matrix product, so it is read once.
+            kv_group: if spec.mla.is_some() || spec.n_head_kv == 0 {
+                1.0
+            } else {
+                (spec.n_head as f64 / spec.n_head_kv as f64).max(1.0)
+            },
             hidden_bytes: Bytes(spec.n_embd * 4),
             kernels_per_token: (0..spec.n_layer)
                 .map(|il| kernels_per_layer(spec, il))
@@ -239,6 +252,13 @@ pub struct DeviceRates {
     /// Each kernel then costs `global.graph_node_s` instead of the class's
     /// `kernel_launch_s`.
     pub cuda_graphs: bool,
+    /// The decode step's kernel launches run in series with the GPU work
+    /// instead of overlapping it (`global.launch_overlap`): set for engines
+    /// whose launch term stands in for per-step host work the GPU waits on
+    /// (vLLM and SGLang's scheduler and sampling, exo/MLX), which the
+    /// llama.cpp-fitted overlap does not describe.
+    #[serde(default)]
+    pub serial_launches: bool,
     /// Prefill of quantized weights goes through the dequantize + FP16
     /// cuBLAS path for micro-batches above 32 tokens: llama.cpp CUDA builds
     /// before MMQ became the default (PR #8075, merged 2024-06-24) wrote
@@ -557,6 +577,7 @@ impl DeviceRates {
             cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(arch),
             dequant_f16_prefill,
             mmq,
+            serial_launches: false,
         })
     }
 
