@@ -428,7 +428,8 @@ pub fn prefill(
                 "; a pre-MMQ CUDA build (before llama.cpp PR #8075, 2024-06-24): micro-batches above 32 tokens dequantize every weight to FP16 first (quantized + 2 × 2 bytes per weight through memory) for cuBLAS"
             } else {
                 ""
-            } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default(),
+            } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+                + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();
