@@ -196,10 +196,20 @@ pub(super) fn for_llama_cpp(
     let typical = typical_host(cal);
     let threads = host_threads(req, s);
     let mut devices = vec![host.map(|h| {
-        threads.apply(
-            with_cpu_compute(h, typical.as_ref(), &mut assumed),
-            cpu_bw_eff,
-        )
+        let h = with_cpu_compute(h, typical.as_ref(), &mut assumed);
+        // A hybrid CPU (P + E cores): threads paced by the slowest one.
+        let hybrid = req.hardware.host_device.as_ref().and_then(|(d, sockets)| {
+            speed::cpu_host::hybrid_rates(
+                &h,
+                &d.id,
+                *sockets,
+                d.cpu.as_ref().map(|c| c.int8_ops_per_cycle),
+                s.threads,
+                req.hardware.host_core_bandwidth,
+                cpu_bw_eff,
+            )
+        });
+        hybrid.unwrap_or_else(|| threads.apply(h, cpu_bw_eff))
     })];
     for d in &hw.devices {
         devices.push(
@@ -213,10 +223,17 @@ pub(super) fn for_llama_cpp(
     }
     let link = host_link(req);
     match speed::bridge::from_memory(&model, placement, &devices, link, s) {
-        Ok(p) => {
+        Ok(mut p) => {
+            // llama.cpp memory-maps the model by default (canirun's commands
+            // keep it so): weights in RAM upload from pageable memory.
+            let pageable =
+                speed::cpu_host::pageable_uploads(&mut p, req.hardware.host_core_bandwidth);
             let mut sp = read(req, s, p);
             if let Speed::Estimated(r) = &mut sp {
                 r.assumed_cpu = assumed;
+                if let (Some(e), Some(n)) = (r.prefill.as_mut(), pageable) {
+                    e.notes.push(n);
+                }
             }
             sp
         }

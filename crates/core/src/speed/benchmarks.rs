@@ -1082,7 +1082,28 @@ fn prepare_row(
                     notes_out.push(note);
                 }
             }
-            Ok::<_, String>(d.times(c.count))
+            // The threads the row states, hybrid cores and the build's CPU
+            // prefill kernels (speed::cpu_host).
+            let (t, tb) = super::cpu_host::threads_in_notes(notes);
+            let prompt = matches!(workload, Workload::Prompt { .. });
+            let run = super::cpu_host::HostRun {
+                threads: if prompt { tb.or(t) } else { t },
+                vec_dot_prefill: if prompt {
+                    super::cpu_host::pre_sgemm_build(engine, version)
+                } else {
+                    None
+                },
+            };
+            let bw_eff = cal.class(Backend::Cpu, DeviceClass::Cpu).0.bw_eff;
+            Ok::<_, String>(super::cpu_host::apply_host_run(
+                d.times(c.count),
+                &c.device.id,
+                c.count,
+                c.device.cpu.as_ref().map(|x| x.cores).or(c.device.cpu_cores),
+                c.device.cpu.as_ref().map(|x| x.int8_ops_per_cycle),
+                &run,
+                bw_eff,
+            ))
         })
         .transpose()?;
     let mut speed_devices = vec![host];
@@ -1162,6 +1183,14 @@ fn prepare_row(
         }
         notes_out
             .push("repacked (_R4/-rtr) weights in RAM: the CPU multiplies them in prefill".into());
+    }
+    // ik_llama.cpp rows are left at the link: its `-rtr 0` row on the
+    // 7965WX + A6000 (memory-mapped by default) matches the pinned PCIe 4.0
+    // rate, so its loader is taken to keep RAM weights in pinned memory.
+    if !eng.contains("ik_llama") && !super::cpu_host::mmap_off(notes) {
+        if let Some(n) = super::cpu_host::pageable_uploads(&mut placement, None) {
+            notes_out.push(n);
+        }
     }
     if placement.devices.iter().any(|d| d.device.cuda_graphs) {
         if let Some(why) = no_graph_replay(engine, version) {
@@ -1273,7 +1302,7 @@ fn dequant_f16_build(engine: &str, version: &str) -> Option<String> {
 
 /// The build number in "build d46dbc76 (2833)", "66906cd8 (5997)" or
 /// "b6652.amd0 docker image"; "unknown (2025)" is a year, not a build.
-fn build_number(version: &str) -> Option<u32> {
+pub(crate) fn build_number(version: &str) -> Option<u32> {
     regex::Regex::new(r"\((\d{4,5})\)|\bb(\d{4,5})\b")
         .ok()?
         .captures(version)
@@ -1283,7 +1312,7 @@ fn build_number(version: &str) -> Option<u32> {
 }
 
 /// The year and, where given, the month a version string names.
-fn build_year_month(version: &str) -> Option<(u32, Option<u32>)> {
+pub(crate) fn build_year_month(version: &str) -> Option<(u32, Option<u32>)> {
     let months = [
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ];

@@ -27,6 +27,7 @@
 pub mod benchmarks;
 pub mod bridge;
 mod calibration;
+pub mod cpu_host;
 mod derived;
 pub mod local;
 mod roofline;

@@ -519,7 +519,8 @@ pub fn prefill(
             } else {
                 ""
             } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
-              + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default(),
+              + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default()
+                + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();

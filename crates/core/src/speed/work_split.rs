@@ -475,16 +475,23 @@ impl DeviceRates {
                 let cat = crate::hardware::Catalog::embedded().ok()?;
                 let mut c = crate::hardware::typical_desktop_cpu(cat)?.cpu.clone()?;
                 c.cores = cores;
+                // A series whose cores all share one SIMD unit (Zen 4
+                // Threadripper PRO): that unit, at the typical clock.
+                if let Some(s) = super::cpu_host::series_simd(d.architecture.as_deref())
+                    .and_then(|simd| crate::hardware::cpu_compute_for(simd, cores, c.clock_ghz))
+                {
+                    c = s;
+                }
                 Some(c)
             };
             if let Some(c) = own.clone().or_else(typical) {
                 compute = Some(c.int8_peak());
                 compute_note = Some(format!(
                     "{}{} cores × {} int8 operations/cycle (llama.cpp's quantized dot products on {}, cpu_simd.csv) × {} GHz = {:.2} TOPS",
-                    if own.is_none() {
-                        "cores as stated, per-core rate and clock of the typical desktop CPU (not in the catalog): "
-                    } else {
-                        ""
+                    match (&own, super::cpu_host::series_simd(d.architecture.as_deref())) {
+                        (Some(_), _) => "",
+                        (None, Some(_)) => "cores as stated, the SIMD unit of its series (cpu_threads.toml [[series_simd]]) at the typical desktop CPU's clock (not in the catalog): ",
+                        (None, None) => "cores as stated, per-core rate and clock of the typical desktop CPU (not in the catalog): ",
                     },
                     c.cores,
                     c.int8_ops_per_cycle,
