@@ -224,9 +224,20 @@ pub fn engine_step_rates(r: DeviceRates) -> DeviceRates {
         // vLLM and SGLang run their own GEMM kernels, not llama.cpp's MMQ.
         mmq: None,
         serial_launches: true,
+        step_kernel_s: Some(ENGINE_STEP_KERNEL_S),
         ..r
     }
 }
+
+/// Seconds per kernel that stand in for a vLLM/SGLang decode step's graph
+/// replay plus host work (scheduler, sampling), in series: the serial
+/// per-kernel launch cost fitted on the llama.cpp CUDA rows of
+/// benchmarks.csv + benchmarks-2026-12.csv (calibration of 2026-12-07, when
+/// launches were still priced in series). It is frozen here so the stand-in
+/// does not move when llama.cpp's own launch model is refitted (launches now
+/// overlap GPU work there, and that constant means something else). No
+/// published per-step figure was found; `canirun validate cluster` checks it.
+pub const ENGINE_STEP_KERNEL_S: f64 = 6.82e-6;
 
 fn server_speed(
     req: &Request<'_>,

@@ -182,6 +182,8 @@ pub(super) fn for_llama_cpp(
             compute_note: None,
             cuda_graphs: false,
             serial_launches: false,
+            step_kernel_s: None,
+            hbm: false,
             dequant_f16_prefill: false,
             mmq: None,
         }),

@@ -57,6 +57,16 @@ pub struct GlobalConstants {
     /// and the mix of short and long kernels that let the GPU run dry.
     #[serde(default = "default_launch_overlap")]
     pub launch_overlap: f64,
+    /// Achieved fraction of a device's read efficiency when its memory is
+    /// HBM (HBM2, HBM2e, HBM3, HBM3e) rather than GDDR or LPDDR: HBM spreads
+    /// a read over many narrow pseudo-channels at lower clocks, and a GEMV
+    /// stream reaches a smaller share of its (much larger) peak.
+    #[serde(default = "default_hbm_read_eff")]
+    pub hbm_read_eff: f64,
+}
+
+fn default_hbm_read_eff() -> f64 {
+    prior(7)
 }
 
 fn default_launch_overlap() -> f64 {
@@ -72,7 +82,7 @@ fn default_graph_node_s() -> f64 {
 }
 
 /// Number of global constants in the fitted vector.
-const GLOBALS: usize = 7;
+const GLOBALS: usize = 8;
 
 /// Efficiency constants of one backend on one device class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +249,7 @@ impl Calibration {
         r4(&mut self.global.gemm_half_batch);
         self.global.graph_node_s = (self.global.graph_node_s * 1e9).round() / 1e9;
         r4(&mut self.global.launch_overlap);
+        r4(&mut self.global.hbm_read_eff);
         r4(&mut self.residuals.tg_p10);
         r4(&mut self.residuals.tg_p90);
         r4(&mut self.residuals.pp_p10);
@@ -265,6 +276,7 @@ impl Calibration {
             4 => self.global.gemm_half_batch,
             5 => self.global.graph_node_s,
             6 => self.global.launch_overlap,
+            7 => self.global.hbm_read_eff,
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
                 match (i - GLOBALS) % 3 {
@@ -285,6 +297,7 @@ impl Calibration {
             4 => self.global.gemm_half_batch = v,
             5 => self.global.graph_node_s = v,
             6 => self.global.launch_overlap = v,
+            7 => self.global.hbm_read_eff = v,
             _ => {
                 let k = &mut self.classes[(i - GLOBALS) / 3];
                 match (i - GLOBALS) % 3 {
@@ -312,6 +325,8 @@ impl Calibration {
             // From no overlap at all (1: launches and GPU work in series)
             // to a near-perfect queue (16: within a few % of the max).
             6 => (1.0, 16.0),
+            // From half the efficiency of GDDR to the same.
+            7 => (0.5, 1.0),
             // No DRAM sustains more than ~95% of its theoretical peak.
             _ => match (i - GLOBALS) % 3 {
                 0 => (0.1, 0.95),
@@ -332,6 +347,7 @@ impl Calibration {
             4 => "global.gemm_half_batch".into(),
             5 => "global.graph_node_s".into(),
             6 => "global.launch_overlap".into(),
+            7 => "global.hbm_read_eff".into(),
             _ => {
                 let k = &self.classes[(i - GLOBALS) / 3];
                 let p = ["bw_eff", "flops_eff", "kernel_launch_s"][(i - GLOBALS) % 3];
@@ -405,6 +421,8 @@ fn prior(i: usize) -> f64 {
         5 => 1e-6,
         // Start from the serial sum, the model without overlap.
         6 => 1.0,
+        // Start from no difference between memory types.
+        7 => 1.0,
         _ => [0.7, 0.3, 3e-6][(i - GLOBALS) % 3],
     }
 }
@@ -579,6 +597,9 @@ graph_node_s = {:.9}
 # Overlap of host kernel launches with GPU work in a decode step that is not
 # a replayed graph: step = (gpu^p + launches^p)^(1/p); 1 = serial, 16 = the max.
 launch_overlap = {:.4}
+# Read efficiency of HBM relative to GDDR/LPDDR at the same bw_eff (decode
+# and prefill weight reads of devices whose catalog memory type is HBM*).
+hbm_read_eff = {:.4}
 
 [residuals]
 # Quantiles of ln(published / predicted) after the fit: the range reported
@@ -594,6 +615,7 @@ pp_p90 = {:.4}",
         g.gemm_half_batch,
         g.graph_node_s,
         g.launch_overlap,
+        g.hbm_read_eff,
         r.tg_p10,
         r.tg_p90,
         r.pp_p10,

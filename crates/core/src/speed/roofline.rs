@@ -86,6 +86,15 @@ fn check(p: &WorkSplit) -> Result<(), SpeedError> {
     Ok(())
 }
 
+/// `global.hbm_read_eff` for a device with HBM, else 1.
+fn hbm_factor(d: &DeviceShare, cal: &Calibration) -> f64 {
+    if d.device.hbm {
+        cal.global.hbm_read_eff
+    } else {
+        1.0
+    }
+}
+
 fn gb(x: f64) -> String {
     format!("{:.2} GB", x / 1e9)
 }
@@ -108,7 +117,7 @@ fn decode_seconds(
                 notes.push(n);
             }
         }
-        let bw = d.device.bandwidth.0 * k.bw_eff;
+        let bw = d.device.bandwidth.0 * k.bw_eff * hbm_factor(d, cal);
         let dense = d.dense_bytes.0 as f64 / bw;
         let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
         let experts = active_experts / (bw * g.expert_read_eff);
@@ -141,10 +150,11 @@ fn decode_seconds(
         let kernels = p.model.kernels_per_token * d.layer_fraction;
         // A replayed CUDA graph removes the host launch of every kernel; what
         // is left is the GPU's own gap between dependent kernels.
+        let launch_s = d.device.step_kernel_s.unwrap_or(k.kernel_launch_s);
         let per_kernel = if d.device.cuda_graphs {
             g.graph_node_s
         } else {
-            k.kernel_launch_s
+            launch_s
         };
         let launches = per_kernel * kernels;
         let gpu = mem.max(compute);
@@ -166,11 +176,16 @@ fn decode_seconds(
         if explain {
             let name = &d.device.label;
             let eff = format!(
-                "{:.0} GB/s × {:.2} ({}×{} bw_eff)",
+                "{:.0} GB/s × {:.2} ({}×{} bw_eff){}",
                 d.device.bandwidth.as_gbps(),
                 k.bw_eff,
                 k.backend,
-                k.device
+                k.device,
+                if d.device.hbm {
+                    format!(" × {:.2} (hbm_read_eff: HBM)", g.hbm_read_eff)
+                } else {
+                    String::new()
+                }
             );
             if d.dense_bytes.0 > 0 {
                 terms.push(SpeedTerm {
@@ -256,11 +271,14 @@ fn decode_seconds(
                         )
                     } else {
                         format!(
-                            "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s), in series",
+                            "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}), in series",
                             d.layer_fraction,
-                            k.kernel_launch_s * 1e6,
-                            k.backend,
-                            k.device
+                            launch_s * 1e6,
+                            if d.device.step_kernel_s.is_some() {
+                                "the engine's per-step stand-in".to_string()
+                            } else {
+                                format!("{}×{} kernel_launch_s", k.backend, k.device)
+                            }
                         )
                     },
                     seconds: Seconds(overhead),
@@ -452,7 +470,7 @@ fn ubatch_seconds(
     } else {
         d.attn_heads * pairs * KQ_BYTES_PER_PAIR_HEAD
     };
-    let bw = d.device.bandwidth.0 * k.bw_eff;
+    let bw = d.device.bandwidth.0 * k.bw_eff * hbm_factor(d, cal);
     let (compute_t, mem_t) = match (d.device.compute, d.streamed_over) {
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),

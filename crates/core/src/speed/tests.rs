@@ -28,6 +28,8 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
         compute_note: None,
         cuda_graphs: false,
         serial_launches: false,
+        step_kernel_s: None,
+        hbm: false,
         dequant_f16_prefill: false,
         mmq: None,
     }
@@ -695,6 +697,8 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
             compute_note: None,
             cuda_graphs: false,
             serial_launches: false,
+            step_kernel_s: None,
+            hbm: false,
             dequant_f16_prefill: false,
             mmq: None,
         };
@@ -850,4 +854,38 @@ AMD Instinct MI210,1,Llama 2 7B,6.74,Q4_0,3.56,pp512,2486.22,llama.cpp (ROCm),bu
         new.interpreted_as
     );
     assert_ne!(old.predicted, new.predicted);
+}
+
+/// HBM devices read at `hbm_read_eff` of their class's efficiency; GDDR
+/// devices do not, and the explanation names the factor.
+#[test]
+fn hbm_reads_at_its_own_efficiency() {
+    assert!(catalog_device("a100").hbm, "A100 has HBM2e");
+    assert!(!catalog_device("4090").hbm, "RTX 4090 has GDDR6X");
+    // A bandwidth-bound decode (70B on one device): halving the HBM factor
+    // nearly doubles the step on HBM, and changes nothing on GDDR.
+    let m = cost("llama-3-70b", "Q4_K_M");
+    let hbm = DeviceRates {
+        hbm: true,
+        ..gpu(300.0, 50.0)
+    };
+    let gddr = gpu(300.0, 50.0);
+    let with = |f: f64| {
+        let mut c = cal().clone();
+        c.global.hbm_read_eff = f;
+        c
+    };
+    let t = |d: &DeviceRates, f: f64| {
+        decode(&WorkSplit::single_device(&m, d.clone()), 0, &with(f))
+            .unwrap()
+            .seconds
+            .0
+    };
+    assert!(t(&hbm, 0.5) / t(&hbm, 1.0) > 1.8);
+    assert_eq!(t(&gddr, 0.5), t(&gddr, 1.0));
+    let explained = decode(&WorkSplit::single_device(&m, hbm), 0, &with(0.6)).unwrap();
+    assert!(explained
+        .terms
+        .iter()
+        .any(|x| x.formula.contains("hbm_read_eff")));
 }

@@ -145,6 +145,8 @@ mod tests {
             compute_note: None,
             cuda_graphs: false,
             serial_launches: false,
+            step_kernel_s: None,
+            hbm: false,
             dequant_f16_prefill: false,
             mmq: None,
         }

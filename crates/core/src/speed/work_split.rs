@@ -259,6 +259,15 @@ pub struct DeviceRates {
     /// llama.cpp-fitted overlap does not describe.
     #[serde(default)]
     pub serial_launches: bool,
+    /// Seconds per kernel of a decode step that is priced by a fixed
+    /// stand-in instead of the class's fitted `kernel_launch_s` (vLLM and
+    /// SGLang: `pipeline::server::ENGINE_STEP_KERNEL_S`); `None` elsewhere.
+    #[serde(default)]
+    pub step_kernel_s: Option<f64>,
+    /// The device's memory is HBM (catalog memory type HBM*): its reads go
+    /// at `global.hbm_read_eff` of the class's efficiency.
+    #[serde(default)]
+    pub hbm: bool,
     /// Prefill of quantized weights goes through the dequantize + FP16
     /// cuBLAS path for micro-batches above 32 tokens: llama.cpp CUDA builds
     /// before MMQ became the default (PR #8075, merged 2024-06-24) wrote
@@ -585,6 +594,11 @@ impl DeviceRates {
             dequant_f16_prefill,
             mmq,
             serial_launches: false,
+            step_kernel_s: None,
+            hbm: d
+                .memory_type
+                .as_deref()
+                .is_some_and(|t| t.to_ascii_uppercase().starts_with("HBM")),
         })
     }
 
