@@ -11,7 +11,7 @@ use super::roofline::{decode_token_seconds, prefill_seconds};
 use super::work_split::{DeviceClass, DeviceRates, ModelCost, WorkSplit};
 use super::{bridge, default_backend, Calibration, SpeedError};
 use crate::hardware::{self, Catalog, DeviceKind};
-use crate::memory::{Backend, FlashAttn, RunSettings};
+use crate::memory::{Backend, FlashAttn, MlaCache, RunSettings};
 use crate::model::{self, MlaTensorLayout};
 use crate::placement::llama_cpp::{parse_buft, place, Override, PlacementArgs, SplitMode};
 use crate::placement::{DeviceSpec as MemDevice, Loc};
@@ -1139,9 +1139,20 @@ fn prepare_row(
         }
     }
     let mut flags = read_flags(notes, hw, backend);
-    // MLA caches one latent per token: its V is a view of K, so `-ctk` alone
-    // sets both (llama.cpp ignores `-ctv` there).
-    if spec.mla.is_some() {
+    // Mainline builds before MLA (PR #12801) cache DeepSeek's decompressed
+    // heads, with V a tensor of its own (an f16 V beside a quantized K needs
+    // no flash attention). Since, MLA caches one latent per token: its V is
+    // a view of K, so `-ctk` alone sets both (llama.cpp ignores `-ctv` there).
+    let pre_mla = spec.mla.is_some()
+        && mainline_llama_cpp(engine)
+        && predates_dated(version, MLA_CACHE_BUILD, (2025, 4)).is_some();
+    if pre_mla {
+        flags.settings.mla_cache = MlaCache::Expanded;
+        notes_out.push(format!(
+            "decompressed K/V heads cached: {} before MLA (llama.cpp PR #12801, 2025-04)",
+            predates_dated(version, MLA_CACHE_BUILD, (2025, 4)).unwrap_or_default()
+        ));
+    } else if spec.mla.is_some() {
         flags.settings.type_v = flags.settings.type_k;
     }
     let n_tokens = match workload {
@@ -1198,6 +1209,44 @@ fn prepare_row(
                 d.device.cuda_graphs = false;
             }
             notes_out.push(format!("no CUDA graph replay in decode: {why}"));
+        }
+    }
+    if let Some(why) = host_loop_build(engine, version) {
+        let gpu =
+            |d: &super::DeviceShare| matches!(d.device.backend, Backend::Cuda | Backend::Rocm);
+        if placement.devices.iter().any(gpu) {
+            let n = host_loop_kernels(&spec, &flags.settings, placement.flash_attn);
+            placement.model.host_loop_kernels_per_token = n;
+            placement.model.expert_loop = spec.moe.map(|m| super::ExpertLoop {
+                moe_layers: (0..spec.n_layer)
+                    .filter(|&il| spec.is_moe_layer(il))
+                    .count() as f64,
+                n_expert: m.n_expert as f64,
+                n_expert_used: m.n_expert_used as f64,
+                kernels_per_expert: 3.0 * super::work_split::EXPERT_LOOP_KERNELS_PER_MATMUL,
+            });
+            // The expert ids are copied to the host and waited for at each
+            // MoE layer: the host cannot queue launches ahead of the GPU.
+            if spec.moe.is_some() {
+                for d in placement.devices.iter_mut().filter(|d| gpu(d)) {
+                    d.device.serial_launches = true;
+                }
+            }
+            if n > 0.0 {
+                notes_out.push(format!(
+                    "{n:.0} host-loop kernel launches per token{}{}: {why}",
+                    if spec.moe.is_some() {
+                        ", prefill's mul_mat_id looped over the routed experts (PR #13199)"
+                    } else {
+                        ""
+                    },
+                    if spec.moe.is_some() {
+                        ", launches in series (expert ids synchronised to the host per MoE layer)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
         }
     }
     if placement
@@ -1275,6 +1324,80 @@ const GRAPH_REUSE_BUILD: u32 = 6000;
 /// [`GRAPH_REUSE_BUILD`] or dated before 2025-08) rebuild and re-launch the
 /// graph's kernels every token. `None`: a current build (also when the
 /// version is a bare commit or unknown, as for a user's own estimate).
+/// First mainline llama.cpp build of PR #13014 (opened 2025-04-18, merged
+/// in the days after: "noncont MMVQ + batched bs1 MUL_MAT_ID"), which runs a
+/// batch-1 `mul_mat_id` as one MMVQ/MMV kernel over the expert ids on the GPU
+/// ("reduces the number of kernel launches needed by a factor equal to the
+/// number of used src0 matrices ... eliminates the need for a call to
+/// cudaStreamSynchronize") and the KQ product over a quantized K cache
+/// without flash attention "in a single kernel launch". The calibration set
+/// has no llama.cpp row between the early-2025 builds and b5997, so the exact
+/// number moves no fitted row. Its follow-up PR #13199 ("batched+noncont
+/// MMQ, refactor bs>1 MoE code", end of April 2025) replaced the host loop
+/// over experts in prefill ([`super::ExpertLoop`]); the same cut stands for
+/// both, for the same reason.
+const BATCHED_MMVQ_ID_BUILD: u32 = 5200;
+
+/// First mainline llama.cpp build that caches DeepSeek's attention as MLA
+/// latents (PR #12801, April 2025); before it K and V were cached per head
+/// (n_head × (192 + 128) values per token and layer). No calibration row lies
+/// between the early-2025 builds and b5997, so the exact number moves no row.
+const MLA_CACHE_BUILD: u32 = 5150;
+
+/// Mainline llama.cpp (not the ik_llama.cpp fork, whose CUDA MoE and MLA
+/// paths differ: ik_llama.cpp PRs #248, #283).
+fn mainline_llama_cpp(engine: &str) -> bool {
+    let e = engine.to_ascii_lowercase();
+    e.contains("llama.cpp") && !e.contains("ik_llama")
+}
+
+/// Why `version` predates build `since` (by its number) or the month
+/// `(year, month)` (by a stated date), if it does. A year alone, a bare
+/// commit or "unknown" is taken as current, as for a user's estimate.
+fn predates_dated(version: &str, since: u32, (y, m): (u32, u32)) -> Option<String> {
+    if let Some(n) = build_number(version) {
+        return (n < since).then(|| format!("build {n} predates b{since}"));
+    }
+    let (year, month) = build_year_month(version)?;
+    let before = year < y || (year == y && month.is_some_and(|mo| mo < m));
+    before.then(|| format!("a build from '{version}' predates {y}-{m:02}"))
+}
+
+/// Why a row's mainline llama.cpp CUDA/HIP build launches batch-1
+/// `mul_mat_id` per expert and a quantized-K `kq` per query head (before
+/// [`BATCHED_MMVQ_ID_BUILD`]), if it does.
+fn host_loop_build(engine: &str, version: &str) -> Option<String> {
+    if !mainline_llama_cpp(engine) {
+        return None;
+    }
+    predates_dated(version, BATCHED_MMVQ_ID_BUILD, (2025, 4)).map(|why| {
+        format!("{why}, before batched batch-1 MUL_MAT_ID and MMVQ (llama.cpp PR #13014)")
+    })
+}
+
+/// Kernel launches per decoded token that a build before
+/// [`BATCHED_MMVQ_ID_BUILD`] adds to [`ModelCost::kernels_per_token`]
+/// (which counts one kernel per matrix product): each of a MoE layer's three
+/// `mul_mat_id` runs one matrix-vector kernel per used expert, and without
+/// flash attention `kq` over a quantized K cache runs one per query head
+/// (`ggml_cuda_op_mul_mat` looped over the batch of src1, the query heads,
+/// broadcasting the K head of each).
+pub(crate) fn host_loop_kernels(spec: &model::ModelSpec, s: &RunSettings, flash_attn: bool) -> f64 {
+    let moe: f64 = match spec.moe {
+        Some(m) => (0..spec.n_layer)
+            .filter(|&il| spec.is_moe_layer(il))
+            .map(|_| 3.0 * (m.n_expert_used.max(1) - 1) as f64)
+            .sum(),
+        None => 0.0,
+    };
+    let kq = if !flash_attn && s.type_k.is_quantized() {
+        (spec.n_head.max(1) - 1) as f64 * spec.n_layer as f64
+    } else {
+        0.0
+    };
+    moe + kq
+}
+
 /// llama.cpp's first build with MMQ as the CUDA default for GPUs with int8
 /// tensor cores (PR #8075, merged 2024-06-24). No calibration row lies
 /// between build 2843 (May 2024) and the 2025 builds, so the exact number
@@ -1700,5 +1823,86 @@ NVIDIA H100 80GB HBM3,1,Llama 2 7B,6.74,UD-Q5_K_XL (unsloth dynamic),,tg128,100,
         let epyc = cat.get("epyc-9355").unwrap();
         // The catalog already says 12 × DDR5-6400: nothing to override.
         assert!(stated_memory("AMD EPYC 9355 (32C, 12x DDR5-6400, 768GB)", epyc).is_none());
+    }
+
+    fn r1_spec() -> model::ModelSpec {
+        model::resolve("deepseek-r1:671b")
+            .expect("model")
+            .entry
+            .spec()
+    }
+
+    #[test]
+    fn builds_before_pr_13014_launch_one_kernel_per_expert_and_per_query_head() {
+        let spec = r1_spec();
+        let moe = spec.moe.expect("moe");
+        let moe_layers = (0..spec.n_layer)
+            .filter(|&il| spec.is_moe_layer(il))
+            .count() as f64;
+        let f16 = RunSettings::default();
+        // Flash attention or an f16 K: only the per-expert launches, n_used
+        // per matrix instead of one.
+        let experts = host_loop_kernels(&spec, &f16, false);
+        assert_eq!(experts, moe_layers * 3.0 * (moe.n_expert_used - 1) as f64);
+        let q4 = RunSettings {
+            type_k: GgmlType::Q4_0,
+            ..RunSettings::default()
+        };
+        assert_eq!(host_loop_kernels(&spec, &q4, true), experts);
+        // A quantized K without flash attention: KQ once per query head.
+        assert_eq!(
+            host_loop_kernels(&spec, &q4, false) - experts,
+            ((spec.n_head - 1) * spec.n_layer) as f64
+        );
+    }
+
+    #[test]
+    fn host_loops_belong_to_mainline_builds_before_april_2025() {
+        assert!(host_loop_build("llama.cpp (CUDA)", "unknown (2025-01-29)").is_some());
+        assert!(host_loop_build("llama.cpp (CUDA)", "unknown (Mar 2025)").is_some());
+        assert!(host_loop_build("llama.cpp (CUDA)", "66906cd8 (5997)").is_none());
+        assert!(host_loop_build("llama.cpp (CUDA)", "b6652.amd0 docker image").is_none());
+        // A year alone or an unknown build is taken as current.
+        assert!(host_loop_build("llama.cpp (CUDA)", "unknown (2025)").is_none());
+        assert!(host_loop_build("ik_llama.cpp (CUDA)", "unknown (Mar 2025)").is_none());
+    }
+
+    #[test]
+    fn expert_loop_grows_with_the_micro_batch_up_to_every_expert() {
+        let spec = r1_spec();
+        let moe = spec.moe.expect("moe");
+        let l = super::super::ExpertLoop {
+            moe_layers: 58.0,
+            n_expert: moe.n_expert as f64,
+            n_expert_used: moe.n_expert_used as f64,
+            kernels_per_expert: 12.0,
+        };
+        // One token reaches its n_used experts; a large batch reaches all.
+        assert!((l.kernels(1.0) - 58.0 * moe.n_expert_used as f64 * 12.0).abs() < 1e-6);
+        assert!(l.kernels(16.0) > l.kernels(1.0));
+        assert!(l.kernels(512.0) > l.kernels(16.0));
+        assert!(l.kernels(4096.0) <= 58.0 * moe.n_expert as f64 * 12.0 + 1e-6);
+    }
+
+    #[test]
+    fn a_january_2025_deepseek_row_caches_decompressed_heads_and_keeps_v_f16() {
+        // Before MLA, -ctk q4_0 without flash attention quantizes K only:
+        // the row is read, not refused for a quantized V.
+        let csv = "hardware,n_devices,model,params_b,quant,model_size_gib,test,tokens_per_s,engine,version,source,notes,confidence\n\
+NVIDIA H100 80GB HBM3,2,DeepSeek-R1 671B,671.03,UD-IQ1_S (unsloth dynamic 1.58-bit),130.6,tg128,11.89,llama.cpp (CUDA),unknown (2025-01-29),test,llama-bench -ngl 62 -t 12 -ctk q4_0 across 2 GPUs (layer split),primary-user\n";
+        let (rows, skipped) = prepare(csv, Calibration::embedded().unwrap()).expect("parse");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert!(
+            r.interpreted_as.contains("PR #12801"),
+            "{}",
+            r.interpreted_as
+        );
+        assert!(
+            r.interpreted_as.contains("PR #13014"),
+            "{}",
+            r.interpreted_as
+        );
     }
 }

@@ -44,8 +44,8 @@ pub use derived::{
 };
 pub use roofline::{decode, generation, prefill, Estimate, SpeedTerm};
 pub use work_split::{
-    DeviceClass, DeviceRates, DeviceShare, Link, MmqRate, ModelCost, WorkSplit, DEFAULT_LINK_GBS,
-    REFERENCE_INT8_PER_STATED,
+    DeviceClass, DeviceRates, DeviceShare, ExpertLoop, Link, MmqRate, ModelCost, WorkSplit,
+    DEFAULT_LINK_GBS, REFERENCE_INT8_PER_STATED,
 };
 
 use crate::hardware::DeviceKind;

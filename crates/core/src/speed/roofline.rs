@@ -2,6 +2,7 @@
 
 use super::work_split::{DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD};
 use super::{Calibration, SpeedError};
+use crate::memory::Backend;
 use crate::units::{Seconds, TokensPerSecond};
 use serde::Serialize;
 
@@ -147,7 +148,13 @@ fn decode_seconds(
                 2.0 * d.active_params / (rate * k.flops_eff)
             })
             .unwrap_or(0.0);
-        let kernels = p.model.kernels_per_token * d.layer_fraction;
+        // Host loops are the CUDA/HIP backend's; other devices run the op whole.
+        let loop_kernels = if matches!(d.device.backend, Backend::Cuda | Backend::Rocm) {
+            p.model.host_loop_kernels_per_token * d.layer_fraction
+        } else {
+            0.0
+        };
+        let kernels = p.model.kernels_per_token * d.layer_fraction + loop_kernels;
         // A replayed CUDA graph removes the host launch of every kernel; what
         // is left is the GPU's own gap between dependent kernels.
         let launch_s = d.device.step_kernel_s.unwrap_or(k.kernel_launch_s);
@@ -261,7 +268,8 @@ fn decode_seconds(
                     ),
                     formula: if overlapped {
                         format!(
-                            "(gpu^{q:.2} + launches^{q:.2})^(1/{q:.2}) − gpu, launches = {kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s) = {:.2} ms, {q:.2} launch_overlap",
+                            "(gpu^{q:.2} + launches^{q:.2})^(1/{q:.2}) − gpu, launches = {kernels:.0} kernels{} ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s) = {:.2} ms, {q:.2} launch_overlap",
+                            host_loops_text(loop_kernels),
                             d.layer_fraction,
                             k.kernel_launch_s * 1e6,
                             k.backend,
@@ -271,7 +279,8 @@ fn decode_seconds(
                         )
                     } else {
                         format!(
-                            "{kernels:.0} kernels ({:.2} of the layers) × {:.2} µs ({}), in series",
+                            "{kernels:.0} kernels{} ({:.2} of the layers) × {:.2} µs ({}), in series",
+                            host_loops_text(loop_kernels),
                             d.layer_fraction,
                             launch_s * 1e6,
                             if d.device.step_kernel_s.is_some() {
@@ -484,7 +493,12 @@ fn ubatch_seconds(
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
         (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
     };
-    let overhead = k.kernel_launch_s * p.model.kernels_per_token * d.layer_fraction;
+    let loop_kernels = match (p.model.expert_loop, d.device.backend) {
+        (Some(l), Backend::Cuda | Backend::Rocm) => l.kernels(u),
+        _ => 0.0,
+    };
+    let overhead =
+        k.kernel_launch_s * (p.model.kernels_per_token + loop_kernels) * d.layer_fraction;
     let kq_t = if compute_t > 0.0 || mem_t > 0.0 {
         kq_bytes / bw
     } else {
@@ -538,7 +552,11 @@ pub fn prefill(
                 ""
             } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
               + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default()
-                + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default(),
+                + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default()
+                + &p.model.expert_loop.filter(|_| matches!(d.device.backend, Backend::Cuda | Backend::Rocm)).map(|l| format!(
+                    "; expert_loop: {:.0} launches per {ub}-token micro-batch ({:.0} MoE layers × experts routed to × {:.0}), mul_mat_id looped over experts on the host (llama.cpp before PR #13199)",
+                    l.kernels(ub as f64), l.moe_layers, l.kernels_per_expert
+                )).unwrap_or_default(),
             seconds: Seconds(*t),
         })
         .collect();
@@ -651,4 +669,16 @@ pub(crate) fn decode_token_seconds(
 ) -> Result<f64, SpeedError> {
     check(p)?;
     Ok(decode_seconds(p, depth, cal, false).0)
+}
+
+/// The part of a decode launch count that a build's host loops add (see
+/// [`super::ModelCost::host_loop_kernels_per_token`]), for `--explain`.
+fn host_loops_text(loop_kernels: f64) -> String {
+    if loop_kernels > 0.0 {
+        format!(
+            " (incl. {loop_kernels:.0} host_loop_kernels: per-expert mul_mat_id and per-head KQ launches of a build before llama.cpp PR #13014)"
+        )
+    } else {
+        String::new()
+    }
 }

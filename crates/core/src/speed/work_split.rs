@@ -81,10 +81,55 @@ pub struct ModelCost {
     /// backend's launch and synchronisation cost, so a 61-layer MoE pays more
     /// than a 28-layer dense model.
     pub kernels_per_token: f64,
+    /// Extra kernel launches per decoded token that a llama.cpp build issues
+    /// from host loops inside single graph nodes, over all layers: before
+    /// llama.cpp PR #13014 (2025-04) CUDA/HIP ran a batch-1 `mul_mat_id` as
+    /// one matrix-vector kernel per used expert, and `kq` over a quantized K
+    /// cache without flash attention as one per query head. 0 for builds
+    /// since, and for every estimate of a current build; set by `validate
+    /// speed` from a row's build (see `benchmarks::host_loop_kernels`).
+    pub host_loop_kernels_per_token: f64,
+    /// Prefill's batched `mul_mat_id` as a host loop over experts, in
+    /// builds that ran it so (see [`ExpertLoop`]); `None` for current builds.
+    pub expert_loop: Option<ExpertLoop>,
     /// The output head is the token embedding (tied weights): where the head
     /// runs on the pool holding `token_embd`, that matrix is read in full for
     /// every token, not only gathered one row at a time.
     pub tied_output: bool,
+}
+
+/// A batched `mul_mat_id` as llama.cpp's CUDA/HIP backend ran it before
+/// PR #13199 ("CUDA: batched+noncont MMQ, refactor bs>1 MoE code", 2025-04):
+/// the expert ids copied to the host, then for every expert the micro-batch
+/// routes a token to, its rows gathered into a contiguous buffer, converted
+/// for the matrix product, multiplied and scattered back (ik_llama.cpp PR
+/// #283 describes the gather kernel "invoked n_as times"), each a launch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExpertLoop {
+    /// MoE layers of the model.
+    pub moe_layers: f64,
+    /// Routed experts per layer.
+    pub n_expert: f64,
+    /// Experts each token is routed to.
+    pub n_expert_used: f64,
+    /// Launches per expert and layer: three `mul_mat_id` (gate, up, down)
+    /// × [`EXPERT_LOOP_KERNELS_PER_MATMUL`].
+    pub kernels_per_expert: f64,
+}
+
+/// Launches per expert of one looped `mul_mat_id`: gather the expert's rows,
+/// quantize or convert them, multiply, scatter the result back.
+pub const EXPERT_LOOP_KERNELS_PER_MATMUL: f64 = 4.0;
+
+impl ExpertLoop {
+    /// Kernel launches of the loops for a micro-batch of `u` tokens, over
+    /// all MoE layers: the expected number of experts at least one of the
+    /// `u` tokens is routed to (uniform routing), n × (1 − (1 − k/n)^u).
+    pub fn kernels(&self, u: f64) -> f64 {
+        let n = self.n_expert.max(1.0);
+        let hit = n * (1.0 - (1.0 - self.n_expert_used.min(n) / n).powf(u.max(1.0)));
+        self.moe_layers * hit * self.kernels_per_expert
+    }
 }
 
 /// Kernels of one attention block in llama.cpp's graph (`build_attn` and the
@@ -204,6 +249,8 @@ impl ModelCost {
             kernels_per_token: (0..spec.n_layer)
                 .map(|il| kernels_per_layer(spec, il))
                 .sum(),
+            host_loop_kernels_per_token: 0.0,
+            expert_loop: None,
             tied_output: spec.tied_embeddings,
         }
     }
@@ -256,7 +303,10 @@ pub struct DeviceRates {
     /// instead of overlapping it (`global.launch_overlap`): set for engines
     /// whose launch term stands in for per-step host work the GPU waits on
     /// (vLLM and SGLang's scheduler and sampling, exo/MLX), which the
-    /// llama.cpp-fitted overlap does not describe.
+    /// llama.cpp-fitted overlap does not describe; and for llama.cpp builds
+    /// before PR #13014 running a MoE on CUDA/HIP, whose batch-1
+    /// `mul_mat_id` copies the expert ids to the host and synchronises the
+    /// stream at every MoE layer, so the host cannot run ahead of the GPU.
     #[serde(default)]
     pub serial_launches: bool,
     /// Seconds per kernel of a decode step that is priced by a fixed
