@@ -173,20 +173,13 @@ pub(super) fn for_llama_cpp(
                 }
                 r
             }),
-        (None, Some(bw)) => Some(DeviceRates {
-            label: "this CPU (measured bandwidth)".into(),
-            backend: Backend::Cpu,
-            class: DeviceClass::Cpu,
-            bandwidth: achieved(bw),
-            compute: typical_host(cal).and_then(|d| d.compute),
-            compute_note: None,
-            cuda_graphs: false,
-            serial_launches: false,
-            step_kernel_s: None,
-            hbm: false,
-            dequant_f16_prefill: false,
-            mmq: None,
-        }),
+        (None, Some(bw)) => Some(DeviceRates::plain(
+            "this CPU (measured bandwidth)",
+            Backend::Cpu,
+            DeviceClass::Cpu,
+            achieved(bw),
+            typical_host(cal).and_then(|d| d.compute),
+        )),
         // No CPU named or measured: a typical desktop, said out loud.
         (None, None) => typical_host(cal).inspect(|d| {
             assumed = Some(format!(

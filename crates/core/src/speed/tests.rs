@@ -19,20 +19,13 @@ fn cost(name: &str, quant: &str) -> ModelCost {
 }
 
 fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
-    DeviceRates {
-        label: "test GPU".into(),
-        backend: crate::memory::Backend::Cuda,
-        class: DeviceClass::DiscreteGpu,
-        bandwidth: BytesPerSecond::gbps(bw_gbs),
-        compute: Some(FlopsPerSecond::tflops(tflops)),
-        compute_note: None,
-        cuda_graphs: false,
-        serial_launches: false,
-        step_kernel_s: None,
-        hbm: false,
-        dequant_f16_prefill: false,
-        mmq: None,
-    }
+    DeviceRates::plain(
+        "test GPU",
+        crate::memory::Backend::Cuda,
+        DeviceClass::DiscreteGpu,
+        BytesPerSecond::gbps(bw_gbs),
+        Some(FlopsPerSecond::tflops(tflops)),
+    )
 }
 
 fn catalog_device(name: &str) -> DeviceRates {
@@ -688,20 +681,13 @@ fn a_tied_output_head_reads_the_embedding_every_token() {
         };
         let mem = place(&spec, &w, &s, &[gpu], None, &args).expect("placement");
         let m = ModelCost::with_settings(&spec, &w, &s);
-        let host = DeviceRates {
-            label: "test CPU".into(),
-            backend: crate::memory::Backend::Cpu,
-            class: DeviceClass::Cpu,
-            bandwidth: BytesPerSecond::gbps(80.0),
-            compute: Some(FlopsPerSecond::tflops(1.0)),
-            compute_note: None,
-            cuda_graphs: false,
-            serial_launches: false,
-            step_kernel_s: None,
-            hbm: false,
-            dequant_f16_prefill: false,
-            mmq: None,
-        };
+        let host = DeviceRates::plain(
+            "test CPU",
+            crate::memory::Backend::Cpu,
+            DeviceClass::Cpu,
+            BytesPerSecond::gbps(80.0),
+            Some(FlopsPerSecond::tflops(1.0)),
+        );
         let devices = vec![Some(host), Some(catalog_device("4090"))];
         let p = bridge::from_memory(&m, &mem, &devices, BytesPerSecond::gbps(31.5), &s)
             .expect("speed placement");

@@ -136,20 +136,13 @@ mod tests {
     use crate::memory::Backend;
 
     fn cpu(bw_gbs: f64, tops: f64) -> DeviceRates {
-        DeviceRates {
-            label: "cpu".into(),
-            backend: Backend::Cpu,
-            class: DeviceClass::Cpu,
-            bandwidth: BytesPerSecond::gbps(bw_gbs),
-            compute: Some(FlopsPerSecond::tflops(tops)),
-            compute_note: None,
-            cuda_graphs: false,
-            serial_launches: false,
-            step_kernel_s: None,
-            hbm: false,
-            dequant_f16_prefill: false,
-            mmq: None,
-        }
+        DeviceRates::plain(
+            "cpu",
+            Backend::Cpu,
+            DeviceClass::Cpu,
+            BytesPerSecond::gbps(bw_gbs),
+            Some(FlopsPerSecond::tflops(tops)),
+        )
     }
 
     #[test]

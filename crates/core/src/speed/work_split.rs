@@ -504,6 +504,32 @@ fn tensor_rate_fraction(architecture: &str) -> Option<f64> {
 }
 
 impl DeviceRates {
+    /// A device with only its peaks: no CUDA graphs, no MMQ rate, no
+    /// pre-MMQ dequantize pass, launches overlapped, GDDR-class reads.
+    /// Engine- and build-specific paths are set on top with struct update.
+    pub fn plain(
+        label: impl Into<String>,
+        backend: Backend,
+        class: DeviceClass,
+        bandwidth: BytesPerSecond,
+        compute: Option<FlopsPerSecond>,
+    ) -> DeviceRates {
+        DeviceRates {
+            label: label.into(),
+            backend,
+            class,
+            bandwidth,
+            compute,
+            compute_note: None,
+            cuda_graphs: false,
+            serial_launches: false,
+            step_kernel_s: None,
+            hbm: false,
+            dequant_f16_prefill: false,
+            mmq: None,
+        }
+    }
+
     /// From a catalog device. Apple chips get their FP16 rate from the GPU
     /// core count × the per-core rate of their generation (calibration data);
     /// CPU platforms their vector rate, cores × FLOP/cycle × clock
