@@ -14,7 +14,7 @@ fn validate_power_renders_the_core_report() {
         .args(["validate", "power", &data("power.csv")])
         .assert()
         .success()
-        .stdout(predicate::str::contains("summary: rows=17 skipped=9 "))
+        .stdout(predicate::str::contains("summary: rows=18 skipped=8 "))
         .stdout(predicate::str::contains(
             "is not whole-system wall power; canirun predicts wall power",
         ));
@@ -30,9 +30,9 @@ fn validate_power_json_has_rows_and_summary() {
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let (json, summary) = text.trim_end().rsplit_once('\n').unwrap();
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    assert_eq!(v["rows"].as_array().unwrap().len(), 17);
-    assert_eq!(v["summary"]["skipped"], 9);
-    assert!(summary.starts_with("summary: rows=17"), "{summary}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 18);
+    assert_eq!(v["summary"]["skipped"], 8);
+    assert!(summary.starts_with("summary: rows=18"), "{summary}");
 }
 
 #[test]
@@ -47,4 +47,35 @@ fn validate_fit_without_fixtures_names_the_missing_file() {
             "reading fixture /nonexistent-canirun-fixtures/",
         ))
         .stderr(predicate::str::contains("scripts/make_fixtures.py"));
+}
+
+#[test]
+fn validate_speed_explains_one_row_and_names_a_missing_line() {
+    Command::cargo_bin("canirun")
+        .unwrap()
+        .args([
+            "validate",
+            "speed",
+            &data("benchmarks.csv"),
+            "--explain",
+            "2",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("line 2: "))
+        .stdout(predicate::str::contains("read as: "))
+        .stdout(predicate::str::contains("published "))
+        .stdout(predicate::str::contains("micro-batches"));
+    Command::cargo_bin("canirun")
+        .unwrap()
+        .args([
+            "validate",
+            "speed",
+            &data("benchmarks.csv"),
+            "--explain",
+            "99999",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no benchmark row at line 99999"));
 }

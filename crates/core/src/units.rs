@@ -263,10 +263,14 @@ impl fmt::Display for Seconds {
             format!("{:.1} ms", s * 1e3)
         } else if s < 600.0 {
             format!("{s:.2} s")
-        } else if s < 3600.0 {
-            format!("{:.0}m {:02.0}s", (s / 60.0).floor(), s % 60.0)
+        } else if s < 3599.5 {
+            // Round to whole seconds before splitting: 959.6 s is 16m 00s,
+            // not 15m 60s.
+            let t = s.round() as u64;
+            format!("{}m {:02}s", t / 60, t % 60)
         } else {
-            format!("{:.0}h {:02.0}m", (s / 3600.0).floor(), (s % 3600.0) / 60.0)
+            let t = (s / 60.0).round() as u64;
+            format!("{}h {:02}m", t / 60, t % 60)
         };
         f.pad(&text)
     }
@@ -321,6 +325,15 @@ impl fmt::Display for Joules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_durations_never_print_sixty_seconds_or_minutes() {
+        assert_eq!(Seconds(959.6).to_string(), "16m 00s");
+        assert_eq!(Seconds(1075.2).to_string(), "17m 55s");
+        assert_eq!(Seconds(3599.7).to_string(), "1h 00m");
+        assert_eq!(Seconds(7170.0).to_string(), "2h 00m");
+        assert_eq!(Seconds(3720.0).to_string(), "1h 02m");
+    }
 
     #[test]
     fn parses_binary_and_decimal_sizes() {

@@ -73,8 +73,12 @@ pub enum ValidateCmd {
         #[arg(long, value_name = "tg|pp")]
         test: Option<String>,
         /// Refit the calibration constants and print the new speed_calibration.toml.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "explain")]
         fit: bool,
+        /// Print how the row at this CSV line was read and every term of its
+        /// prediction (e.g. --explain 435).
+        #[arg(long, value_name = "LINE")]
+        explain: Option<usize>,
     },
 }
 
@@ -84,6 +88,11 @@ pub fn run(cmd: &ValidateCmd, json: bool) -> Result<()> {
         ValidateCmd::Speed {
             file, fit: true, ..
         } => speed_fit(file, json),
+        ValidateCmd::Speed {
+            file,
+            explain: Some(line),
+            ..
+        } => speed_explain(file, *line, json),
         ValidateCmd::Speed { file, test, .. } => speed(file, test.as_deref(), json),
         ValidateCmd::Fit {
             file,
@@ -138,6 +147,24 @@ fn speed(file: &Path, test: Option<&str>, json: bool) -> Result<()> {
         return render::json(&rep);
     }
     render::text(&text::speed(&rep, &cal.meta.command));
+    Ok(())
+}
+
+/// `validate speed --explain LINE`: the terms behind one row's prediction.
+fn speed_explain(file: &Path, line: usize, json: bool) -> Result<()> {
+    let files = read_list(file, BENCHMARKS_HINT)?;
+    let named: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let (rows, not) = benchmarks::explain_line(&named, line, Calibration::embedded()?)?;
+    if json {
+        return render::json(&serde_json::json!({ "rows": rows, "skipped": not }));
+    }
+    render::text(&text::speed_explain(&rows, &not, line));
+    if rows.is_empty() && not.is_empty() {
+        bail!("no benchmark row at line {line} of {}", file.display());
+    }
     Ok(())
 }
 

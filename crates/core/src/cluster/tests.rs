@@ -571,7 +571,11 @@ fn published_multi_node_results_are_compared_or_skipped_with_a_reason() {
         .find(|r| r.row.id == "tt-356-sglang-h100x16")
         .unwrap();
     assert_eq!(sglang.row.concurrency, "1");
-    assert_eq!(sglang.within_range(), Some(true), "{:?}", sglang.predicted);
+    // The printed range is the p10–p90 band of single-node decode residuals,
+    // which one row leaves one time in five; what the engine note
+    // (`GRAPH_REPLAY_NOTE`) claims for this row is its error.
+    let err = sglang.error().unwrap();
+    assert!(err.abs() <= 0.15, "{err:+.3}: {:?}", sglang.predicted);
 }
 
 /// exo#1834: 2 × 256 GB + 2 × 96 GB Mac Studios. exo gives each Mac layers

@@ -3,7 +3,7 @@
 //! instead of paying an API.
 //!
 //! The constants live in `data/power_model.toml`, each with its meaning and
-//! source; the method is in that file's header and in [`METHOD`]. Power is
+//! source; the method is in that file's header and in [`PowerModel::method`]. Power is
 //! predicted from catalog ratings (TDP) and a utilisation that follows the
 //! speed model's decode terms, so a device that waits (per-token overhead,
 //! its turn in a layer split) draws less than one that streams weights.
@@ -34,9 +34,6 @@ pub const POWER_CSV: &str = include_str!("../../data/power.csv");
 
 /// The price rows (copied from shared/data/prices.csv, source columns kept).
 pub const PRICES_CSV: &str = include_str!("../../data/prices.csv");
-
-/// One-paragraph statement of the method, for `--explain`.
-pub const METHOD: &str = "wall power = base (the machine idling at the wall: desktop PC 47.7 W, Mac 7.1 W, measured) + Σ count × rating × utilisation ÷ PSU efficiency (0.90, 80 PLUS Gold at 50% load). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(prefill, wait 0.03 + j_per_gb 0.425 J/GB × the GB/s it streams ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it); Apple chips, whose draw barely changes with the model: apple_wait 0.80 + (stream 1.10 − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = near the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv";
 
 /// Why a power or cost figure could not be produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -72,6 +69,11 @@ pub struct BaseDraw {
     pub mac_idle_w: f64,
     /// Small unified-memory box (GB10, Strix Halo), watts.
     pub soc_idle_w: f64,
+    /// A PC host's extra draw while a GPU runs the model: the engine's host
+    /// thread spins on the GPU stream, one core clocked up at full load
+    /// (watts at the wall; fitted, see power_model.toml).
+    #[serde(default)]
+    pub gpu_host_spin_w: f64,
 }
 
 /// Power-supply efficiency and sizing rule.
@@ -153,6 +155,16 @@ impl PowerModel {
             .map_err(Clone::clone)
     }
 
+    /// One-paragraph statement of the method with this model's constants,
+    /// for `--explain` and `validate power`.
+    pub fn method(&self) -> String {
+        let (b, p, u) = (&self.base, &self.psu, &self.utilisation);
+        format!(
+            "wall power = base (the machine idling at the wall: desktop PC {:.1} W, Mac {:.1} W, measured) + a PC's host thread spinning on the GPU stream ({:.0} W) + Σ count × rating × utilisation ÷ PSU efficiency ({:.2}). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(prefill, wait {:.2} + j_per_gb {:.3} J/GB × the GB/s it streams ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it); a CPU platform decodes at prefill's share, its threads spinning at every op's barrier; Apple chips, whose draw barely changes with the model: apple_wait {:.2} + (stream {:.2} − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = {:.2} of the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv",
+            b.pc_idle_w, b.mac_idle_w, b.gpu_host_spin_w, p.efficiency, u.wait, u.j_per_gb, u.apple_wait, u.stream, u.prefill
+        )
+    }
+
     /// Parse and check a model.
     pub fn from_toml(text: &str) -> Result<PowerModel, CostError> {
         let m: PowerModel = toml::from_str(text).map_err(|e| CostError::Model(e.to_string()))?;
@@ -176,6 +188,7 @@ impl PowerModel {
             ("base.pc_idle_w", m.base.pc_idle_w),
             ("base.mac_idle_w", m.base.mac_idle_w),
             ("base.soc_idle_w", m.base.soc_idle_w),
+            ("base.gpu_host_spin_w", m.base.gpu_host_spin_w),
         ];
         for (name, v) in nonneg {
             if !(v.is_finite() && v >= 0.0) {

@@ -149,6 +149,19 @@ pub fn wall_power(
     let u = &m.utilisation;
     let eff = m.psu.efficiency;
     let mut total = base;
+    // CUDA's and HIP's default schedule spins the host thread that waits on
+    // the GPU stream (cudaDeviceScheduleAuto: spin while the contexts are
+    // fewer than the logical cores), so a PC running a model on a GPU has
+    // one core clocked up besides its idle draw.
+    if host == Host::Pc && loads.iter().any(|l| l.kind != DeviceKind::CpuPlatform) {
+        let w = m.base.gpu_host_spin_w;
+        total += w;
+        terms.push(PowerTerm {
+            label: "host: the thread waiting on the GPU".into(),
+            formula: format!("{w:.0} W, one CPU core spinning on the GPU stream (fitted)"),
+            watts: Watts(w),
+        });
+    }
     for l in loads {
         let r = l.rating(m)?;
         let (util, how) = match phase {
@@ -162,6 +175,18 @@ pub fn wall_power(
                     ),
                 )
             }
+            // llama.cpp's CPU threads never idle while a token decodes: each
+            // op ends in a barrier they spin at (ggml-cpu.c `ggml_barrier`:
+            // `omp barrier`, or a loop of `ggml_thread_cpu_relax`), and a
+            // memory stall keeps the core clocked. A CPU platform decoding
+            // draws its full-load share.
+            Phase::Decode if l.kind == DeviceKind::CpuPlatform => (
+                u.prefill,
+                format!(
+                    "{:.2} prefill: llama.cpp's threads spin at every op's barrier, so the CPU draws its full-load share",
+                    u.prefill
+                ),
+            ),
             Phase::Decode => {
                 // Clocked up and waiting, plus the energy of every byte it
                 // streams; never above its full-load (prefill) utilisation.
@@ -256,28 +281,17 @@ pub fn decode_duty(
     cal: &Calibration,
 ) -> Result<Vec<(f64, f64)>, SpeedError> {
     let total = decode(p, depth, cal)?.seconds.0;
-    let g = &cal.global;
     Ok(p.devices
         .iter()
         .map(|d| {
             let (k, _) = cal.class(d.device.backend, d.device.class);
-            let bw = d.device.bandwidth.0 * k.bw_eff;
-            if !(bw > 0.0 && total > 0.0) {
+            let mem = crate::speed::decode_memory(p, d, depth, cal);
+            if !(mem.bw > 0.0 && total > 0.0) {
                 return (1.0, 0.0);
             }
-            let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
-            let kv_bytes = d.kv_bytes_per_token * depth as f64;
-            let dense = d.dense_bytes.0 as f64 / bw;
-            let experts = active_experts / (bw * g.expert_read_eff);
-            let kv = kv_bytes * g.kv_read_factor / bw;
-            let compute = d
-                .device
-                .compute
-                .map(|c| 2.0 * d.active_params / (c.0 * k.flops_eff))
-                .unwrap_or(0.0);
-            let duty = ((dense + experts + kv).max(compute) / total).clamp(0.0, 1.0);
-            let bytes = d.dense_bytes.0 as f64 + active_experts + kv_bytes;
-            (duty, bytes / total / 1e9)
+            let compute = crate::speed::decode_compute_seconds(d, k);
+            let duty = (mem.seconds().max(compute) / total).clamp(0.0, 1.0);
+            (duty, mem.bytes / total / 1e9)
         })
         .collect())
 }

@@ -37,9 +37,12 @@ fn power_rises_with_streamed_bytes_tdp_and_count_and_prefill_is_highest() {
     assert!(w(gpu(170.0, 1, 300.0), Phase::Decode) < w(gpu(450.0, 1, 300.0), Phase::Decode));
     assert!(w(gpu(450.0, 1, 800.0), Phase::Decode) < w(gpu(450.0, 2, 800.0), Phase::Decode));
     assert!(w(gpu(450.0, 1, 800.0), Phase::Decode) <= w(gpu(450.0, 1, 800.0), Phase::Prefill));
-    // Never below the idle machine, never above full load.
-    assert!(w(gpu(450.0, 1, 0.0), Phase::Decode) >= m.base.pc_idle_w);
-    let ceiling = m.base.pc_idle_w + 450.0 * m.utilisation.prefill / m.psu.efficiency;
+    // Never below the idle machine, never above full load (the idle PC,
+    // the host thread spinning on the GPU, the card at its full-load share).
+    assert!(w(gpu(450.0, 1, 0.0), Phase::Decode) >= m.base.pc_idle_w + m.base.gpu_host_spin_w);
+    let ceiling = m.base.pc_idle_w
+        + m.base.gpu_host_spin_w
+        + 450.0 * m.utilisation.prefill / m.psu.efficiency;
     assert!((w(gpu(450.0, 1, 1e6), Phase::Decode) - ceiling).abs() < 1e-9);
 }
 
@@ -167,4 +170,37 @@ fn a_device_without_rating_is_an_error_not_a_guess() {
         wall_power(model(), &[l], Phase::Decode),
         Err(CostError::NoRating(_))
     ));
+}
+
+#[test]
+fn a_cpu_platform_decodes_at_its_full_load_share_and_a_gpu_pc_pays_its_spinning_host() {
+    let m = model();
+    let cpu = DeviceLoad {
+        name: "test CPU".into(),
+        kind: DeviceKind::CpuPlatform,
+        count: 1,
+        tdp: Some(Watts(350.0)),
+        gpu_cores: None,
+        duty: 0.3,
+        stream_gbs: 90.0,
+    };
+    // llama.cpp's threads spin at every op's barrier: decode draws what
+    // prefill draws, whatever the bytes streamed.
+    let d = wall_power(m, std::slice::from_ref(&cpu), Phase::Decode).unwrap();
+    let p = wall_power(m, std::slice::from_ref(&cpu), Phase::Prefill).unwrap();
+    assert!((d.wall.0 - p.wall.0).abs() < 1e-9);
+    // A CPU alone has no GPU stream to wait on; a GPU PC has one thread
+    // spinning on it, named in the terms.
+    assert!(!d
+        .terms
+        .iter()
+        .any(|t| t.label.contains("waiting on the GPU")));
+    let g = wall_power(m, &[gpu(450.0, 1, 500.0)], Phase::Decode).unwrap();
+    let spin = g
+        .terms
+        .iter()
+        .find(|t| t.label.contains("waiting on the GPU"))
+        .expect("host spin term");
+    assert_eq!(spin.watts.0, m.base.gpu_host_spin_w);
+    assert!(m.base.gpu_host_spin_w > 0.0);
 }

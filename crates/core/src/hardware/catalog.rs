@@ -271,6 +271,11 @@ fn simd_unit(
             .get("int8_ops_per_cycle")
             .and_then(|v| leading_number(v))
             .unwrap_or(0.0),
+        vec_dot_cycle_factor: u
+            .get("vec_dot_cycle_factor")
+            .and_then(|v| leading_number(v))
+            .filter(|f| (0.25..=8.0).contains(f))
+            .unwrap_or(1.0),
     }))
 }
 

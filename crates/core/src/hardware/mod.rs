@@ -125,6 +125,15 @@ pub struct CpuCompute {
     /// products on this unit (256-bit intrinsics; VNNI/SDOT or AVX2's
     /// maddubs + madd pair; `data/cpu_simd.csv`).
     pub int8_ops_per_cycle: f64,
+    /// Cycles of ggml-cpu's batch-1 dot products on this unit per cycle of
+    /// the AVX2 unit `data/cpu_vec_dot.csv` was measured on (`cpu_simd.csv`;
+    /// 1 unless the unit issues fewer SIMD bits per cycle).
+    #[serde(default = "one")]
+    pub vec_dot_cycle_factor: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl CpuCompute {

@@ -97,6 +97,7 @@ fn verify_seconds(sp: &SpeedReport, k: f64, cal: &Calibration) -> Result<f64, St
         let f = d.expert_active_fraction;
         d.expert_active_fraction = (f * experts_touched(f, k + 1.0)).min(1.0);
         d.active_params *= k + 1.0;
+        d.dot_cycles *= k + 1.0;
     }
     let depth = sp.decode[0].depth;
     Ok(speed::decode(&verify, depth, cal)

@@ -173,13 +173,19 @@ pub(super) fn for_llama_cpp(
                 }
                 r
             }),
-        (None, Some(bw)) => Some(DeviceRates::plain(
-            "this CPU (measured bandwidth)",
-            Backend::Cpu,
-            DeviceClass::Cpu,
-            achieved(bw),
-            typical_host(cal).and_then(|d| d.compute),
-        )),
+        (None, Some(bw)) => {
+            let typical = typical_host(cal);
+            Some(DeviceRates {
+                cpu: typical.as_ref().and_then(|d| d.cpu),
+                ..DeviceRates::plain(
+                    "this CPU (measured bandwidth)",
+                    Backend::Cpu,
+                    DeviceClass::Cpu,
+                    achieved(bw),
+                    typical.and_then(|d| d.compute),
+                )
+            })
+        }
         // No CPU named or measured: a typical desktop, said out loud.
         (None, None) => typical_host(cal).inspect(|d| {
             assumed = Some(format!(
@@ -287,6 +293,7 @@ fn with_cpu_compute(
         return r;
     };
     r.compute = t.compute;
+    r.cpu = t.cpu;
     let note = format!(
         "no CPU cores or clock in the catalog for {}: assumed the compute of {} for its prefill; name the CPU with --gpu '<gpu> + <cpu>'",
         r.label, t.label

@@ -84,7 +84,7 @@ pub struct Comparison {
     /// The API column, when asked.
     pub api: Option<Api>,
     /// How power and cost are computed.
-    pub method: &'static str,
+    pub method: String,
 }
 
 /// Run `model` on each named setup with `settings` (the backend each setup's
@@ -131,7 +131,9 @@ pub fn compare(
             usd_per_m_generated: pr.api.per_million_generated(pr.input_per_output),
             source: API_SOURCE,
         }),
-        method: cost::METHOD,
+        method: cost::PowerModel::embedded()
+            .map(cost::PowerModel::method)
+            .unwrap_or_default(),
     })
 }
 

@@ -181,6 +181,21 @@ impl Prepared {
         }
     }
 
+    /// The terms behind [`Self::predict`]: decode at the middle of the
+    /// generated tokens, the prompt's prefill, or both for a mixed test.
+    pub fn explain(&self, cal: &Calibration) -> Result<Vec<super::SpeedTerm>, SpeedError> {
+        let p = &self.placement;
+        Ok(match self.workload {
+            Workload::Generation { n, start } => super::decode(p, start + n / 2, cal)?.terms,
+            Workload::Prompt { n, start } => super::prefill(p, n, start, cal)?.terms,
+            Workload::Mixed { pp, tg } => {
+                let mut t = super::prefill(p, pp, 0, cal)?.terms;
+                t.extend(super::decode(p, pp + tg / 2, cal)?.terms);
+                t
+            }
+        })
+    }
+
     /// Whether it is a generation row.
     pub fn is_generation(&self) -> bool {
         self.workload.is_generation()
@@ -1078,6 +1093,7 @@ fn prepare_row(
                         d.label, t.label
                     );
                     d.compute = t.compute;
+                    d.cpu = t.cpu;
                     d.compute_note = Some(note.clone());
                     notes_out.push(note);
                 }
@@ -1513,6 +1529,55 @@ pub fn prepare_files(
         skipped.append(&mut s);
     }
     Ok((rows, skipped))
+}
+
+/// One row of `validate speed --explain LINE`: how it was read and the
+/// terms of its prediction.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowExplain {
+    /// The row as [`SpeedRow`] shows it.
+    pub row: SpeedRow,
+    /// The terms that add up to the predicted time (per token in decode).
+    pub terms: Vec<super::SpeedTerm>,
+}
+
+/// The rows at `line` of `files` (one a file), each with the terms of its
+/// prediction; a row that cannot be read or predicted comes back as
+/// [`Skipped`] with its reason.
+pub fn explain_line(
+    files: &[(&str, &str)],
+    line: usize,
+    cal: &Calibration,
+) -> Result<(Vec<RowExplain>, Vec<Skipped>), BenchError> {
+    let (prepared, skipped) = prepare_files(files, cal)?;
+    let mut out = Vec::new();
+    let mut not = skipped
+        .into_iter()
+        .filter(|s| s.line == line)
+        .collect::<Vec<_>>();
+    for p in prepared.iter().filter(|p| p.line == line) {
+        match (p.predict(cal), p.explain(cal)) {
+            (Ok(pred), Ok(terms)) => out.push(RowExplain {
+                row: SpeedRow {
+                    line: p.line,
+                    what: p.what.clone(),
+                    interpreted_as: p.interpreted_as.clone(),
+                    test: p.what.rsplit(" | ").next().unwrap_or("").to_string(),
+                    published: p.published,
+                    predicted: pred,
+                    err_pct: (pred - p.published) / p.published * 100.0,
+                    classes: classes_of(p),
+                },
+                terms,
+            }),
+            (Err(e), _) | (_, Err(e)) => not.push(Skipped {
+                line: p.line,
+                what: p.what.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Ok((out, not))
 }
 
 /// `validate speed --fit`: the calibration fitted on `files` from the priors

@@ -70,6 +70,7 @@ pub fn from_memory(
                 model.kv_bytes_per_token * d.kv.0 as f64 / total_kv as f64
             },
             active_params: model.active_params * active / model.active_bytes().max(1.0),
+            dot_cycles: model.dot_cycles_of(dense, d.experts),
             attn_width: model.attn_width * layer_fraction,
             attn_heads: model.attn_heads * layer_fraction,
             // llama.cpp copies CPU-held weights to the GPU for large batches.

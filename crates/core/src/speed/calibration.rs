@@ -97,7 +97,8 @@ pub struct ClassConstants {
     pub flops_eff: f64,
     /// Launch and synchronisation cost of one graph kernel on this class, in
     /// seconds; paid once per kernel per decoded token and per prefill
-    /// micro-batch ([`super::ModelCost::kernels_per_token`] kernels).
+    /// micro-batch ([`super::ModelCost::kernels_per_token`] kernels). On a
+    /// CPU it is per thread: each op's barrier is crossed by every thread.
     pub kernel_launch_s: f64,
     /// Generation rows this class was fitted on.
     #[serde(default)]
@@ -331,10 +332,33 @@ impl Calibration {
             _ => match (i - GLOBALS) % 3 {
                 0 => (0.1, 0.95),
                 1 => (0.02, 1.0),
+                // A CPU's is per thread (`DeviceRates::threads`): one
+                // handoff of the barrier's cache line, from a shared-L3 hit
+                // (~10 ns) to a cross-socket transfer with a wake-up (~1 µs).
+                _ if self.is_cpu_class(i) => (1e-8, 1e-6),
                 // From a CUDA-graph replay (~0.1 µs a node) to an
                 // unbatched launch with a host synchronisation (~50 µs).
                 _ => (1e-7, 5e-5),
             },
+        }
+    }
+
+    /// Whether parameter `i` is a constant of the CPU class.
+    fn is_cpu_class(&self, i: usize) -> bool {
+        i >= GLOBALS
+            && self
+                .classes
+                .get((i - GLOBALS) / 3)
+                .is_some_and(|k| k.device == DeviceClass::Cpu)
+    }
+
+    /// Starting value of parameter `i`: [`prior`], except the CPU's
+    /// per-thread op synchronisation (~100 ns, a few cache-line handoffs).
+    fn prior_of(&self, i: usize) -> f64 {
+        if self.is_cpu_class(i) && (i - GLOBALS) % 3 == 2 {
+            1e-7
+        } else {
+            prior(i)
         }
     }
 
@@ -436,7 +460,7 @@ pub fn fit(rows: &[Prepared], start: &Calibration) -> FitReport {
     // the current file holds.
     let mut cal = start.clone();
     for i in 0..cal.n_params() {
-        cal.set_param(i, prior(i));
+        cal.set_param(i, cal.prior_of(i));
     }
     let before = loss(rows, &cal);
     // A constant informed by fewer than MIN_ROWS rows would be a per-row

@@ -33,6 +33,7 @@ pub mod local;
 mod roofline;
 pub mod speculative;
 pub mod threads;
+pub mod vec_dot;
 mod work_split;
 
 pub use calibration::{
@@ -43,9 +44,10 @@ pub use derived::{
     answer_time, AnswerTime, R1_ANSWER_TOKENS, R1_THINKING_TOKENS, R1_THINKING_TOKENS_SOURCE,
 };
 pub use roofline::{decode, generation, prefill, Estimate, SpeedTerm};
+pub(crate) use roofline::{decode_compute_seconds, decode_memory};
 pub use work_split::{
-    DeviceClass, DeviceRates, DeviceShare, ExpertLoop, Link, MmqRate, ModelCost, WorkSplit,
-    DEFAULT_LINK_GBS, REFERENCE_INT8_PER_STATED,
+    CpuUnit, DeviceClass, DeviceRates, DeviceShare, ExpertLoop, Link, MmqRate, ModelCost,
+    WorkSplit, DEFAULT_LINK_GBS, REFERENCE_INT8_PER_STATED,
 };
 
 use crate::hardware::DeviceKind;

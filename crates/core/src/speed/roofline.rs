@@ -1,7 +1,7 @@
 //! The roofline terms: decode and prefill time of a placement.
 
 use super::work_split::{DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD};
-use super::{Calibration, SpeedError};
+use super::{Calibration, ClassConstants, SpeedError};
 use crate::memory::Backend;
 use crate::units::{Seconds, TokensPerSecond};
 use serde::Serialize;
@@ -100,6 +100,105 @@ fn gb(x: f64) -> String {
     format!("{:.2} GB", x / 1e9)
 }
 
+/// The memory side of one decode step on a device, term by term (seconds),
+/// with the effective bandwidth and the bytes read.
+pub(crate) struct DecodeMemory {
+    /// Effective bandwidth, bytes/s.
+    pub bw: f64,
+    /// Dense weights.
+    pub dense: f64,
+    /// The active routed experts.
+    pub experts: f64,
+    /// KV-cache reads at the depth.
+    pub kv: f64,
+    /// Times each cached K/V byte is read (the GQA group without flash attention).
+    pub kv_reads: f64,
+    /// Score matrices through memory (flash attention off).
+    pub kq: f64,
+    /// Bytes read: weights, active experts and KV rows.
+    pub bytes: f64,
+}
+
+impl DecodeMemory {
+    /// All memory terms together.
+    pub fn seconds(&self) -> f64 {
+        self.dense + self.experts + self.kv + self.kq
+    }
+}
+
+/// The memory terms of device `d` decoding one token at `depth` in `p`.
+pub(crate) fn decode_memory(
+    p: &WorkSplit,
+    d: &DeviceShare,
+    depth: u64,
+    cal: &Calibration,
+) -> DecodeMemory {
+    let g = &cal.global;
+    let (k, _) = cal.class(d.device.backend, d.device.class);
+    let bw = d.device.bandwidth.0 * k.bw_eff * hbm_factor(d, cal);
+    let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
+    let kv_bytes = d.kv_bytes_per_token * depth as f64;
+    // Without flash attention every query head re-reads the K/V head of
+    // its group (one matrix-vector product per head), and the f32 scores
+    // go through memory: written by `kq`, read and written by the
+    // softmax, read by `kqv` (KQ_BYTES_PER_PAIR_HEAD a key and head).
+    let kv_reads = if p.flash_attn { 1.0 } else { p.model.kv_group };
+    let kq_bytes = if p.flash_attn {
+        0.0
+    } else {
+        d.attn_heads * depth as f64 * KQ_BYTES_PER_PAIR_HEAD
+    };
+    let per = |b: f64| if bw > 0.0 { b / bw } else { 0.0 };
+    DecodeMemory {
+        bw,
+        dense: per(d.dense_bytes.0 as f64),
+        experts: per(active_experts) / g.expert_read_eff,
+        kv: per(kv_bytes * kv_reads * g.kv_read_factor),
+        kv_reads,
+        kq: per(kq_bytes),
+        bytes: d.dense_bytes.0 as f64 + active_experts + kv_bytes,
+    }
+}
+
+/// Launch and synchronisation cost of one op on a device: the class's
+/// `kernel_launch_s`; on a CPU that constant is per thread, since every
+/// ggml op ends in a barrier each thread crosses on one shared counter
+/// ([`super::CpuUnit::threads`]).
+fn op_sync_seconds(d: &DeviceShare, k: &ClassConstants) -> f64 {
+    if d.device.class == DeviceClass::Cpu {
+        k.kernel_launch_s * f64::from(d.device.cpu.map_or(1, |c| c.threads).max(1))
+    } else {
+        k.kernel_launch_s
+    }
+}
+
+/// Reference-unit cycles per second a CPU's threads have for dot products:
+/// its int8 rate ÷ its unit's int8 operations per cycle (the core cycles),
+/// ÷ the unit's `vec_dot_cycle_factor`. A CPU without a known unit: the
+/// AVX2 unit the costs were measured on.
+fn core_cycles_per_s(d: &DeviceShare, int8_rate: f64) -> f64 {
+    match d.device.cpu {
+        Some(c) => int8_rate / c.int8_ops_per_cycle / c.vec_dot_cycle_factor.max(1e-3),
+        None => int8_rate / super::vec_dot::REF_INT8_OPS_PER_CYCLE,
+    }
+}
+
+/// The compute side of one decode step on a device: a GPU's matrix-vector
+/// kernels at its int8 (MMVQ, the same instructions as MMQ) or FP16 rate
+/// times the class's `flops_eff`; a CPU's `vec_dot` over every weight at the
+/// measured cost of its type ([`super::vec_dot`], not fitted) over the
+/// core cycles its threads have (threads × clock).
+pub(crate) fn decode_compute_seconds(d: &DeviceShare, k: &ClassConstants) -> f64 {
+    let Some(c) = d.device.compute else {
+        return 0.0;
+    };
+    if d.device.class == DeviceClass::Cpu && d.dot_cycles > 0.0 {
+        return d.dot_cycles / core_cycles_per_s(d, c.0);
+    }
+    let rate = d.device.mmq.as_ref().map_or(c.0, |m| m.compute.0);
+    2.0 * d.active_params / (rate * k.flops_eff)
+}
+
 /// Decode time of one token at `depth` tokens of context, with its terms.
 fn decode_seconds(
     p: &WorkSplit,
@@ -118,36 +217,18 @@ fn decode_seconds(
                 notes.push(n);
             }
         }
-        let bw = d.device.bandwidth.0 * k.bw_eff * hbm_factor(d, cal);
-        let dense = d.dense_bytes.0 as f64 / bw;
-        let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
-        let experts = active_experts / (bw * g.expert_read_eff);
-        let kv_bytes = d.kv_bytes_per_token * depth as f64;
-        // Without flash attention every query head re-reads the K/V head of
-        // its group (one matrix-vector product per head), and the f32 scores
-        // go through memory: written by `kq`, read and written by the
-        // softmax, read by `kqv` (KQ_BYTES_PER_PAIR_HEAD a key and head).
-        let kv_reads = if p.flash_attn { 1.0 } else { p.model.kv_group };
-        let kv = kv_bytes * kv_reads * g.kv_read_factor / bw;
-        let kq_bytes = if p.flash_attn {
-            0.0
-        } else {
-            d.attn_heads * depth as f64 * KQ_BYTES_PER_PAIR_HEAD
-        };
-        let kq = kq_bytes / bw;
+        let DecodeMemory {
+            dense,
+            experts,
+            kv,
+            kv_reads,
+            kq,
+            ..
+        } = decode_memory(p, d, depth, cal);
         let mem = dense + experts + kv + kq;
         // Decode is bandwidth-bound everywhere canirun models, but a slow
         // compute unit must still bound it.
-        let compute = d
-            .device
-            .compute
-            .map(|c| {
-                // Decode's quantized matrix-vector kernels (MMVQ) use the
-                // same int8 instructions as MMQ.
-                let rate = d.device.mmq.as_ref().map_or(c.0, |m| m.compute.0);
-                2.0 * d.active_params / (rate * k.flops_eff)
-            })
-            .unwrap_or(0.0);
+        let compute = decode_compute_seconds(d, k);
         // Host loops are the CUDA/HIP backend's; other devices run the op whole.
         let loop_kernels = if matches!(d.device.backend, Backend::Cuda | Backend::Rocm) {
             p.model.host_loop_kernels_per_token * d.layer_fraction
@@ -157,7 +238,10 @@ fn decode_seconds(
         let kernels = p.model.kernels_per_token * d.layer_fraction + loop_kernels;
         // A replayed CUDA graph removes the host launch of every kernel; what
         // is left is the GPU's own gap between dependent kernels.
-        let launch_s = d.device.step_kernel_s.unwrap_or(k.kernel_launch_s);
+        let launch_s = d
+            .device
+            .step_kernel_s
+            .unwrap_or_else(|| op_sync_seconds(d, k));
         let per_kernel = if d.device.cuda_graphs {
             g.graph_node_s
         } else {
@@ -243,10 +327,18 @@ fn decode_seconds(
             if compute > mem {
                 terms.push(SpeedTerm {
                     label: format!("{name}: compute bound exceeds memory"),
-                    formula: format!(
-                        "2 × {:.2e} params ÷ (peak × {:.2}) − memory time",
-                        d.active_params, k.flops_eff
-                    ),
+                    formula: if d.device.class == DeviceClass::Cpu {
+                        format!(
+                            "{:.2e} core cycles (Σ weights × the measured vec_dot cycles of their type, cpu_vec_dot.csv) ÷ {:.1} G core cycles/s (threads × clock) − memory time",
+                            d.dot_cycles,
+                            d.device.compute.map_or(0.0, |c| core_cycles_per_s(d, c.0) / 1e9)
+                        )
+                    } else {
+                        format!(
+                            "2 × {:.2e} params ÷ (peak × {:.2}) − memory time",
+                            d.active_params, k.flops_eff
+                        )
+                    },
                     seconds: Seconds(compute - mem),
                 });
             }
@@ -285,6 +377,14 @@ fn decode_seconds(
                             launch_s * 1e6,
                             if d.device.step_kernel_s.is_some() {
                                 "the engine's per-step stand-in".to_string()
+                            } else if d.device.class == DeviceClass::Cpu {
+                                format!(
+                                    "{} threads × {:.3} µs {}×{} kernel_launch_s: each op's barrier, crossed by every thread",
+                                    d.device.cpu.map_or(1, |c| c.threads),
+                                    k.kernel_launch_s * 1e6,
+                                    k.backend,
+                                    k.device
+                                )
                             } else {
                                 format!("{}×{} kernel_launch_s", k.backend, k.device)
                             }
@@ -498,7 +598,7 @@ fn ubatch_seconds(
         _ => 0.0,
     };
     let overhead =
-        k.kernel_launch_s * (p.model.kernels_per_token + loop_kernels) * d.layer_fraction;
+        op_sync_seconds(d, k) * (p.model.kernels_per_token + loop_kernels) * d.layer_fraction;
     let kq_t = if compute_t > 0.0 || mem_t > 0.0 {
         kq_bytes / bw
     } else {

@@ -633,6 +633,7 @@ fn every_catalog_device_with_a_bandwidth_gets_decode_and_prefill_for_r1_7b() {
         // CPU's rate, as the pipeline gives it (pipeline::speed::with_cpu_compute).
         if spec.class == DeviceClass::Cpu && spec.compute.is_none() {
             spec.compute = typical.compute;
+            spec.cpu = typical.cpu;
         }
         let p = WorkSplit::single_device(&m, spec);
         match (prefill(&p, 512, 0, cal()), decode(&p, 0, cal())) {
@@ -874,4 +875,59 @@ fn hbm_reads_at_its_own_efficiency() {
         .terms
         .iter()
         .any(|x| x.formula.contains("hbm_read_eff")));
+}
+
+#[test]
+fn a_cpu_decoding_grid_types_with_few_threads_is_bound_by_its_dot_products() {
+    // ggml-cpu's IQ kernels look every group of weights up in a grid: per
+    // weight they cost more than the K-quants' (data/cpu_vec_dot.csv), so a
+    // 1.6-bit file has fewer bytes but more dot-product cycles per token.
+    let iq = cost("deepseek-r1:7b", "IQ2_XXS");
+    let q4 = cost("deepseek-r1:7b", "Q4_K_M");
+    assert!(iq.weight_bytes().0 < q4.weight_bytes().0);
+    assert!(iq.dense_dot_cycles > q4.dense_dot_cycles);
+    // With four of a 96-core EPYC's threads the IQ2_XXS file is
+    // compute-bound: the explain names the term, and fewer cycles a second
+    // (fewer threads) make it slower.
+    let full = catalog_device("epyc-9654");
+    assert_eq!(full.cpu.map(|c| c.threads), Some(96));
+    let few = |n: u32| {
+        threads::CpuThreads {
+            cores: 96,
+            threads: Some(n),
+            per_core_read: None,
+        }
+        .apply(full.clone(), 0.7)
+    };
+    let (d4, d8) = (few(4), few(8));
+    assert_eq!(d4.cpu.map(|c| c.threads), Some(4));
+    let e4 = decode(&WorkSplit::single_device(&iq, d4), 0, cal()).unwrap();
+    let e8 = decode(&WorkSplit::single_device(&iq, d8), 0, cal()).unwrap();
+    assert!(e4.seconds.0 > e8.seconds.0);
+    assert!(
+        e4.terms
+            .iter()
+            .any(|t| t.label.contains("compute bound") && t.formula.contains("cpu_vec_dot.csv")),
+        "{:?}",
+        e4.terms
+    );
+}
+
+#[test]
+fn a_cpu_ops_barrier_grows_with_its_threads() {
+    // Every thread crosses each op's barrier on one shared counter: the cpu
+    // class's kernel_launch_s is per thread, so 96 threads pay 96 times it.
+    let m = cost("llama-3-8b", "Q4_K_M");
+    let cpu = catalog_device("epyc-9654");
+    let threads = f64::from(cpu.cpu.unwrap().threads);
+    let p = WorkSplit::single_device(&m, cpu);
+    let c = cal();
+    let t1 = decode(&p, 0, c).unwrap().seconds.0;
+    let t2 = decode(&p, 0, &launch_scaled(c.clone(), 2.0))
+        .unwrap()
+        .seconds
+        .0;
+    let (k, _) = c.class(crate::memory::Backend::Cpu, DeviceClass::Cpu);
+    let added = m.kernels_per_token * k.kernel_launch_s * threads;
+    assert!(((t2 - t1) - added).abs() < 1e-9, "{} vs {added}", t2 - t1);
 }

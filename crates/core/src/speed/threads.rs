@@ -89,6 +89,9 @@ impl CpuThreads {
         }
         let cores = self.cores.max(1);
         let busy = self.busy_cores();
+        if let Some(c) = r.cpu.as_mut() {
+            c.threads = busy;
+        }
         let (per_core, source) = match self.per_core_read {
             Some(m) => (m, "measured by this machine's one-thread probe"),
             None => default_per_core_read(),

@@ -1,6 +1,6 @@
 //! What the speed model needs to know about where a model lives.
 
-use super::{Calibration, SpeedError};
+use super::{vec_dot, Calibration, SpeedError};
 use crate::hardware::Device;
 use crate::memory::{llama_cpp, Backend, RunSettings};
 use crate::model::ModelSpec;
@@ -61,6 +61,13 @@ pub struct ModelCost {
     /// Weights multiplied per token (routed experts: only the used ones),
     /// without the embedding lookup; FLOPs per token = 2 × this.
     pub active_params: f64,
+    /// Core cycles a CPU's dot products spend per token on the non-expert
+    /// weights (Σ weights × the measured cost of their type,
+    /// `data/cpu_vec_dot.csv`; see [`super::vec_dot`]).
+    pub dense_dot_cycles: f64,
+    /// The same over all routed-expert weights (a token uses
+    /// `expert_active_fraction` of them).
+    pub expert_dot_cycles: f64,
     /// Σ over layers of the attention widths (query·key + attention·value);
     /// FLOPs per (query token, key token) pair = 2 × this.
     pub attn_width: f64,
@@ -186,9 +193,12 @@ impl ModelCost {
         let mut dense = Bytes::ZERO;
         let mut experts = Bytes::ZERO;
         let mut embd_params = 0u64;
+        let (mut dense_dot_cycles, mut expert_dot_cycles) = (0.0, 0.0);
         for (t, role) in weights.tensors.iter().zip(weights.roles().iter()) {
+            let dot = t.tensor.n_elements() as f64 * vec_dot::cycles_per_weight(&t.storage);
             if role.stage == TensorStage::RoutedExperts {
                 experts += t.bytes;
+                expert_dot_cycles += dot;
             } else if t.tensor.layer.is_none()
                 && t.tensor.base.starts_with("token_embd")
                 && !spec.tied_embeddings
@@ -197,6 +207,10 @@ impl ModelCost {
                 embd_params += t.tensor.n_elements();
             } else {
                 dense += t.bytes;
+                // Norms and biases (1-D) are added, not multiplied.
+                if t.tensor.shape().len() > 1 {
+                    dense_dot_cycles += dot;
+                }
             }
         }
         let frac = spec
@@ -236,6 +250,8 @@ impl ModelCost {
             expert_active_fraction: frac,
             kv_bytes_per_token: kv_per_token,
             active_params: spec.active_params().saturating_sub(embd_params) as f64,
+            dense_dot_cycles,
+            expert_dot_cycles,
             attn_width: (attn_per_layer * spec.n_layer) as f64,
             attn_heads: (spec.n_head * spec.n_layer) as f64,
             // MLA caches one latent that every head attends over as one
@@ -258,6 +274,24 @@ impl ModelCost {
     /// Bytes read per decoded token at depth 0: dense weights plus the active experts.
     pub fn active_bytes(&self) -> f64 {
         self.dense_bytes.0 as f64 + self.expert_bytes.0 as f64 * self.expert_active_fraction
+    }
+
+    /// Core cycles per token of a CPU's dot products over
+    /// `dense` bytes of the non-expert weights and `experts` bytes of the
+    /// routed experts (the used share of them): each side's measured
+    /// operations in proportion to the bytes held.
+    pub fn dot_cycles_of(&self, dense: Bytes, experts: Bytes) -> f64 {
+        let share = |part: Bytes, whole: Bytes| {
+            if whole.0 == 0 {
+                0.0
+            } else {
+                (part.0 as f64 / whole.0 as f64).min(1.0)
+            }
+        };
+        self.dense_dot_cycles * share(dense, self.dense_bytes)
+            + self.expert_dot_cycles
+                * self.expert_active_fraction
+                * share(experts, self.expert_bytes)
     }
 
     /// All weight bytes (dense + experts).
@@ -334,6 +368,28 @@ pub struct DeviceRates {
     /// `compute` for both (also every backend other than CUDA and ROCm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mmq: Option<MmqRate>,
+    /// A CPU's cores and SIMD unit as its threads run them; `None` for
+    /// other devices and for a CPU built without a core count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUnit>,
+}
+
+/// What a CPU's threads run on, beyond its peak rates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CpuUnit {
+    /// Compute threads, all sockets (llama.cpp's `-t`, by default one per
+    /// physical core). Every ggml op ends in a barrier each thread crosses
+    /// on one shared counter, so a CPU op's synchronisation grows with
+    /// them: the cpu class's `kernel_launch_s` is per thread.
+    pub threads: u32,
+    /// Int8 operations per core per cycle of the SIMD unit
+    /// (`data/cpu_simd.csv`): `compute` ÷ this is the core cycles per
+    /// second the threads have, which decode's dot products spend
+    /// ([`DeviceShare::dot_cycles`]).
+    pub int8_ops_per_cycle: f64,
+    /// Cycles of a dot product here per cycle of the unit the costs were
+    /// measured on (`data/cpu_simd.csv` `vec_dot_cycle_factor`).
+    pub vec_dot_cycle_factor: f64,
 }
 
 /// The quantized-matmul rate of one device: which instruction path
@@ -527,6 +583,7 @@ impl DeviceRates {
             hbm: false,
             dequant_f16_prefill: false,
             mmq: None,
+            cpu: None,
         }
     }
 
@@ -544,6 +601,7 @@ impl DeviceRates {
             .filter(|b| b.0.is_finite() && b.0 > 0.0)
             .ok_or_else(|| SpeedError::NoBandwidth(d.name.clone()))?;
         let mut compute_note = None;
+        let mut cpu = None;
         let mut compute = d
             .fp16
             .or(d.bf16)
@@ -571,6 +629,13 @@ impl DeviceRates {
             };
             if let Some(c) = own.clone().or_else(typical) {
                 compute = Some(c.int8_peak());
+                if c.int8_ops_per_cycle > 0.0 && c.cores > 0 {
+                    cpu = Some(CpuUnit {
+                        threads: c.cores,
+                        int8_ops_per_cycle: c.int8_ops_per_cycle,
+                        vec_dot_cycle_factor: c.vec_dot_cycle_factor,
+                    });
+                }
                 compute_note = Some(format!(
                     "{}{} cores × {} int8 operations/cycle (llama.cpp's quantized dot products on {}, cpu_simd.csv) × {} GHz = {:.2} TOPS",
                     match (&own, super::cpu_host::series_simd(d.architecture.as_deref())) {
@@ -675,6 +740,7 @@ impl DeviceRates {
                 .memory_type
                 .as_deref()
                 .is_some_and(|t| t.to_ascii_uppercase().starts_with("HBM")),
+            cpu,
         })
     }
 
@@ -683,6 +749,9 @@ impl DeviceRates {
         let n = f64::from(n.max(1));
         self.bandwidth = BytesPerSecond(self.bandwidth.0 * n);
         self.compute = self.compute.map(|c| FlopsPerSecond(c.0 * n));
+        if let Some(c) = self.cpu.as_mut() {
+            c.threads = c.threads.saturating_mul(n as u32);
+        }
         if let Some(m) = self.mmq.as_mut() {
             m.compute = FlopsPerSecond(m.compute.0 * n);
         }
@@ -710,6 +779,9 @@ pub struct DeviceShare {
     pub kv_bytes_per_token: f64,
     /// Weights multiplied here per token.
     pub active_params: f64,
+    /// Core cycles of those multiplications on a CPU
+    /// ([`ModelCost::dot_cycles_of`]): the compute bound of a CPU's decode.
+    pub dot_cycles: f64,
     /// Attention width of the layers here (see [`ModelCost::attn_width`]).
     pub attn_width: f64,
     /// Query heads of the layers here (see [`ModelCost::attn_heads`]).
@@ -733,6 +805,7 @@ impl DeviceShare {
             expert_active_fraction: m.expert_active_fraction,
             kv_bytes_per_token: m.kv_bytes_per_token * f,
             active_params: m.active_params * f,
+            dot_cycles: m.dot_cycles_of(scale(m.dense_bytes), scale(m.expert_bytes)),
             attn_width: m.attn_width * f,
             attn_heads: m.attn_heads * f,
             streamed_over: None,
@@ -890,6 +963,7 @@ impl WorkSplit {
         };
         g.expert_bytes = Bytes::ZERO;
         g.active_params -= expert_params;
+        g.dot_cycles = model.dot_cycles_of(model.dense_bytes, Bytes::ZERO);
         let c = DeviceShare {
             layer_fraction: 0.0,
             dense_bytes: Bytes::ZERO,
@@ -897,6 +971,7 @@ impl WorkSplit {
             expert_active_fraction: model.expert_active_fraction,
             kv_bytes_per_token: 0.0,
             active_params: expert_params,
+            dot_cycles: model.dot_cycles_of(Bytes::ZERO, model.expert_bytes),
             attn_width: 0.0,
             attn_heads: 0.0,
             streamed_over: Some(link),

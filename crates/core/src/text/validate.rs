@@ -4,7 +4,7 @@
 
 use super::table::{Cell, Table, Text};
 use crate::cluster::validate::{ClusterRow, PublishedComparison};
-use crate::speed::benchmarks::{ClassTable, SpeedReport};
+use crate::speed::benchmarks::{ClassTable, RowExplain, SpeedReport};
 use crate::units::Watts;
 use crate::validate::fit::FitReport;
 use crate::validate::llama_cpp::{LlamaCppReport, Pair};
@@ -28,6 +28,35 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
+}
+
+/// `validate speed --explain LINE`: each row at that line, how it was read,
+/// and the terms of its prediction.
+pub fn speed_explain(rows: &[RowExplain], not: &[Skipped], line: usize) -> Text {
+    let mut out = Text::default();
+    if rows.is_empty() && not.is_empty() {
+        out.line(format!("no benchmark row at line {line}"));
+    }
+    for r in rows {
+        let x = &r.row;
+        out.line(format!("line {}: {}", x.line, x.what));
+        out.line(format!("  read as: {}", x.interpreted_as));
+        out.line(format!(
+            "  published {:.2} tok/s, predicted {:.2} ({:+.1}%)",
+            x.published, x.predicted, x.err_pct
+        ));
+        let mut t = Table::new(&["term", "time", "formula"]);
+        for term in &r.terms {
+            t.row(vec![
+                Cell::left(&term.label),
+                Cell::right(term.seconds),
+                Cell::left(&term.formula),
+            ]);
+        }
+        out.table(t);
+    }
+    skipped(&mut out, not);
+    out
 }
 
 /// `validate sizes`: predicted vs published file sizes.

@@ -57,7 +57,7 @@ pub struct PowerReport {
     /// Statistics of `err_pct`.
     pub summary: Summary,
     /// How the power model works, in one sentence.
-    pub method: &'static str,
+    pub method: String,
 }
 
 /// Errors that stop the comparison.
@@ -280,7 +280,7 @@ pub fn validate(
         rows,
         skipped,
         summary,
-        method: crate::cost::METHOD,
+        method: pm.method(),
     })
 }
 
