@@ -49,8 +49,8 @@ fn validate_fit_without_fixtures_names_the_missing_file() {
         .stderr(predicate::str::contains("scripts/make_fixtures.py"));
 }
 
-#[test]
-fn validate_speed_explains_one_row_and_names_a_missing_line() {
+/// `canirun validate speed benchmarks.csv --explain LINE`.
+fn explain(line: &str) -> assert_cmd::assert::Assert {
     Command::cargo_bin("canirun")
         .unwrap()
         .args([
@@ -58,24 +58,20 @@ fn validate_speed_explains_one_row_and_names_a_missing_line() {
             "speed",
             &data("benchmarks.csv"),
             "--explain",
-            "2",
+            line,
         ])
         .assert()
+}
+
+#[test]
+fn validate_speed_explains_one_row_and_names_a_missing_line() {
+    explain("2")
         .success()
         .stdout(predicate::str::contains("line 2: "))
         .stdout(predicate::str::contains("read as: "))
         .stdout(predicate::str::contains("published "))
         .stdout(predicate::str::contains("micro-batches"));
-    Command::cargo_bin("canirun")
-        .unwrap()
-        .args([
-            "validate",
-            "speed",
-            &data("benchmarks.csv"),
-            "--explain",
-            "99999",
-        ])
-        .assert()
+    explain("99999")
         .failure()
         .stderr(predicate::str::contains("no benchmark row at line 99999"));
 }

@@ -196,6 +196,20 @@ impl Prepared {
         })
     }
 
+    /// The compared row at prediction `pred`.
+    fn row(&self, pred: f64) -> SpeedRow {
+        SpeedRow {
+            line: self.line,
+            what: self.what.clone(),
+            interpreted_as: self.interpreted_as.clone(),
+            test: self.what.rsplit(" | ").next().unwrap_or("").to_string(),
+            published: self.published,
+            predicted: pred,
+            err_pct: (pred - self.published) / self.published * 100.0,
+            classes: classes_of(self),
+        }
+    }
+
     /// Whether it is a generation row.
     pub fn is_generation(&self) -> bool {
         self.workload.is_generation()
@@ -1558,16 +1572,7 @@ pub fn explain_line(
     for p in prepared.iter().filter(|p| p.line == line) {
         match (p.predict(cal), p.explain(cal)) {
             (Ok(pred), Ok(terms)) => out.push(RowExplain {
-                row: SpeedRow {
-                    line: p.line,
-                    what: p.what.clone(),
-                    interpreted_as: p.interpreted_as.clone(),
-                    test: p.what.rsplit(" | ").next().unwrap_or("").to_string(),
-                    published: p.published,
-                    predicted: pred,
-                    err_pct: (pred - p.published) / p.published * 100.0,
-                    classes: classes_of(p),
-                },
+                row: p.row(pred),
                 terms,
             }),
             (Err(e), _) | (_, Err(e)) => not.push(Skipped {
@@ -1643,16 +1648,7 @@ pub fn validate_files(
     let mut rows = Vec::new();
     for p in prepared.iter().filter(|p| keep(p.is_generation())) {
         match p.predict(cal) {
-            Ok(pred) => rows.push(SpeedRow {
-                line: p.line,
-                what: p.what.clone(),
-                interpreted_as: p.interpreted_as.clone(),
-                test: p.what.rsplit(" | ").next().unwrap_or("").to_string(),
-                published: p.published,
-                predicted: pred,
-                err_pct: (pred - p.published) / p.published * 100.0,
-                classes: classes_of(p),
-            }),
+            Ok(pred) => rows.push(p.row(pred)),
             Err(e) => skipped.push(Skipped {
                 line: p.line,
                 what: p.what.clone(),

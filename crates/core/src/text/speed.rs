@@ -5,7 +5,7 @@
 use super::flash_attention_effect;
 use super::table::{Cell, Table, Text};
 use crate::pipeline::{Report, Request, Speed};
-use crate::speed::{Calibration, Estimate};
+use crate::speed::{Calibration, Estimate, SpeedTerm};
 
 /// The speed report of `req` (the estimate `r` of it) as text.
 pub fn speed(req: &Request<'_>, r: &Report, explain: bool) -> Text {
@@ -86,16 +86,22 @@ pub fn speed(req: &Request<'_>, r: &Report, explain: bool) -> Text {
     out
 }
 
-/// The terms of one estimate with their total.
-fn terms(e: &Estimate) -> Table {
+/// A table of speed terms: label, time, formula.
+pub(super) fn term_table(terms: &[SpeedTerm]) -> Table {
     let mut t = Table::new(&["term", "time", "formula"]);
-    for term in &e.terms {
+    for term in terms {
         t.row(vec![
             Cell::left(&term.label),
             Cell::right(term.seconds),
             Cell::left(&term.formula),
         ]);
     }
+    t
+}
+
+/// The terms of one estimate with their total.
+fn terms(e: &Estimate) -> Table {
+    let mut t = term_table(&e.terms);
     t.row(vec![
         Cell::left("total"),
         Cell::right(e.seconds),

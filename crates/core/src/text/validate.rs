@@ -45,15 +45,7 @@ pub fn speed_explain(rows: &[RowExplain], not: &[Skipped], line: usize) -> Text 
             "  published {:.2} tok/s, predicted {:.2} ({:+.1}%)",
             x.published, x.predicted, x.err_pct
         ));
-        let mut t = Table::new(&["term", "time", "formula"]);
-        for term in &r.terms {
-            t.row(vec![
-                Cell::left(&term.label),
-                Cell::right(term.seconds),
-                Cell::left(&term.formula),
-            ]);
-        }
-        out.table(t);
+        out.table(super::speed::term_table(&r.terms));
     }
     skipped(&mut out, not);
     out
