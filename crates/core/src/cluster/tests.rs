@@ -15,6 +15,35 @@ fn node(name: &str) -> HardwareSet {
     resolve_set(Catalog::embedded().unwrap(), &[name]).unwrap()
 }
 
+/// A request for `nodes` of `set` over `net` at 16k context, with the
+/// node's backend: the setup every plan here shares.
+fn request<'a>(
+    m: &'a Model,
+    engine: ClusterEngine,
+    set: &'a HardwareSet,
+    nodes: u32,
+    net: &str,
+    split: SplitAsk,
+) -> ClusterRequest<'a> {
+    let backend = Target::from_set(set.clone(), None).unwrap().backend;
+    ClusterRequest {
+        model: m,
+        settings: RunSettings {
+            n_ctx: 16384,
+            backend,
+            ..RunSettings::default()
+        },
+        engine,
+        node: set,
+        nodes,
+        unlike: &[],
+        interconnect: interconnect::find(net).unwrap(),
+        split,
+        workload: Workload::default(),
+        gpu_memory_utilization: 0.9,
+    }
+}
+
 fn plan_of(
     m: &Model,
     engine: ClusterEngine,
@@ -24,25 +53,12 @@ fn plan_of(
     split: SplitAsk,
 ) -> Result<ClusterPlan, ClusterError> {
     let set = node(hw);
-    let net = interconnect::find(net).unwrap();
-    let backend = Target::from_set(set.clone(), None).unwrap().backend;
-    let req = ClusterRequest {
-        model: m,
-        settings: RunSettings {
-            n_ctx: 16384,
-            backend,
-            ..RunSettings::default()
-        },
-        engine,
-        node: &set,
-        nodes,
-        unlike: &[],
-        interconnect: net,
-        split,
-        workload: Workload::default(),
-        gpu_memory_utilization: 0.9,
-    };
-    plan(&req)
+    plan(&request(m, engine, &set, nodes, net, split))
+}
+
+/// The plan with the engine's default split, which must succeed.
+fn plan_ok(m: &Model, engine: ClusterEngine, hw: &str, nodes: u32, net: &str) -> ClusterPlan {
+    plan_of(m, engine, hw, nodes, net, SplitAsk::default()).unwrap()
 }
 
 fn print(p: &ClusterPlan) {
@@ -59,15 +75,7 @@ fn lines(p: &ClusterPlan) -> Vec<String> {
 #[test]
 fn r1_on_two_hgx_h100_with_vllm() {
     let m = model("deepseek-r1:671b", "fp8");
-    let p = plan_of(
-        &m,
-        ClusterEngine::Vllm,
-        "8xh100",
-        2,
-        "ib-ndr",
-        SplitAsk::default(),
-    )
-    .unwrap();
+    let p = plan_ok(&m, ClusterEngine::Vllm, "8xh100", 2, "ib-ndr");
     print(&p);
     assert_eq!((p.split.tensor_parallel, p.split.pipeline_parallel), (8, 2));
     assert!(p.verdict.to_string().starts_with("FITS"), "{}", p.verdict);
@@ -97,15 +105,7 @@ fn r1_on_two_hgx_h100_with_vllm() {
 #[test]
 fn r1_on_two_hgx_h20_with_sglang() {
     let m = model("deepseek-r1:671b", "fp8");
-    let p = plan_of(
-        &m,
-        ClusterEngine::Sglang,
-        "8xh20-96gb",
-        2,
-        "ib-ndr",
-        SplitAsk::default(),
-    )
-    .unwrap();
+    let p = plan_ok(&m, ClusterEngine::Sglang, "8xh20-96gb", 2, "ib-ndr");
     print(&p);
     assert_eq!(
         (p.split.tensor_parallel, p.split.pipeline_parallel),
@@ -142,15 +142,7 @@ fn r1_on_two_hgx_h20_with_sglang() {
 #[test]
 fn r1_on_four_ryzen_ai_max_over_llama_cpp_rpc() {
     let m = model("deepseek-r1:671b", "UD-Q2_K_XL");
-    let p = plan_of(
-        &m,
-        ClusterEngine::LlamaRpc,
-        "ryzen-ai-max-395",
-        4,
-        "5gbe",
-        SplitAsk::default(),
-    )
-    .unwrap();
+    let p = plan_ok(&m, ClusterEngine::LlamaRpc, "ryzen-ai-max-395", 4, "5gbe");
     print(&p);
     assert_eq!(p.split.pipeline_parallel, 4);
     assert!(p.verdict.to_string().starts_with("FITS"), "{}", p.verdict);
@@ -181,15 +173,7 @@ fn r1_on_two_to_four_mac_studios_with_exo() {
     let m = model("deepseek-r1:671b", "Q4_K_M");
     let mut last = 0.0;
     for n in 2..=4 {
-        let p = plan_of(
-            &m,
-            ClusterEngine::Exo,
-            "m3-ultra-512",
-            n,
-            "tb5",
-            SplitAsk::default(),
-        )
-        .unwrap();
+        let p = plan_ok(&m, ClusterEngine::Exo, "m3-ultra-512", n, "tb5");
         print(&p);
         assert!(
             p.verdict.to_string().starts_with("FITS"),
@@ -203,15 +187,7 @@ fn r1_on_two_to_four_mac_studios_with_exo() {
         last = t;
     }
     // Tensor sharding over RDMA reads the nodes at once: faster than the pipeline.
-    let pipe = plan_of(
-        &m,
-        ClusterEngine::Exo,
-        "m3-ultra-512",
-        2,
-        "tb5-rdma",
-        SplitAsk::default(),
-    )
-    .unwrap();
+    let pipe = plan_ok(&m, ClusterEngine::Exo, "m3-ultra-512", 2, "tb5-rdma");
     let tp = plan_of(
         &m,
         ClusterEngine::Exo,
@@ -381,23 +357,10 @@ fn printed_cluster_flags_exist_in_the_engines_sources() {
                 expert_parallel: true,
                 ..SplitAsk::default()
             },
-        ),
-        plan_of(
-            &r1,
-            ClusterEngine::Vllm,
-            "8xh200",
-            2,
-            "roce",
-            SplitAsk::default(),
-        ),
-        plan_of(
-            &r1,
-            ClusterEngine::Sglang,
-            "8xh20-96gb",
-            2,
-            "ib-ndr",
-            SplitAsk::default(),
-        ),
+        )
+        .unwrap(),
+        plan_ok(&r1, ClusterEngine::Vllm, "8xh200", 2, "roce"),
+        plan_ok(&r1, ClusterEngine::Sglang, "8xh20-96gb", 2, "ib-ndr"),
         plan_of(
             &r1,
             ClusterEngine::Sglang,
@@ -409,27 +372,13 @@ fn printed_cluster_flags_exist_in_the_engines_sources() {
                 expert_parallel: true,
                 ..SplitAsk::default()
             },
-        ),
-        plan_of(
-            &q2,
-            ClusterEngine::LlamaRpc,
-            "ryzen-ai-max-395",
-            4,
-            "5gbe",
-            SplitAsk::default(),
-        ),
-        plan_of(
-            &q4,
-            ClusterEngine::Exo,
-            "m3-ultra-512",
-            3,
-            "tb5",
-            SplitAsk::default(),
-        ),
+        )
+        .unwrap(),
+        plan_ok(&q2, ClusterEngine::LlamaRpc, "ryzen-ai-max-395", 4, "5gbe"),
+        plan_ok(&q4, ClusterEngine::Exo, "m3-ultra-512", 3, "tb5"),
     ];
     let mut seen = 0;
     for p in plans {
-        let p = p.unwrap();
         assert!(!p.commands.is_empty(), "{:?}: no commands", p.engine);
         for line in lines(&p) {
             let (program, flags) = known
@@ -585,25 +534,16 @@ fn published_multi_node_results_are_compared_or_skipped_with_a_reason() {
 fn unlike_macs_share_layers_by_memory() {
     let m = model("deepseek-r1:671b", "Q4_K_M");
     let (big, small) = (node("m3-ultra-256"), node("m3-ultra-96"));
-    let unlike = vec![big.clone(), big.clone(), small.clone(), small];
-    let net = interconnect::find("tb5").unwrap();
-    let backend = Target::from_set(big, None).unwrap().backend;
-    let mut req = ClusterRequest {
-        model: &m,
-        settings: RunSettings {
-            n_ctx: 16384,
-            backend,
-            ..RunSettings::default()
-        },
-        engine: ClusterEngine::Exo,
-        node: &unlike[0],
-        nodes: 4,
-        unlike: &unlike,
-        interconnect: net,
-        split: SplitAsk::default(),
-        workload: Workload::default(),
-        gpu_memory_utilization: 0.9,
-    };
+    let unlike = vec![big.clone(), big, small.clone(), small];
+    let mut req = request(
+        &m,
+        ClusterEngine::Exo,
+        &unlike[0],
+        4,
+        "tb5",
+        SplitAsk::default(),
+    );
+    req.unlike = &unlike;
     let p = plan(&req).unwrap();
     print(&p);
     assert!(p.node_label.contains("256GB") && p.node_label.contains("96GB"));
@@ -629,15 +569,7 @@ fn the_switch_is_in_cluster_power_when_sourced_and_named_either_way() {
     let sum = |p: &ClusterPower| p.per_node.iter().map(|w| w.0).sum::<f64>();
     // Two RTX 3090 PCs over 10 GbE (llama.cpp RPC): one 8-port switch.
     let m = model("llama3.3:70b", "Q4_K_M");
-    let rpc = plan_of(
-        &m,
-        ClusterEngine::LlamaRpc,
-        "3090",
-        2,
-        "10gbe",
-        SplitAsk::default(),
-    )
-    .unwrap();
+    let rpc = plan_ok(&m, ClusterEngine::LlamaRpc, "3090", 2, "10gbe");
     let pw = rpc.power.as_ref().unwrap();
     let net = interconnect::find("10gbe").unwrap();
     let (name, w) = match &pw.switch {
@@ -665,15 +597,7 @@ fn the_switch_is_in_cluster_power_when_sourced_and_named_either_way() {
     // 2 x 8 H100 over InfiniBand NDR: the switch is named, its power is not
     // sourced, so the total is the nodes alone and the note says so.
     let r1 = model("deepseek-r1:671b", "fp8");
-    let ib = plan_of(
-        &r1,
-        ClusterEngine::Vllm,
-        "8xh100",
-        2,
-        "ib-ndr",
-        SplitAsk::default(),
-    )
-    .unwrap();
+    let ib = plan_ok(&r1, ClusterEngine::Vllm, "8xh100", 2, "ib-ndr");
     let pw = ib.power.as_ref().unwrap();
     assert!(matches!(
         pw.switch,
