@@ -30,6 +30,20 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// One column of a report table: its title and how a row fills it.
+type Column<R> = (&'static str, fn(&R) -> Cell);
+
+/// A table with a line per row: each title stands next to the cell it
+/// heads, so that the header and the rows cannot drift apart.
+fn table<R>(rows: &[R], columns: &[Column<R>]) -> Table {
+    let header: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let mut t = Table::new(&header);
+    for r in rows {
+        t.row(columns.iter().map(|c| (c.1)(r)).collect());
+    }
+    t
+}
+
 /// `validate speed --explain LINE`: each row at that line, how it was read,
 /// and the terms of its prediction.
 pub fn speed_explain(rows: &[RowExplain], not: &[Skipped], line: usize) -> Text {
@@ -53,28 +67,23 @@ pub fn speed_explain(rows: &[RowExplain], not: &[Skipped], line: usize) -> Text 
 
 /// `validate sizes`: predicted vs published file sizes.
 pub fn sizes(rep: &SizeReport) -> Text {
-    let mut t = Table::new(&[
-        "line",
-        "model",
-        "quant",
-        "source",
-        "published",
-        "predicted",
-        "error",
-        "interpreted as",
-    ]);
-    for r in &rep.rows {
-        t.row(vec![
-            Cell::right(r.line),
-            Cell::left(&r.model),
-            Cell::left(&r.quant),
-            Cell::left(truncate(&r.source, 28)),
-            Cell::right(format!("{:.3} GB", r.published_bytes / 1e9)),
-            Cell::right(format!("{:.3} GB", r.predicted_bytes as f64 / 1e9)),
-            Cell::right(format!("{:+.2}%", r.err_pct)),
-            Cell::left(&r.interpreted_as),
-        ]);
-    }
+    let t = table(
+        &rep.rows,
+        &[
+            ("line", |r| Cell::right(r.line)),
+            ("model", |r| Cell::left(&r.model)),
+            ("quant", |r| Cell::left(&r.quant)),
+            ("source", |r| Cell::left(truncate(&r.source, 28))),
+            ("published", |r| {
+                Cell::right(format!("{:.3} GB", r.published_bytes / 1e9))
+            }),
+            ("predicted", |r| {
+                Cell::right(format!("{:.3} GB", r.predicted_bytes as f64 / 1e9))
+            }),
+            ("error", |r| Cell::right(format!("{:+.2}%", r.err_pct))),
+            ("interpreted as", |r| Cell::left(&r.interpreted_as)),
+        ],
+    );
     let mut out = Text::default();
     out.table(t);
     for r in rep.rows.iter().filter(|r| r.unit_note.is_some()) {
@@ -89,24 +98,17 @@ pub fn sizes(rep: &SizeReport) -> Text {
 /// `validate speed`: predicted vs published tokens/s per row, the skipped
 /// rows, the residuals by class and the summary line last.
 pub fn speed(rep: &SpeedReport, calibration_command: &str) -> Text {
-    let mut t = Table::new(&[
-        "line",
-        "hardware | model | quant | test",
-        "published",
-        "predicted",
-        "error",
-        "interpreted as",
-    ]);
-    for r in &rep.rows {
-        t.row(vec![
-            Cell::right(r.line),
-            Cell::left(&r.what),
-            Cell::right(format!("{:.2}", r.published)),
-            Cell::right(format!("{:.2}", r.predicted)),
-            Cell::right(format!("{:+.1}%", r.err_pct)),
-            Cell::left(&r.interpreted_as),
-        ]);
-    }
+    let t = table(
+        &rep.rows,
+        &[
+            ("line", |r| Cell::right(r.line)),
+            ("hardware | model | quant | test", |r| Cell::left(&r.what)),
+            ("published", |r| Cell::right(format!("{:.2}", r.published))),
+            ("predicted", |r| Cell::right(format!("{:.2}", r.predicted))),
+            ("error", |r| Cell::right(format!("{:+.1}%", r.err_pct))),
+            ("interpreted as", |r| Cell::left(&r.interpreted_as)),
+        ],
+    );
     let mut out = Text::default();
     out.line(format!(
         "tokens/s, canirun vs published (calibration: {calibration_command})"
@@ -150,30 +152,32 @@ fn by_class(tables: &[ClassTable]) -> Table {
 pub fn power(rep: &PowerReport) -> Text {
     let mut out = Text::default();
     out.line("energy per token, canirun vs power.csv (whole-system wall power). predicted J/token = predicted wall power ÷ the row's measured tok/s; 'own speed' divides by canirun's predicted tok/s instead");
-    let mut t = Table::new(&[
-        "line",
-        "hardware | model",
-        "tok/s meas / pred",
-        "W meas / pred",
-        "J/tok meas",
-        "J/tok pred",
-        "error",
-        "J/tok own speed",
-        "interpreted as",
-    ]);
-    for r in &rep.rows {
-        t.row(vec![
-            Cell::right(r.line),
-            Cell::left(format!("{} | {}", r.hardware, r.model)),
-            Cell::right(format!("{:.1} / {:.1}", r.measured_tps, r.predicted_tps)),
-            Cell::right(format!("{:.0} / {}", r.measured_w, Watts(r.predicted_w))),
-            Cell::right(format!("{:.2}", r.measured_j_per_token)),
-            Cell::right(format!("{:.2}", r.predicted_j_per_token)),
-            Cell::right(format!("{:+.1}%", r.err_pct)),
-            Cell::right(format!("{:.2}", r.predicted_j_per_token_own_speed)),
-            Cell::left(&r.interpreted_as),
-        ]);
-    }
+    let t = table(
+        &rep.rows,
+        &[
+            ("line", |r| Cell::right(r.line)),
+            ("hardware | model", |r| {
+                Cell::left(format!("{} | {}", r.hardware, r.model))
+            }),
+            ("tok/s meas / pred", |r| {
+                Cell::right(format!("{:.1} / {:.1}", r.measured_tps, r.predicted_tps))
+            }),
+            ("W meas / pred", |r| {
+                Cell::right(format!("{:.0} / {}", r.measured_w, Watts(r.predicted_w)))
+            }),
+            ("J/tok meas", |r| {
+                Cell::right(format!("{:.2}", r.measured_j_per_token))
+            }),
+            ("J/tok pred", |r| {
+                Cell::right(format!("{:.2}", r.predicted_j_per_token))
+            }),
+            ("error", |r| Cell::right(format!("{:+.1}%", r.err_pct))),
+            ("J/tok own speed", |r| {
+                Cell::right(format!("{:.2}", r.predicted_j_per_token_own_speed))
+            }),
+            ("interpreted as", |r| Cell::left(&r.interpreted_as)),
+        ],
+    );
     out.table(t);
     skipped(&mut out, &rep.skipped);
     out.line(format!("method: {}", rep.method));
@@ -185,53 +189,38 @@ pub fn power(rep: &PowerReport) -> Text {
 /// the differences, every projection when given, and the summary.
 pub fn fit(rep: &FitReport) -> Text {
     let mut out = Text::default();
-    let mut t = Table::new(&[
-        "line",
-        "fixture",
-        "-c",
-        "free MiB",
-        "llama-fit-params",
-        "canirun",
-        "",
-    ]);
-    for r in &rep.rows {
-        t.row(vec![
-            Cell::right(r.line),
-            Cell::left(&r.fixture),
-            Cell::left(&r.n_ctx),
-            Cell::right(&r.free_mib),
-            Cell::left(&r.llama_cpp),
-            Cell::left(if r.agree { "same" } else { &r.canirun }),
-            Cell::left(if r.agree { "ok" } else { "DIFFERS" }),
-        ]);
-    }
-    out.table(t);
+    out.table(table(
+        &rep.rows,
+        &[
+            ("line", |r| Cell::right(r.line)),
+            ("fixture", |r| Cell::left(&r.fixture)),
+            ("-c", |r| Cell::left(&r.n_ctx)),
+            ("free MiB", |r| Cell::right(&r.free_mib)),
+            ("llama-fit-params", |r| Cell::left(&r.llama_cpp)),
+            ("canirun", |r| {
+                Cell::left(if r.agree { "same" } else { &r.canirun })
+            }),
+            ("", |r| Cell::left(if r.agree { "ok" } else { "DIFFERS" })),
+        ],
+    ));
     rep.differences().into_iter().for_each(|l| out.line(l));
     if let Some(stats) = rep.probe_stats() {
-        let mut t = Table::new(&[
-            "fixture",
-            "-c",
-            "projection",
-            "device",
-            "layers/part/fraction",
-            "llama.cpp model+KV+compute",
-            "canirun model+KV+compute",
-            "diff",
-        ]);
-        let show = |v: [i64; 4]| format!("{} + {} + {} = {}", v[0], v[1], v[2], v[3]);
-        for p in &rep.probes {
-            t.row(vec![
-                Cell::left(&p.fixture),
-                Cell::right(p.n_ctx),
-                Cell::left(&p.kind),
-                Cell::right(p.device),
-                Cell::left(&p.config),
-                Cell::right(show(p.llama_cpp_mib)),
-                Cell::right(show(p.canirun_mib)),
-                Cell::right(format!("{:+}", p.diff_mib)),
-            ]);
+        fn show(v: [i64; 4]) -> Cell {
+            Cell::right(format!("{} + {} + {} = {}", v[0], v[1], v[2], v[3]))
         }
-        out.table(t);
+        out.table(table(
+            &rep.probes,
+            &[
+                ("fixture", |p| Cell::left(&p.fixture)),
+                ("-c", |p| Cell::right(p.n_ctx)),
+                ("projection", |p| Cell::left(&p.kind)),
+                ("device", |p| Cell::right(p.device)),
+                ("layers/part/fraction", |p| Cell::left(&p.config)),
+                ("llama.cpp model+KV+compute", |p| show(p.llama_cpp_mib)),
+                ("canirun model+KV+compute", |p| show(p.canirun_mib)),
+                ("diff", |p| Cell::right(format!("{:+}", p.diff_mib))),
+            ],
+        ));
         out.line(stats.to_string());
     }
     out.line(rep.summary_line());
@@ -242,32 +231,28 @@ pub fn fit(rep: &FitReport) -> Text {
 /// runs, the refused settings and the pass line (the summary line follows
 /// in every output format, so the caller prints it).
 pub fn llama_cpp(rep: &LlamaCppReport) -> Text {
-    let mut t = Table::new(&[
-        "fixture",
-        "settings",
-        "weights MiB",
-        "KV MiB",
-        "compute MiB",
-        "output MiB",
-        "repack MiB",
-        "total MiB",
-        "ok",
-    ]);
-    let pair = |p: Pair| format!("{:.2} / {:.2}", p.0, p.1);
-    for r in &rep.rows {
-        let exact = if r.weights_exact_to_byte { " =B" } else { "" };
-        t.row(vec![
-            Cell::left(&r.fixture),
-            Cell::left(&r.settings),
-            Cell::right(format!("{}{exact}", pair(r.weights))),
-            Cell::right(pair(r.kv)),
-            Cell::right(pair(r.compute)),
-            Cell::right(pair(r.output)),
-            Cell::right(r.repack.map(pair).unwrap_or_else(|| "–".into())),
-            Cell::right(pair(r.total)),
-            Cell::left(if r.ok { "ok" } else { "FAIL" }),
-        ]);
+    fn pair(p: Pair) -> String {
+        format!("{:.2} / {:.2}", p.0, p.1)
     }
+    let t = table(
+        &rep.rows,
+        &[
+            ("fixture", |r| Cell::left(&r.fixture)),
+            ("settings", |r| Cell::left(&r.settings)),
+            ("weights MiB", |r| {
+                let exact = if r.weights_exact_to_byte { " =B" } else { "" };
+                Cell::right(format!("{}{exact}", pair(r.weights)))
+            }),
+            ("KV MiB", |r| Cell::right(pair(r.kv))),
+            ("compute MiB", |r| Cell::right(pair(r.compute))),
+            ("output MiB", |r| Cell::right(pair(r.output))),
+            ("repack MiB", |r| {
+                Cell::right(r.repack.map(pair).unwrap_or_else(|| "–".into()))
+            }),
+            ("total MiB", |r| Cell::right(pair(r.total))),
+            ("ok", |r| Cell::left(if r.ok { "ok" } else { "FAIL" })),
+        ],
+    );
     let mut out = Text::default();
     out.line("canirun / llama.cpp (CPU backend); =B: header tensor bytes equal the file's data region to the byte");
     out.table(t);
@@ -290,27 +275,25 @@ pub fn cluster(
     published_file: &str,
 ) -> Text {
     let mut out = Text::default();
-    let mut t = Table::new(&[
-        "hardware | model | quant | test",
-        "engine",
-        "published",
-        "as local devices",
-        "over the network",
-        "error",
-    ]);
-    for r in rows {
-        t.row(vec![
-            Cell::left(&r.what),
-            Cell::left(&r.engine),
-            Cell::right(format!("{:.2}", r.published)),
-            Cell::right(format!("{:.2}", r.local)),
-            Cell::right(format!("{:.2}", r.cluster)),
-            Cell::right(format!("{:+.1}%", r.error() * 100.0)),
-        ]);
-    }
     if !rows.is_empty() {
         out.line(format!("tokens/s of published multi-node runs; network assumed: {network} (the rows do not name theirs)"));
-        out.table(t);
+        out.table(table(
+            rows,
+            &[
+                ("hardware | model | quant | test", |r| Cell::left(&r.what)),
+                ("engine", |r| Cell::left(&r.engine)),
+                ("published", |r| Cell::right(format!("{:.2}", r.published))),
+                ("as local devices", |r| {
+                    Cell::right(format!("{:.2}", r.local))
+                }),
+                ("over the network", |r| {
+                    Cell::right(format!("{:.2}", r.cluster))
+                }),
+                ("error", |r| {
+                    Cell::right(format!("{:+.1}%", r.error() * 100.0))
+                }),
+            ],
+        ));
     }
     let mut t = Table::new(&[
         "result (date)",
