@@ -1,7 +1,7 @@
 //! `llama-server` (llama.cpp): `-hf REPO:QUANT` from a known publisher, or `-m FILE`,
 //! then the run settings and the placement flags.
 
-use super::{gguf_repo, gguf_tag, join_words, not_applicable, Request, RunCommand};
+use super::{gguf_repo, gguf_tag, not_applicable, Request, RunCommand};
 use super::{CommandError, Runner};
 use crate::flags::{moe_block_of, moe_block_pattern, CPU_MOE_PATTERN};
 use crate::memory::{FlashAttn, RunSettings};
@@ -305,17 +305,14 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     notes.push(
         "chat templates are applied with Jinja by default in this llama.cpp (--jinja is on)".into(),
     );
-    Ok(RunCommand {
-        engine: Runner::LlamaCpp,
-        version_note: format!(
+    Ok(RunCommand::words(
+        Runner::LlamaCpp,
+        format!(
             "llama.cpp build {LLAMA_CPP_COMMIT} (every flag checked against its llama-server --help by a test); -fa on|off|auto needs a build from September 2025 or later, older ones take a bare -fa"
         ),
-        command: join_words(&words),
-        env: vec![],
-        modelfile: None,
-        config: None,
+        &words,
         notes,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! name plus `-4bit`/`-8bit`); canirun has no sourced list of MLX repositories,
 //! so the name is a guess and the command says so.
 
-use super::{join_words, not_applicable, CommandError, Request, RunCommand, Runner};
+use super::{not_applicable, CommandError, Request, RunCommand, Runner};
 use crate::memory::Backend;
 use crate::quant::Quant;
 
@@ -63,15 +63,12 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     }
     notes
         .push("mlx_lm.server has no context flag: the KV cache grows with the conversation".into());
-    Ok(RunCommand {
-        engine: Runner::Mlx,
-        version_note: MLX_VERSION_NOTE.into(),
-        command: join_words(&["mlx_lm.server".into(), "--model".into(), model]),
-        env: vec![],
-        modelfile: None,
-        config: None,
+    Ok(RunCommand::words(
+        Runner::Mlx,
+        MLX_VERSION_NOTE,
+        &["mlx_lm.server".into(), "--model".into(), model],
         notes,
-    })
+    ))
 }
 
 #[cfg(test)]

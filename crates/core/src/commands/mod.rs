@@ -121,6 +121,25 @@ pub struct RunCommand {
 }
 
 impl RunCommand {
+    /// A command line and its notes, with no environment, Modelfile or
+    /// configuration file: how every runner but Ollama and ExLlamaV2 starts.
+    pub fn words(
+        engine: Runner,
+        version_note: impl Into<String>,
+        words: &[String],
+        notes: Vec<String>,
+    ) -> RunCommand {
+        RunCommand {
+            engine,
+            version_note: version_note.into(),
+            command: join_words(words),
+            env: vec![],
+            modelfile: None,
+            config: None,
+            notes,
+        }
+    }
+
     /// The command with its environment in front (`VAR=value … command`), as one shell line.
     pub fn shell_line(&self) -> String {
         let mut words: Vec<String> = self

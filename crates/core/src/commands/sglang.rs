@@ -3,7 +3,7 @@
 //! `--dist-init-addr`), as in SGLang's DeepSeek V3/R1 guide.
 
 use super::vllm::{checkpoint, nodes};
-use super::{join_words, CommandError, Request, RunCommand, Runner};
+use super::{CommandError, Request, RunCommand, Runner};
 use crate::model::Arch;
 
 /// Version note: the release the flags exist from, and how canirun knows.
@@ -69,15 +69,12 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     if req.spec.arch == Arch::Deepseek2 {
         notes.push("SGLang serves R1's MLA with FlashInfer/FlashMLA kernels; the KV cache per token is the 576-value latent".into());
     }
-    Ok(RunCommand {
-        engine: Runner::Sglang,
-        version_note: SGLANG_VERSION_NOTE.into(),
-        command: join_words(&words),
-        env: vec![],
-        modelfile: None,
-        config: None,
+    Ok(RunCommand::words(
+        Runner::Sglang,
+        SGLANG_VERSION_NOTE,
+        &words,
         notes,
-    })
+    ))
 }
 
 #[cfg(test)]

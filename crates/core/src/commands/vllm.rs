@@ -1,7 +1,7 @@
 //! vLLM: `vllm serve REPO --tensor-parallel-size … --max-model-len …`, with
 //! pipeline parallelism over Ray when the GPUs span several nodes.
 
-use super::{join_words, not_applicable, CommandError, Request, RunCommand, Runner};
+use super::{not_applicable, CommandError, Request, RunCommand, Runner};
 use crate::model::Arch;
 use crate::quant::{FileType, Quant};
 
@@ -109,15 +109,12 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
     if v.max_model_len == 0 {
         notes.push("--max-model-len 0 is not valid in vLLM; give the context with -c".into());
     }
-    Ok(RunCommand {
-        engine: Runner::Vllm,
-        version_note: VLLM_VERSION_NOTE.into(),
-        command: join_words(&words),
-        env: vec![],
-        modelfile: None,
-        config: None,
+    Ok(RunCommand::words(
+        Runner::Vllm,
+        VLLM_VERSION_NOTE,
+        &words,
         notes,
-    })
+    ))
 }
 
 #[cfg(test)]
