@@ -2,9 +2,9 @@
 //! ExLlamaV2/TabbyAPI is one the engine's source defines at the release named
 //! in `data/engine_flags.toml`.
 
+use super::testing::entry;
 use super::*;
 use crate::memory::Backend;
-use crate::model::catalog;
 use crate::quant::GgmlType;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,10 +12,6 @@ const CHECKED: [Runner; 4] = [Runner::Vllm, Runner::Sglang, Runner::Mlx, Runner:
 
 /// Commands outside these engines that notes may quote (Ray's cluster start).
 const FOREIGN_PROGRAMS: [&str; 1] = ["ray start"];
-
-fn entry(id: &str) -> &'static CatalogEntry {
-    catalog().iter().find(|e| e.id == id).unwrap()
-}
 
 fn programs(engine: Runner) -> Vec<&'static EngineFlags> {
     engine_flags()

@@ -113,16 +113,11 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::testing::{command_for, entry};
     use crate::memory::RunSettings;
-    use crate::model::catalog;
 
     #[test]
     fn distills_only() {
-        let e = catalog()
-            .iter()
-            .find(|e| e.id == "deepseek-r1-distill-qwen-32b")
-            .unwrap();
-        let spec = e.spec();
         let q = Quant::parse("exl2-4.25bpw").unwrap();
         let s = RunSettings {
             n_ctx: 16384,
@@ -130,9 +125,8 @@ mod tests {
             type_v: GgmlType::Q8_0,
             ..RunSettings::default()
         };
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        let c = command(&req).unwrap();
+        let e = entry("deepseek-r1-distill-qwen-32b");
+        let c = command_for(command, e, &q, &s, None, None).unwrap();
         let cfg = c.config.unwrap().content;
         assert!(cfg.contains("max_seq_len: 16384"), "{cfg}");
         assert!(cfg.contains("cache_mode: Q8"), "{cfg}");
@@ -140,10 +134,6 @@ mod tests {
             cfg.contains("DeepSeek-R1-Distill-Qwen-32B-exl2-4.25bpw"),
             "{cfg}"
         );
-        let r1 = catalog().iter().find(|e| e.id == "deepseek-r1").unwrap();
-        let spec = r1.spec();
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(r1);
-        assert!(command(&req).is_err());
+        assert!(command_for(command, entry("deepseek-r1"), &q, &s, None, None).is_err());
     }
 }

@@ -319,14 +319,10 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
 mod tests {
     use super::*;
     use crate::cmdline::{parse, split_words};
-    use crate::model::catalog;
+    use crate::commands::testing::{command_for, entry, q8_cache};
     use crate::placement::llama_cpp::{Override, PlacementArgs};
     use crate::placement::Loc;
     use crate::quant::Quant;
-
-    fn entry(id: &str) -> &'static crate::model::CatalogEntry {
-        catalog().iter().find(|e| e.id == id).unwrap()
-    }
 
     /// Placement flags as the pasted-command reader reads `line`.
     fn flags(line: &str) -> LlamaFlags {
@@ -506,21 +502,15 @@ mod tests {
 
     #[test]
     fn r1_with_experts_in_ram() {
-        let e = entry("deepseek-r1");
-        let spec = e.spec();
-        let q = Quant::parse("UD-IQ1_S").unwrap();
-        let s = RunSettings {
-            n_ctx: 8192,
-            flash_attn: FlashAttn::On,
-            type_k: GgmlType::Q8_0,
-            type_v: GgmlType::Q8_0,
-            ..RunSettings::default()
-        };
-        let flags = flags("-ngl 62 -ot exps=CPU");
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        req.placement = Some(&flags);
-        let c = command(&req).unwrap();
+        let c = command_for(
+            command,
+            entry("deepseek-r1"),
+            &Quant::parse("UD-IQ1_S").unwrap(),
+            &q8_cache(8192),
+            Some(&flags("-ngl 62 -ot exps=CPU")),
+            None,
+        )
+        .unwrap();
         assert_eq!(
             c.command,
             "llama-server -hf unsloth/DeepSeek-R1-GGUF:UD-IQ1_S -c 8192 -np 1 -fa on -ctk q8_0 -ctv q8_0 -ngl 62 -ot exps=CPU"
@@ -531,8 +521,6 @@ mod tests {
     /// parse(generate(x)) gives back x: settings and placement.
     #[test]
     fn round_trips_through_the_command_parser() {
-        let e = entry("deepseek-r1-distill-llama-70b");
-        let spec = e.spec();
         let q = Quant::parse("Q4_K_M").unwrap();
         let s = RunSettings {
             n_ctx: 32768,
@@ -546,10 +534,8 @@ mod tests {
         };
         let flags =
             flags(r"-ngl 70 -ts 3,1 -ot 'blk\.7[0-9]\.ffn_(up|down|gate_up|gate)_(ch|)exps=CPU'");
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        req.placement = Some(&flags);
-        let c = command(&req).unwrap();
+        let e = entry("deepseek-r1-distill-llama-70b");
+        let c = command_for(command, e, &q, &s, Some(&flags), None).unwrap();
         let p = parse(&split_words(&c.shell_line())).unwrap();
         assert!(p.unknown.is_empty(), "{:?}", p.unknown);
         assert_eq!(p.settings, s);
@@ -594,12 +580,10 @@ mod tests {
 
     #[test]
     fn non_gguf_formats_are_refused() {
-        let e = entry("deepseek-r1");
-        let spec = e.spec();
         let s = RunSettings::default();
-        let mut req = Request::new(&spec, &Quant::Fp8, &s);
-        req.entry = Some(e);
-        let err = command(&req).unwrap_err().to_string();
+        let err = command_for(command, entry("deepseek-r1"), &Quant::Fp8, &s, None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("GGUF"), "{err}");
     }
 }

@@ -18,6 +18,8 @@ pub mod llama_cpp;
 pub mod mlx;
 pub mod ollama;
 pub mod sglang;
+#[cfg(test)]
+mod testing;
 pub mod vllm;
 
 use crate::memory::vllm::VllmSettings;

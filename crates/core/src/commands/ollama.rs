@@ -186,12 +186,9 @@ mod tests {
     use super::*;
     use crate::cmdline::{parse, split_words, Engine};
     use crate::commands::ollama_modelfile_keys;
+    use crate::commands::testing::{command_for, entry, q8_cache};
     use crate::memory::RunSettings;
     use crate::model::catalog;
-
-    fn entry(id: &str) -> &'static crate::model::CatalogEntry {
-        catalog().iter().find(|e| e.id == id).unwrap()
-    }
 
     /// A placement of `-ngl n`.
     fn ngl(n: u64) -> crate::placement::llama_cpp::LlamaFlags {
@@ -205,19 +202,20 @@ mod tests {
 
     #[test]
     fn experts_in_ram_and_splits_are_noted() {
-        let e = entry("deepseek-r1-distill-qwen-7b");
-        let spec = e.spec();
-        let q = Quant::parse("Q4_K_M").unwrap();
-        let s = RunSettings::default();
         let p = parse(&split_words(
             "llama-server -m m.gguf -ngl 20 -ncmoe 4 -ts 3,1",
         ))
         .unwrap();
         let flags = crate::placement::llama_cpp::LlamaFlags::from_args(p.placement);
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        req.placement = Some(&flags);
-        let c = command(&req).unwrap();
+        let c = command_for(
+            command,
+            entry("deepseek-r1-distill-qwen-7b"),
+            &Quant::parse("Q4_K_M").unwrap(),
+            &RunSettings::default(),
+            Some(&flags),
+            None,
+        )
+        .unwrap();
         assert!(c.modelfile.unwrap().contains("PARAMETER num_gpu 20"));
         assert!(c.notes.iter().any(|n| n.contains("--cpu-moe")));
         assert!(c.notes.iter().any(|n| n.contains("tensor-split")));
@@ -225,21 +223,15 @@ mod tests {
 
     #[test]
     fn default_tag_with_modelfile_and_environment() {
-        let e = entry("deepseek-r1-distill-qwen-7b");
-        let spec = e.spec();
-        let q = Quant::parse("Q4_K_M").unwrap();
-        let s = RunSettings {
-            n_ctx: 16384,
-            flash_attn: FlashAttn::On,
-            type_k: GgmlType::Q8_0,
-            type_v: GgmlType::Q8_0,
-            ..RunSettings::default()
-        };
-        let flags = ngl(29);
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        req.placement = Some(&flags);
-        let c = command(&req).unwrap();
+        let c = command_for(
+            command,
+            entry("deepseek-r1-distill-qwen-7b"),
+            &Quant::parse("Q4_K_M").unwrap(),
+            &q8_cache(16384),
+            Some(&ngl(29)),
+            None,
+        )
+        .unwrap();
         assert_eq!(c.command, "ollama run deepseek-r1:7b");
         assert_eq!(
             c.modelfile.as_deref(),
@@ -262,30 +254,27 @@ mod tests {
 
     #[test]
     fn other_quants_pull_from_hugging_face_or_are_refused() {
-        let e = entry("deepseek-r1-distill-qwen-7b");
-        let spec = e.spec();
-        let q = Quant::parse("Q8_0").unwrap();
         let s = RunSettings::default();
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        let c = command(&req).unwrap();
+        let run = |id: &str, q: &str| {
+            command_for(
+                command,
+                entry(id),
+                &Quant::parse(q).unwrap(),
+                &s,
+                None,
+                None,
+            )
+        };
         assert_eq!(
-            c.command,
+            run("deepseek-r1-distill-qwen-7b", "Q8_0").unwrap().command,
             "ollama run hf.co/bartowski/DeepSeek-R1-Distill-Qwen-7B-GGUF:Q8_0"
         );
         // R1 at 1.58 bit is 131 GiB in several files: Ollama cannot pull it.
-        let e = entry("deepseek-r1");
-        let spec = e.spec();
-        let q = Quant::parse("UD-IQ1_S").unwrap();
-        let mut req = Request::new(&spec, &q, &s);
-        req.entry = Some(e);
-        let err = command(&req).unwrap_err().to_string();
+        let err = run("deepseek-r1", "UD-IQ1_S").unwrap_err().to_string();
         assert!(err.contains("split"), "{err}");
         // The library default needs no repository.
-        let q = Quant::parse("Q4_K_M").unwrap();
-        req.quant = &q;
         assert_eq!(
-            command(&req).unwrap().command,
+            run("deepseek-r1", "Q4_K_M").unwrap().command,
             "ollama run deepseek-r1:671b"
         );
     }

@@ -80,26 +80,28 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::testing::{command_for, entry};
     use crate::memory::vllm::VllmSettings;
     use crate::memory::RunSettings;
-    use crate::model::catalog;
     use crate::quant::Quant;
 
     #[test]
     fn r1_over_two_nodes() {
-        let e = catalog().iter().find(|e| e.id == "deepseek-r1").unwrap();
-        let spec = e.spec();
-        let s = RunSettings::default();
         let v = VllmSettings {
             tensor_parallel: 8,
             pipeline_parallel: 2,
             max_model_len: 32768,
             ..VllmSettings::default()
         };
-        let mut req = Request::new(&spec, &Quant::Fp8, &s);
-        req.entry = Some(e);
-        req.server = Some(&v);
-        let c = command(&req).unwrap();
+        let c = command_for(
+            command,
+            entry("deepseek-r1"),
+            &Quant::Fp8,
+            &RunSettings::default(),
+            None,
+            Some(&v),
+        )
+        .unwrap();
         assert_eq!(
             c.command,
             "python3 -m sglang.launch_server --model-path deepseek-ai/DeepSeek-R1 --tp-size 16 --dist-init-addr HEAD_IP:5000 --nnodes 2 --node-rank 0 --context-length 32768 --mem-fraction-static 0.9 --max-running-requests 256 --trust-remote-code"

@@ -121,19 +121,24 @@ pub fn command(req: &Request) -> Result<RunCommand, CommandError> {
 mod tests {
     use super::*;
     use crate::cmdline::{parse, split_words, Engine};
+    use crate::commands::testing::{command_for, entry};
     use crate::memory::vllm::VllmSettings;
     use crate::memory::RunSettings;
-    use crate::model::catalog;
-
-    fn entry(id: &str) -> &'static crate::model::CatalogEntry {
-        catalog().iter().find(|e| e.id == id).unwrap()
-    }
 
     #[test]
     fn r1_on_one_and_two_nodes() {
-        let e = entry("deepseek-r1");
-        let spec = e.spec();
-        let s = RunSettings::default();
+        let r1 = |v: &VllmSettings| {
+            let s = RunSettings::default();
+            command_for(
+                command,
+                entry("deepseek-r1"),
+                &Quant::Fp8,
+                &s,
+                None,
+                Some(v),
+            )
+            .unwrap()
+        };
         let v = VllmSettings {
             tensor_parallel: 8,
             max_model_len: 32768,
@@ -141,10 +146,7 @@ mod tests {
             kv_fp8: true,
             ..VllmSettings::default()
         };
-        let mut req = Request::new(&spec, &Quant::Fp8, &s);
-        req.entry = Some(e);
-        req.server = Some(&v);
-        let c = command(&req).unwrap();
+        let c = r1(&v);
         assert_eq!(
             c.command,
             "vllm serve deepseek-ai/DeepSeek-R1 --tensor-parallel-size 8 --max-model-len 32768 --max-num-seqs 256 --max-num-batched-tokens 8192 --kv-cache-dtype fp8 --enable-expert-parallel --trust-remote-code"
@@ -162,8 +164,7 @@ mod tests {
             gpu_memory_utilization: 0.95,
             ..v
         };
-        req.server = Some(&v2);
-        let c = command(&req).unwrap();
+        let c = r1(&v2);
         assert!(c.command.contains("--pipeline-parallel-size 2"));
         assert!(c.notes.iter().any(|n| n.contains("ray start --head")));
         let p = parse(&split_words(&c.shell_line())).unwrap();
