@@ -617,13 +617,37 @@ mod tests {
         }
     }
 
+    /// `n_ctx` tokens of context, every other setting llama.cpp's default.
+    fn ctx(n_ctx: u64) -> RunSettings {
+        RunSettings {
+            n_ctx,
+            ..Default::default()
+        }
+    }
+
+    /// `-ot PATTERN=CPU` alone.
+    fn on_cpu(pattern: &str) -> PlacementArgs {
+        PlacementArgs {
+            overrides: vec![Override {
+                pattern: pattern.into(),
+                target: Loc::Cpu,
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// `-ngl n` alone.
+    fn ngl(n: u64) -> PlacementArgs {
+        PlacementArgs {
+            n_gpu_layers: Some(n),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn full_offload_keeps_the_embedding_on_the_host() {
         let (m, w) = setup("deepseek-r1-distill-qwen-32b", "Q4_K_M");
-        let s = RunSettings {
-            n_ctx: 16384,
-            ..Default::default()
-        };
+        let s = ctx(16384);
         let p = place(
             &m,
             &w,
@@ -646,25 +670,16 @@ mod tests {
         let s = RunSettings::default();
         // -ngl counts the output head as the last of n_layer + 1 layers: -ngl 10
         // offloads the head and blocks 19..27 of 28.
-        let a = PlacementArgs {
-            n_gpu_layers: Some(10),
-            ..Default::default()
-        };
+        let a = ngl(10);
         let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
         assert_eq!(p.gpu_layers(), 9);
         assert_eq!(p.layer_loc[19], Loc::Gpu(0));
         assert_eq!(p.layer_loc[18], Loc::Cpu);
         assert_eq!(p.output_loc, Loc::Gpu(0));
-        let a = PlacementArgs {
-            n_gpu_layers: Some(28),
-            ..Default::default()
-        };
+        let a = ngl(28);
         let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
         assert_eq!(p.layer_loc[0], Loc::Cpu);
-        let a = PlacementArgs {
-            n_gpu_layers: Some(0),
-            ..Default::default()
-        };
+        let a = ngl(0);
         let p = place(&m, &w, &s, &[gpu(24)], None, &a).unwrap();
         assert_eq!((p.gpu_layers(), p.output_loc), (0, Loc::Cpu));
     }
@@ -672,10 +687,7 @@ mod tests {
     #[test]
     fn tensor_split_spreads_layers_in_proportion() {
         let (m, w) = setup("deepseek-r1-distill-llama-70b", "Q4_K_M");
-        let s = RunSettings {
-            n_ctx: 8192,
-            ..Default::default()
-        };
+        let s = ctx(8192);
         let a = PlacementArgs {
             tensor_split: Some(vec![3.0, 1.0]),
             ..Default::default()
@@ -702,17 +714,8 @@ mod tests {
     #[test]
     fn experts_in_ram_put_r1_on_one_24_gib_gpu() {
         let (m, w) = setup("deepseek-r1", "Q4_K_M");
-        let s = RunSettings {
-            n_ctx: 16384,
-            ..Default::default()
-        };
-        let a = PlacementArgs {
-            overrides: vec![Override {
-                pattern: "exps".into(),
-                target: Loc::Cpu,
-            }],
-            ..Default::default()
-        };
+        let s = ctx(16384);
+        let a = on_cpu("exps");
         let p = place(&m, &w, &s, &[gpu(24)], Some(Bytes::gib(384)), &a).unwrap();
         assert!(p.fits(), "{:?}", p.short());
         assert!(p.experts_on_cpu > Bytes::gib(300));
@@ -726,10 +729,7 @@ mod tests {
     #[test]
     fn no_kv_offload_keeps_the_cache_on_the_host() {
         let (m, w) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
-        let s = RunSettings {
-            n_ctx: 32768,
-            ..Default::default()
-        };
+        let s = ctx(32768);
         let a = PlacementArgs {
             no_kv_offload: true,
             ..Default::default()
@@ -752,13 +752,7 @@ mod tests {
     fn bad_flags_are_errors() {
         let (m, w) = setup("deepseek-r1-distill-qwen-7b", "Q4_K_M");
         let s = RunSettings::default();
-        let bad = PlacementArgs {
-            overrides: vec![Override {
-                pattern: "(".into(),
-                target: Loc::Cpu,
-            }],
-            ..Default::default()
-        };
+        let bad = on_cpu("(");
         assert!(matches!(
             place(&m, &w, &s, &[gpu(8)], None, &bad),
             Err(PlacementError::BadPattern(_))
