@@ -309,35 +309,17 @@ pub fn place(
     let layer_loc: Vec<Loc> = (0..n_layer).map(layer_dev).collect();
     let output_loc = layer_dev(n_layer);
 
-    let mut pools: Vec<DeviceUse> = std::iter::once(DeviceUse {
-        loc: Loc::Cpu,
-        name: "CPU (system RAM)".into(),
-        weights: Bytes::ZERO,
-        experts: Bytes::ZERO,
-        embedding: Bytes::ZERO,
-        kv: Bytes::ZERO,
-        compute: Bytes::ZERO,
-        output: Bytes::ZERO,
-        overhead: backend_overhead(Backend::Cpu).0,
-        companions: Bytes::ZERO,
-        capacity: host_ram,
-        layers: vec![],
-    })
-    .chain(gpus.iter().enumerate().map(|(i, g)| DeviceUse {
-        loc: Loc::Gpu(i),
-        name: g.name.clone(),
-        weights: Bytes::ZERO,
-        experts: Bytes::ZERO,
-        embedding: Bytes::ZERO,
-        kv: Bytes::ZERO,
-        compute: Bytes::ZERO,
-        output: Bytes::ZERO,
-        overhead: Bytes::ZERO,
-        companions: Bytes::ZERO,
-        capacity: Some(g.memory),
-        layers: vec![],
-    }))
-    .collect();
+    let mut pools: Vec<DeviceUse> =
+        std::iter::once(DeviceUse::empty(
+            Loc::Cpu,
+            "CPU (system RAM)".into(),
+            backend_overhead(Backend::Cpu).0,
+            host_ram,
+        ))
+        .chain(gpus.iter().enumerate().map(|(i, g)| {
+            DeviceUse::empty(Loc::Gpu(i), g.name.clone(), Bytes::ZERO, Some(g.memory))
+        }))
+        .collect();
     let idx = |l: Loc| match l {
         Loc::Cpu => 0,
         Loc::Gpu(i) => i + 1,
@@ -603,7 +585,8 @@ mod tests {
     use crate::model::{catalog, MlaTensorLayout};
     use crate::quant::{weights, Quant};
 
-    fn setup(id: &str, q: &str) -> (ModelSpec, Weights) {
+    /// The catalog row `id` and its tensors at quantization `q`.
+    pub(super) fn setup(id: &str, q: &str) -> (ModelSpec, Weights) {
         let m = catalog().iter().find(|e| e.id == id).unwrap().spec();
         let w = weights(&m, &Quant::parse(q).unwrap(), MlaTensorLayout::Split);
         (m, w)

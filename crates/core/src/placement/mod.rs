@@ -75,6 +75,24 @@ fn is_zero(b: &Bytes) -> bool {
 }
 
 impl DeviceUse {
+    /// A pool with nothing placed on it yet but its fixed `overhead`.
+    pub fn empty(loc: Loc, name: String, overhead: Bytes, capacity: Option<Bytes>) -> DeviceUse {
+        DeviceUse {
+            loc,
+            name,
+            weights: Bytes::ZERO,
+            experts: Bytes::ZERO,
+            embedding: Bytes::ZERO,
+            kv: Bytes::ZERO,
+            compute: Bytes::ZERO,
+            output: Bytes::ZERO,
+            overhead,
+            companions: Bytes::ZERO,
+            capacity,
+            layers: vec![],
+        }
+    }
+
     /// Everything placed here.
     pub fn total(&self) -> Bytes {
         self.weights + self.kv + self.compute + self.output + self.overhead + self.companions

@@ -730,14 +730,7 @@ pub fn fit_with(
 mod tests {
     use super::*;
     use crate::memory::Backend;
-    use crate::model::{catalog, MlaTensorLayout};
-    use crate::quant::{weights, Quant};
-
-    fn setup(id: &str, q: &str) -> (ModelSpec, Weights) {
-        let m = catalog().iter().find(|e| e.id == id).unwrap().spec();
-        let w = weights(&m, &Quant::parse(q).unwrap(), MlaTensorLayout::Split);
-        (m, w)
-    }
+    use crate::placement::llama_cpp::tests::setup;
 
     fn cuda(gib: u64) -> FitDevice {
         FitDevice {
