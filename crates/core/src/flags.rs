@@ -206,6 +206,11 @@ impl FlagDef {
         }
     }
 
+    /// For `engine` instead of llama.cpp (vLLM's and SGLang's own names).
+    pub const fn for_engine(self, engine: FlagEngine) -> FlagDef {
+        FlagDef { engine, ..self }
+    }
+
     /// With the value canirun's command line assumes when the flag is absent.
     pub const fn default(self, value: &'static str) -> FlagDef {
         FlagDef {
@@ -273,32 +278,6 @@ const fn def(
         value_name: "",
         help: "",
         default: None,
-    }
-}
-
-const fn vllm(
-    flag: Flag,
-    name: &'static str,
-    aliases: &'static [&'static str],
-    kind: ValueKind,
-    example: &'static str,
-) -> FlagDef {
-    FlagDef {
-        engine: FlagEngine::Vllm,
-        ..def(flag, name, aliases, kind, example)
-    }
-}
-
-const fn sglang(
-    flag: Flag,
-    name: &'static str,
-    aliases: &'static [&'static str],
-    kind: ValueKind,
-    example: &'static str,
-) -> FlagDef {
-    FlagDef {
-        engine: FlagEngine::Sglang,
-        ..def(flag, name, aliases, kind, example)
     }
 }
 
@@ -556,38 +535,41 @@ pub const FLAGS: &[FlagDef] = &[
         "",
     )
     .doc("", "Keep the vision projector in system RAM"),
-    vllm(
+    def(
         Flag::TensorParallelSize,
         "--tensor-parallel-size",
         &["-tp"],
         ValueKind::Count { min: 1, max: 1024 },
         "8",
     )
+    .for_engine(FlagEngine::Vllm)
     .doc(
         "N",
         "vLLM/SGLang tensor-parallel size (default: every GPU of a node)",
     ),
-    vllm(
+    def(
         Flag::PipelineParallelSize,
         "--pipeline-parallel-size",
         &["-pp"],
         ValueKind::Count { min: 1, max: 1024 },
         "2",
     )
+    .for_engine(FlagEngine::Vllm)
     .doc(
         "N",
         "vLLM/SGLang pipeline-parallel size (default: one stage per node)",
     ),
-    vllm(
+    def(
         Flag::GpuMemoryUtilization,
         "--gpu-memory-utilization",
         &[],
         ValueKind::Fraction,
         "0.85",
     )
+    .for_engine(FlagEngine::Vllm)
     .doc("F", "vLLM's share of each GPU (SGLang's --mem-fraction-static)")
     .default("0.9"),
-    vllm(
+    def(
         Flag::MaxNumSeqs,
         "--max-num-seqs",
         &[],
@@ -597,59 +579,67 @@ pub const FLAGS: &[FlagDef] = &[
         },
         "64",
     )
+    .for_engine(FlagEngine::Vllm)
     .doc("N", "vLLM/SGLang maximum concurrent sequences")
     .default("256"),
-    vllm(
+    def(
         Flag::MaxModelLen,
         "--max-model-len",
         &[],
         ValueKind::Ctx,
         "32768",
-    ),
-    vllm(
+    )
+    .for_engine(FlagEngine::Vllm),
+    def(
         Flag::SpeculativeTokens,
         "--num-speculative-tokens",
         &[],
         ValueKind::Count { min: 1, max: 16 },
         "1",
-    ),
-    vllm(
+    )
+    .for_engine(FlagEngine::Vllm),
+    def(
         Flag::SpeculativeConfig,
         "--speculative-config",
         &[],
         ValueKind::Text,
         r#"{"method":"deepseek_mtp","num_speculative_tokens":1}"#,
-    ),
+    )
+    .for_engine(FlagEngine::Vllm),
     // SGLang's names for the same settings (sglang/srt/server_args.py).
-    sglang(
+    def(
         Flag::Model,
         "--model-path",
         &["--model"],
         ValueKind::Text,
         "deepseek-ai/DeepSeek-R1",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::MaxModelLen,
         "--context-length",
         &[],
         ValueKind::Ctx,
         "32768",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::TensorParallelSize,
         "--tp-size",
         &["--tp", "--tensor-parallel-size"],
         ValueKind::Count { min: 1, max: 1024 },
         "8",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::PipelineParallelSize,
         "--pp-size",
         &["--pp", "--pipeline-parallel-size"],
         ValueKind::Count { min: 1, max: 1024 },
         "2",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::MaxNumSeqs,
         "--max-running-requests",
         &[],
@@ -658,28 +648,32 @@ pub const FLAGS: &[FlagDef] = &[
             max: 1 << 20,
         },
         "64",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::GpuMemoryUtilization,
         "--mem-fraction-static",
         &[],
         ValueKind::Fraction,
         "0.85",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::SpeculativeAlgorithm,
         "--speculative-algorithm",
         &[],
         ValueKind::Text,
         "EAGLE",
-    ),
-    sglang(
+    )
+    .for_engine(FlagEngine::Sglang),
+    def(
         Flag::SpeculativeTokens,
         "--speculative-num-steps",
         &[],
         ValueKind::Count { min: 1, max: 16 },
         "1",
-    ),
+    )
+    .for_engine(FlagEngine::Sglang),
 ];
 
 /// The definition of `word` among `engine`'s flags.
