@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 
 use canirun_io::gguf::{read_file, write_header, GgufError, GgufTensorInfo, GgufValue};
 
-/// Metadata and tensors of one part.
-struct Part {
-    no: u16,
-    count: u16,
-    tensors_total: i32,
-    tensors: Vec<(&'static str, u64)>, // (name, number of F32 elements)
-}
+/// Tensors of one part: (name, number of F32 elements).
+type Tensors = &'static [(&'static str, u64)];
+
+/// The tensors of the consistent 3-part model, part by part.
+const THREE_PARTS: [Tensors; 3] = [
+    &[("token_embd.weight", 64), ("blk.0.w", 8)],
+    &[("blk.1.w", 8)],
+    &[("blk.2.w", 8), ("output.weight", 16)],
+];
 
 fn tensor_infos(tensors: &[(&str, u64)]) -> Vec<GgufTensorInfo> {
     let mut offset = 0;
@@ -33,19 +35,25 @@ fn tensor_infos(tensors: &[(&str, u64)]) -> Vec<GgufTensorInfo> {
         .collect()
 }
 
-/// Write a part with its full (zero) tensor data, or `short_by` bytes less.
-fn write_part(path: &Path, p: &Part, short_by: u64) {
+/// Write part `no` (0-based, as `split.no`) of `count`, its header claiming
+/// `tensors_total` tensors in all, with its full (zero) tensor data, or
+/// `short_by` bytes less.
+fn write_part(
+    path: &Path,
+    no: u16,
+    count: u16,
+    tensors_total: i32,
+    tensors: Tensors,
+    short_by: u64,
+) {
     let mut metadata = vec![(
         "general.architecture".to_string(),
         GgufValue::String("llama".into()),
     )];
-    metadata.push(("split.no".into(), GgufValue::U16(p.no)));
-    metadata.push(("split.count".into(), GgufValue::U16(p.count)));
-    metadata.push((
-        "split.tensors.count".into(),
-        GgufValue::I32(p.tensors_total),
-    ));
-    let tensors = tensor_infos(&p.tensors);
+    metadata.push(("split.no".into(), GgufValue::U16(no)));
+    metadata.push(("split.count".into(), GgufValue::U16(count)));
+    metadata.push(("split.tensors.count".into(), GgufValue::I32(tensors_total)));
+    let tensors = tensor_infos(tensors);
     let mut f = File::create(path).expect("create part");
     let data_offset = write_header(&mut f, 3, &metadata, &tensors).expect("write header");
     let data_end = tensors
@@ -62,30 +70,22 @@ fn name(i: u16, n: u16) -> String {
     format!("model-{i:05}-of-{n:05}.gguf")
 }
 
-/// A consistent 3-part model in a fresh directory.
-fn three_parts() -> (tempfile::TempDir, Vec<PathBuf>) {
+/// A 3-part model in a fresh directory whose headers claim `tensors_total`
+/// tensors (5 are there).
+fn three_parts_claiming(tensors_total: i32) -> (tempfile::TempDir, Vec<PathBuf>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let parts = [
-        vec![("token_embd.weight", 64), ("blk.0.w", 8)],
-        vec![("blk.1.w", 8)],
-        vec![("blk.2.w", 8), ("output.weight", 16)],
-    ];
     let mut paths = Vec::new();
-    for (i, tensors) in parts.into_iter().enumerate() {
+    for (i, tensors) in THREE_PARTS.into_iter().enumerate() {
         let p = dir.path().join(name(i as u16 + 1, 3));
-        write_part(
-            &p,
-            &Part {
-                no: i as u16,
-                count: 3,
-                tensors_total: 5,
-                tensors,
-            },
-            0,
-        );
+        write_part(&p, i as u16, 3, tensors_total, tensors, 0);
         paths.push(p);
     }
     (dir, paths)
+}
+
+/// A consistent 3-part model in a fresh directory.
+fn three_parts() -> (tempfile::TempDir, Vec<PathBuf>) {
+    three_parts_claiming(5)
 }
 
 fn split_reason(e: GgufError) -> String {
@@ -132,16 +132,7 @@ fn a_missing_part_is_named() {
 #[test]
 fn a_part_with_missing_data_is_flagged_not_refused() {
     let (_dir, paths) = three_parts();
-    write_part(
-        &paths[1],
-        &Part {
-            no: 1,
-            count: 3,
-            tensors_total: 5,
-            tensors: vec![("blk.1.w", 8)],
-        },
-        10,
-    );
+    write_part(&paths[1], 1, 3, 5, THREE_PARTS[1], 10);
     let m = read_file(&paths[0]).expect("headers are complete");
     assert!(!m.data_complete());
     assert_eq!(m.missing_bytes(), 10);
@@ -155,16 +146,7 @@ fn a_part_with_missing_data_is_flagged_not_refused() {
 fn parts_that_name_each_other_in_a_cycle_are_refused() {
     // Part 2 claims to be part 1: following split.no would loop back to the start.
     let (_dir, paths) = three_parts();
-    write_part(
-        &paths[1],
-        &Part {
-            no: 0,
-            count: 3,
-            tensors_total: 5,
-            tensors: vec![("blk.1.w", 8)],
-        },
-        0,
-    );
+    write_part(&paths[1], 0, 3, 5, THREE_PARTS[1], 0);
     let reason = split_reason(read_file(&paths[0]).expect_err("cycle"));
     assert!(reason.contains("cycle"), "{reason}");
 }
@@ -190,38 +172,12 @@ fn a_part_that_is_the_same_file_as_another_is_refused() {
 fn mismatched_counts_are_refused() {
     let (_dir, paths) = three_parts();
     // Part 3 says the model has 4 parts.
-    write_part(
-        &paths[2],
-        &Part {
-            no: 2,
-            count: 4,
-            tensors_total: 5,
-            tensors: vec![("blk.2.w", 8), ("output.weight", 16)],
-        },
-        0,
-    );
+    write_part(&paths[2], 2, 4, 5, THREE_PARTS[2], 0);
     let reason = split_reason(read_file(&paths[0]).expect_err("count mismatch"));
     assert!(reason.contains("split.count"), "{reason}");
 
     // split.tensors.count disagrees with the tensors present.
-    let (_dir, paths) = three_parts();
-    for (i, p) in paths.iter().enumerate() {
-        let tensors = match i {
-            0 => vec![("token_embd.weight", 64), ("blk.0.w", 8)],
-            1 => vec![("blk.1.w", 8)],
-            _ => vec![("blk.2.w", 8), ("output.weight", 16)],
-        };
-        write_part(
-            p,
-            &Part {
-                no: i as u16,
-                count: 3,
-                tensors_total: 6,
-                tensors,
-            },
-            0,
-        );
-    }
+    let (_dir, paths) = three_parts_claiming(6);
     let reason = split_reason(read_file(&paths[0]).expect_err("tensor count"));
     assert!(reason.contains("split.tensors.count is 6"), "{reason}");
 }
@@ -229,16 +185,7 @@ fn mismatched_counts_are_refused() {
 #[test]
 fn a_tensor_in_two_parts_is_refused() {
     let (_dir, paths) = three_parts();
-    write_part(
-        &paths[1],
-        &Part {
-            no: 1,
-            count: 3,
-            tensors_total: 5,
-            tensors: vec![("blk.0.w", 8)],
-        },
-        0,
-    );
+    write_part(&paths[1], 1, 3, 5, &[("blk.0.w", 8)], 0);
     assert!(matches!(
         read_file(&paths[0]),
         Err(GgufError::DuplicateTensor { name }) if name == "blk.0.w"
@@ -249,46 +196,19 @@ fn a_tensor_in_two_parts_is_refused() {
 fn absurd_split_counts_and_bad_names_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join(name(1, 60000));
-    write_part(
-        &p,
-        &Part {
-            no: 0,
-            count: 60000,
-            tensors_total: 1,
-            tensors: vec![("a", 8)],
-        },
-        0,
-    );
+    write_part(&p, 0, 60000, 1, &[("a", 8)], 0);
     let reason = split_reason(read_file(&p).expect_err("too many parts"));
     assert!(reason.contains("60000"), "{reason}");
 
     // split.count = 2 but the name gives no way to find part 2.
     let p = dir.path().join("renamed.gguf");
-    write_part(
-        &p,
-        &Part {
-            no: 0,
-            count: 2,
-            tensors_total: 2,
-            tensors: vec![("a", 8)],
-        },
-        0,
-    );
+    write_part(&p, 0, 2, 2, &[("a", 8)], 0);
     let reason = split_reason(read_file(&p).expect_err("bad name"));
     assert!(reason.contains("pattern"), "{reason}");
 
     // The name says part 1 of 2 but the header says part 2 of 2.
     let p = dir.path().join(name(1, 2));
-    write_part(
-        &p,
-        &Part {
-            no: 1,
-            count: 2,
-            tensors_total: 2,
-            tensors: vec![("a", 8)],
-        },
-        0,
-    );
+    write_part(&p, 1, 2, 2, &[("a", 8)], 0);
     let reason = split_reason(read_file(&p).expect_err("mislabelled"));
     assert!(reason.contains("mislabelled"), "{reason}");
 }
@@ -297,16 +217,7 @@ fn absurd_split_counts_and_bad_names_are_refused() {
 fn a_single_file_with_split_count_1_is_not_split() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("one.gguf");
-    write_part(
-        &p,
-        &Part {
-            no: 0,
-            count: 1,
-            tensors_total: 1,
-            tensors: vec![("a", 8)],
-        },
-        0,
-    );
+    write_part(&p, 0, 1, 1, &[("a", 8)], 0);
     let m = read_file(&p).expect("single");
     assert!(!m.is_split());
     assert_eq!(m.tensor_count(), 1);
