@@ -292,11 +292,9 @@ fn with_cpu_compute(
     let Some(t) = typical.filter(|t| t.compute.is_some()) else {
         return r;
     };
-    r.compute = t.compute;
-    r.cpu = t.cpu;
     let note = format!(
-        "no CPU cores or clock in the catalog for {}: assumed the compute of {} for its prefill; name the CPU with --gpu '<gpu> + <cpu>'",
-        r.label, t.label
+        "{}; name the CPU with --gpu '<gpu> + <cpu>'",
+        r.assume_cpu_compute_of(t)
     );
     r.compute_note = Some(note.clone());
     if assumed.is_none() {

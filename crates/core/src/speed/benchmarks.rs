@@ -1102,14 +1102,7 @@ fn prepare_row(
                     .and_then(|t| DeviceRates::from_device(t, Backend::Cpu, cal).ok())
                     .filter(|t| t.compute.is_some());
                 if let Some(t) = typical {
-                    let note = format!(
-                        "no CPU cores or clock in the catalog for {}: assumed the compute of {} for its prefill",
-                        d.label, t.label
-                    );
-                    d.compute = t.compute;
-                    d.cpu = t.cpu;
-                    d.compute_note = Some(note.clone());
-                    notes_out.push(note);
+                    notes_out.push(d.assume_cpu_compute_of(&t));
                 }
             }
             // The threads the row states, hybrid cores and the build's CPU
@@ -1129,7 +1122,11 @@ fn prepare_row(
                 d.times(c.count),
                 &c.device.id,
                 c.count,
-                c.device.cpu.as_ref().map(|x| x.cores).or(c.device.cpu_cores),
+                c.device
+                    .cpu
+                    .as_ref()
+                    .map(|x| x.cores)
+                    .or(c.device.cpu_cores),
                 c.device.cpu.as_ref().map(|x| x.int8_ops_per_cycle),
                 &run,
                 bw_eff,

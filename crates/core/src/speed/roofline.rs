@@ -217,15 +217,9 @@ fn decode_seconds(
                 notes.push(n);
             }
         }
-        let DecodeMemory {
-            dense,
-            experts,
-            kv,
-            kv_reads,
-            kq,
-            ..
-        } = decode_memory(p, d, depth, cal);
-        let mem = dense + experts + kv + kq;
+        let m = decode_memory(p, d, depth, cal);
+        let (dense, experts, kv, kv_reads, kq) = (m.dense, m.experts, m.kv, m.kv_reads, m.kq);
+        let mem = m.seconds();
         // Decode is bandwidth-bound everywhere canirun models, but a slow
         // compute unit must still bound it.
         let compute = decode_compute_seconds(d, k);

@@ -632,8 +632,7 @@ fn every_catalog_device_with_a_bandwidth_gets_decode_and_prefill_for_r1_7b() {
         // A memory platform without cores or clock gets the typical desktop
         // CPU's rate, as the pipeline gives it (pipeline::speed::with_cpu_compute).
         if spec.class == DeviceClass::Cpu && spec.compute.is_none() {
-            spec.compute = typical.compute;
-            spec.cpu = typical.cpu;
+            spec.assume_cpu_compute_of(&typical);
         }
         let p = WorkSplit::single_device(&m, spec);
         match (prefill(&p, 512, 0, cal()), decode(&p, 0, cal())) {

@@ -117,6 +117,16 @@ mod tests {
     }
 
     #[test]
+    fn every_row_was_measured_on_the_reference_unit() {
+        // The fallback for a CPU of unknown unit assumes the unit the table
+        // was measured on: the two must not drift apart.
+        assert!(!table().is_empty());
+        for (t, c) in table() {
+            assert_eq!(c.ref_int8_ops_per_cycle, REF_INT8_OPS_PER_CYCLE, "{t}");
+        }
+    }
+
+    #[test]
     fn grid_types_cost_more_per_weight_than_plain_blocks() {
         // The IQ types look every group of weights up in a grid: their
         // kernels do more work per weight than Q8_0's or the K-quants'.

@@ -744,6 +744,21 @@ impl DeviceRates {
         })
     }
 
+    /// A CPU memory platform without cores or clock in the catalog takes
+    /// the compute of `typical` (its rate and its unit), so that it still
+    /// gets a prefill estimate; returns the note saying so, which also
+    /// becomes its `compute_note`.
+    pub fn assume_cpu_compute_of(&mut self, typical: &DeviceRates) -> String {
+        self.compute = typical.compute;
+        self.cpu = typical.cpu;
+        let note = format!(
+            "no CPU cores or clock in the catalog for {}: assumed the compute of {} for its prefill",
+            self.label, typical.label
+        );
+        self.compute_note = Some(note.clone());
+        note
+    }
+
     /// The same device `n` times over as one memory pool (CPU sockets): n × bandwidth and compute.
     pub fn times(mut self, n: u32) -> DeviceRates {
         let n = f64::from(n.max(1));
