@@ -447,11 +447,7 @@ pub fn place(
     // output norm can no longer reuse the incoming hidden state. Measured through
     // two RPC devices (data/llama_fit_params_probes.csv): within 6 MiB for R1
     // widths, up to 39 MiB low for the last device of the Qwen2-7B widths.
-    let pipeline = n_gpu > 1
-        && ngl > n_layer
-        && a.split_mode == SplitMode::Layer
-        && !a.no_kv_offload
-        && a.overrides.is_empty();
+    let pipeline = pipeline_parallel(n_gpu, ngl, n_layer, a);
     let hidden = Bytes(m.n_embd * r.n_tokens * 4);
     for (i, pool) in pools.iter_mut().enumerate() {
         let (attn, dense, moe) = runs[i];
@@ -547,6 +543,20 @@ pub fn place(
         llama,
         notes,
     })
+}
+
+/// Whether llama.cpp's context turns pipeline parallelism on: several GPUs,
+/// every block and the output head offloaded (`ngl` counts the head as layer
+/// `n_layer`), layer split, the KV cache offloaded and no `-ot` override
+/// (llama_context's `pipeline_parallel`). The scheduler then keeps copies of
+/// each split's inputs (compute buffers) and can run the micro-batches of one
+/// batch on different GPUs at once (speed).
+pub fn pipeline_parallel(n_gpu: usize, ngl: u64, n_layer: u64, a: &PlacementArgs) -> bool {
+    n_gpu > 1
+        && ngl > n_layer
+        && a.split_mode == SplitMode::Layer
+        && !a.no_kv_offload
+        && a.overrides.is_empty()
 }
 
 /// llama.cpp's buffer-type name for a location.

@@ -132,6 +132,14 @@ fn rendered_flags<S: serde::Serializer>(
 }
 
 impl Placement {
+    /// Whether llama.cpp pipelines micro-batches across this placement's
+    /// GPUs ([`llama_cpp::pipeline_parallel`]) for a model of `n_layer` blocks.
+    pub fn pipeline_parallel(&self, n_layer: u64) -> bool {
+        let n_gpu = self.devices.iter().filter(|d| d.loc != Loc::Cpu).count();
+        let ngl = self.llama.ngl.unwrap_or(n_layer + 1);
+        llama_cpp::pipeline_parallel(n_gpu, ngl, n_layer, &self.llama.args)
+    }
+
     /// Whether every pool with a known capacity has room.
     pub fn fits(&self) -> bool {
         self.devices.iter().all(|d| d.free().is_none_or(|f| f >= 0))

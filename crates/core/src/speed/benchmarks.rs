@@ -1133,6 +1133,13 @@ fn prepare_row(
             ))
         })
         .transpose()?;
+    // NUMA nodes and RAM the row states for its CPU host (first-touch placement below).
+    let host_numa = cpus.first().map(|c| {
+        (
+            super::cpu_host::numa_nodes(&c.input, c.count),
+            super::cpu_host::stated_ram(&c.input),
+        )
+    });
     let mut speed_devices = vec![host];
     let mut mem_gpus = Vec::new();
     let mut link = BytesPerSecond::gbps(super::DEFAULT_LINK_GBS);
@@ -1222,6 +1229,13 @@ fn prepare_row(
         notes_out
             .push("repacked (_R4/-rtr) weights in RAM: the CPU multiplies them in prefill".into());
     }
+    if repacked || super::cpu_host::mmap_off(notes) {
+        if let Some((nodes, Some(ram))) = host_numa {
+            if let Some(n) = super::cpu_host::first_touch(&mut placement, nodes, ram) {
+                notes_out.push(n);
+            }
+        }
+    }
     // ik_llama.cpp rows are left at the link: its `-rtr 0` row on the
     // 7965WX + A6000 (memory-mapped by default) matches the pinned PCIe 4.0
     // rate, so its loader is taken to keep RAM weights in pinned memory.
@@ -1257,6 +1271,7 @@ fn prepare_row(
             if spec.moe.is_some() {
                 for d in placement.devices.iter_mut().filter(|d| gpu(d)) {
                     d.device.serial_launches = true;
+                    d.device.moe_batch_host_sync = true;
                 }
             }
             if n > 0.0 {
@@ -1283,9 +1298,21 @@ fn prepare_row(
     {
         if let Some(why) = dequant_f16_build(engine, version) {
             for d in &mut placement.devices {
-                d.device.dequant_f16_prefill = d.device.backend == crate::memory::Backend::Cuda;
+                let cuda = d.device.backend == crate::memory::Backend::Cuda;
+                d.device.dequant_f16_prefill = cuda;
+                d.device.moe_batch_host_sync |= cuda;
             }
             notes_out.push(format!("prefill through dequantize + FP16 cuBLAS: {why}"));
+        }
+    }
+    // ik_llama.cpp forked before MMQ took `mul_mat_id` and keeps its own
+    // MoE path: batched routed experts go through the per-expert loop that
+    // waits on the host (its 16× RTX 3090 rows gain nothing from pp512 to
+    // pp8192 with n_batch 4096).
+    if eng.contains("ik_llama") && spec.moe.is_some() {
+        for d in &mut placement.devices {
+            d.device.moe_batch_host_sync |=
+                matches!(d.device.backend, Backend::Cuda | Backend::Rocm);
         }
     }
     // An AMD matrix-core path of llama.cpp's MMQ arrived in a later build
@@ -1298,6 +1325,7 @@ fn prepare_row(
         if let Some(why) = predates_build(version, since) {
             d.device.mmq = None;
             d.device.dequant_f16_prefill = true;
+            d.device.moe_batch_host_sync = true;
             before_mmq_path = Some(why);
         }
     }

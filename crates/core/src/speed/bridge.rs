@@ -114,19 +114,15 @@ pub fn from_memory(
             bytes_per_token: model.hidden_bytes * (2 * moe_layers.max(1)),
         });
     }
+    // llama.cpp's condition (every layer on a GPU, layer split, KV offloaded,
+    // no -ot), and nothing left in RAM by the placement either.
     let all_on_gpu = cpu.layers.is_empty() && cpu.experts == Bytes::ZERO;
-    // Routed experts on the GPUs: llama.cpp's `mul_mat_id` reads the chosen
-    // expert ids back to the host (a stream synchronisation per MoE layer),
-    // which stalls the scheduler thread that feeds every GPU, so micro-batches
-    // do not overlap. The published multi-GPU MoE series agree (16× RTX 3090
-    // pp512 → pp8192 and 8× MI300X pp512 → pp4096 gain nothing, while dense
-    // 4× H100 pp512 → pp1024 gains 1.4×).
-    let moe_on_gpu = model.expert_bytes > Bytes::ZERO && cpu.experts < model.expert_bytes;
+    let pipelined = all_on_gpu && gpus_used > 1 && p.pipeline_parallel(model.n_layer);
     Ok(WorkSplit {
         model: model.clone(),
         devices: shares,
         links,
-        pipeline_parallel: all_on_gpu && gpus_used > 1 && !moe_on_gpu,
+        pipeline_parallel: pipelined,
         n_batch: settings.n_batch.max(1),
         n_ubatch: settings.n_ubatch.clamp(1, settings.n_batch.max(1)),
         flash_attn: !matches!(settings.flash_attn, FlashAttn::Off),

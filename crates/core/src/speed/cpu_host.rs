@@ -8,7 +8,7 @@
 
 use super::threads::{default_per_core_read, CpuThreads};
 use super::{DeviceClass, DeviceRates, WorkSplit};
-use crate::units::{BytesPerSecond, FlopsPerSecond};
+use crate::units::{Bytes, BytesPerSecond, FlopsPerSecond};
 use serde::Deserialize;
 
 /// A hybrid CPU's two kinds of cores (`[[hybrid]]` of `data/cpu_threads.toml`).
@@ -314,6 +314,65 @@ pub fn pre_sgemm_build(engine: &str, version: &str) -> Option<String> {
     })
 }
 
+/// NUMA nodes of a CPU host a row describes: `sockets` × the nodes per
+/// socket its text states as AMD's "NPSn" BIOS setting (NPS1 when it
+/// states none: one node per socket).
+pub fn numa_nodes(text: &str, sockets: u32) -> u32 {
+    let t = text.to_ascii_uppercase();
+    let nps = t
+        .find("NPS")
+        .and_then(|i| t[i + 3..].chars().next())
+        .and_then(|c| c.to_digit(10))
+        .filter(|n| *n >= 1)
+        .unwrap_or(1);
+    sockets.max(1) * nps
+}
+
+/// The system RAM a row's host text states ("736GB", "768 GB"), if any.
+pub fn stated_ram(text: &str) -> Option<Bytes> {
+    let re = regex::Regex::new(r"(?i)(\d{2,5})\s*gb\b").ok()?;
+    let gb: u64 = re.captures(text)?.get(1)?.as_str().parse().ok()?;
+    Some(Bytes(gb * 1_000_000_000))
+}
+
+/// Weights loaded into RAM without a memory map (`--no-mmap`, or
+/// ik_llama.cpp's `-rtr`, which turns mmap off to repack in place) are read
+/// into a heap buffer by llama.cpp's one loader thread, so that thread
+/// first-touches every page: Linux's default local allocation puts each
+/// page on the loader's NUMA node and, once that is full, on the nearest
+/// node with free memory. The weights then fill bytes ÷ node size of the
+/// host's `nodes` nodes (`ram` shared equally) instead of spreading over
+/// all of them, and every thread reads them through those nodes' memory
+/// channels alone (`--numa` only places threads; with a memory map the
+/// compute threads fault the pages in and spread them). A full node holds
+/// the most and so sets the time: the reads go at filled ÷ nodes of the
+/// host's bandwidth (at least one node's). Scales the CPU share's
+/// bandwidth so and returns the note; `None` on one node or when the
+/// weights need every node anyway.
+pub fn first_touch(p: &mut WorkSplit, nodes: u32, ram: Bytes) -> Option<String> {
+    if nodes < 2 || ram == Bytes::ZERO {
+        return None;
+    }
+    let d = p
+        .devices
+        .iter_mut()
+        .find(|d| d.device.class == DeviceClass::Cpu)?;
+    let weights = d.dense_bytes.0 + d.expert_bytes.0;
+    let node = ram.0 as f64 / f64::from(nodes);
+    let filled = (weights as f64 / node).max(1.0);
+    if filled >= f64::from(nodes) {
+        return None;
+    }
+    let share = filled / f64::from(nodes);
+    d.device.bandwidth = BytesPerSecond(d.device.bandwidth.0 * share);
+    Some(format!(
+        "weights in RAM loaded without mmap by one loader thread: first-touch placement fills {filled:.2} of the host's {nodes} NUMA nodes ({} of weights, {} per node), so they are read at {filled:.2}/{nodes} of its bandwidth, {}",
+        Bytes(weights),
+        Bytes(node as u64),
+        d.device.bandwidth
+    ))
+}
+
 /// Whether a row's notes turn memory mapping off (`--no-mmap`, `-mmp 0`).
 pub fn mmap_off(notes: &str) -> bool {
     let l = notes.to_ascii_lowercase();
@@ -362,6 +421,50 @@ mod tests {
 
     fn cal() -> &'static Calibration {
         Calibration::embedded().expect("embedded calibration parses")
+    }
+
+    #[test]
+    fn numa_nodes_and_ram_come_from_the_host_text() {
+        let t = "2x AMD EPYC 9355 (NPS4, 23 of 24 DDR5 channels populated, 736GB, ~720 GB/s triad)";
+        assert_eq!(numa_nodes(t, 2), 8);
+        assert_eq!(
+            numa_nodes("AMD EPYC 9355 (32C, 12x DDR5-6400, 768GB)", 1),
+            1
+        );
+        assert_eq!(numa_nodes("2x Xeon Gold 6454S", 2), 2);
+        assert_eq!(stated_ram(t), Some(Bytes(736_000_000_000)));
+        assert_eq!(stated_ram("2x Xeon Gold 6454S"), None);
+    }
+
+    /// Weights first-touched by one loader thread fill as many nodes as they
+    /// need, and are read through those nodes' channels alone.
+    #[test]
+    fn first_touch_reads_the_weights_from_the_nodes_they_fill() {
+        let m = cost("deepseek-r1:671b", "Q4_K_M");
+        let (cpu, _) = device("epyc-9355");
+        let (gpu, _) = device("4090");
+        let base = WorkSplit::experts_on_cpu(&m, gpu, cpu, BytesPerSecond::gbps(31.5));
+        let bw = |p: &WorkSplit| {
+            p.devices
+                .iter()
+                .find(|d| d.device.class == DeviceClass::Cpu)
+                .unwrap()
+                .device
+                .bandwidth
+                .0
+        };
+        let mut p = base.clone();
+        // 8 nodes of 92 GB: ~380 GB of experts fill about 4 of them.
+        let note = first_touch(&mut p, 8, Bytes(736_000_000_000)).expect("several nodes");
+        let share = bw(&p) / bw(&base);
+        assert!(share > 0.4 && share < 0.6, "{share} ({note})");
+        assert!(note.contains("first-touch"));
+        // One node, or weights that need every node: nothing changes.
+        let mut one = base.clone();
+        assert!(first_touch(&mut one, 1, Bytes(736_000_000_000)).is_none());
+        let mut small = base.clone();
+        assert!(first_touch(&mut small, 8, Bytes(200_000_000_000)).is_none());
+        assert_eq!(bw(&one), bw(&base));
     }
 
     fn device(name: &str) -> (DeviceRates, crate::hardware::Device) {

@@ -626,6 +626,8 @@ pub fn prefill(
     let (total, per_dev, link_t, notes) = prefill_core(p, n, start_depth, cal)?;
     let ub = p.n_ubatch.max(1);
     let nb = p.n_batch.max(ub);
+    // The largest micro-batch this prompt makes (a short prompt is one).
+    let u_max = n.min(ub);
     let serial: f64 = per_dev.iter().map(|x| x.0).sum::<f64>() + link_t;
     let mut terms: Vec<SpeedTerm> = p
         .devices
@@ -634,7 +636,7 @@ pub fn prefill(
         .map(|(d, (t, c, m))| SpeedTerm {
             label: format!("{}: micro-batches", d.device.label),
             formula: format!(
-                "Σ max(compute {:.3} s, memory {:.3} s) + kernel launches over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {ub} × {:.4}{}",
+                "Σ max(compute {:.3} s, memory {:.3} s) + kernel launches over ⌈{n}/{ub}⌉ micro-batches; matmuls of b token rows at b/(b + {:.0} gemm_half_batch) of their large-batch rate, routed experts with b = {u_max} × {:.4}{}",
                 c,
                 m,
                 gemm_half_batch(d, cal),
@@ -648,8 +650,8 @@ pub fn prefill(
               + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default()
                 + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default()
                 + &p.model.expert_loop.filter(|_| matches!(d.device.backend, Backend::Cuda | Backend::Rocm)).map(|l| format!(
-                    "; expert_loop: {:.0} launches per {ub}-token micro-batch ({:.0} MoE layers × experts routed to × {:.0}), mul_mat_id looped over experts on the host (llama.cpp before PR #13199)",
-                    l.kernels(ub as f64), l.moe_layers, l.kernels_per_expert
+                    "; expert_loop: {:.0} launches per {u_max}-token micro-batch ({:.0} MoE layers × experts routed to × {:.0}), mul_mat_id looped over experts on the host (llama.cpp before PR #13199)",
+                    l.kernels(u_max as f64), l.moe_layers, l.kernels_per_expert
                 )).unwrap_or_default(),
             seconds: Seconds(*t),
         })
@@ -732,7 +734,7 @@ fn prefill_core(
             k += 1;
             in_batch += u;
         }
-        total += if p.pipeline_parallel && p.devices.len() > 1 && k > 1 {
+        total += if p.micro_batches_overlap() && k > 1 {
             // Fill the pipeline once, then one slowest stage per micro-batch.
             let last_max = stage_max_sum / k as f64;
             stage_sum_last + stage_max_sum - last_max

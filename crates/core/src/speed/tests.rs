@@ -286,6 +286,67 @@ fn layer_split_matches_the_pipeline_formula_and_costs_hops() {
     );
 }
 
+/// llama.cpp pipelines the micro-batches of an MoE over a layer split too,
+/// unless its batched `mul_mat_id` waits on the host (the BLAS path, older
+/// builds, ik_llama.cpp): then every micro-batch runs through all GPUs in
+/// turn. AMD's b6652 8× MI300X sweep (DeepSeek-V3: pp512 514, pp4096 1650
+/// tok/s) shows the overlap; its build-5997 sweep (439, 420), the lack of it.
+#[test]
+fn moe_micro_batches_overlap_unless_the_expert_matmuls_wait_on_the_host() {
+    let m = cost("r1", "Q4_K_M");
+    let split = WorkSplit::layer_split(&m, catalog_device("mi300x"), 8, None);
+    assert!(split.micro_batches_overlap());
+    let overlapped = prefill(&split, 4096, 0, cal()).unwrap();
+    assert!(overlapped
+        .terms
+        .iter()
+        .any(|t| t.label == "pipeline overlap"));
+    let mut synced = split.clone();
+    for d in &mut synced.devices {
+        d.device.moe_batch_host_sync = true;
+    }
+    assert!(!synced.micro_batches_overlap());
+    let serial = prefill(&synced, 4096, 0, cal()).unwrap();
+    assert!(serial.terms.iter().all(|t| t.label != "pipeline overlap"));
+    // Eight 512-token micro-batches over eight stages: overlap is worth
+    // well over 2× on a long prompt, nothing on a single micro-batch.
+    assert!(overlapped.rate.0 > 2.0 * serial.rate.0);
+    let one = |p: &WorkSplit| prefill(p, 512, 0, cal()).unwrap().seconds.0;
+    assert!((one(&split) - one(&synced)).abs() < 1e-12);
+    // A dense model's matmuls never wait on the host.
+    let dense = cost("llama-3-8b", "Q4_K_M");
+    let mut d = WorkSplit::layer_split(&dense, catalog_device("4090"), 2, None);
+    for s in &mut d.devices {
+        s.device.moe_batch_host_sync = true;
+    }
+    assert!(d.micro_batches_overlap());
+}
+
+/// CDNA 3's datasheet matrix rate is priced at the share llama.cpp's HIP
+/// kernels reach (llama_cpp_tensor_paths.toml), and `--explain` says so.
+#[test]
+fn cdna3_prefill_uses_the_share_of_its_matrix_rate_llama_cpp_reaches() {
+    let mi300x = catalog_device("mi300x");
+    let cat = Catalog::embedded().expect("catalog");
+    let datasheet = resolve(cat, "mi300x")
+        .expect("hardware")
+        .remove(0)
+        .device
+        .fp16;
+    let (c, d) = (mi300x.compute.expect("rate"), datasheet.expect("datasheet"));
+    assert!((c.0 / d.0 - 0.38).abs() < 1e-9, "{}", c.0 / d.0);
+    assert!(mi300x
+        .compute_note
+        .as_deref()
+        .is_some_and(|n| n.contains("CDNA 3") && n.contains("rocBLAS")));
+    // CDNA 2 keeps its datasheet rate.
+    let mi210 = catalog_device("mi210");
+    assert!(mi210
+        .compute_note
+        .as_deref()
+        .is_none_or(|n| !n.contains("datasheet tensor rate")));
+}
+
 #[test]
 fn experts_on_cpu_run_at_ram_bandwidth() {
     let m = cost("r1", "Q4_K_M");

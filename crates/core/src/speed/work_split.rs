@@ -360,6 +360,17 @@ pub struct DeviceRates {
     /// MMQ.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dequant_f16_prefill: bool,
+    /// llama.cpp's batched `mul_mat_id` (routed experts in prefill) on this
+    /// device runs one BLAS GEMM per expert, which first copies the chosen
+    /// expert ids to the host and synchronises the stream at every MoE
+    /// layer (`ggml_cuda_mul_mat_id` outside MMQ): the one scheduler thread
+    /// that feeds every GPU waits there, so the micro-batches of a batch do
+    /// not overlap across GPUs. Set where MoE prefill goes through BLAS: the
+    /// dequantize + FP16 paths ([`Self::dequant_f16_prefill`]), mainline
+    /// builds before MMQ took `mul_mat_id` (PR #13199) and ik_llama.cpp.
+    /// MMQ's `mul_mat_id` (mainline since then) sorts the ids on the GPU.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moe_batch_host_sync: bool,
     /// The rate of llama.cpp's quantized matmul (MMQ) on this device, where
     /// its int8 instruction path differs from the int8 tensor-core path
     /// `compute` is calibrated on (`[[mmq_path]]` of
@@ -423,6 +434,8 @@ pub const REFERENCE_INT8_PER_STATED: f64 = 2.0;
 struct TensorPath {
     name: String,
     tensor_rate_fraction: f64,
+    /// Why the kernels fall short there, for `--explain`.
+    why: String,
     #[allow(dead_code)]
     source: String,
 }
@@ -549,14 +562,14 @@ fn stated_vector_rate(basis: &str) -> Option<(&'static str, f64)> {
 /// The embedded table of tensor paths.
 pub const TENSOR_PATHS_TOML: &str = include_str!("../../data/llama_cpp_tensor_paths.toml");
 
-/// The fraction for `architecture`, if the table names it.
-fn tensor_rate_fraction(architecture: &str) -> Option<f64> {
+/// The fraction for `architecture` and why, if the table names it.
+fn tensor_rate_fraction(architecture: &str) -> Option<(f64, &'static str)> {
     tensor_paths()
         .architecture
         .iter()
         .find(|a| a.name.eq_ignore_ascii_case(architecture.trim()))
-        .map(|a| a.tensor_rate_fraction)
-        .filter(|f| *f > 0.0 && *f <= 1.0)
+        .filter(|a| a.tensor_rate_fraction > 0.0 && a.tensor_rate_fraction <= 1.0)
+        .map(|a| (a.tensor_rate_fraction, a.why.as_str()))
 }
 
 impl DeviceRates {
@@ -582,6 +595,7 @@ impl DeviceRates {
             step_kernel_s: None,
             hbm: false,
             dequant_f16_prefill: false,
+            moe_batch_host_sync: false,
             mmq: None,
             cpu: None,
         }
@@ -679,11 +693,12 @@ impl DeviceRates {
         let path = d
             .architecture
             .as_deref()
-            .and_then(|a| tensor_rate_fraction(a).map(|f| (a, f)));
-        if let (Some(c), Some((arch, f)), true) = (compute, path, d.fp16.or(d.bf16).is_some()) {
+            .and_then(|a| tensor_rate_fraction(a).map(|(f, why)| (a, f, why)));
+        if let (Some(c), Some((arch, f, why)), true) = (compute, path, d.fp16.or(d.bf16).is_some())
+        {
             compute = Some(FlopsPerSecond(c.0 * f));
             compute_note = Some(format!(
-                "{arch}: llama.cpp's mma.sync kernels reach {f:.2} of the datasheet tensor rate (llama_cpp_tensor_paths.toml)"
+                "{arch}: llama.cpp's matmul kernels reach {f:.2} of the datasheet tensor rate, {why} (llama_cpp_tensor_paths.toml)"
             ));
         }
         let arch = d.architecture.as_deref();
@@ -733,6 +748,7 @@ impl DeviceRates {
             compute_note,
             cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(arch),
             dequant_f16_prefill,
+            moe_batch_host_sync: dequant_f16_prefill,
             mmq,
             serial_launches: false,
             step_kernel_s: None,
@@ -850,8 +866,12 @@ pub struct WorkSplit {
     pub devices: Vec<DeviceShare>,
     /// Cross-device transfers on every token's path.
     pub links: Vec<Link>,
-    /// Whether micro-batches of one batch are pipelined across the devices
-    /// (llama.cpp does this when every layer is on a GPU and there are several).
+    /// Whether llama.cpp's scheduler pipelines the micro-batches of one
+    /// batch across the devices: every layer on a GPU and several GPUs
+    /// (its `pipeline_parallel` context setting). They then overlap unless
+    /// a GPU holding routed experts synchronises with the host in them
+    /// ([`DeviceRates::moe_batch_host_sync`]); see
+    /// [`WorkSplit::micro_batches_overlap`].
     pub pipeline_parallel: bool,
     /// `-b`: logical batch (llama-bench default 2048).
     pub n_batch: u64,
@@ -872,6 +892,19 @@ pub const KQ_BYTES_PER_PAIR_HEAD: f64 = 16.0;
 pub const DEFAULT_LINK_GBS: f64 = 31.5;
 
 impl WorkSplit {
+    /// Whether the micro-batches of one batch overlap across the devices:
+    /// llama.cpp pipelines them ([`Self::pipeline_parallel`]) and no device
+    /// holding routed experts stalls the scheduler thread at each MoE layer
+    /// ([`DeviceRates::moe_batch_host_sync`]).
+    pub fn micro_batches_overlap(&self) -> bool {
+        self.pipeline_parallel
+            && self.devices.len() > 1
+            && !self
+                .devices
+                .iter()
+                .any(|d| d.expert_bytes > Bytes::ZERO && d.device.moe_batch_host_sync)
+    }
+
     fn new(model: &ModelCost, devices: Vec<DeviceShare>, links: Vec<Link>, pp: bool) -> Self {
         WorkSplit {
             model: model.clone(),
@@ -891,9 +924,10 @@ impl WorkSplit {
     }
 
     /// llama.cpp's default `-sm layer` over `n` identical GPUs: each holds
-    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches of a
-    /// dense model pipeline (an MoE's do not: its expert matmuls sync the host).
-    /// `link` is the GPU-to-GPU bandwidth (`None`: PCIe 4.0 x16).
+    /// 1/n of the blocks, a token crosses n − 1 links, micro-batches
+    /// pipeline (unless the device's MoE matmuls wait on the host:
+    /// [`WorkSplit::micro_batches_overlap`]). `link` is the GPU-to-GPU
+    /// bandwidth (`None`: PCIe 4.0 x16).
     pub fn layer_split(
         model: &ModelCost,
         device: DeviceRates,
@@ -920,13 +954,7 @@ impl WorkSplit {
                 bytes_per_token: model.hidden_bytes,
             })
             .collect();
-        // MoE: no overlap (see `bridge::from_memory`: mul_mat_id syncs the host).
-        Self::new(
-            model,
-            devices,
-            links,
-            n > 1 && model.expert_bytes == Bytes::ZERO,
-        )
+        Self::new(model, devices, links, n > 1)
     }
 
     /// `-ngl N` partial offload: the last `gpu_layers` blocks on `gpu`, the
@@ -999,5 +1027,28 @@ impl WorkSplit {
             bytes_per_token: model.hidden_bytes * (2 * model.n_layer),
         }];
         Self::new(model, vec![g, c], links, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded table parses as a whole: `tensor_paths` falls back to an
+    /// empty table on a parse error, which would silently drop every entry.
+    #[test]
+    fn the_tensor_paths_table_parses_and_every_fraction_is_a_share() {
+        let t: TensorPaths =
+            toml::from_str(TENSOR_PATHS_TOML).expect("llama_cpp_tensor_paths.toml");
+        assert!(!t.architecture.is_empty() && !t.mmq_path.is_empty());
+        for a in &t.architecture {
+            assert!(
+                a.tensor_rate_fraction > 0.0 && a.tensor_rate_fraction <= 1.0,
+                "{}",
+                a.name
+            );
+            assert!(!a.why.is_empty() && !a.source.is_empty(), "{}", a.name);
+        }
+        assert!(tensor_rate_fraction("CDNA 3").is_some_and(|(f, _)| f < 0.5));
     }
 }
