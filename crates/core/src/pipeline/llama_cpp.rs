@@ -181,7 +181,7 @@ pub(super) fn estimate(req: &Request<'_>, run: &LlamaCppRun) -> Result<Report, E
     let mut notes = b.notes.clone();
     notes.extend(run.companions.vocab_warning(req.model));
     if let Some((_, sockets)) = req.hardware.host_device.as_ref().filter(|(_, n)| *n > 1) {
-        notes.push(format!("{sockets} CPU sockets are counted with {sockets}× the bandwidth of one; llama.cpp across NUMA nodes usually reaches less (try --numa distribute)"));
+        notes.push(format!("{sockets} CPU sockets are counted with {sockets}× the bandwidth of one, which needs the weights spread over every NUMA node: run llama.cpp with --numa distribute after dropping the page cache (echo 3 | sudo tee /proc/sys/vm/drop_caches); with --no-mmap (or ik_llama.cpp's -rtr), or pages cached by an earlier run, the weights stay on the nodes that first read them and are read at their bandwidth only"));
     }
     Ok(Report {
         schema: super::SCHEMA,

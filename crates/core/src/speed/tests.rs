@@ -28,6 +28,17 @@ fn gpu(bw_gbs: f64, tflops: f64) -> DeviceRates {
     )
 }
 
+/// The FP16 rate the catalog states for `name` (its datasheet figure).
+fn datasheet_fp16(name: &str) -> FlopsPerSecond {
+    let cat = Catalog::embedded().expect("catalog");
+    resolve(cat, name)
+        .expect("hardware")
+        .remove(0)
+        .device
+        .fp16
+        .expect("datasheet FP16 rate")
+}
+
 fn catalog_device(name: &str) -> DeviceRates {
     let cat = Catalog::embedded().expect("catalog");
     let r = resolve(cat, name).expect("hardware").remove(0);
@@ -327,13 +338,7 @@ fn moe_micro_batches_overlap_unless_the_expert_matmuls_wait_on_the_host() {
 #[test]
 fn cdna3_prefill_uses_the_share_of_its_matrix_rate_llama_cpp_reaches() {
     let mi300x = catalog_device("mi300x");
-    let cat = Catalog::embedded().expect("catalog");
-    let datasheet = resolve(cat, "mi300x")
-        .expect("hardware")
-        .remove(0)
-        .device
-        .fp16;
-    let (c, d) = (mi300x.compute.expect("rate"), datasheet.expect("datasheet"));
+    let (c, d) = (mi300x.compute.expect("rate"), datasheet_fp16("mi300x"));
     assert!((c.0 / d.0 - 0.38).abs() < 1e-9, "{}", c.0 / d.0);
     assert!(mi300x
         .compute_note
@@ -646,15 +651,9 @@ fn cpu_matmuls_do_not_need_big_expert_batches() {
 fn hopper_prefill_uses_the_share_of_its_tensor_rate_llama_cpp_reaches() {
     let h100 = catalog_device("h100-pcie-80gb");
     let a100 = catalog_device("a100-sxm4-80gb");
-    let cat = Catalog::embedded().expect("catalog");
-    let datasheet = resolve(cat, "h100-pcie-80gb")
-        .expect("hardware")
-        .remove(0)
-        .device
-        .fp16;
     let (c, d) = (
         h100.compute.expect("h100 rate"),
-        datasheet.expect("datasheet"),
+        datasheet_fp16("h100-pcie-80gb"),
     );
     assert!((c.0 / d.0 - 0.5).abs() < 1e-9);
     assert!(h100
