@@ -95,8 +95,10 @@ pub struct Utilisation {
     /// An Apple chip's utilisation while it streams weights in decode.
     pub stream: f64,
     /// Whole-system energy per gigabyte a non-Apple device streams in
-    /// decode (DRAM reads, the cores that dequantize and multiply them, the
-    /// host feeding it), joules per GB.
+    /// decode when it streams continuously (DRAM reads, the cores that
+    /// dequantize and multiply them, the host feeding it), joules per GB;
+    /// scaled by the device's duty (the share of each token's time it
+    /// streams).
     pub j_per_gb: f64,
     /// While waiting (overhead, links, other devices' turns): discrete
     /// GPUs and other non-Apple devices.
@@ -160,7 +162,7 @@ impl PowerModel {
     pub fn method(&self) -> String {
         let (b, p, u) = (&self.base, &self.psu, &self.utilisation);
         format!(
-            "wall power = base (the machine idling at the wall: desktop PC {:.1} W, Mac {:.1} W, measured) + a PC's host thread spinning on the GPU stream ({:.0} W) + Σ count × rating × utilisation ÷ PSU efficiency ({:.2}). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(prefill, wait {:.2} + j_per_gb {:.3} J/GB × the GB/s it streams ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it); a CPU platform decodes at prefill's share, its threads spinning at every op's barrier; Apple chips, whose draw barely changes with the model: apple_wait {:.2} + (stream {:.2} − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = {:.2} of the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv",
+            "wall power = base (the machine idling at the wall: desktop PC {:.1} W, Mac {:.1} W, measured) + a PC's host thread spinning on the GPU stream ({:.0} W) + Σ count × rating × utilisation ÷ PSU efficiency ({:.2}). Rating = catalog TDP (Apple: W per GPU core × cores). Decode utilisation of a discrete GPU or other non-Apple device = min(prefill, wait {:.2} + j_per_gb {:.3} J/GB × the GB/s it streams × its duty ÷ its rating): clocked up between kernels it draws little, above that its draw follows the bytes it moves per second (its bytes per token ÷ the speed model's token time, so kernel launches and other devices' turns lower it), each byte at full cost only when it streams continuously (duty = the share of each token's time it streams; GPU boost lowers clocks and voltage under bursty load); a CPU platform decodes at prefill's share, its threads spinning at every op's barrier; Apple chips, whose draw barely changes with the model: apple_wait {:.2} + (stream {:.2} − apple_wait) × duty, duty = the share of each token's time the chip streams weights; prefill utilisation = {:.2} of the rating. J/token = wall power ÷ tokens/s. Constants and sources: crates/core/data/power_model.toml; check: canirun validate power crates/core/data/power.csv",
             b.pc_idle_w, b.mac_idle_w, b.gpu_host_spin_w, p.efficiency, u.wait, u.j_per_gb, u.apple_wait, u.stream, u.prefill
         )
     }

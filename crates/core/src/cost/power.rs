@@ -189,13 +189,18 @@ pub fn wall_power(
             ),
             Phase::Decode => {
                 // Clocked up and waiting, plus the energy of every byte it
-                // streams; never above its full-load (prefill) utilisation.
-                let raw = u.wait + u.j_per_gb * l.stream_gbs / r.0;
+                // streams at the share of the time it streams: a GPU that
+                // streams in short bursts between kernel gaps runs its
+                // boost at lower clocks and voltage (its power management
+                // follows the load over milliseconds), so a byte costs
+                // less than in a continuous stream. Never above its
+                // full-load (prefill) utilisation.
+                let raw = u.wait + u.j_per_gb * l.stream_gbs * l.duty / r.0;
                 (
                     raw.min(u.prefill),
                     format!(
-                        "min({:.2} prefill, {:.2} wait + {:.3} J/GB × {:.0} GB/s streamed ÷ {:.0} W)",
-                        u.prefill, u.wait, u.j_per_gb, l.stream_gbs, r.0
+                        "min({:.2} prefill, {:.2} wait + {:.3} J/GB × {:.0} GB/s streamed × {:.2} duty ÷ {:.0} W)",
+                        u.prefill, u.wait, u.j_per_gb, l.stream_gbs, l.duty, r.0
                     ),
                 )
             }

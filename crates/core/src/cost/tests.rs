@@ -204,3 +204,24 @@ fn a_cpu_platform_decodes_at_its_full_load_share_and_a_gpu_pc_pays_its_spinning_
     assert_eq!(spin.watts.0, m.base.gpu_host_spin_w);
     assert!(m.base.gpu_host_spin_w > 0.0);
 }
+
+#[test]
+fn bytes_streamed_in_bursts_cost_less_than_a_continuous_stream() {
+    // The same card moving the same GB/s: streaming the whole token (duty 1)
+    // draws more than streaming in bursts between kernel gaps (duty 0.6),
+    // by j_per_gb × GB/s × (1 − 0.6) ÷ PSU efficiency at the wall.
+    let m = model();
+    let at = |duty: f64| {
+        let mut l = gpu(450.0, 1, 600.0);
+        l.duty = duty;
+        wall_power(m, &[l], Phase::Decode).unwrap().wall.0
+    };
+    let want = m.utilisation.j_per_gb * 600.0 * 0.4 / m.psu.efficiency;
+    assert!(
+        (at(1.0) - at(0.6) - want).abs() < 1e-9,
+        "{} vs {}",
+        at(1.0) - at(0.6),
+        want
+    );
+    assert!(at(0.0) < at(0.6));
+}

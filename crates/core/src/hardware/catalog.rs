@@ -166,6 +166,7 @@ impl Catalog {
                     _ => None,
                 },
                 gpu_cores: None,
+                boost_clock_ghz: None,
                 cpu_cores: cores,
                 cpu,
                 aliases: get("aliases")
@@ -185,6 +186,7 @@ impl Catalog {
                         Some(m) => format!("{sources}; measured bandwidth: {m}"),
                         None => sources.to_string(),
                     }),
+                    clock: None,
                 },
                 notes: get("notes").map(str::to_string),
             };
@@ -391,6 +393,9 @@ fn parse_row<'a>(
         },
         platform,
         gpu_cores: gpu_cores.or_else(|| num("apple_gpu_cores").map(|v| v as u32)),
+        boost_clock_ghz: num("boost_clock_mhz")
+            .filter(|mhz| *mhz > 0.0)
+            .map(|mhz| mhz / 1000.0),
         cpu_cores,
         cpu: None,
         aliases: get("aliases")
@@ -406,6 +411,7 @@ fn parse_row<'a>(
             flops: flops_source,
             interconnect: interconnect_source,
             platform: text("platform_source"),
+            clock: text("clock_source").filter(|s| !s.is_empty()),
         },
         notes: text("notes"),
     })

@@ -190,6 +190,9 @@ pub struct Sources {
     pub interconnect: Option<String>,
     /// Source of the channel / transfer-rate figures of a CPU platform.
     pub platform: Option<String>,
+    /// Source of a GPU's boost clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 /// One device of the catalog, or a configured instance of one.
@@ -240,6 +243,10 @@ pub struct Device {
     pub platform: Option<MemoryPlatform>,
     /// GPU cores of an Apple chip.
     pub gpu_cores: Option<u32>,
+    /// A GPU's boost clock in GHz (`boost_clock_mhz` of the catalog, with
+    /// its `clock_source`): the speed model prices the GPU's own gap between
+    /// dependent kernels in its cycles.
+    pub boost_clock_ghz: Option<f64>,
     /// CPU cores, when the name gives them (Apple configurations).
     pub cpu_cores: Option<u32>,
     /// The vector units of a CPU platform, when its catalog row gives cores,

@@ -46,6 +46,8 @@ pub struct GlobalConstants {
     /// graph: the GPU-side gap between dependent kernels once the host no
     /// longer launches each one (CUDA on compute capability 8.0+ with a
     /// build that reuses the graph; see [`super::DeviceRates::cuda_graphs`]).
+    /// Stated at [`super::REFERENCE_GPU_CLOCK_GHZ`]: the gap is GPU cycles,
+    /// so a GPU's own is this × reference clock ÷ its boost clock.
     #[serde(default = "default_graph_node_s")]
     pub graph_node_s: f64,
     /// How far host kernel launches overlap GPU work in a decode step that
@@ -98,7 +100,10 @@ pub struct ClassConstants {
     /// Launch and synchronisation cost of one graph kernel on this class, in
     /// seconds; paid once per kernel per decoded token and per prefill
     /// micro-batch ([`super::ModelCost::kernels_per_token`] kernels). On a
-    /// CPU it is per thread: each op's barrier is crossed by every thread.
+    /// CPU it is per thread: each op's barrier is crossed by every thread;
+    /// on a GPU it is stated at [`super::REFERENCE_GPU_CLOCK_GHZ`] and scales
+    /// with reference clock ÷ the GPU's boost clock (the GPU's side of each
+    /// launch, retiring one grid and filling the next, is cycles).
     pub kernel_launch_s: f64,
     /// Generation rows this class was fitted on.
     #[serde(default)]
@@ -594,6 +599,7 @@ pub fn to_toml(cal: &Calibration, unfitted: &[String]) -> String {
             unfitted.join(", ")
         );
     }
+    let ref_ghz = super::REFERENCE_GPU_CLOCK_GHZ;
     let _ = writeln!(
         s,
         "
@@ -616,7 +622,9 @@ hop_latency_s = {:.6}
 gemm_half_batch = {:.4}
 # Seconds per kernel of a decode step replayed as one CUDA graph (CUDA on
 # compute capability 8.0+, builds that reuse the graph): replaces the class's
-# kernel_launch_s there (llama_cpp_tensor_paths.toml [cuda_graphs]).
+# kernel_launch_s there (llama_cpp_tensor_paths.toml [cuda_graphs]). Stated
+# at a {ref_ghz} GHz GPU clock: a GPU's own is this x {ref_ghz} GHz / its boost clock
+# (hardware.csv boost_clock_mhz; none known: as stated).
 graph_node_s = {:.9}
 # Overlap of host kernel launches with GPU work in a decode step that is not
 # a replayed graph: step = (gpu^p + launches^p)^(1/p); 1 = serial, 16 = the max.
@@ -653,7 +661,9 @@ pp_p90 = {:.4}",
 # weights in decode; flops_eff = achieved fraction of peak FP16 FLOP/s in
 # prefill; kernel_launch_s = seconds of launch and synchronisation per graph
 # kernel, paid per token (and per micro-batch) for every kernel of the layers
-# on the device (about 20 a dense layer, 50 a DeepSeek MoE layer).
+# on the device (about 20 a dense layer, 50 a DeepSeek MoE layer); on a GPU
+# stated at a {ref_ghz} GHz clock and scaled by {ref_ghz} GHz / its boost clock where the
+# catalog has one; on a CPU per thread.
 [[class]]
 backend = {}
 device = {}

@@ -47,7 +47,7 @@ pub use roofline::{decode, generation, prefill, Estimate, SpeedTerm};
 pub(crate) use roofline::{decode_compute_seconds, decode_memory};
 pub use work_split::{
     CpuUnit, DeviceClass, DeviceRates, DeviceShare, ExpertLoop, Link, MmqRate, ModelCost,
-    WorkSplit, DEFAULT_LINK_GBS, REFERENCE_INT8_PER_STATED,
+    WorkSplit, DEFAULT_LINK_GBS, REFERENCE_GPU_CLOCK_GHZ, REFERENCE_INT8_PER_STATED,
 };
 
 use crate::hardware::DeviceKind;

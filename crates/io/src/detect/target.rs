@@ -169,6 +169,7 @@ pub fn detected_host(catalog: &Catalog, d: &super::Detection) -> Option<Detected
         interconnect: Default::default(),
         platform: None,
         gpu_cores: None,
+        boost_clock_ghz: None,
         cpu_cores: Some(cores),
         cpu: Some(compute),
         aliases: vec![],
