@@ -89,9 +89,12 @@ fn check(p: &WorkSplit) -> Result<(), SpeedError> {
     Ok(())
 }
 
-/// `global.hbm_read_eff` for a device with HBM, else 1.
-fn hbm_factor(d: &DeviceShare, cal: &Calibration) -> f64 {
-    if d.device.hbm {
+/// What the device's reads reach of its class's `bw_eff`: `global.hbm_read_eff`
+/// for a device with HBM, times its architecture's `[[read_path]]` fraction
+/// where the table lists one; else 1.
+fn read_factor(d: &DeviceShare, cal: &Calibration) -> f64 {
+    let path = d.device.read_path.as_ref().map_or(1.0, |(f, _)| *f);
+    path * if d.device.hbm {
         cal.global.hbm_read_eff
     } else {
         1.0
@@ -137,7 +140,7 @@ pub(crate) fn decode_memory(
 ) -> DecodeMemory {
     let g = &cal.global;
     let (k, _) = cal.class(d.device.backend, d.device.class);
-    let bw = d.device.bandwidth.0 * k.bw_eff * hbm_factor(d, cal);
+    let bw = d.device.bandwidth.0 * k.bw_eff * read_factor(d, cal);
     let active_experts = d.expert_bytes.0 as f64 * d.expert_active_fraction;
     let kv_bytes = d.kv_bytes_per_token * depth as f64;
     // Without flash attention every query head re-reads the K/V head of
@@ -274,7 +277,14 @@ fn decode_seconds(
                     format!(" × {:.2} (hbm_read_eff: HBM)", g.hbm_read_eff)
                 } else {
                     String::new()
-                }
+                } + &d
+                    .device
+                    .read_path
+                    .as_ref()
+                    .map(|(f, why)| format!(
+                        " × {f:.2} ({why}; llama_cpp_tensor_paths.toml [[read_path]])"
+                    ))
+                    .unwrap_or_default()
             );
             if d.dense_bytes.0 > 0 {
                 terms.push(SpeedTerm {
@@ -590,7 +600,7 @@ fn ubatch_seconds(
     } else {
         d.attn_heads * pairs * KQ_BYTES_PER_PAIR_HEAD
     };
-    let bw = d.device.bandwidth.0 * k.bw_eff * hbm_factor(d, cal);
+    let bw = d.device.bandwidth.0 * k.bw_eff * read_factor(d, cal);
     let (compute_t, mem_t) = match (d.device.compute, d.streamed_over) {
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),

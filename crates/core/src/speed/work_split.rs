@@ -387,6 +387,12 @@ pub struct DeviceRates {
     /// the catalog has none (Apple, CPUs, a few datacenter parts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_ghz: Option<f64>,
+    /// The share of the datasheet bandwidth llama.cpp's kernels read at on
+    /// this architecture relative to its class's `bw_eff`, and why
+    /// (`[[read_path]]` of `data/llama_cpp_tensor_paths.toml`); `None`: the
+    /// class's efficiency as fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_path: Option<(f64, String)>,
 }
 
 /// What a CPU's threads run on, beyond its peak rates.
@@ -454,7 +460,31 @@ struct TensorPaths {
     #[serde(default)]
     matrix_rate: Vec<MatrixRate>,
     #[serde(default)]
+    read_path: Vec<ReadPath>,
+    #[serde(default)]
     cuda_graphs: Option<CudaGraphArchs>,
+}
+
+/// The share of a GPU architecture's datasheet bandwidth llama.cpp's
+/// kernels read at, relative to the class's `bw_eff` (`[[read_path]]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct ReadPath {
+    name: String,
+    read_fraction: f64,
+    why: String,
+    #[allow(dead_code)]
+    source: String,
+}
+
+/// The `[[read_path]]` fraction for `architecture` and why, if listed.
+fn read_fraction(architecture: Option<&str>) -> Option<(f64, &'static str)> {
+    let a = architecture?.trim();
+    tensor_paths()
+        .read_path
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(a))
+        .filter(|r| r.read_fraction > 0.0 && r.read_fraction <= 1.0)
+        .map(|r| (r.read_fraction, r.why.as_str()))
 }
 
 /// GPU architectures on which llama.cpp replays decode as a CUDA graph
@@ -548,6 +578,7 @@ fn tensor_paths() -> &'static TensorPaths {
             vector_path: Vec::new(),
             mmq_path: Vec::new(),
             matrix_rate: Vec::new(),
+            read_path: Vec::new(),
             cuda_graphs: None,
         })
     })
@@ -618,6 +649,7 @@ impl DeviceRates {
             mmq: None,
             cpu: None,
             clock_ghz: None,
+            read_path: None,
         }
     }
 
@@ -780,6 +812,7 @@ impl DeviceRates {
             clock_ghz: d
                 .boost_clock_ghz
                 .filter(|_| d.kind == crate::hardware::DeviceKind::Gpu),
+            read_path: read_fraction(arch).map(|(f, why)| (f, why.to_string())),
         })
     }
 
@@ -1063,15 +1096,61 @@ mod tests {
     fn the_tensor_paths_table_parses_and_every_fraction_is_a_share() {
         let t: TensorPaths =
             toml::from_str(TENSOR_PATHS_TOML).expect("llama_cpp_tensor_paths.toml");
-        assert!(!t.architecture.is_empty() && !t.mmq_path.is_empty());
-        for a in &t.architecture {
-            assert!(
-                a.tensor_rate_fraction > 0.0 && a.tensor_rate_fraction <= 1.0,
-                "{}",
-                a.name
+        assert!(!t.architecture.is_empty() && !t.mmq_path.is_empty() && !t.read_path.is_empty());
+        // Every fraction is a share of the stated rate, with its why and source.
+        let entries = t
+            .architecture
+            .iter()
+            .map(|a| (&a.name, a.tensor_rate_fraction, &a.why, &a.source))
+            .chain(
+                t.read_path
+                    .iter()
+                    .map(|r| (&r.name, r.read_fraction, &r.why, &r.source)),
             );
-            assert!(!a.why.is_empty() && !a.source.is_empty(), "{}", a.name);
+        for (name, f, why, source) in entries {
+            assert!(f > 0.0 && f <= 1.0, "{name}");
+            assert!(!why.is_empty() && !source.is_empty(), "{name}");
         }
         assert!(tensor_rate_fraction("CDNA 3").is_some_and(|(f, _)| f < 0.5));
+    }
+
+    #[test]
+    fn an_architecture_with_a_read_path_reads_at_its_share_of_the_class_rate() {
+        let cal = Calibration::embedded().expect("calibration");
+        let cat = crate::hardware::Catalog::embedded().expect("catalog");
+        let on = |name: &str| {
+            let d = crate::hardware::resolve(cat, name)
+                .expect("hardware")
+                .remove(0)
+                .device;
+            DeviceRates::from_device(&d, Backend::Vulkan, cal).expect("rates")
+        };
+        let a770 = on("arc-a770-16gb");
+        let (f, why) = a770.read_path.clone().expect("Xe-HPG read path");
+        assert_eq!(Some((f, why.as_str())), read_fraction(Some("Xe-HPG")));
+        assert!(f < 1.0);
+        // Other architectures read at their class's rate.
+        assert_eq!(on("rtx-4090-24gb").read_path, None);
+        assert_eq!(on("arc-b580-12gb").read_path, None);
+        // The same card without the read path decodes faster, by the memory
+        // share of its step.
+        let spec = crate::model::resolve("llama-2-7b")
+            .expect("model")
+            .entry
+            .spec();
+        let q = crate::quant::Quant::parse("Q4_0").expect("quant");
+        let m = ModelCost::new(
+            &spec,
+            &crate::quant::weights(&spec, &q, crate::model::MlaTensorLayout::Split),
+        );
+        let mut plain = a770.clone();
+        plain.read_path = None;
+        let t = |d: DeviceRates| {
+            crate::speed::decode(&WorkSplit::single_device(&m, d), 0, cal)
+                .expect("decode")
+                .seconds
+                .0
+        };
+        assert!(t(a770) > t(plain));
     }
 }
