@@ -557,7 +557,7 @@ fn matmul_rate(d: &DeviceShare, u: f64, weight_bytes: f64, fp16: f64) -> f64 {
 /// more than 32 token rows a GEMM does 2 × rows FLOPs per 2 bytes it
 /// reads, past any GPU's ridge point, so the read hides under its
 /// compute. Unquantized (FP16/BF16) dense weights go to cuBLAS as they are.
-fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
+pub(super) fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
     let params = d.active_params;
     if !d.device.dequant_f16_prefill
         || u <= DEQUANT_MIN_BATCH
@@ -803,42 +803,5 @@ fn host_loops_text(loop_kernels: f64) -> String {
         )
     } else {
         String::new()
-    }
-}
-
-#[cfg(test)]
-mod dequant_tests {
-    use super::*;
-    use crate::memory::Backend;
-    use crate::units::{BytesPerSecond, FlopsPerSecond};
-
-    #[test]
-    fn the_dequantize_pass_writes_the_fp16_copy_once_and_leaves_its_read_to_the_gemm() {
-        let spec = crate::model::resolve("llama-2-7b")
-            .expect("model")
-            .entry
-            .spec();
-        let q = crate::quant::Quant::parse("Q4_0").expect("quant");
-        let m = super::super::ModelCost::new(
-            &spec,
-            &crate::quant::weights(&spec, &q, crate::model::MlaTensorLayout::Split),
-        );
-        let mut d = super::super::DeviceRates::plain(
-            "test GPU",
-            Backend::Cuda,
-            super::super::DeviceClass::DiscreteGpu,
-            BytesPerSecond::gbps(1000.0),
-            Some(FlopsPerSecond::tflops(100.0)),
-        );
-        d.dequant_f16_prefill = true;
-        let p = WorkSplit::single_device(&m, d);
-        let share = &p.devices[0];
-        let wb = share.dense_bytes.0 as f64;
-        let bw = 1e12;
-        // Quantized bytes read + 2 bytes per weight written, nothing more.
-        let want = (wb + 2.0 * share.active_params) / bw;
-        assert!((dequant_f16_seconds(share, 512.0, wb, bw) - want).abs() < 1e-15);
-        // Micro-batches of up to 32 tokens stay on MMQ: no pass.
-        assert_eq!(dequant_f16_seconds(share, 32.0, wb, bw), 0.0);
     }
 }

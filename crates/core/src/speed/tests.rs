@@ -1049,3 +1049,51 @@ fn a_cpu_ops_barrier_grows_with_its_threads() {
     let added = m.kernels_per_token * k.kernel_launch_s * threads;
     assert!(((t2 - t1) - added).abs() < 1e-9, "{} vs {added}", t2 - t1);
 }
+
+#[test]
+fn the_dequantize_pass_writes_the_fp16_copy_once_and_leaves_its_read_to_the_gemm() {
+    let m = cost("llama-2-7b", "Q4_0");
+    let mut d = gpu(1000.0, 100.0);
+    d.dequant_f16_prefill = true;
+    let p = WorkSplit::single_device(&m, d);
+    let share = &p.devices[0];
+    let wb = share.dense_bytes.0 as f64;
+    let bw = 1e12;
+    // Quantized bytes read + 2 bytes per weight written, nothing more.
+    let want = (wb + 2.0 * share.active_params) / bw;
+    assert!((roofline::dequant_f16_seconds(share, 512.0, wb, bw) - want).abs() < 1e-15);
+    // Micro-batches of up to 32 tokens stay on MMQ: no pass.
+    assert_eq!(roofline::dequant_f16_seconds(share, 32.0, wb, bw), 0.0);
+}
+
+#[test]
+fn an_architecture_with_a_read_path_reads_at_its_share_of_the_class_rate() {
+    use crate::memory::Backend;
+    let a770 = catalog_device_on("arc-a770-16gb", Backend::Vulkan);
+    let (f, why) = a770.read_path.clone().expect("Xe-HPG read path");
+    assert_eq!(
+        Some((f, why.as_str())),
+        work_split::read_fraction(Some("Xe-HPG"))
+    );
+    assert!(f < 1.0);
+    // Other architectures read at their class's rate.
+    assert_eq!(
+        catalog_device_on("rtx-4090-24gb", Backend::Vulkan).read_path,
+        None
+    );
+    assert_eq!(
+        catalog_device_on("arc-b580-12gb", Backend::Vulkan).read_path,
+        None
+    );
+    // The same card without the read path decodes faster.
+    let m = cost("llama-2-7b", "Q4_0");
+    let mut plain = a770.clone();
+    plain.read_path = None;
+    let t = |d: DeviceRates| {
+        decode(&WorkSplit::single_device(&m, d), 0, cal())
+            .unwrap()
+            .seconds
+            .0
+    };
+    assert!(t(a770) > t(plain));
+}

@@ -477,7 +477,7 @@ struct ReadPath {
 }
 
 /// The `[[read_path]]` fraction for `architecture` and why, if listed.
-fn read_fraction(architecture: Option<&str>) -> Option<(f64, &'static str)> {
+pub(super) fn read_fraction(architecture: Option<&str>) -> Option<(f64, &'static str)> {
     let a = architecture?.trim();
     tensor_paths()
         .read_path
@@ -1112,45 +1112,5 @@ mod tests {
             assert!(!why.is_empty() && !source.is_empty(), "{name}");
         }
         assert!(tensor_rate_fraction("CDNA 3").is_some_and(|(f, _)| f < 0.5));
-    }
-
-    #[test]
-    fn an_architecture_with_a_read_path_reads_at_its_share_of_the_class_rate() {
-        let cal = Calibration::embedded().expect("calibration");
-        let cat = crate::hardware::Catalog::embedded().expect("catalog");
-        let on = |name: &str| {
-            let d = crate::hardware::resolve(cat, name)
-                .expect("hardware")
-                .remove(0)
-                .device;
-            DeviceRates::from_device(&d, Backend::Vulkan, cal).expect("rates")
-        };
-        let a770 = on("arc-a770-16gb");
-        let (f, why) = a770.read_path.clone().expect("Xe-HPG read path");
-        assert_eq!(Some((f, why.as_str())), read_fraction(Some("Xe-HPG")));
-        assert!(f < 1.0);
-        // Other architectures read at their class's rate.
-        assert_eq!(on("rtx-4090-24gb").read_path, None);
-        assert_eq!(on("arc-b580-12gb").read_path, None);
-        // The same card without the read path decodes faster, by the memory
-        // share of its step.
-        let spec = crate::model::resolve("llama-2-7b")
-            .expect("model")
-            .entry
-            .spec();
-        let q = crate::quant::Quant::parse("Q4_0").expect("quant");
-        let m = ModelCost::new(
-            &spec,
-            &crate::quant::weights(&spec, &q, crate::model::MlaTensorLayout::Split),
-        );
-        let mut plain = a770.clone();
-        plain.read_path = None;
-        let t = |d: DeviceRates| {
-            crate::speed::decode(&WorkSplit::single_device(&m, d), 0, cal)
-                .expect("decode")
-                .seconds
-                .0
-        };
-        assert!(t(a770) > t(plain));
     }
 }
