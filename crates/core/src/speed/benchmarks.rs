@@ -1258,14 +1258,12 @@ fn prepare_row(
         if placement.devices.iter().any(gpu) {
             let n = host_loop_kernels(&spec, &flags.settings, placement.flash_attn);
             placement.model.host_loop_kernels_per_token = n;
-            placement.model.expert_loop = spec.moe.map(|m| super::ExpertLoop {
-                moe_layers: (0..spec.n_layer)
-                    .filter(|&il| spec.is_moe_layer(il))
-                    .count() as f64,
-                n_expert: m.n_expert as f64,
-                n_expert_used: m.n_expert_used as f64,
-                kernels_per_expert: 3.0 * super::work_split::EXPERT_LOOP_KERNELS_PER_MATMUL,
-            });
+            placement.model.expert_loop = expert_loop(
+                &spec,
+                super::work_split::EXPERT_LOOP_KERNELS_PER_MATMUL,
+                1.0,
+                "mul_mat_id looped over experts on the host (llama.cpp before PR #13199)",
+            );
             // The expert ids are copied to the host and waited for at each
             // MoE layer: the host cannot queue launches ahead of the GPU.
             if spec.moe.is_some() {
@@ -1299,7 +1297,9 @@ fn prepare_row(
         if let Some(why) = dequant_f16_build(engine, version) {
             for d in &mut placement.devices {
                 let cuda = d.device.backend == crate::memory::Backend::Cuda;
-                d.device.dequant_f16_prefill = cuda;
+                if cuda {
+                    d.device.dequant_f16_prefill = Some(PRE_MMQ_DEQUANT_FROM_ROWS);
+                }
                 d.device.moe_batch_host_sync |= cuda;
             }
             notes_out.push(format!("prefill through dequantize + FP16 cuBLAS: {why}"));
@@ -1324,12 +1324,22 @@ fn prepare_row(
         };
         if let Some(why) = predates_build(version, since) {
             d.device.mmq = None;
-            d.device.dequant_f16_prefill = true;
+            d.device.dequant_f16_prefill = Some(super::work_split::MMQ_DP4A_MAX_BATCH);
             d.device.moe_batch_host_sync = true;
             before_mmq_path = Some(why);
         }
     }
     if let Some(why) = before_mmq_path {
+        // Such a build's batched `mul_mat_id` of 64+ tokens is not MMQ's
+        // either: it loops over the experts on the host.
+        if placement.model.expert_loop.is_none() {
+            placement.model.expert_loop = expert_loop(
+                &spec,
+                super::work_split::SORTED_LOOP_KERNELS_PER_MATMUL,
+                super::work_split::MMQ_DP4A_MAX_BATCH,
+                "mul_mat_id of 64+ tokens looped over experts on the host (ggml_cuda_should_use_mmq false at that size on this GPU before its matrix-core MMQ)",
+            );
+        }
         notes_out.push(format!(
             "prefill through dequantize + FP16 rocBLAS/hipBLAS: {why} (llama_cpp_tensor_paths.toml [[mmq_path]])"
         ));
@@ -1453,11 +1463,36 @@ pub(crate) fn host_loop_kernels(spec: &model::ModelSpec, s: &RunSettings, flash_
     moe + kq
 }
 
+/// The host loop over experts of a MoE `spec` (`None` for a dense model):
+/// gate, up and down each loop, `kernels_per_matmul` launches per expert,
+/// from micro-batches of `min_batch` tokens.
+fn expert_loop(
+    spec: &model::ModelSpec,
+    kernels_per_matmul: f64,
+    min_batch: f64,
+    why: &'static str,
+) -> Option<super::ExpertLoop> {
+    spec.moe.map(|m| super::ExpertLoop {
+        moe_layers: (0..spec.n_layer)
+            .filter(|&il| spec.is_moe_layer(il))
+            .count() as f64,
+        n_expert: m.n_expert as f64,
+        n_expert_used: m.n_expert_used as f64,
+        kernels_per_expert: 3.0 * kernels_per_matmul,
+        min_batch,
+        why,
+    })
+}
+
 /// llama.cpp's first build with MMQ as the CUDA default for GPUs with int8
 /// tensor cores (PR #8075, merged 2024-06-24). No calibration row lies
 /// between build 2843 (May 2024) and the 2025 builds, so the exact number
 /// moves no row; a row dated before July 2024 is before it.
 const MMQ_DEFAULT_BUILD: u32 = 3200;
+
+/// The smallest micro-batch a build before [`MMQ_DEFAULT_BUILD`] sent to
+/// dequantize + FP16 cuBLAS: MMQ took up to `MMQ_MAX_BATCH_SIZE` = 32 rows.
+const PRE_MMQ_DEQUANT_FROM_ROWS: f64 = 33.0;
 
 /// Why a row's mainline CUDA build multiplies quantized prefill weights
 /// through dequantize + FP16 cuBLAS (see [`DeviceRates::dequant_f16_prefill`]),
@@ -1962,12 +1997,53 @@ NVIDIA H100 80GB HBM3,1,Llama 2 7B,6.74,UD-Q5_K_XL (unsloth dynamic),,tg128,100,
             n_expert: moe.n_expert as f64,
             n_expert_used: moe.n_expert_used as f64,
             kernels_per_expert: 12.0,
+            min_batch: 1.0,
+            why: "test",
         };
         // One token reaches its n_used experts; a large batch reaches all.
         assert!((l.kernels(1.0) - 58.0 * moe.n_expert_used as f64 * 12.0).abs() < 1e-6);
         assert!(l.kernels(16.0) > l.kernels(1.0));
         assert!(l.kernels(512.0) > l.kernels(16.0));
         assert!(l.kernels(4096.0) <= 58.0 * moe.n_expert as f64 * 12.0 + 1e-6);
+        // Where MMQ's mul_mat_id takes micro-batches below 64 tokens, only
+        // the larger ones loop.
+        let from_64 = super::super::ExpertLoop {
+            min_batch: super::super::work_split::MMQ_DP4A_MAX_BATCH,
+            ..l
+        };
+        assert_eq!(from_64.kernels(32.0), 0.0);
+        assert_eq!(from_64.kernels(128.0), l.kernels(128.0));
+    }
+
+    #[test]
+    fn an_rdna3_build_before_wmma_mmq_sends_large_batches_to_hipblas_and_loops_experts() {
+        // Build 6110 predates RDNA 3's WMMA MMQ (PR #17576): micro-batches
+        // of 64+ tokens go to dequantize + hipBLAS, and a batched mul_mat_id
+        // of that size loops over the experts on the host.
+        let csv = "hardware,n_devices,model,params_b,quant,model_size_gib,test,tokens_per_s,engine,version,source,notes,confidence\n\
+AMD Ryzen AI Max+ 395 (Radeon 8060S),4,DeepSeek-R1 671B,671.03,UD-Q2_K_XL (unsloth dynamic),211.03,pp512,35,llama.cpp (ROCm),9a963895 (6110),test,,primary\n\
+AMD Ryzen AI Max+ 395 (Radeon 8060S),4,DeepSeek-R1 671B,671.03,UD-Q2_K_XL (unsloth dynamic),211.03,pp512,35,llama.cpp (ROCm),b7400,test,,primary\n";
+        let (rows, skipped) = prepare(csv, Calibration::embedded().unwrap()).expect("parse");
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rows.len(), 2);
+        let (old, new) = (&rows[0], &rows[1]);
+        let dev = |r: &Prepared| r.placement.devices[0].device.clone();
+        assert_eq!(
+            dev(old).dequant_f16_prefill,
+            Some(super::super::work_split::MMQ_DP4A_MAX_BATCH)
+        );
+        assert!(dev(old).mmq.is_none());
+        let l = old.placement.model.expert_loop.expect("the host loop");
+        assert!(!l.loops(32.0) && l.loops(64.0));
+        assert!(
+            old.interpreted_as.contains("predates b7260"),
+            "{}",
+            old.interpreted_as
+        );
+        // A build with the WMMA MMQ: MMQ at every size, no loop.
+        assert_eq!(dev(new).dequant_f16_prefill, None);
+        assert!(dev(new).mmq.is_some());
+        assert!(new.placement.model.expert_loop.is_none());
     }
 
     #[test]

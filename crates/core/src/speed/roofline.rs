@@ -1,7 +1,8 @@
 //! The roofline terms: decode and prefill time of a placement.
 
 use super::work_split::{
-    DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD, REFERENCE_GPU_CLOCK_GHZ,
+    DeviceClass, DeviceShare, WorkSplit, KQ_BYTES_PER_PAIR_HEAD, MMVQ_MAX_ROWS,
+    REFERENCE_GPU_CLOCK_GHZ,
 };
 use super::{Calibration, ClassConstants, SpeedError};
 use crate::memory::Backend;
@@ -471,11 +472,23 @@ pub fn generation(
 /// of `u` tokens run on `d`: a matmul of b rows runs at b ÷ (b + h) of the
 /// large-batch rate (h = `gemm_half_batch`). Dense weights see all `u` rows;
 /// each routed expert only u × (experts used ÷ experts), the per-expert batch
-/// of llama.cpp's MoE matmul. Returns the factor on the matmul FLOPs (≥ 1),
-/// normalised so a 512-row dense batch costs what the fitted `flops_eff` says.
-fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
+/// of llama.cpp's MoE matmul. On CUDA/HIP a matmul of at most
+/// [`MMVQ_MAX_ROWS`] rows is the matrix-vector kernel instead, with no tile
+/// to fill: priced as decode prices it (factor 1). That holds for dense
+/// weights at such small micro-batches, and for routed experts where the
+/// build loops `mul_mat_id` over the experts ([`vector_experts`]); MMQ's own
+/// `mul_mat_id` tiles the rows of every expert. Returns the factor on the
+/// matmul FLOPs (≥ 1 outside the vector kernel), normalised so a 512-row
+/// dense batch costs what the fitted `flops_eff` says.
+fn batch_penalty(p: &WorkSplit, d: &DeviceShare, u: f64, h: f64) -> f64 {
     let slow = |b: f64| (b.max(1.0) + h) / b.max(1.0);
     let reference = slow(512.0);
+    let gpu_vector = matches!(d.device.backend, Backend::Cuda | Backend::Rocm);
+    let dense_slow = if gpu_vector && u <= MMVQ_MAX_ROWS {
+        reference
+    } else {
+        slow(u)
+    };
     let active_expert = d.expert_bytes.0 as f64 * d.expert_active_fraction;
     let total = d.dense_bytes.0 as f64 + active_expert;
     if total <= 0.0 {
@@ -483,7 +496,23 @@ fn batch_penalty(d: &DeviceShare, u: f64, h: f64) -> f64 {
     }
     let f_exp = active_expert / total;
     let per_expert = u * d.expert_active_fraction;
-    ((1.0 - f_exp) * slow(u) + f_exp * slow(per_expert)) / reference
+    let expert_slow = if vector_experts(p, d, u) {
+        reference
+    } else {
+        slow(per_expert)
+    };
+    ((1.0 - f_exp) * dense_slow + f_exp * expert_slow) / reference
+}
+
+/// Whether the routed experts of a `u`-token micro-batch on `d` are
+/// multiplied by the matrix-vector kernel: the build loops `mul_mat_id` over
+/// the experts at this batch ([`super::ExpertLoop`]) and each expert gets at
+/// most [`MMVQ_MAX_ROWS`] rows on average (u × experts used ÷ experts).
+fn vector_experts(p: &WorkSplit, d: &DeviceShare, u: f64) -> bool {
+    matches!(d.device.backend, Backend::Cuda | Backend::Rocm)
+        && p.model.expert_loop.is_some_and(|l| l.loops(u))
+        && d.expert_active_fraction > 0.0
+        && u * d.expert_active_fraction <= MMVQ_MAX_ROWS
 }
 
 /// Token rows at which a matmul on `d` reaches half its large-batch rate.
@@ -515,10 +544,6 @@ const METAL_GEMM_HALF_BATCH: f64 = 32.0;
 /// leave part of it idle.
 const CPU_GEMM_HALF_BATCH: f64 = 4.0;
 
-/// Micro-batches above this many tokens went to FP16 cuBLAS instead of
-/// MMQ in llama.cpp CUDA builds before PR #8075 (`MMQ_MAX_BATCH_SIZE`).
-const DEQUANT_MIN_BATCH: f64 = 32.0;
-
 /// Bytes per weight of the FP16 copy the dequantize + cuBLAS path writes.
 const F16_BYTES: f64 = 2.0;
 
@@ -542,7 +567,7 @@ fn matmul_rate(d: &DeviceShare, u: f64, weight_bytes: f64, fp16: f64) -> f64 {
     match &d.device.mmq {
         Some(m)
             if quantized(d, weight_bytes)
-                && !(d.device.dequant_f16_prefill && u > DEQUANT_MIN_BATCH) =>
+                && !d.device.dequant_f16_prefill.is_some_and(|from| u >= from) =>
         {
             m.compute.0
         }
@@ -550,23 +575,37 @@ fn matmul_rate(d: &DeviceShare, u: f64, weight_bytes: f64, fp16: f64) -> f64 {
     }
 }
 
-/// The dequantize pass of a pre-MMQ CUDA build ([`DeviceRates::dequant_f16_prefill`]):
+/// The dequantize pass of a build that sends this micro-batch to FP16 BLAS
+/// ([`DeviceRates::dequant_f16_prefill`](super::DeviceRates::dequant_f16_prefill)):
 /// a kernel of its own before each GEMM reads the quantized weights and
 /// writes them as FP16: quantized + 2 bytes per weight through memory, not
 /// hidden under the matmul. The GEMM's read of that copy is not added: at
-/// more than 32 token rows a GEMM does 2 × rows FLOPs per 2 bytes it
-/// reads, past any GPU's ridge point, so the read hides under its
-/// compute. Unquantized (FP16/BF16) dense weights go to cuBLAS as they are.
-pub(super) fn dequant_f16_seconds(d: &DeviceShare, u: f64, weight_bytes: f64, bw: f64) -> f64 {
-    let params = d.active_params;
-    if !d.device.dequant_f16_prefill
-        || u <= DEQUANT_MIN_BATCH
-        || !quantized(d, weight_bytes)
-        || bw <= 0.0
-    {
+/// 33+ token rows a GEMM does 2 × rows FLOPs per 2 bytes it reads, past any
+/// GPU's ridge point, so the read hides under its compute. Routed experts
+/// are multiplied one expert at a time on such builds (`mul_mat_id`'s host
+/// loop), each with its own rows: only experts whose share of the
+/// micro-batch (u × experts used ÷ experts) reaches the BLAS size take the
+/// pass; the others stay on MMVQ/MMQ. `touched` is the share of the experts
+/// held here that the micro-batch reaches. Unquantized (FP16/BF16) dense
+/// weights go to the BLAS library as they are.
+pub(super) fn dequant_f16_seconds(d: &DeviceShare, u: f64, touched: f64, bw: f64) -> f64 {
+    let Some(from) = d.device.dequant_f16_prefill.filter(|&from| u >= from) else {
+        return 0.0;
+    };
+    let dense = d.dense_bytes.0 as f64;
+    let expert = d.expert_bytes.0 as f64;
+    if !quantized(d, dense + expert * touched) || bw <= 0.0 || d.active_params <= 0.0 {
         return 0.0;
     }
-    (weight_bytes + F16_BYTES * params) / bw
+    let blas_experts = if d.expert_active_fraction > 0.0 && u * d.expert_active_fraction >= from {
+        expert * touched
+    } else {
+        0.0
+    };
+    // Quantized bytes per weight of what one token multiplies here.
+    let per_weight = (dense + expert * d.expert_active_fraction) / d.active_params;
+    let bytes = dense + blas_experts;
+    (bytes + F16_BYTES * bytes / per_weight.max(1e-9)) / bw
 }
 
 /// Time of one micro-batch of `u` tokens starting at depth `s` on device `d`.
@@ -591,6 +630,14 @@ fn ubatch_seconds(
         0.0
     };
     let weight_bytes = d.dense_bytes.0 as f64 + d.expert_bytes.0 as f64 * touched;
+    // Experts multiplied one at a time by the matrix-vector kernel are read
+    // as decode reads them: one small matrix per kernel, at
+    // `expert_read_eff` of the device's rate.
+    let read_weight_bytes = if vector_experts(p, d, u) {
+        d.dense_bytes.0 as f64 + d.expert_bytes.0 as f64 * touched / g.expert_read_eff
+    } else {
+        weight_bytes
+    };
     let kv_bytes = d.kv_bytes_per_token * (s + u);
     // Without flash attention the score matrix of every head goes through
     // memory in kernels of its own (scores, softmax, weighted sum): their
@@ -605,11 +652,11 @@ fn ubatch_seconds(
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
         (Some(c), _) => (
-            (mm_flops * batch_penalty(d, u, gemm_half_batch(d, cal))
+            (mm_flops * batch_penalty(p, d, u, gemm_half_batch(d, cal))
                 / matmul_rate(d, u, weight_bytes, c.0)
                 + g.attn_cost * attn_flops / c.0)
                 / k.flops_eff,
-            (weight_bytes + kv_bytes * g.kv_read_factor) / bw,
+            (read_weight_bytes + kv_bytes * g.kv_read_factor) / bw,
         ),
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
         (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
@@ -625,7 +672,7 @@ fn ubatch_seconds(
     } else {
         0.0
     };
-    let dequant_t = dequant_f16_seconds(d, u, weight_bytes, bw);
+    let dequant_t = dequant_f16_seconds(d, u, touched, bw);
     Ok((
         compute_t.max(mem_t) + kq_t + dequant_t + overhead,
         compute_t,
@@ -669,16 +716,24 @@ pub fn prefill(
                 gemm_half_batch(d, cal),
                 d.expert_active_fraction,
                 if p.flash_attn { "" } else { "; flash attention off: score matrices through memory" },
-            ) + if d.device.dequant_f16_prefill {
-                "; a pre-MMQ CUDA build (before llama.cpp PR #8075, 2024-06-24): micro-batches above 32 tokens dequantize every weight to FP16 first (quantized + 2 bytes per weight through memory, a kernel of its own) for cuBLAS"
+            ) + &d.device.dequant_f16_prefill.map(|from| format!(
+                "; micro-batches of {from:.0}+ tokens dequantize every weight to FP16 first (quantized + 2 bytes per weight through memory, a kernel of its own) for cuBLAS/hipBLAS instead of MMQ"
+            )).unwrap_or_default()
+              + if u_max as f64 <= MMVQ_MAX_ROWS && matches!(d.device.backend, Backend::Cuda | Backend::Rocm) {
+                "; dense matmuls of ≤ 8 rows through the matrix-vector kernel (MMVQ), no tile to fill"
             } else {
                 ""
             } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
               + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default()
                 + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default()
-                + &p.model.expert_loop.filter(|_| matches!(d.device.backend, Backend::Cuda | Backend::Rocm)).map(|l| format!(
-                    "; expert_loop: {:.0} launches per {u_max}-token micro-batch ({:.0} MoE layers × experts routed to × {:.0}), mul_mat_id looped over experts on the host (llama.cpp before PR #13199)",
-                    l.kernels(u_max as f64), l.moe_layers, l.kernels_per_expert
+                + &p.model.expert_loop.filter(|l| l.loops(u_max as f64) && matches!(d.device.backend, Backend::Cuda | Backend::Rocm)).map(|l| format!(
+                    "; expert_loop: {:.0} launches per {u_max}-token micro-batch ({:.0} MoE layers × experts routed to × {:.0}), {}{}",
+                    l.kernels(u_max as f64), l.moe_layers, l.kernels_per_expert, l.why,
+                    if vector_experts(p, d, u_max as f64) {
+                        format!("; each expert's ≤ {MMVQ_MAX_ROWS:.0} rows through the matrix-vector kernel (MMVQ): no tile to fill, experts read one at a time as in decode (÷ {:.2} expert_read_eff)", cal.global.expert_read_eff)
+                    } else {
+                        String::new()
+                    }
                 )).unwrap_or_default(),
             seconds: Seconds(*t),
         })

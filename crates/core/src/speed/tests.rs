@@ -839,7 +839,7 @@ fn the_dequantize_pass_slows_prefill_of_a_pre_mmq_build_only() {
     let m = cost("llama-2-7b", "Q4_0");
     let mut d = catalog_device("4090");
     let current = WorkSplit::single_device(&m, d.clone());
-    d.dequant_f16_prefill = true;
+    d.dequant_f16_prefill = Some(33.0);
     let old = WorkSplit::single_device(&m, d);
     let pp = |p: &WorkSplit, n: u64| prefill(p, n, 0, cal()).unwrap().seconds.0;
     let tg = |p: &WorkSplit| decode(p, 0, cal()).unwrap().seconds.0;
@@ -932,7 +932,7 @@ fn rdna4_matrix_units_run_above_the_stated_vector_rate() {
 #[test]
 fn volta_dequantizes_large_batches_for_cublas() {
     let v100 = catalog_device("v100-sxm2-32gb");
-    assert!(v100.dequant_f16_prefill);
+    assert_eq!(v100.dequant_f16_prefill, Some(64.0));
     assert!(v100.mmq.is_none());
 }
 
@@ -1054,16 +1054,16 @@ fn a_cpu_ops_barrier_grows_with_its_threads() {
 fn the_dequantize_pass_writes_the_fp16_copy_once_and_leaves_its_read_to_the_gemm() {
     let m = cost("llama-2-7b", "Q4_0");
     let mut d = gpu(1000.0, 100.0);
-    d.dequant_f16_prefill = true;
+    d.dequant_f16_prefill = Some(33.0);
     let p = WorkSplit::single_device(&m, d);
     let share = &p.devices[0];
     let wb = share.dense_bytes.0 as f64;
     let bw = 1e12;
     // Quantized bytes read + 2 bytes per weight written, nothing more.
     let want = (wb + 2.0 * share.active_params) / bw;
-    assert!((roofline::dequant_f16_seconds(share, 512.0, wb, bw) - want).abs() < 1e-15);
+    assert!((roofline::dequant_f16_seconds(share, 512.0, 1.0, bw) - want).abs() < 1e-15);
     // Micro-batches of up to 32 tokens stay on MMQ: no pass.
-    assert_eq!(roofline::dequant_f16_seconds(share, 32.0, wb, bw), 0.0);
+    assert_eq!(roofline::dequant_f16_seconds(share, 32.0, 1.0, bw), 0.0);
 }
 
 #[test]
@@ -1096,4 +1096,79 @@ fn an_architecture_with_a_read_path_reads_at_its_share_of_the_class_rate() {
             .0
     };
     assert!(t(a770) > t(plain));
+}
+
+/// CUDA/HIP multiply at most 8 token rows with the matrix-vector kernel
+/// (MMVQ, `MMVQ_MAX_BATCH_SIZE`): a 7B's prompt of up to 8 tokens stays
+/// memory-bound like decode, and the ninth row moves it to MMQ's tiles.
+#[test]
+fn prompts_of_up_to_eight_tokens_take_the_matrix_vector_kernel() {
+    let m = cost("llama-2-7b", "Q4_0");
+    let p = WorkSplit::single_device(&m, catalog_device("4090"));
+    let pp = |n: u64| prefill(&p, n, 0, cal()).unwrap().seconds.0;
+    let (t1, t8, t9) = (pp(1), pp(8), pp(9));
+    // Eight rows cost about what one does: the weights are read once.
+    assert!(t8 < 1.1 * t1, "t1 {t1} t8 {t8}");
+    // The ninth row goes to MMQ and pays for its tile of rows: it alone
+    // adds more than five times what each of rows 2-8 added.
+    assert!(t9 - t8 > 5.0 * (t8 - t1) / 7.0, "t1 {t1} t8 {t8} t9 {t9}");
+    // Metal has no such switch in this model: its matmul tiles 32 rows.
+    let mac = WorkSplit::single_device(&m, catalog_device("m2-ultra-76c-gpu"));
+    let mpp = |n: u64| prefill(&mac, n, 0, cal()).unwrap().seconds.0;
+    assert!(mpp(9) < 1.5 * mpp(8));
+}
+
+/// Where a build loops `mul_mat_id` over the experts (RDNA 3 before its
+/// WMMA MMQ, from 64 tokens), an expert that gets at most 8 of a
+/// micro-batch's rows is a matrix-vector product: no tile of 64-128 rows
+/// to fill, its weights read as decode reads experts. Below the loop's
+/// batch, MMQ's own `mul_mat_id` runs and nothing changes.
+#[test]
+fn looped_experts_with_few_rows_take_the_matrix_vector_kernel() {
+    use crate::memory::Backend;
+    let m = cost("deepseek-r1", "Q4_K_M");
+    let igpu = catalog_device_on("ryzen-ai-max-plus-395", Backend::Rocm);
+    let tiled = WorkSplit::single_device(&m, igpu);
+    let mut looped = tiled.clone();
+    looped.model.expert_loop = Some(super::ExpertLoop {
+        moe_layers: 58.0,
+        // DeepSeek R1: 8 of 256 routed experts per token.
+        n_expert: 256.0,
+        n_expert_used: 8.0,
+        kernels_per_expert: 6.0,
+        min_batch: work_split::MMQ_DP4A_MAX_BATCH,
+        why: "test",
+    });
+    let pp = |p: &WorkSplit, n: u64| prefill(p, n, 0, cal()).unwrap().seconds.0;
+    // 128 tokens × 8 of 256 experts: 4 rows per expert.
+    assert!(pp(&looped, 128) < 0.7 * pp(&tiled, 128));
+    // 32 tokens: below the loop, MMQ's mul_mat_id either way.
+    assert_eq!(pp(&looped, 32), pp(&tiled, 32));
+    let e = prefill(&looped, 128, 0, cal()).unwrap();
+    assert!(e.terms[0].formula.contains("matrix-vector kernel (MMVQ)"));
+}
+
+/// A build that dequantizes to FP16 for BLAS multiplies each routed expert
+/// on its own rows: experts below the BLAS size stay on MMVQ/MMQ and take
+/// no dequantize pass; only the dense weights do.
+#[test]
+fn the_dequantize_pass_skips_experts_below_the_blas_size() {
+    let m = cost("deepseek-r1", "Q4_K_M");
+    let mut d = catalog_device("4090");
+    d.dequant_f16_prefill = Some(work_split::MMQ_DP4A_MAX_BATCH);
+    let p = WorkSplit::single_device(&m, d);
+    let share = &p.devices[0];
+    let bw = 1e12;
+    let dense = share.dense_bytes.0 as f64;
+    let per_weight =
+        (dense + share.expert_bytes.0 as f64 * share.expert_active_fraction) / share.active_params;
+    let dense_only = (dense + 2.0 * dense / per_weight) / bw;
+    // 512 tokens: 16 rows per expert, under 64: the dense weights only.
+    let t = roofline::dequant_f16_seconds(share, 512.0, 1.0, bw);
+    assert!(
+        (t - dense_only).abs() < 1e-12 * dense_only.max(1.0),
+        "{t} vs {dense_only}"
+    );
+    // 4096 tokens: 128 rows per expert: every touched expert too.
+    assert!(roofline::dequant_f16_seconds(share, 4096.0, 1.0, bw) > 10.0 * dense_only);
 }

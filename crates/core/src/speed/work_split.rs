@@ -105,12 +105,17 @@ pub struct ModelCost {
     pub tied_output: bool,
 }
 
-/// A batched `mul_mat_id` as llama.cpp's CUDA/HIP backend ran it before
-/// PR #13199 ("CUDA: batched+noncont MMQ, refactor bs>1 MoE code", 2025-04):
-/// the expert ids copied to the host, then for every expert the micro-batch
-/// routes a token to, its rows gathered into a contiguous buffer, converted
-/// for the matrix product, multiplied and scattered back (ik_llama.cpp PR
-/// #283 describes the gather kernel "invoked n_as times"), each a launch.
+/// A batched `mul_mat_id` run as a host loop over experts, as llama.cpp's
+/// CUDA/HIP backend does wherever MMQ does not take it: in every build
+/// before PR #13199 ("CUDA: batched+noncont MMQ, refactor bs>1 MoE code",
+/// 2025-04), and since then for micro-batches of 64 tokens and more on a GPU
+/// whose MMQ is not used at that size (`ggml_cuda_should_use_mmq` false:
+/// RDNA 3 before its WMMA MMQ, CDNA before its MFMA MMQ). The expert ids
+/// are copied to the host, then for every expert the micro-batch routes a
+/// token to, its rows are multiplied as an ordinary matmul of that many
+/// rows (ik_llama.cpp PR #283 describes the gather kernel "invoked n_as
+/// times"): each a few launches, and an expert with at most
+/// `MMVQ_MAX_BATCH_SIZE` rows goes to the matrix-vector kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ExpertLoop {
     /// MoE layers of the model.
@@ -120,22 +125,57 @@ pub struct ExpertLoop {
     /// Experts each token is routed to.
     pub n_expert_used: f64,
     /// Launches per expert and layer: three `mul_mat_id` (gate, up, down)
-    /// × [`EXPERT_LOOP_KERNELS_PER_MATMUL`].
+    /// × the launches of one looped expert matmul
+    /// ([`EXPERT_LOOP_KERNELS_PER_MATMUL`] before PR #13199,
+    /// [`SORTED_LOOP_KERNELS_PER_MATMUL`] since).
     pub kernels_per_expert: f64,
+    /// The smallest micro-batch (tokens) that takes the loop: 1 before PR
+    /// #13199; `MMQ_DP4A_MAX_BATCH_SIZE` (64) where MMQ's `mul_mat_id`
+    /// takes the smaller ones.
+    pub min_batch: f64,
+    /// Which build or path runs the loop, for `--explain`.
+    pub why: &'static str,
 }
 
-/// Launches per expert of one looped `mul_mat_id`: gather the expert's rows,
-/// quantize or convert them, multiply, scatter the result back.
+/// Launches per expert of one looped `mul_mat_id` before PR #13199: gather
+/// the expert's rows, quantize or convert them, multiply, scatter back.
 pub const EXPERT_LOOP_KERNELS_PER_MATMUL: f64 = 4.0;
+
+/// Launches per expert of one looped `mul_mat_id` since PR #13199, which
+/// gathers and scatters every expert's rows in one `get_rows` each and
+/// calls `ggml_cuda_mul_mat` per expert on its sorted rows: quantize the
+/// rows to q8_1, multiply.
+pub const SORTED_LOOP_KERNELS_PER_MATMUL: f64 = 2.0;
+
+/// Token rows up to which llama.cpp's CUDA/HIP backend multiplies quantized
+/// weights with its matrix-vector kernel (MMVQ): `MMVQ_MAX_BATCH_SIZE` = 8
+/// in ggml-cuda/mmvq.cuh. It reads each weight once and does one dot
+/// product per row, so it has no tile of rows to leave idle.
+pub const MMVQ_MAX_ROWS: f64 = 8.0;
+
+/// Token rows from which MMQ's dp4a path is not used on GPUs that have a
+/// faster BLAS path (`MMQ_DP4A_MAX_BATCH_SIZE` = 64 in ggml-cuda): larger
+/// batches go to cuBLAS/hipBLAS, and a batched `mul_mat_id` of that many
+/// tokens to the [`ExpertLoop`].
+pub const MMQ_DP4A_MAX_BATCH: f64 = 64.0;
 
 impl ExpertLoop {
     /// Kernel launches of the loops for a micro-batch of `u` tokens, over
     /// all MoE layers: the expected number of experts at least one of the
-    /// `u` tokens is routed to (uniform routing), n × (1 − (1 − k/n)^u).
+    /// `u` tokens is routed to (uniform routing), n × (1 − (1 − k/n)^u);
+    /// none below [`Self::min_batch`].
     pub fn kernels(&self, u: f64) -> f64 {
+        if !self.loops(u) {
+            return 0.0;
+        }
         let n = self.n_expert.max(1.0);
         let hit = n * (1.0 - (1.0 - self.n_expert_used.min(n) / n).powf(u.max(1.0)));
         self.moe_layers * hit * self.kernels_per_expert
+    }
+
+    /// Whether a micro-batch of `u` tokens goes through the loop.
+    pub fn loops(&self, u: f64) -> bool {
+        u >= self.min_batch
     }
 }
 
@@ -353,13 +393,15 @@ pub struct DeviceRates {
     #[serde(default)]
     pub hbm: bool,
     /// Prefill of quantized weights goes through the dequantize + FP16
-    /// cuBLAS path for micro-batches above 32 tokens: llama.cpp CUDA builds
-    /// before MMQ became the default (PR #8075, merged 2024-06-24) wrote
-    /// every touched weight out as FP16 and read it back in the GEMM. Only
-    /// `validate speed` sets it, from a row's build; a current build uses
-    /// MMQ.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dequant_f16_prefill: bool,
+    /// BLAS path for micro-batches of at least this many tokens, writing
+    /// every touched weight out as FP16 first: 33 in llama.cpp CUDA builds
+    /// before MMQ became the default (PR #8075, merged 2024-06-24; MMQ up to
+    /// 32 rows), [`MMQ_DP4A_MAX_BATCH`] on a GPU whose MMQ has no int8
+    /// matrix path for large batches (Volta on every build, AMD matrix-core
+    /// paths before their `since_build`). `None`: MMQ at every size (a
+    /// current build elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dequant_f16_prefill: Option<f64>,
     /// llama.cpp's batched `mul_mat_id` (routed experts in prefill) on this
     /// device runs one BLAS GEMM per expert, which first copies the chosen
     /// expert ids to the host and synchronises the stream at every MoE
@@ -644,7 +686,7 @@ impl DeviceRates {
             serial_launches: false,
             step_kernel_s: None,
             hbm: false,
-            dequant_f16_prefill: false,
+            dequant_f16_prefill: None,
             moe_batch_host_sync: false,
             mmq: None,
             cpu: None,
@@ -765,7 +807,7 @@ impl DeviceRates {
             }
         }
         let mut mmq = None;
-        let mut dequant_f16_prefill = false;
+        let mut dequant_f16_prefill = None;
         if matches!(backend, Backend::Cuda | Backend::Rocm) {
             let stated_fp16 = d.fp16.or(d.bf16).is_some();
             let path = mmq_path(arch).filter(|p| !(p.stated_vector_only && stated_fp16));
@@ -773,7 +815,8 @@ impl DeviceRates {
                 let rate = c.0 * p.int8_per_stated / REFERENCE_INT8_PER_STATED;
                 // A path with no int8 matrix instruction for large batches
                 // (Volta) dequantizes to FP16 for cuBLAS on every build.
-                dequant_f16_prefill = p.fp16_blas && backend == Backend::Cuda;
+                dequant_f16_prefill =
+                    (p.fp16_blas && backend == Backend::Cuda).then_some(MMQ_DP4A_MAX_BATCH);
                 if !p.fp16_blas {
                     mmq = Some(MmqRate {
                         compute: FlopsPerSecond(rate),
@@ -800,7 +843,7 @@ impl DeviceRates {
             compute_note,
             cuda_graphs: backend == Backend::Cuda && cuda_graph_capable(arch),
             dequant_f16_prefill,
-            moe_batch_host_sync: dequant_f16_prefill,
+            moe_batch_host_sync: dequant_f16_prefill.is_some(),
             mmq,
             serial_launches: false,
             step_kernel_s: None,
