@@ -232,7 +232,7 @@ fn decode_seconds(
         // compute unit must still bound it.
         let compute = decode_compute_seconds(d, k);
         // Host loops are the CUDA/HIP backend's; other devices run the op whole.
-        let loop_kernels = if matches!(d.device.backend, Backend::Cuda | Backend::Rocm) {
+        let loop_kernels = if cuda_or_hip(d) {
             p.model.host_loop_kernels_per_token * d.layer_fraction
         } else {
             0.0
@@ -476,15 +476,15 @@ pub fn generation(
 /// [`MMVQ_MAX_ROWS`] rows is the matrix-vector kernel instead, with no tile
 /// to fill: priced as decode prices it (factor 1). That holds for dense
 /// weights at such small micro-batches, and for routed experts where the
-/// build loops `mul_mat_id` over the experts ([`vector_experts`]); MMQ's own
+/// build loops `mul_mat_id` over the experts (`vector_experts`, from
+/// [`vector_experts`]); MMQ's own
 /// `mul_mat_id` tiles the rows of every expert. Returns the factor on the
 /// matmul FLOPs (≥ 1 outside the vector kernel), normalised so a 512-row
 /// dense batch costs what the fitted `flops_eff` says.
-fn batch_penalty(p: &WorkSplit, d: &DeviceShare, u: f64, h: f64) -> f64 {
+fn batch_penalty(d: &DeviceShare, u: f64, h: f64, vector_experts: bool) -> f64 {
     let slow = |b: f64| (b.max(1.0) + h) / b.max(1.0);
     let reference = slow(512.0);
-    let gpu_vector = matches!(d.device.backend, Backend::Cuda | Backend::Rocm);
-    let dense_slow = if gpu_vector && u <= MMVQ_MAX_ROWS {
+    let dense_slow = if vector_dense(d, u) {
         reference
     } else {
         slow(u)
@@ -496,7 +496,7 @@ fn batch_penalty(p: &WorkSplit, d: &DeviceShare, u: f64, h: f64) -> f64 {
     }
     let f_exp = active_expert / total;
     let per_expert = u * d.expert_active_fraction;
-    let expert_slow = if vector_experts(p, d, u) {
+    let expert_slow = if vector_experts {
         reference
     } else {
         slow(per_expert)
@@ -504,12 +504,25 @@ fn batch_penalty(p: &WorkSplit, d: &DeviceShare, u: f64, h: f64) -> f64 {
     ((1.0 - f_exp) * dense_slow + f_exp * expert_slow) / reference
 }
 
+/// Whether `d` runs llama.cpp's CUDA/HIP backend, whose quantized matmuls of
+/// at most [`MMVQ_MAX_ROWS`] rows are the matrix-vector kernel and whose
+/// batched `mul_mat_id` some builds loop over the experts on the host.
+fn cuda_or_hip(d: &DeviceShare) -> bool {
+    matches!(d.device.backend, Backend::Cuda | Backend::Rocm)
+}
+
+/// Whether the dense matmuls of a `u`-token micro-batch on `d` are the
+/// matrix-vector kernel (at most [`MMVQ_MAX_ROWS`] rows on CUDA/HIP).
+fn vector_dense(d: &DeviceShare, u: f64) -> bool {
+    cuda_or_hip(d) && u <= MMVQ_MAX_ROWS
+}
+
 /// Whether the routed experts of a `u`-token micro-batch on `d` are
 /// multiplied by the matrix-vector kernel: the build loops `mul_mat_id` over
 /// the experts at this batch ([`super::ExpertLoop`]) and each expert gets at
 /// most [`MMVQ_MAX_ROWS`] rows on average (u × experts used ÷ experts).
 fn vector_experts(p: &WorkSplit, d: &DeviceShare, u: f64) -> bool {
-    matches!(d.device.backend, Backend::Cuda | Backend::Rocm)
+    cuda_or_hip(d)
         && p.model.expert_loop.is_some_and(|l| l.loops(u))
         && d.expert_active_fraction > 0.0
         && u * d.expert_active_fraction <= MMVQ_MAX_ROWS
@@ -633,7 +646,8 @@ fn ubatch_seconds(
     // Experts multiplied one at a time by the matrix-vector kernel are read
     // as decode reads them: one small matrix per kernel, at
     // `expert_read_eff` of the device's rate.
-    let read_weight_bytes = if vector_experts(p, d, u) {
+    let vector = vector_experts(p, d, u);
+    let read_weight_bytes = if vector {
         d.dense_bytes.0 as f64 + d.expert_bytes.0 as f64 * touched / g.expert_read_eff
     } else {
         weight_bytes
@@ -652,7 +666,7 @@ fn ubatch_seconds(
         // Weights held here but multiplied on an accelerator: the copy is the cost.
         (_, Some(link)) if u >= 32.0 => (0.0, weight_bytes / link.0.max(1.0)),
         (Some(c), _) => (
-            (mm_flops * batch_penalty(p, d, u, gemm_half_batch(d, cal))
+            (mm_flops * batch_penalty(d, u, gemm_half_batch(d, cal), vector)
                 / matmul_rate(d, u, weight_bytes, c.0)
                 + g.attn_cost * attn_flops / c.0)
                 / k.flops_eff,
@@ -661,8 +675,8 @@ fn ubatch_seconds(
         (None, _) if d.active_params == 0.0 && d.attn_width == 0.0 => (0.0, 0.0),
         (None, _) => return Err(SpeedError::NoCompute(d.device.label.clone())),
     };
-    let loop_kernels = match (p.model.expert_loop, d.device.backend) {
-        (Some(l), Backend::Cuda | Backend::Rocm) => l.kernels(u),
+    let loop_kernels = match p.model.expert_loop {
+        Some(l) if cuda_or_hip(d) => l.kernels(u),
         _ => 0.0,
     };
     let overhead =
@@ -719,14 +733,14 @@ pub fn prefill(
             ) + &d.device.dequant_f16_prefill.map(|from| format!(
                 "; micro-batches of {from:.0}+ tokens dequantize every weight to FP16 first (quantized + 2 bytes per weight through memory, a kernel of its own) for cuBLAS/hipBLAS instead of MMQ"
             )).unwrap_or_default()
-              + if u_max as f64 <= MMVQ_MAX_ROWS && matches!(d.device.backend, Backend::Cuda | Backend::Rocm) {
+              + if vector_dense(d, u_max as f64) {
                 "; dense matmuls of ≤ 8 rows through the matrix-vector kernel (MMVQ), no tile to fill"
             } else {
                 ""
             } + &d.device.compute_note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
               + &d.device.mmq.as_ref().map(|m| format!("; {}", m.note)).unwrap_or_default()
                 + &d.streamed_over.map(|l| format!("; weights held here go to the GPU at {l} for micro-batches of 32+ tokens (llama.cpp's op offload): the copy is their cost")).unwrap_or_default()
-                + &p.model.expert_loop.filter(|l| l.loops(u_max as f64) && matches!(d.device.backend, Backend::Cuda | Backend::Rocm)).map(|l| format!(
+                + &p.model.expert_loop.filter(|l| l.loops(u_max as f64) && cuda_or_hip(d)).map(|l| format!(
                     "; expert_loop: {:.0} launches per {u_max}-token micro-batch ({:.0} MoE layers × experts routed to × {:.0}), {}{}",
                     l.kernels(u_max as f64), l.moe_layers, l.kernels_per_expert, l.why,
                     if vector_experts(p, d, u_max as f64) {
